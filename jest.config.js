@@ -4,7 +4,7 @@
 //               s3rver, docker-registry) on 127.0.0.1; SLOW, minutes
 //   infra       CDK synthesis, assertions and cdk-nag
 // Type checking is done once by `tsc` in `npm test`; ts-jest only transpiles.
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
 module.exports = {
   projects: [

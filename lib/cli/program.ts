@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { UserError } from '../util/errors';
+import { registerVersionsCommand } from './versions';
+
+/**
+ * Each subcommand lives in its own module under lib/cli and registers itself here; the module
+ * parses options and calls library code, nothing more.
+ */
+export function buildProgram(): Command {
+  const program = new Command('ket-packages')
+    .description('Build, sign, publish and verify the KET package repositories from release.yaml.')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false });
+  registerVersionsCommand(program);
+  return program;
+}
+
+/** Wraps an action so a UserError prints as one clean message and a non-zero exit. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      if (e instanceof UserError) {
+        process.stderr.write(`error: ${e.message}\n`);
+        process.exitCode = e.exitCode;
+        return;
+      }
+      throw e;
+    }
+  };
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  await buildProgram().parseAsync(argv as string[]);
+}

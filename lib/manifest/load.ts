@@ -1,0 +1,232 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Ajv, { ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { UserError } from '../util/errors';
+import { manifestSchema } from './schema';
+import { expandTemplate, TemplateError } from './template';
+import { Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
+import { debFileName, debVersion, rpmFileName, rpmVersion, VersionInput } from './versions';
+
+export const DEFAULT_MANIFEST = 'release.yaml';
+
+/** Every problem found in one manifest, reported together so one edit-run cycle fixes them all. */
+export class ManifestError extends UserError {
+  constructor(readonly file: string, readonly problems: readonly string[]) {
+    super(`${file}: invalid release manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function loadManifest(file: string = DEFAULT_MANIFEST): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read release manifest: ${(e as Error).message}`);
+  }
+  return parseManifest(text, path.relative(process.cwd(), file) || file);
+}
+
+/** Parses, validates and resolves manifest text; `file` names it in messages. */
+export function parseManifest(text: string, file: string): Manifest {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    // The first syntax error is the real one; the rest are usually its echoes.
+    throw new ManifestError(file, [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`]);
+  }
+  const data = doc.toJS() as unknown;
+  const structural = validateStructure(data);
+  if (structural.length > 0) throw new ManifestError(file, structural);
+  const manifest = data as ManifestFile;
+  const semantic = validateReferences(manifest);
+  if (semantic.length > 0) throw new ManifestError(file, semantic);
+  const problems: string[] = [];
+  const packages = manifest.packages.map((p) => resolvePackage(manifest, p, problems));
+  if (problems.length > 0) throw new ManifestError(file, problems);
+  return { file, metadata: manifest.metadata, packages };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+const validateSchema = ajv.compile(manifestSchema);
+
+function validateStructure(data: unknown): string[] {
+  if (validateSchema(data)) return [];
+  const errors = (validateSchema.errors ?? []).filter((e) => !e.schemaPath.includes('/oneOf/'));
+  return dedupe(errors.map((e) => describeSchemaError(data, e)));
+}
+
+const oneOfMessages: Record<string, string> = {
+  source: 'needs exactly one of sha256, sha512 or "unpinned: true"',
+  image: 'needs exactly one of digest or "unpinned: true"',
+  package: 'needs exactly one of version or versionFrom',
+};
+
+const patternMessages: Record<string, string> = {
+  sha256: 'must be 64 lowercase hexadecimal characters',
+  sha512: 'must be 128 lowercase hexadecimal characters',
+  digest: 'must be "sha256:" followed by 64 lowercase hexadecimal characters',
+  version: 'must be dotted numbers such as 1.7.4',
+  name: 'must be lowercase letters, digits, and + . - (a valid package name)',
+  id: 'must be lowercase letters, digits, and + . -',
+  mode: 'must be an octal mode such as "0755"',
+  path: 'must be an absolute file path',
+  url: 'must be an http(s) URL template',
+  homepage: 'must be an http(s) URL',
+};
+
+function describeSchemaError(data: unknown, e: ErrorObject): string {
+  const segments = e.instancePath.split('/').slice(1);
+  const where = locate(data, segments);
+  const field = segments[segments.length - 1];
+  let message: string;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${where.prefix}unknown key "${joinField(where.field, String(e.params.additionalProperty))}"`;
+    case 'required':
+      return `${where.prefix}missing field "${joinField(where.field, String(e.params.missingProperty))}"`;
+    case 'oneOf': {
+      const kind = segments.includes('images') ? 'image' : segments.includes('sources') ? 'source' : 'package';
+      message = oneOfMessages[kind];
+      return `${where.prefix}${where.field ? `field "${where.field}" ` : ''}${message}`;
+    }
+    case 'pattern':
+      message = `${patternMessages[field] ?? `must match ${e.params.pattern}`}, got ${JSON.stringify(valueAt(data, segments))}`;
+      break;
+    case 'enum':
+      message = `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}, got ${JSON.stringify(valueAt(data, segments))}`;
+      break;
+    case 'const':
+      message = `must be ${JSON.stringify(e.params.allowedValue)}`;
+      break;
+    default:
+      message = e.message ?? e.keyword;
+  }
+  return `${where.prefix}field "${where.field || '(top level)'}" ${message}`;
+}
+
+/** Turns /packages/2/sources/0/sha256 into 'package "etcd": ' and 'sources[0].sha256'. */
+function locate(data: unknown, segments: string[]): { prefix: string; field: string } {
+  if (segments[0] === 'packages' && segments.length >= 2) {
+    const index = Number(segments[1]);
+    const pkgName = (valueAt(data, ['packages', segments[1], 'name']) as string | undefined) ?? `#${index + 1}`;
+    return { prefix: `package "${pkgName}": `, field: fieldPath(segments.slice(2)) };
+  }
+  return { prefix: '', field: fieldPath(segments) };
+}
+
+function fieldPath(segments: string[]): string {
+  return segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '');
+}
+
+function joinField(base: string, key: string): string {
+  return base ? `${base}.${key}` : key;
+}
+
+function valueAt(data: unknown, segments: string[]): unknown {
+  return segments.reduce<unknown>((v, s) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[s] : undefined), data);
+}
+
+function dedupe(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+function validateReferences(m: ManifestFile): string[] {
+  const problems: string[] = [];
+  const byName = new Map<string, number>();
+  m.packages.forEach((p, i) => {
+    const where = `package "${p.name}"`;
+    const previous = byName.get(p.name);
+    if (previous !== undefined) {
+      problems.push(`${where}: field "name" duplicates packages[${previous}] (packages[${i}])`);
+    } else {
+      byName.set(p.name, i);
+    }
+    if (p.versionFrom !== undefined) {
+      const target = m.packages.find((q) => q.name === p.versionFrom);
+      if (!target) problems.push(`${where}: field "versionFrom" names no package: "${p.versionFrom}"`);
+      else if (target.version === undefined) problems.push(`${where}: field "versionFrom" must name a package with its own version, "${p.versionFrom}" has versionFrom`);
+    }
+    if (p.versioning === 'repackaged') {
+      for (const f of ['rpmRelease', 'debRevision'] as const) {
+        if (p[f] === undefined) problems.push(`${where}: missing field "${f}" (required by versioning: repackaged)`);
+      }
+      if (p.iteration !== undefined) problems.push(`${where}: field "iteration" is not used by versioning: repackaged`);
+    } else {
+      for (const f of ['rpmRelease', 'debRevision'] as const) {
+        if (p[f] !== undefined) problems.push(`${where}: field "${f}" is only used by versioning: repackaged`);
+      }
+      if (p.iteration === undefined && p.versionFrom === undefined) problems.push(`${where}: missing field "iteration" (required by versioning: ${p.versioning})`);
+    }
+    const sourceIds = new Set<string>();
+    (p.sources ?? []).forEach((s, j) => {
+      if (sourceIds.has(s.id)) problems.push(`${where}: field "sources[${j}].id" duplicates source "${s.id}"`);
+      sourceIds.add(s.id);
+    });
+    const paths = new Set<string>();
+    (p.files ?? []).forEach((f, j) => {
+      if (!sourceIds.has(f.from)) problems.push(`${where}: field "files[${j}].from" names no source of this package: "${f.from}"`);
+      if (paths.has(f.path)) problems.push(`${where}: field "files[${j}].path" installs "${f.path}" twice`);
+      paths.add(f.path);
+    });
+    const imageNames = new Set<string>();
+    (p.images ?? []).forEach((img, j) => {
+      if (imageNames.has(img.name)) problems.push(`${where}: field "images[${j}].name" duplicates image "${img.name}"`);
+      imageNames.add(img.name);
+    });
+    const shipsSomething = (p.files ?? []).length > 0 || (p.images ?? []).length > 0 || (p.sources ?? []).some((s) => s.format !== undefined);
+    if (!shipsSomething) problems.push(`${where}: ships nothing: give it files, images, or sources with a format to repackage`);
+  });
+  return problems;
+}
+
+function versionInputOf(m: ManifestFile, p: PackageSpec): VersionInput {
+  const base = p.versionFrom !== undefined ? m.packages.find((q) => q.name === p.versionFrom)! : p;
+  return {
+    versioning: p.versioning,
+    version: base.version!,
+    iteration: p.iteration ?? base.iteration,
+    rpmRelease: p.rpmRelease,
+    debRevision: p.debRevision,
+  };
+}
+
+function resolvePackage(m: ManifestFile, p: PackageSpec, problems: string[]): ResolvedPackage {
+  const v = versionInputOf(m, p);
+  const rpm = rpmVersion(v);
+  const deb = debVersion(v);
+  const vars: Record<string, string | undefined> = {
+    name: p.name,
+    version: v.version,
+    iteration: v.iteration !== undefined ? String(v.iteration) : undefined,
+    rpmRelease: v.rpmRelease,
+    debRevision: v.debRevision,
+  };
+  const expand = (template: string, field: string): string => {
+    try {
+      return expandTemplate(template, vars);
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      problems.push(`package "${p.name}": field "${field}" ${e.message}`);
+      return template;
+    }
+  };
+  const sources: ResolvedSource[] = (p.sources ?? []).map((s, j) => ({
+    ...s,
+    url: expand(s.url, `sources[${j}].url`),
+    checksum: s.sha256 ? { algorithm: 'sha256', hex: s.sha256 } : s.sha512 ? { algorithm: 'sha512', hex: s.sha512 } : undefined,
+  }));
+  const images: ResolvedImage[] = (p.images ?? []).map((img, j) => {
+    const tag = expand(img.tag, `images[${j}].tag`);
+    return { ...img, tag, reference: `${img.repository}:${tag}` };
+  });
+  return {
+    ...p,
+    version: v.version,
+    iteration: v.iteration,
+    rpm: { ...rpm, full: `${rpm.version}-${rpm.release}`, fileName: rpmFileName(p.name, v, m.metadata.arch.rpm) },
+    deb: { version: deb, fileName: debFileName(p.name, v, m.metadata.arch.deb) },
+    sources,
+    files: (p.files ?? []).map((f, j) => (f.member === undefined ? f : { ...f, member: expand(f.member, `files[${j}].member`) })),
+    images,
+  };
+}

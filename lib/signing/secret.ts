@@ -1,0 +1,32 @@
+import { UserError } from '../util/errors';
+
+/**
+ * What the Secrets Manager secret holding the signing key contains: a JSON document, so the
+ * passphrase (if any) travels with the key and `keys import` is one write.
+ */
+export interface SigningSecret {
+  /** ASCII-armored private key block (what KEYS_PATH/private.key held). */
+  readonly privateKey: string;
+  readonly passphrase?: string;
+}
+
+export function encodeSigningSecret(secret: SigningSecret): string {
+  return JSON.stringify(secret.passphrase ? { privateKey: secret.privateKey, passphrase: secret.passphrase } : { privateKey: secret.privateKey });
+}
+
+export function decodeSigningSecret(text: string, secretName: string): SigningSecret {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new UserError(`secret ${secretName}: not JSON; expected {"privateKey": "-----BEGIN PGP PRIVATE KEY BLOCK-----…", "passphrase"?: "…"} as written by 'ket-packages keys import'`);
+  }
+  const d = data as Record<string, unknown>;
+  if (typeof d.privateKey !== 'string' || !d.privateKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+    throw new UserError(`secret ${secretName}: field "privateKey" must hold an ASCII-armored PGP private key`);
+  }
+  if (d.passphrase !== undefined && typeof d.passphrase !== 'string') {
+    throw new UserError(`secret ${secretName}: field "passphrase" must be a string`);
+  }
+  return { privateKey: d.privateKey, passphrase: d.passphrase as string | undefined };
+}

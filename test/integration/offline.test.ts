@@ -1,0 +1,114 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseManifest } from '../../lib/manifest/load';
+import { ResolvedPackage } from '../../lib/manifest/types';
+import { fetchImages } from '../../lib/offline/images';
+import { parseRegistryMirror } from '../../lib/offline/reference';
+import { inspectRawManifest } from '../../lib/offline/skopeo';
+import { FixtureRegistry, FixtureImageSpec, startFixtureRegistry } from '../../lib/registry/fixture-images';
+import { freePort } from '../../lib/registry/registry';
+import { run } from '../../lib/util/exec';
+import { silentLogger } from '../../lib/util/log';
+
+jest.setTimeout(120_000);
+
+const SPECS: FixtureImageSpec[] = [
+  { name: 'pause', repository: 'gcr.io/google_containers/pause-amd64', tag: '3.0' },
+  { name: 'busybox', repository: 'busybox', tag: 'latest' },
+  { name: 'calico', repository: 'calico/node', tag: 'v1.3.0', bytes: 512 * 1024 },
+];
+
+function offlinePackage(images: string): ResolvedPackage {
+  const text = `
+metadata: { maintainer: M <m@example.com>, vendor: V, license: Apache Software License 2.0, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
+packages:
+  - name: kubelet
+    description: k
+    versioning: kismatic
+    version: 1.7.4
+    iteration: 1
+    sources: [{ id: s, url: https://example.com/k, unpinned: true }]
+    files: [{ from: s, path: /usr/bin/kubelet, mode: "0755" }]
+  - name: kismatic-offline
+    description: Kismatic offline container images
+    versioning: kismatic
+    versionFrom: kubelet
+    images:
+${images}
+`;
+  return parseManifest(text, 'test-release.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
+}
+
+const imageLine = (name: string, repository: string, tag: string, digest: string) => `      - { name: ${name}, repository: ${repository}, tag: "${tag}", digest: "${digest}" }`;
+
+describe('kismatic-offline images from a local docker-registry (integration, slow)', () => {
+  let fixtures: FixtureRegistry;
+  let work: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(os.tmpdir(), 'ket-offline-test-'));
+    fixtures = await startFixtureRegistry(SPECS);
+  });
+  afterAll(async () => {
+    await fixtures?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const pinnedPackage = () => offlinePackage(fixtures.images.map((i) => imageLine(i.name, i.repository, i.tag, i.digest)).join('\n'));
+
+  it('copies each pinned image into a docker-archive keeping its repo:tag and config, then reuses the cache', async () => {
+    const cacheDir = path.join(work, 'cache-ok');
+    const mirror = parseRegistryMirror(fixtures.mirrorUrl);
+    const fetched = await fetchImages(pinnedPackage(), { cacheDir, mirror, logger: silentLogger });
+    expect(fetched.map((f) => f.cached)).toEqual([false, false, false]);
+    for (const f of fetched) {
+      const pushed = fixtures.images.find((i) => i.name === f.image.name)!;
+      expect(f.digest).toBe(pushed.digest);
+      // skopeo opens the archive by the tag it must carry: fails if the tag is not in it.
+      const tagged = `docker-archive:${f.archivePath}:${f.image.repository}:${f.image.tag}`;
+      const raw = await inspectRawManifest(tagged);
+      expect(raw.config!.digest).toBe(pushed.configDigest);
+      const { stdout } = await run('tar', ['-xOf', f.archivePath, 'manifest.json']);
+      const [entry] = JSON.parse(stdout) as { RepoTags: string[]; Config: string }[];
+      expect(entry.RepoTags).toHaveLength(1);
+      expect(entry.RepoTags[0]).toMatch(new RegExp(`(^|/)${f.image.repository.replace(/[.]/g, '\\.')}:${f.image.tag}$`));
+      expect(entry.Config).toBe(`${pushed.configDigest.replace('sha256:', '')}.json`);
+    }
+    const again = await fetchImages(pinnedPackage(), { cacheDir, mirror, logger: silentLogger });
+    expect(again.map((f) => f.cached)).toEqual([true, true, true]);
+    expect(again.map((f) => f.archivePath)).toEqual(fetched.map((f) => f.archivePath));
+  });
+
+  const expectFailure = async (pkg: ResolvedPackage, mirrorUrl: string, message: RegExp) => {
+    const cacheDir = path.join(work, `cache-${Math.random().toString(36).slice(2)}`);
+    await expect(fetchImages(pkg, { cacheDir, mirror: parseRegistryMirror(mirrorUrl), logger: silentLogger })).rejects.toThrow(message);
+    // Nothing half-written: no archive, no partial file, for the image that failed.
+    const left = await readdir(path.join(cacheDir, 'images'), { recursive: true }).catch(() => [] as string[]);
+    expect(left.filter((f) => String(f).includes('partial'))).toEqual([]);
+  };
+
+  it('names the image when its pinned digest is not what the tag holds (digest mismatch)', async () => {
+    const [pause, busybox] = fixtures.images;
+    // pause pinned at busybox's digest: the registry has no such manifest in pause's repository.
+    await expectFailure(
+      offlinePackage(imageLine('pause', pause.repository, pause.tag, busybox.digest)),
+      fixtures.mirrorUrl,
+      new RegExp(`image "pause" \\(gcr\\.io/google_containers/pause-amd64:3\\.0\\): digest mismatch: release\\.yaml pins ${busybox.digest}, but .*pause-amd64:3\\.0 is ${pause.digest}`),
+    );
+  });
+
+  it('names the image when it is not in the registry', async () => {
+    const [pause] = fixtures.images;
+    await expectFailure(
+      offlinePackage(imageLine('tiller', 'gcr.io/kubernetes-helm/tiller', 'v2.5.1', pause.digest)),
+      fixtures.mirrorUrl,
+      /image "tiller" \(gcr\.io\/kubernetes-helm\/tiller:v2\.5\.1\): not found: .*tiller@sha256:[0-9a-f]{64} is not in registry 127\.0\.0\.1:\d+ \(nor is the tag v2\.5\.1\)/,
+    );
+  });
+
+  it('names the image and the registry when the registry is down', async () => {
+    const port = await freePort();
+    await expectFailure(pinnedPackage(), `http://127.0.0.1:${port}`, new RegExp(`image "\\w+" \\(.*\\): cannot reach registry 127\\.0\\.0\\.1:${port}: .*connection refused`));
+  });
+});

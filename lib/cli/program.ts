@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UserError } from '../util/errors';
 import { registerVersionsCommand } from './versions';
+import { registerKeysCommand } from './keys';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   registerVersionsCommand(program);
+  registerKeysCommand(program);
   return program;
 }
 

@@ -1,0 +1,214 @@
+import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { UserError } from '../util/errors';
+import { run } from '../util/exec';
+import { decodeSigningSecret } from './secret';
+
+/**
+ * Where the signing key comes from, in order of precedence: a Secrets Manager secret (CodeBuild),
+ * a KEYS_PATH folder with private.key and public.key (the old process's habit), or an existing
+ * GNUPGHOME. A passphrase comes from a value or a file, never from a prompt.
+ */
+export interface SigningKeyOptions {
+  readonly keysPath?: string;
+  readonly gnupgHome?: string;
+  readonly secretId?: string;
+  readonly passphrase?: string;
+  readonly passphraseFile?: string;
+  /** Which secret key to use when the keyring holds several (fingerprint, key id or uid). */
+  readonly keyId?: string;
+}
+
+export function signingKeyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SigningKeyOptions {
+  return {
+    secretId: env.KET_GPG_KEY_SECRET || undefined,
+    keysPath: env.KEYS_PATH || undefined,
+    gnupgHome: env.GNUPGHOME || undefined,
+    passphrase: env.KET_GPG_PASSPHRASE || undefined,
+    passphraseFile: env.KET_GPG_PASSPHRASE_FILE || undefined,
+    keyId: env.KET_GPG_KEY_ID || undefined,
+  };
+}
+
+export interface SigningKey {
+  /** The GnuPG home holding the secret key; pass it to rpmsign and aptly as GNUPGHOME. */
+  readonly gnupgHome: string;
+  readonly fingerprint: string;
+  /** Long key id (16 hex digits). */
+  readonly keyId: string;
+  readonly uid: string;
+  readonly publicKeyArmored: string;
+  /** A 0600 file holding the passphrase; absent when the key has none. */
+  readonly passphraseFile?: string;
+  /** Human description of where the key came from, for messages. */
+  readonly source: string;
+  /** Stops the gpg-agent of a temporary home and removes it with the passphrase file. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Opens the signing key and proves it can sign (right key, right passphrase) before any work
+ * starts, so a bad key fails in seconds rather than after a long build.
+ */
+export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'): Promise<SigningKey> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-gpg-'));
+  await chmod(scratch, 0o700);
+  let home = opts.gnupgHome;
+  let source: string;
+  let ownHome = false;
+  try {
+    if (opts.secretId || opts.keysPath) {
+      home = path.join(scratch, 'home');
+      ownHome = true;
+      await prepareHome(home);
+    }
+    let passphrase = opts.passphrase;
+    if (opts.passphraseFile) {
+      passphrase = await readFile(opts.passphraseFile, 'utf8').catch((e: Error) => {
+        throw new UserError(`cannot read the passphrase file ${opts.passphraseFile} (KET_GPG_PASSPHRASE_FILE): ${e.message}`);
+      });
+      passphrase = passphrase.replace(/\r?\n$/, '');
+    }
+    if (opts.secretId) {
+      source = `secret ${opts.secretId}`;
+      const secret = await readSigningSecret(opts.secretId);
+      passphrase = passphrase ?? secret.passphrase;
+      await importKey(home!, secret.privateKey, passphrase, source);
+    } else if (opts.keysPath) {
+      source = `KEYS_PATH=${opts.keysPath}`;
+      const privatePath = path.join(opts.keysPath, 'private.key');
+      if (!existsSync(privatePath)) throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
+      await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
+    } else if (opts.gnupgHome) {
+      source = `GNUPGHOME=${opts.gnupgHome}`;
+      if (!existsSync(opts.gnupgHome)) throw new UserError(`${source}: no such directory`);
+    } else {
+      throw new UserError(`${what} needs a GPG key: set KEYS_PATH (a folder with private.key and public.key), GNUPGHOME, or KET_GPG_KEY_SECRET (a Secrets Manager secret written by 'ket-packages keys import')`);
+    }
+    const key = await findSecretKey(home!, opts.keyId, source);
+    let passphraseFile: string | undefined;
+    if (passphrase !== undefined && passphrase !== '') {
+      passphraseFile = path.join(scratch, 'passphrase');
+      await writeFile(passphraseFile, passphrase, { mode: 0o600 });
+    }
+    await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'));
+    const publicKeyArmored = (await gpg(home!, ['--armor', '--export', key.fingerprint], `exporting the public key from ${source}`)).stdout;
+    return {
+      gnupgHome: home!,
+      ...key,
+      publicKeyArmored,
+      passphraseFile,
+      source,
+      dispose: async () => {
+        if (ownHome) await run('gpgconf', ['--homedir', home!, '--kill', 'all']).catch(() => undefined);
+        await rm(scratch, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    if (ownHome) await run('gpgconf', ['--homedir', home!, '--kill', 'all']).catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Runs gpg in batch mode with loopback pinentry, so it can never stop at a prompt. */
+export function gpg(home: string, args: readonly string[], what: string, input?: string) {
+  return run('gpg', ['--batch', '--yes', '--no-tty', '--homedir', home, '--pinentry-mode', 'loopback', ...args], { what, input });
+}
+
+/** Arguments that hand gpg the key's passphrase, if it has one. */
+export function passphraseArgs(key: Pick<SigningKey, 'passphraseFile'>): string[] {
+  return key.passphraseFile ? ['--passphrase-file', key.passphraseFile] : ['--passphrase', ''];
+}
+
+export async function detachSign(key: SigningKey, file: string, out: string): Promise<void> {
+  await gpg(key.gnupgHome, [...passphraseArgs(key), '--local-user', key.fingerprint, '--armor', '--detach-sign', '--output', out, file], `signing ${path.basename(file)}`);
+}
+
+export async function clearSign(key: SigningKey, file: string, out: string): Promise<void> {
+  await gpg(key.gnupgHome, [...passphraseArgs(key), '--local-user', key.fingerprint, '--clearsign', '--output', out, file], `clear-signing ${path.basename(file)}`);
+}
+
+async function prepareHome(home: string): Promise<void> {
+  await run('mkdir', ['-p', '-m', '0700', home]);
+  // No passphrase caching: a wrong passphrase must fail every time, not pass on a cached one.
+  await writeFile(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\ndefault-cache-ttl 0\nmax-cache-ttl 0\n');
+}
+
+async function importKey(home: string, armored: string, passphrase: string | undefined, source: string): Promise<void> {
+  if (!armored.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+    throw new UserError(`${source}: private.key is not an ASCII-armored PGP private key`);
+  }
+  const args = passphrase !== undefined ? ['--passphrase', passphrase] : [];
+  await gpg(home, [...args, '--import'], `importing the signing key from ${source}`, armored).catch((e: Error) => {
+    throw new UserError(`${source}: gpg could not import the private key: ${e.message}`);
+  });
+}
+
+async function findSecretKey(home: string, wanted: string | undefined, source: string): Promise<{ fingerprint: string; keyId: string; uid: string }> {
+  const { stdout } = await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({ stdout: '' }));
+  const keys = parseSecretKeys(stdout);
+  const matches = wanted ? keys.filter((k) => k.fingerprint.endsWith(wanted.toUpperCase()) || k.uid.includes(wanted)) : keys;
+  if (keys.length === 0) throw new UserError(`${source}: holds no secret (private) key`);
+  if (matches.length === 0) throw new UserError(`${source}: no secret key matches KET_GPG_KEY_ID=${wanted}`);
+  if (matches.length > 1) throw new UserError(`${source}: holds ${matches.length} secret keys; choose one with KET_GPG_KEY_ID (fingerprints: ${matches.map((k) => k.fingerprint).join(', ')})`);
+  return matches[0];
+}
+
+/** Parses `gpg --with-colons --list-secret-keys`: primary keys with their fingerprint and first uid. */
+export function parseSecretKeys(colons: string): Array<{ fingerprint: string; keyId: string; uid: string }> {
+  const keys: Array<{ fingerprint: string; keyId: string; uid: string }> = [];
+  let current: { fingerprint: string; keyId: string; uid: string } | undefined;
+  let inPrimary = false;
+  for (const line of colons.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === 'sec') {
+      current = { fingerprint: '', keyId: f[4], uid: '' };
+      keys.push(current);
+      inPrimary = true;
+    } else if (f[0] === 'ssb') {
+      inPrimary = false;
+    } else if (f[0] === 'fpr' && current && inPrimary && !current.fingerprint) {
+      current.fingerprint = f[9];
+    } else if (f[0] === 'uid' && current && !current.uid) {
+      current.uid = f[9];
+    }
+  }
+  return keys;
+}
+
+// The test signature goes to a scratch file, never /dev/null: gpg removes its output file when
+// signing fails, and as root that would remove /dev/null itself.
+async function proveSigning(home: string, fingerprint: string, passphraseFile: string | undefined, source: string, out: string): Promise<void> {
+  try {
+    await gpg(home, [...passphraseArgs({ passphraseFile }), '--local-user', fingerprint, '--detach-sign', '--output', out], `test signature with ${source}`, 'ket-packages key check\n');
+  } catch (e) {
+    const text = (e as Error).message;
+    if (/Bad passphrase|bad passphrase/i.test(text)) {
+      throw new UserError(passphraseFile
+        ? `${source}: wrong passphrase for key ${fingerprint} (from KET_GPG_PASSPHRASE / KET_GPG_PASSPHRASE_FILE)`
+        : `${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`);
+    }
+    if (/No passphrase given|no passphrase/i.test(text)) {
+      throw new UserError(`${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`);
+    }
+    throw new UserError(`${source}: key ${fingerprint} cannot sign: ${text}`);
+  }
+}
+
+async function readSigningSecret(secretId: string) {
+  const client = new SecretsManagerClient({});
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    if (!out.SecretString) throw new UserError(`secret ${secretId} has no string value`);
+    return decodeSigningSecret(out.SecretString, secretId);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot read the signing key secret ${secretId} (KET_GPG_KEY_SECRET): ${(e as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+}

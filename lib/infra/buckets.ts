@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge } from './nag';
 
 /** Settings every bucket of this project shares: private, TLS only, encrypted, retained. */
 export function privateBucketProps(): Pick<s3.BucketProps, 'blockPublicAccess' | 'enforceSSL' | 'encryption' | 'removalPolicy'> {
@@ -36,8 +35,5 @@ export class AccessLogBucket extends Construct {
       objectOwnership: s3.ObjectOwnership.OBJECT_WRITER,
       lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(props.retentionDays ?? 365) }],
     });
-    acknowledge(this.bucket, [
-      { id: 'AwsSolutions-S1', reason: 'This is the access-log bucket itself; logging it into itself would loop.' },
-    ]);
   }
 }

@@ -97,9 +97,6 @@ export class PipelinesStack extends Stack {
       displayName: 'KET packages releases',
       enforceSSL: true,
     });
-    acknowledge(this.notificationTopic, [
-      { id: 'AwsSolutions-SNS2', reason: 'Messages are approval requests and failure notices with console links, nothing secret; EventBridge and CodePipeline publishing to a KMS-encrypted topic would need a customer key (cost) for no gain.' },
-    ]);
     for (const email of c.notificationEmails) this.notificationTopic.addSubscription(new subscriptions.EmailSubscription(email));
 
     this.buildProject = new BuildProject(this, 'Build', { signingKey: repos.signingKey, cacheBucket });

@@ -100,6 +100,17 @@ export class PackageRepository extends Construct {
     this.rpmBucket = bucket('rpm', props.rpmBucketName);
     this.debBucket = bucket('deb', props.debBucketName);
     this.stateBucket = bucket('state', props.stateBucketName);
+    // Publishing never removes a package: no principal may delete from the package buckets, whatever
+    // its IAM policy says (noncurrent versions still expire through the lifecycle rule).
+    for (const b of [this.rpmBucket, this.debBucket]) {
+      b.addToResourcePolicy(new iam.PolicyStatement({
+        sid: 'DenyDeletingPackages',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [b.arnForObjects('*')],
+      }));
+    }
     this.statePrefix = props.repositoryName;
 
     const metadataPolicy = new cloudfront.CachePolicy(this, 'MetadataCachePolicy', {

@@ -45,7 +45,7 @@ describe('repositories stack', () => {
     expect(bucket.Properties.BucketName).toEqual({ 'Fn::Join': ['-', ['kismatic-packages-staging-rpm', { Ref: 'AWS::AccountId' }, { Ref: 'AWS::Region' }]] });
   });
 
-  test('only CloudFront (through origin access control, for its own distribution) may read the rpm and deb buckets', () => {
+  test('only CloudFront (through origin access control, for its own distribution) may read the rpm and deb buckets; nobody may delete from them', () => {
     const t = s.repositoriesTemplate;
     for (const repo of s.repositories.repositories.values()) {
       for (const [bucket, dist] of [[repo.rpmBucket, repo.rpmDistribution], [repo.debBucket, repo.debDistribution]] as const) {
@@ -58,6 +58,20 @@ describe('repositories stack', () => {
               Action: 's3:GetObject',
               Condition: { StringEquals: { 'AWS:SourceArn': Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(dist) }])]) }) } },
             })]),
+          },
+        });
+      }
+      for (const bucket of [repo.rpmBucket, repo.debBucket]) {
+        t.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: { Ref: logicalId(bucket) },
+          PolicyDocument: {
+            Statement: Match.arrayWith([{
+              Sid: 'DenyDeletingPackages',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(bucket), 'Arn'] }, '/*']] },
+            }]),
           },
         });
       }

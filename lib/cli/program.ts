@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { UserError } from '../util/errors';
 import { registerVersionsCommand } from './versions';
 import { registerKeysCommand } from './keys';
+import { registerPublishCommand } from './publish';
+import { registerVerifyCommand } from './verify';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   registerVersionsCommand(program);
   registerKeysCommand(program);
+  registerPublishCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { publishRepositories } from '../publish';
+import { signingKeyOptionsFromEnv } from '../signing/keyring';
+import { stderrLogger } from '../util/log';
+import { action } from './program';
+
+interface PublishCliOptions {
+  rpmRepo?: string;
+  debRepo?: string;
+  from: string;
+  stateUrl?: string;
+  rpmBaseUrl?: string;
+  debBaseUrl?: string;
+  keysPath?: string;
+}
+
+export function registerPublishCommand(program: Command): void {
+  program
+    .command('publish')
+    .description('Publish build/rpms and build/debs into the S3-backed yum and apt repositories (never deletes a package; a re-publish of the same build changes nothing). ' +
+      'Endpoint and credentials come from the standard AWS configuration, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL included.')
+    .option('--rpm-repo <bucket>', 'bucket of the yum repository (env RPM_REPO)')
+    .option('--deb-repo <bucket>', 'bucket of the apt repository (env DEB_REPO)')
+    .option('--from <dir>', 'build output holding rpms/ and debs/', 'build')
+    .option('--state-url <s3url>', 'private s3://BUCKET/PREFIX for aptly\'s database and the repository locks (env KET_STATE_URL)')
+    .option('--rpm-base-url <url>', 'public URL of the yum repository written into kismatic.repo (default: the bucket\'s endpoint URL)')
+    .option('--deb-base-url <url>', 'public URL of the apt repository, printed in the apt line (default: the bucket\'s endpoint URL)')
+    .option('--keys-path <dir>', 'folder with private.key and public.key (env KEYS_PATH; or GNUPGHOME, KET_GPG_KEY_SECRET)')
+    .action(action(async (opts: PublishCliOptions) => {
+      const env = process.env;
+      const summary = await publishRepositories({
+        rpmRepo: opts.rpmRepo ?? env.RPM_REPO ?? '',
+        debRepo: opts.debRepo ?? env.DEB_REPO ?? '',
+        from: opts.from,
+        stateUrl: opts.stateUrl ?? env.KET_STATE_URL ?? '',
+        rpmBaseUrl: opts.rpmBaseUrl,
+        signingKey: { ...signingKeyOptionsFromEnv(env), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) },
+        logger: stderrLogger,
+      });
+      const debUrl = opts.debBaseUrl ?? summary.debUrl;
+      process.stdout.write([
+        `rpm: ${summary.rpmUrl} (${summary.rpm.added.length} added, ${summary.rpm.alreadyPresent.length} already present)`,
+        `deb: ${debUrl} (${summary.deb.added.length} added, ${summary.deb.alreadyPresent.length} already present)`,
+        '',
+      ].join('\n'));
+    }));
+}

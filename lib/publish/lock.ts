@@ -1,0 +1,119 @@
+import * as os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { UserError } from '../util/errors';
+import { Logger } from '../util/log';
+import { describeS3Error, getObjectBytes, isS3Error, putObject, S3Target } from './s3';
+
+/**
+ * A lock per repository, held as one object in the private state place and taken with S3
+ * conditional writes: `If-None-Match: *` creates it, `If-Match: <etag>` takes over an expired or
+ * released one and renews our own. No DeleteObject is ever needed: release writes a "released"
+ * record, which the next publisher takes over like an expired one.
+ */
+export interface LockRecord {
+  readonly owner: string;
+  readonly acquiredAt: string;
+  readonly expiresAt: string;
+  readonly released?: boolean;
+}
+
+/** A lock whose record says it is released or past its expiry may be taken over. */
+export function isLockFree(record: LockRecord | undefined, now: Date): boolean {
+  if (!record) return true;
+  if (record.released) return true;
+  const expires = Date.parse(record.expiresAt);
+  return Number.isNaN(expires) || expires <= now.getTime();
+}
+
+export function parseLockRecord(body: string): LockRecord | undefined {
+  try {
+    const r = JSON.parse(body) as LockRecord;
+    return typeof r.owner === 'string' && typeof r.expiresAt === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LockOptions {
+  readonly bucket: string;
+  readonly key: string;
+  /** How long the lock is valid without renewal; renewed every third of it while held. */
+  readonly ttlMs?: number;
+  /** How long to wait for another publisher before giving up. */
+  readonly waitMs?: number;
+  readonly pollMs?: number;
+  readonly logger: Logger;
+  /** What is being locked, for messages. */
+  readonly what: string;
+}
+
+export interface HeldLock {
+  readonly owner: string;
+  /** Throws if a renewal failed (someone took the lock over): stop before writing the top files. */
+  assertHeld(): void;
+  release(): Promise<void>;
+}
+
+export async function acquireLock(target: S3Target, opts: LockOptions): Promise<HeldLock> {
+  const ttlMs = opts.ttlMs ?? 15 * 60_000;
+  const waitMs = opts.waitMs ?? 20 * 60_000;
+  const pollMs = opts.pollMs ?? 2_000;
+  const owner = `${os.hostname()}:${process.pid}:${randomUUID()}`;
+  const record = (now: Date, released = false): string =>
+    JSON.stringify({ owner, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + (released ? 0 : ttlMs)).toISOString(), ...(released ? { released: true } : {}) } satisfies LockRecord);
+  const deadline = Date.now() + waitMs;
+  let etag: string | undefined;
+  let announced = '';
+  while (etag === undefined) {
+    const now = new Date();
+    try {
+      etag = await putObject(target, opts.bucket, opts.key, record(now), { cacheControl: 'no-store', contentType: 'application/json', ifNoneMatch: '*' });
+      break;
+    } catch (e) {
+      if (!isS3Error(e, 'PreconditionFailed', '412', 'ConditionalRequestConflict')) throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
+    }
+    const current = await getObjectBytes(target, opts.bucket, opts.key);
+    if (current) {
+      const held = parseLockRecord(current.body.toString('utf8'));
+      if (isLockFree(held, now)) {
+        try {
+          etag = await putObject(target, opts.bucket, opts.key, record(now), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: current.etag });
+          if (held && !held.released) opts.logger.warn(`${opts.what}: took over the expired lock of ${held.owner} (expired ${held.expiresAt})`);
+          break;
+        } catch (e) {
+          // Another publisher took it between our read and our write: wait for it like any holder.
+          if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict')) throw describeS3Error(e, target, `taking over the lock s3://${opts.bucket}/${opts.key}`);
+        }
+      } else if (held && announced !== held.owner) {
+        announced = held.owner;
+        opts.logger.info(`${opts.what}: waiting for the lock held by ${held.owner} (expires ${held.expiresAt})`);
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new UserError(`${opts.what}: gave up waiting for the lock s3://${opts.bucket}/${opts.key} after ${Math.round(waitMs / 1000)}s${announced ? ` (held by ${announced})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, pollMs + Math.floor(Math.random() * pollMs)));
+  }
+
+  let lost: Error | undefined;
+  let currentEtag = etag;
+  const renew = setInterval(() => {
+    putObject(target, opts.bucket, opts.key, record(new Date()), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: currentEtag })
+      .then((e) => (currentEtag = e))
+      .catch((e: Error) => (lost = new UserError(`${opts.what}: lost the lock s3://${opts.bucket}/${opts.key} (${e.message}); stopping before the repository's top files are written`)));
+  }, Math.max(1000, Math.floor(ttlMs / 3)));
+  renew.unref();
+  return {
+    owner,
+    assertHeld: () => {
+      if (lost) throw lost;
+    },
+    release: async () => {
+      clearInterval(renew);
+      if (lost) return;
+      await putObject(target, opts.bucket, opts.key, record(new Date(), true), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: currentEtag }).catch((e: Error) => {
+        opts.logger.warn(`${opts.what}: could not release the lock (${e.message}); it expires by itself`);
+      });
+    },
+  };
+}

@@ -1,0 +1,261 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as http from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { UserError } from '../util/errors';
+import { evaluateWritePreconditions, s3ErrorXml } from './conditional';
+
+/**
+ * The embedded S3-compatible store: s3rver 3.7.1 in a child process (its listings past 1,000 keys
+ * need `--openssl-legacy-provider`, which Node only accepts at start-up), behind a small proxy in
+ * this process that
+ *   - enforces the conditional headers AWS S3 enforces on writes (If-None-Match: *, If-Match),
+ *     atomically per key: every write of a key passes one at a time through a per-key queue, so
+ *     check-then-write cannot interleave (this is what lets a lock object prove a lock);
+ *   - counts requests and bytes in each direction, for the publish benchmark.
+ * Both listen on 127.0.0.1 only.
+ */
+export interface StoreStats {
+  requests: number;
+  byMethod: Record<string, number>;
+  /** Response body bytes sent to clients (what a publisher "reads" from the store). */
+  bytesRead: number;
+  /** Request body bytes received from clients (what a publisher writes). */
+  bytesWritten: number;
+}
+
+export interface EmbeddedStore {
+  /** Endpoint URL clients use, e.g. http://127.0.0.1:4568 (path-style buckets). */
+  readonly endpoint: string;
+  readonly dataDir: string;
+  /** Credentials s3rver accepts. */
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** Environment for tools and SDK clients that should talk to this store. */
+  env(): Record<string, string>;
+  bucketUrl(bucket: string): string;
+  /** Creates a bucket if it does not exist yet. */
+  createBucket(bucket: string): Promise<void>;
+  stats(): StoreStats;
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+export interface StartStoreOptions {
+  readonly dataDir: string;
+  /** Port for the public endpoint; 0 (default) picks a free one. */
+  readonly port?: number;
+  /** Called with "METHOD path status" for each request (debugging, request traces in tests). */
+  readonly onRequest?: (line: string) => void;
+}
+
+const ACCESS_KEY = 'S3RVER';
+const SECRET_KEY = 'S3RVER';
+
+// Runs in the child: starts s3rver on a free port and reports it on stdout as one JSON line.
+const CHILD_SCRIPT = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ address: '127.0.0.1', port: 0, directory: process.argv[2], silent: true,
+  allowMismatchedSignatures: true, vhostBuckets: false });
+server.run().then((addr) => { process.stdout.write(JSON.stringify({ port: addr.port }) + '\\n'); },
+  (e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); });
+process.on('SIGTERM', () => server.close().then(() => process.exit(0), () => process.exit(0)));
+`;
+
+export async function startEmbeddedStore(opts: StartStoreOptions): Promise<EmbeddedStore> {
+  const dataDir = path.resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, require.resolve('s3rver'), dataDir], {
+    env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const backendPort = await waitForPort(child);
+  const stats: StoreStats = emptyStats();
+  const queues = new Map<string, Promise<void>>();
+
+  const server = http.createServer((req, res) => {
+    if (opts.onRequest) res.on('finish', () => opts.onRequest!(`${req.method} ${req.url} ${res.statusCode}`));
+    handle(req, res, backendPort, stats, queues).catch((e: Error) => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/xml' });
+        res.end(s3ErrorXml('InternalError', `embedded store proxy: ${e.message}`));
+      } else {
+        res.destroy(e);
+      }
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new UserError(e.code === 'EADDRINUSE' ? `the embedded store cannot listen on 127.0.0.1:${opts.port}: the port is in use` : `embedded store: ${e.message}`)));
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  }).catch((e) => {
+    child.kill('SIGTERM');
+    throw e;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    dataDir,
+    accessKeyId: ACCESS_KEY,
+    secretAccessKey: SECRET_KEY,
+    env: () => ({
+      AWS_ACCESS_KEY_ID: ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL_S3: endpoint,
+    }),
+    bucketUrl: (bucket) => `${endpoint}/${bucket}`,
+    createBucket: (bucket) => createBucket(backendPort, bucket),
+    stats: () => ({ ...stats, byMethod: { ...stats.byMethod } }),
+    resetStats: () => Object.assign(stats, emptyStats()),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stopChild(child);
+    },
+  };
+}
+
+function createBucket(backendPort: number, bucket: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port: backendPort, method: 'PUT', path: `/${encodeURIComponent(bucket)}` }, (resp) => {
+      let body = '';
+      resp.on('data', (d: Buffer) => (body += d.toString()));
+      resp.on('end', () => (resp.statusCode === 200 || /BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(body)
+        ? resolve()
+        : reject(new UserError(`embedded store: cannot create bucket '${bucket}': ${resp.statusCode} ${body}`))));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+function emptyStats(): StoreStats {
+  return { requests: 0, byMethod: {}, bytesRead: 0, bytesWritten: 0 };
+}
+
+function waitForPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) {
+        try {
+          resolve(JSON.parse(line).port);
+        } catch {
+          reject(new UserError(`embedded store (s3rver) printed an unexpected line: ${line}`));
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => reject(new UserError(`embedded store (s3rver) exited with ${code} before listening: ${err.trim()}`)));
+    child.on('error', (e) => reject(new UserError(`cannot start the embedded store (s3rver): ${e.message}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Object writes (not bucket-level calls) are serialized per key. */
+function objectKeyOf(req: http.IncomingMessage): string | undefined {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const parts = url.pathname.split('/').slice(1);
+  if (parts.length < 2 || parts[1] === '') return undefined;
+  return url.pathname;
+}
+
+async function withKeyQueue<T>(queues: Map<string, Promise<void>>, key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const chained = previous.then(() => mine);
+  queues.set(key, chained);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (queues.get(key) === chained) queues.delete(key);
+  }
+}
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats, queues: Map<string, Promise<void>>): Promise<void> {
+  const method = req.method ?? 'GET';
+  stats.requests += 1;
+  stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
+  const key = objectKeyOf(req);
+  const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
+  if (!key || !isWrite) return forward(req, res, backendPort, stats);
+  await withKeyQueue(queues, key, async () => {
+    const ifNoneMatch = header(req, 'if-none-match');
+    const ifMatch = header(req, 'if-match');
+    // Multipart part uploads carry no conditions; the completion does, as on AWS.
+    if ((method === 'PUT' || method === 'POST') && (ifNoneMatch !== undefined || ifMatch !== undefined)) {
+      const current = await headEtag(backendPort, req.url ?? '/');
+      const outcome = evaluateWritePreconditions({ ifNoneMatch, ifMatch }, current);
+      if (!outcome.ok) {
+        req.on('data', (d: Buffer) => (stats.bytesWritten += d.length));
+        req.resume();
+        await new Promise<void>((resolve) => (req.readableEnded ? resolve() : req.once('end', resolve)));
+        const body = s3ErrorXml(outcome.code, outcome.message, { Condition: outcome.condition });
+        stats.bytesRead += Buffer.byteLength(body);
+        res.writeHead(outcome.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+    }
+    await forward(req, res, backendPort, stats);
+  });
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function headEtag(backendPort: number, rawUrl: string): Promise<string | undefined> {
+  const url = new URL(rawUrl, 'http://x');
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port: backendPort, method: 'HEAD', path: url.pathname }, (resp) => {
+      resp.resume();
+      if (resp.statusCode === 200) resolve(String(resp.headers.etag ?? ''));
+      else if (resp.statusCode === 404) resolve(undefined);
+      else reject(new Error(`HEAD ${url.pathname} answered ${resp.statusCode}`));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+function forward(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...req.headers };
+    delete headers.expect; // the front server has already answered 100-continue
+    const upstream = http.request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers }, (resp) => {
+      res.writeHead(resp.statusCode ?? 502, resp.headers);
+      resp.on('data', (d: Buffer) => (stats.bytesRead += d.length));
+      resp.pipe(res);
+      resp.on('end', () => resolve());
+      resp.on('error', reject);
+    });
+    upstream.on('error', reject);
+    // Counting starts here, not earlier: a 'data' listener would start the body flowing while a
+    // conditional check is still waiting, and the body would be lost.
+    req.on('data', (d: Buffer) => (stats.bytesWritten += d.length));
+    req.pipe(upstream);
+  });
+}

@@ -1,0 +1,166 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UserError } from '../util/errors';
+import { run } from '../util/exec';
+import { Logger } from '../util/log';
+
+/**
+ * Verifies published repositories the way clusters use them: real dnf (gpgcheck=1,
+ * repo_gpgcheck=1) and real apt-get (signed-by) in throwaway roots, so nothing on this machine's
+ * own package configuration is read or changed.
+ */
+export interface ExpectedPackage {
+  readonly name: string;
+  /** RPM: version-release (as `dnf install NAME-VERSION` takes it); DEB: the Version. */
+  readonly version: string;
+}
+
+export interface VerifyOptions {
+  readonly rpmUrl: string;
+  readonly debUrl: string;
+  readonly rpm: readonly ExpectedPackage[];
+  readonly deb: readonly ExpectedPackage[];
+  readonly logger: Logger;
+}
+
+export interface ListedPackage {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** What is missing from a listing: each expected name at its exact version. */
+export function missingPackages(expected: readonly ExpectedPackage[], listed: readonly ListedPackage[]): ExpectedPackage[] {
+  const have = new Set(listed.map((p) => `${p.name}\u0000${p.version}`));
+  return expected.filter((p) => !have.has(`${p.name}\u0000${p.version}`));
+}
+
+/** `dnf repoquery --qf '%{name}\t%{evr}'` lines. */
+export function parseRepoquery(stdout: string): ListedPackage[] {
+  return stdout.split('\n').map((l) => l.trim().split('\t')).filter((f) => f.length >= 2 && f[0]).map(([name, version]) => ({ name, version }));
+}
+
+/** `apt-cache madison` lines: "name | version | url dist/comp arch Packages". */
+export function parseMadison(stdout: string): ListedPackage[] {
+  return stdout.split('\n').map((l) => l.split('|').map((f) => f.trim())).filter((f) => f.length >= 3 && f[0]).map(([name, version]) => ({ name, version }));
+}
+
+function trimUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
+  const base = trimUrl(url);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-dnf-'));
+  const problems: string[] = [];
+  try {
+    await mkdir(path.join(root, 'repos'));
+    await writeFile(path.join(root, 'repos', 'ket-verify.repo'), [
+      '[ket-verify]', 'name=KET packages under verification', `baseurl=${base}/`, 'enabled=1',
+      'gpgcheck=1', 'repo_gpgcheck=1', `gpgkey=${base}/public.key`, 'metadata_expire=0', '',
+    ].join('\n'));
+    const dnf = (args: string[], what: string) => run('dnf', [
+      '-y', '-q', `--installroot=${root}/installroot`, `--setopt=reposdir=${root}/repos`, `--setopt=cachedir=${root}/cache`,
+      '--setopt=install_weak_deps=0', '--releasever=7', '--disablerepo=*', '--enablerepo=ket-verify', ...args,
+    ], { what: `dnf ${what} (${base})` });
+    try {
+      await dnf(['makecache'], 'makecache with repo_gpgcheck');
+    } catch (e) {
+      return [`RPM repository ${base}: dnf rejects the repository metadata: ${(e as Error).message}`];
+    }
+    const listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', '%{name}\\t%{version}-%{release}'], 'repoquery')).stdout);
+    logger.info(`dnf: ${base} lists ${listed.length} package(s), metadata signature OK`);
+    const missing = missingPackages(expected, listed);
+    for (const p of missing) problems.push(`RPM repository ${base}: ${p.name}-${p.version} is not listed (listed versions of ${p.name}: ${listed.filter((l) => l.name === p.name).map((l) => l.version).join(', ') || 'none'})`);
+    const present = expected.filter((p) => !missing.includes(p));
+    if (present.length) {
+      const dest = path.join(root, 'download');
+      await mkdir(dest);
+      try {
+        await dnf(['download', `--destdir=${dest}`, ...present.map((p) => `${p.name}-${p.version}`)], 'download');
+      } catch (e) {
+        problems.push(`RPM repository ${base}: cannot download packages: ${(e as Error).message}`);
+        return problems;
+      }
+      // rpm checks each package's signature against the repository's own public key.
+      const dbpath = path.join(root, 'rpmdb');
+      await mkdir(dbpath);
+      const keyFile = path.join(root, 'public.key');
+      await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
+      await run('rpmkeys', ['--dbpath', dbpath, '--import', keyFile], { what: 'importing the repository key into a throwaway rpm database' });
+      for (const f of (await readdir(dest)).filter((n) => n.endsWith('.rpm')).sort()) {
+        try {
+          const { stdout } = await run('rpmkeys', ['--dbpath', dbpath, '--define', '__gpg /usr/bin/gpg', '--checksig', '-v', path.join(dest, f)], { what: `checking ${f}` });
+          if (!/Header V4 RSA\/SHA256 Signature, key ID [0-9a-f]+: OK/i.test(stdout) && !/Signature, key ID [0-9a-f]+: OK/.test(stdout)) {
+            problems.push(`RPM repository ${base}: ${f} carries no signature by the repository key:\n${stdout.trim()}`);
+          }
+        } catch (e) {
+          problems.push(`RPM repository ${base}: ${f}: signature check failed: ${(e as Error).message}`);
+        }
+      }
+      logger.info(`dnf: downloaded and signature-checked ${present.length} package(s)`);
+    }
+    return problems;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export async function verifyDebRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger, distribution = 'kismatic-xenial'): Promise<string[]> {
+  const base = trimUrl(url);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
+  const problems: string[] = [];
+  try {
+    for (const d of ['etc/apt/preferences.d', 'etc/apt/apt.conf.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/lib/dpkg', 'download']) {
+      await mkdir(path.join(root, d), { recursive: true });
+    }
+    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
+    const keyFile = path.join(root, 'repo-key.asc');
+    try {
+      await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
+    } catch (e) {
+      return [`DEB repository ${base}: no public.key: ${(e as Error).message}`];
+    }
+    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${keyFile}] ${base} ${distribution} main\n`);
+    const options = [
+      '-o', `Dir=${root}`, '-o', `Dir::State::status=${root}/var/lib/dpkg/status`, '-o', 'Dir::Etc::sourceparts=-',
+      '-o', 'APT::Architecture=amd64', '-o', 'APT::Architectures=amd64', '-o', 'APT::Sandbox::User=root', '-o', 'Debug::NoLocking=1',
+      '-o', 'Acquire::Languages=none', '-o', 'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
+    ];
+    try {
+      const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
+      // apt-get update exits 0 after some failures; these lines mean the repository was not accepted.
+      const bad = `${stdout}\n${stderr}`.split('\n').filter((l) => /^(E:|W:.*(GPG|signature|not signed|Failed to fetch))/i.test(l.trim()));
+      if (bad.length) return [`DEB repository ${base}: apt-get update does not accept the repository:\n${bad.join('\n')}`];
+    } catch (e) {
+      return [`DEB repository ${base}: apt-get update rejects the repository: ${(e as Error).message}`];
+    }
+    const names = [...new Set(expected.map((p) => p.name))];
+    const listed = names.length ? parseMadison((await run('apt-cache', [...options, 'madison', ...names], { what: 'apt-cache madison' })).stdout) : [];
+    logger.info(`apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`);
+    const missing = missingPackages(expected, listed);
+    for (const p of missing) problems.push(`DEB repository ${base}: ${p.name}=${p.version} is not listed (listed versions of ${p.name}: ${listed.filter((l) => l.name === p.name).map((l) => l.version).join(', ') || 'none'})`);
+    const present = expected.filter((p) => !missing.includes(p));
+    if (present.length) {
+      try {
+        // apt-get download checks each file against the signed index's SHA256.
+        await run('apt-get', [...options, '-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], { cwd: path.join(root, 'download'), what: 'apt-get download' });
+        logger.info(`apt-get: downloaded ${present.length} package(s), hashes match the signed index`);
+      } catch (e) {
+        problems.push(`DEB repository ${base}: cannot download packages: ${(e as Error).message}`);
+      }
+    }
+    return problems;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export async function verifyRepositories(opts: VerifyOptions): Promise<void> {
+  const problems = [
+    ...(await verifyRpmRepository(opts.rpmUrl, opts.rpm, opts.logger)),
+    ...(await verifyDebRepository(opts.debUrl, opts.deb, opts.logger)),
+  ];
+  if (problems.length) throw new UserError(`verify found ${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+  opts.logger.info(`verify: OK (${opts.rpm.length} RPM and ${opts.deb.length} DEB package(s) listed at their exact versions, downloadable, signatures valid)`);
+}

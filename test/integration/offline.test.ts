@@ -1,9 +1,10 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseManifest } from '../../lib/manifest/load';
 import { ResolvedPackage } from '../../lib/manifest/types';
 import { fetchImages } from '../../lib/offline/images';
+import { buildOfflinePackage } from '../../lib/offline/package';
 import { parseRegistryMirror } from '../../lib/offline/reference';
 import { inspectRawManifest } from '../../lib/offline/skopeo';
 import { FixtureRegistry, FixtureImageSpec, startFixtureRegistry } from '../../lib/registry/fixture-images';
@@ -39,6 +40,8 @@ ${images}
 `;
   return parseManifest(text, 'test-release.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
 }
+
+const METADATA = { maintainer: 'M <m@example.com>', vendor: 'V', license: 'Apache Software License 2.0', homepage: 'https://example.com', arch: { rpm: 'x86_64', deb: 'amd64' } };
 
 const imageLine = (name: string, repository: string, tag: string, digest: string) => `      - { name: ${name}, repository: ${repository}, tag: "${tag}", digest: "${digest}" }`;
 
@@ -80,10 +83,52 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     expect(again.map((f) => f.archivePath)).toEqual(fetched.map((f) => f.archivePath));
   });
 
+  it('builds kismatic-offline as RPM and DEB holding /opt/images/NAME.tar archives that keep their tags', async () => {
+    const dir = await mkdtemp(path.join(work, 'build-'));
+    const [cacheDir, rpmDir, debDir] = ['cache', 'rpms', 'debs'].map((d) => path.join(dir, d));
+    await mkdir(rpmDir);
+    await mkdir(debDir);
+    const mirror = parseRegistryMirror(fixtures.mirrorUrl);
+    const built = await buildOfflinePackage(pinnedPackage(), { cacheDir, mirror, logger: silentLogger, metadata: METADATA, rpmDir, debDir, sourceDateEpoch: 1503273600 });
+    expect(path.basename(built.rpm!)).toBe('kismatic-offline-1.7.4_1-1.x86_64.rpm');
+    expect(path.basename(built.deb!)).toBe('kismatic-offline_1.7.4-1_amd64.deb');
+    const expected = SPECS.map((s) => `/opt/images/${s.name}.tar`).sort();
+
+    const rpmList = (await run('rpm', ['-qpl', built.rpm!])).stdout.trim().split('\n').sort();
+    expect(rpmList).toEqual(expected);
+    const rpmInfo = (await run('rpm', ['-qp', '--qf', '%{VERSION}-%{RELEASE} %{PAYLOADCOMPRESSOR}', built.rpm!])).stdout;
+    expect(rpmInfo).toBe('1.7.4_1-1 xz');
+    const debList = (await run('dpkg-deb', ['-c', built.deb!])).stdout;
+    const debFiles = debList.trim().split('\n').filter((l) => l.startsWith('-')).map((l) => l.split(/\s+/).pop()!.replace(/^\./, '')).sort();
+    expect(debFiles).toEqual(expected);
+    expect((await run('dpkg-deb', ['-f', built.deb!, 'Version'])).stdout.trim()).toBe('1.7.4-1');
+
+    // Every archive, as installed from either package, opens under its original repo:tag and
+    // carries the config (image ID) the registry served.
+    const rpmRoot = path.join(dir, 'rpm-root');
+    const debRoot = path.join(dir, 'deb-root');
+    await mkdir(rpmRoot);
+    await run('sh', ['-c', `rpm2archive - < "$1" | tar -xzf -`, 'sh', built.rpm!], { cwd: rpmRoot });
+    await run('dpkg-deb', ['-x', built.deb!, debRoot]);
+    for (const root of [rpmRoot, debRoot]) {
+      for (const pushed of fixtures.images) {
+        const archive = path.join(root, 'opt/images', `${pushed.name}.tar`);
+        const raw = await inspectRawManifest(`docker-archive:${archive}:${pushed.repository}:${pushed.tag}`);
+        expect(raw.config!.digest).toBe(pushed.configDigest);
+      }
+    }
+  });
+
   const expectFailure = async (pkg: ResolvedPackage, mirrorUrl: string, message: RegExp) => {
-    const cacheDir = path.join(work, `cache-${Math.random().toString(36).slice(2)}`);
-    await expect(fetchImages(pkg, { cacheDir, mirror: parseRegistryMirror(mirrorUrl), logger: silentLogger })).rejects.toThrow(message);
-    // Nothing half-written: no archive, no partial file, for the image that failed.
+    const dir = await mkdtemp(path.join(work, 'fail-'));
+    const [cacheDir, rpmDir, debDir] = ['cache', 'rpms', 'debs'].map((d) => path.join(dir, d));
+    await mkdir(rpmDir);
+    await mkdir(debDir);
+    const build = buildOfflinePackage(pkg, { cacheDir, mirror: parseRegistryMirror(mirrorUrl), logger: silentLogger, metadata: METADATA, rpmDir, debDir, sourceDateEpoch: 1503273600 });
+    await expect(build).rejects.toThrow(message);
+    // Nothing half-written: no package, and no partial archive left in the cache.
+    expect(await readdir(rpmDir)).toEqual([]);
+    expect(await readdir(debDir)).toEqual([]);
     const left = await readdir(path.join(cacheDir, 'images'), { recursive: true }).catch(() => [] as string[]);
     expect(left.filter((f) => String(f).includes('partial'))).toEqual([]);
   };

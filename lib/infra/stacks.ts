@@ -83,9 +83,7 @@ export class PipelinesStack extends Stack {
     const logs = new AccessLogBucket(this, 'AccessLogs', { retentionDays: 90 });
     const workBucket = (name: string, expireDays: number) => new s3.Bucket(this, name, {
       ...privateBucketProps(),
-      // Artifacts and caches can be rebuilt: removed with the stack.
-      removalPolicy: RemovalPolicy.DESTROY,
-      autoDeleteObjects: false,
+      // Retained like every bucket (CloudFormation cannot delete a non-empty one); the lifecycle rule empties it.
       serverAccessLogsBucket: logs.bucket,
       serverAccessLogsPrefix: `s3/${name}/`,
       lifecycleRules: [{ id: 'expire', expiration: Duration.days(expireDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],

@@ -40,6 +40,17 @@ describe('repositories stack', () => {
     }
   });
 
+  test('every bucket of both stacks is retained on stack deletion and refuses plain HTTP', () => {
+    for (const t of [s.repositoriesTemplate, s.pipelinesTemplate]) {
+      const buckets = t.findResources('AWS::S3::Bucket');
+      for (const [id, b] of Object.entries(buckets)) {
+        expect([id, b.DeletionPolicy]).toEqual([id, 'Retain']);
+        t.hasResourceProperties('AWS::S3::BucketPolicy', { Bucket: { Ref: id }, PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) } });
+      }
+    }
+    s.pipelinesTemplate.resourceCountIs('AWS::S3::Bucket', 3);
+  });
+
   test('default bucket names are derived from prefix, repository, account and region', () => {
     const bucket = s.repositoriesTemplate.toJSON().Resources[logicalId(s.repositories.repository('staging').rpmBucket)];
     expect(bucket.Properties.BucketName).toEqual({ 'Fn::Join': ['-', ['kismatic-packages-staging-rpm', { Ref: 'AWS::AccountId' }, { Ref: 'AWS::Region' }]] });

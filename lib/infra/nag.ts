@@ -22,8 +22,9 @@ export function acknowledge(scope: IConstruct, rules: readonly NagAcknowledgemen
 export const EXPECTED_WILDCARDS: readonly RegExp[] = [
   /^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*$/,
   /^Resource::[^*]+\/\*$/, // BUCKET/* or BUCKET/PREFIX/*: objects of one bucket
-  /^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/codebuild\/<[A-Za-z0-9]+>:\*$/,
-  /^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group\/<[A-Za-z0-9]+>-\*$/,
+  // Region and account are tokens in an environment-agnostic stack, literals in a pinned one.
+  /^Resource::arn:<AWS::Partition>:logs:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):log-group:\/aws\/codebuild\/<[A-Za-z0-9]+>:\*$/,
+  /^Resource::arn:<AWS::Partition>:codebuild:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):report-group\/<[A-Za-z0-9]+>-\*$/,
 ];
 
 /**

@@ -1,4 +1,4 @@
-import { Aws } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
@@ -120,7 +120,7 @@ export class ReleasePipeline extends Construct {
       targets: [new targets.SnsTopic(props.notificationTopic, {
         message: events.RuleTargetInput.fromText(
           `KET packages pipeline ${events.EventField.fromPath('$.detail.pipeline')} (${props.branch} → ${props.repositoryName}) failed, execution ${events.EventField.fromPath('$.detail.execution-id')}: `
-          + `https://${Aws.REGION}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${events.EventField.fromPath('$.detail.pipeline')}/executions/${events.EventField.fromPath('$.detail.execution-id')}/timeline`,
+          + `https://${Stack.of(this).region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${events.EventField.fromPath('$.detail.pipeline')}/executions/${events.EventField.fromPath('$.detail.execution-id')}/timeline`,
         ),
       })],
     });
@@ -154,7 +154,7 @@ function sourceActionFor(scope: Construct, source: SourceConfig, branch: string,
       });
       return {
         action,
-        commitLink: `https://${Aws.REGION}.console.aws.amazon.com/codesuite/codecommit/repositories/${source.repository}/commit/${action.variables.commitId}?region=${Aws.REGION}`,
+        commitLink: `https://${Stack.of(scope).region}.console.aws.amazon.com/codesuite/codecommit/repositories/${source.repository}/commit/${action.variables.commitId}?region=${Stack.of(scope).region}`,
       };
     }
     case 's3': {

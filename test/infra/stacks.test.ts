@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { PackageRepository } from '../../lib/infra/package-repository';
-import { list, logicalId, Statement, statementsOfRole, synthesize, Synthesized } from './support';
+import { committedConfig, list, logicalId, Statement, statementsOfRole, synthesize, Synthesized } from './support';
 
 let s: Synthesized;
 beforeAll(() => {
@@ -333,5 +333,35 @@ describe('least privilege', () => {
     repo.grantRead(role);
     const actions = statementsOfRole(Template.fromStack(stack), logicalId(role)).flatMap((st) => list(st.Action)).sort();
     expect(actions).toEqual(['s3:GetBucketLocation', 's3:GetObject', 's3:ListBucket']);
+  });
+});
+
+describe('other sources and a pinned environment', () => {
+  const base = () => committedConfig();
+
+  test('CodeCommit: branch-filtered source actions, commit link in the approval, account and region pinned', () => {
+    const c = { ...base(), account: '111122223333', region: 'eu-west-1', source: { type: 'codecommit' as const, repository: 'kismatic-distro-packages' } };
+    const r = synthesize(c);
+    expect(r.pipelines.account).toBe('111122223333');
+    expect(r.pipelines.region).toBe('eu-west-1');
+    const pipelines = Object.values(r.pipelinesTemplate.findResources('AWS::CodePipeline::Pipeline')).map((p) => p.Properties);
+    expect(pipelines.map((p) => p.Stages[0].Actions[0].Configuration)).toEqual([
+      expect.objectContaining({ RepositoryName: 'kismatic-distro-packages', BranchName: 'dev', PollForSourceChanges: false }),
+      expect.objectContaining({ RepositoryName: 'kismatic-distro-packages', BranchName: 'master', PollForSourceChanges: false }),
+    ]);
+    expect(pipelines.map((p) => p.Triggers)).toEqual([undefined, undefined]);
+    const approval = pipelines[1].Stages[2].Actions[0].Configuration;
+    expect(approval.ExternalEntityLink).toBe('https://eu-west-1.console.aws.amazon.com/codesuite/codecommit/repositories/kismatic-distro-packages/commit/#{SourceVariables.CommitId}?region=eu-west-1');
+    const bucket = r.repositoriesTemplate.toJSON().Resources[logicalId(r.repositories.repository('production').rpmBucket)];
+    expect(bucket.Properties.BucketName).toBe('kismatic-packages-production-rpm-111122223333-eu-west-1');
+  });
+
+  test('S3: one key per branch', () => {
+    const r = synthesize({ ...base(), source: { type: 's3', bucket: 'ket-sources', prefix: 'kismatic-distro-packages/' } });
+    const configs = Object.values(r.pipelinesTemplate.findResources('AWS::CodePipeline::Pipeline')).map((p) => p.Properties.Stages[0].Actions[0].Configuration);
+    expect(configs).toEqual([
+      expect.objectContaining({ S3Bucket: 'ket-sources', S3ObjectKey: 'kismatic-distro-packages/dev.zip' }),
+      expect.objectContaining({ S3Bucket: 'ket-sources', S3ObjectKey: 'kismatic-distro-packages/master.zip' }),
+    ]);
   });
 });

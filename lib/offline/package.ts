@@ -60,14 +60,22 @@ export async function buildOfflinePackage(pkg: ResolvedPackage, options: BuildOf
   let deb: string | undefined;
   if (formats.includes('rpm')) {
     logger.info(`${pkg.name}: writing ${pkg.rpm.fileName} (${total} of images, ${what})`);
+    const started = Date.now();
     rpm = await buildRpm(
       { ...common, version: pkg.rpm.version, release: pkg.rpm.release, arch: metadata.arch.rpm, requires: pkg.depends?.rpm ?? [] },
       options.rpmDir,
     );
+    logger.info(`${pkg.name}: ${pkg.rpm.fileName} written in ${seconds(started)}`);
   }
   if (formats.includes('deb')) {
     logger.info(`${pkg.name}: writing ${pkg.deb.fileName} (${total} of images, ${what})`);
+    const started = Date.now();
     deb = await buildDeb({ ...common, version: pkg.deb.version, arch: metadata.arch.deb, depends: pkg.depends?.deb ?? [] }, options.debDir);
+    logger.info(`${pkg.name}: ${pkg.deb.fileName} written in ${seconds(started)}`);
   }
   return { images, rpm, deb };
+}
+
+function seconds(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)}s`;
 }

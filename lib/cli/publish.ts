@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { publishRepositories } from '../publish';
 import { signingKeyOptionsFromEnv } from '../signing/keyring';
+import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
 import { action } from './program';
 
@@ -12,6 +13,14 @@ interface PublishCliOptions {
   rpmBaseUrl?: string;
   debBaseUrl?: string;
   keysPath?: string;
+  lockTtl: string;
+  lockWait: string;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UserError(`${flag}: '${value}' is not a positive number of seconds`);
+  return n * 1000;
 }
 
 export function registerPublishCommand(program: Command): void {
@@ -26,6 +35,8 @@ export function registerPublishCommand(program: Command): void {
     .option('--rpm-base-url <url>', 'public URL of the yum repository written into kismatic.repo (default: the bucket\'s endpoint URL)')
     .option('--deb-base-url <url>', 'public URL of the apt repository, printed in the apt line (default: the bucket\'s endpoint URL)')
     .option('--keys-path <dir>', 'folder with private.key and public.key (env KEYS_PATH; or GNUPGHOME, KET_GPG_KEY_SECRET)')
+    .option('--lock-ttl <seconds>', 'how long a repository lock stays valid without renewal (a dead publisher\'s lock is taken over after it)', '900')
+    .option('--lock-wait <seconds>', 'how long to wait for another publisher\'s lock', '1200')
     .action(action(async (opts: PublishCliOptions) => {
       const env = process.env;
       const summary = await publishRepositories({
@@ -36,6 +47,8 @@ export function registerPublishCommand(program: Command): void {
         rpmBaseUrl: opts.rpmBaseUrl,
         signingKey: { ...signingKeyOptionsFromEnv(env), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) },
         logger: stderrLogger,
+        lockTtlMs: seconds(opts.lockTtl, '--lock-ttl'),
+        lockWaitMs: seconds(opts.lockWait, '--lock-wait'),
       });
       const debUrl = opts.debBaseUrl ?? summary.debUrl;
       process.stdout.write([

@@ -55,13 +55,16 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
   const problems: string[] = [];
   try {
     await mkdir(path.join(root, 'repos'));
+    // Our own dnf.conf: Debian's sets skip_if_unavailable=True, which turns a bad signature into
+    // an empty repository instead of an error.
+    await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n');
     await writeFile(path.join(root, 'repos', 'ket-verify.repo'), [
       '[ket-verify]', 'name=KET packages under verification', `baseurl=${base}/`, 'enabled=1',
       'gpgcheck=1', 'repo_gpgcheck=1', `gpgkey=${base}/public.key`, 'metadata_expire=0', '',
     ].join('\n'));
     const dnf = (args: string[], what: string) => run('dnf', [
-      '-y', '-q', `--installroot=${root}/installroot`, `--setopt=reposdir=${root}/repos`, `--setopt=cachedir=${root}/cache`,
-      '--setopt=install_weak_deps=0', '--releasever=7', '--disablerepo=*', '--enablerepo=ket-verify', ...args,
+      '-y', '-q', `--config=${root}/dnf.conf`, `--installroot=${root}/installroot`, `--setopt=reposdir=${root}/repos`, `--setopt=cachedir=${root}/cache`,
+      '--setopt=skip_if_unavailable=False', '--releasever=7', '--disablerepo=*', '--enablerepo=ket-verify', ...args,
     ], { what: `dnf ${what} (${base})` });
     try {
       await dnf(['makecache'], 'makecache with repo_gpgcheck');

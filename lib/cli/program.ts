@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { UserError } from '../util/errors';
 import { registerVersionsCommand } from './versions';
+import { registerBuildCommand } from './build';
+import { registerPinCommand } from './pin';
 import { registerKeysCommand } from './keys';
 import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   registerVersionsCommand(program);
+  registerBuildCommand(program);
+  registerPinCommand(program);
   registerKeysCommand(program);
   registerPublishCommand(program);
   registerVerifyCommand(program);

@@ -6,6 +6,7 @@ import { registerPinCommand } from './pin';
 import { registerKeysCommand } from './keys';
 import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
+import { registerLocalCommand } from './local';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerKeysCommand(program);
   registerPublishCommand(program);
   registerVerifyCommand(program);
+  registerLocalCommand(program);
   return program;
 }
 

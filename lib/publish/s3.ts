@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import {
   GetObjectCommand,
   HeadBucketCommand,
@@ -152,7 +152,9 @@ export async function putFile(target: S3Target, bucket: string, key: string, fil
   await target.client.send(new PutObjectCommand({
     Bucket: bucket,
     Key: key,
-    Body: createReadStream(file),
+    // Small files go as a buffer: the SDK can retry them, and does not log a refused
+    // conditional write of a stream as an error.
+    Body: size < 64 * 1024 * 1024 ? await readFile(file) : createReadStream(file),
     ContentLength: size,
     CacheControl: opts.cacheControl,
     ContentType: opts.contentType ?? contentTypeOf(key),

@@ -48,6 +48,8 @@ export interface StartStoreOptions {
   readonly port?: number;
   /** Called with "METHOD path status" for each request (debugging, request traces in tests). */
   readonly onRequest?: (line: string) => void;
+  /** Called after each request with its body sizes (the benchmark splits reads by object). */
+  readonly onTransfer?: (t: { method: string; path: string; status: number; bytesRead: number; bytesWritten: number }) => void;
 }
 
 const ACCESS_KEY = 'S3RVER';
@@ -75,8 +77,16 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
   const queues = new Map<string, Promise<void>>();
 
   const server = http.createServer((req, res) => {
-    if (opts.onRequest) res.on('finish', () => opts.onRequest!(`${req.method} ${req.url} ${res.statusCode}`));
-    handle(req, res, backendPort, stats, queues).catch((e: Error) => {
+    const mine = { bytesRead: 0, bytesWritten: 0 };
+    const count: Counter = {
+      read: (n) => { stats.bytesRead += n; mine.bytesRead += n; },
+      written: (n) => { stats.bytesWritten += n; mine.bytesWritten += n; },
+    };
+    res.on('finish', () => {
+      opts.onRequest?.(`${req.method} ${req.url} ${res.statusCode}`);
+      opts.onTransfer?.({ method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname, status: res.statusCode, ...mine });
+    });
+    handle(req, res, backendPort, stats, count, queues).catch((e: Error) => {
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'application/xml' });
         res.end(s3ErrorXml('InternalError', `embedded store proxy: ${e.message}`));
@@ -131,6 +141,11 @@ function createBucket(backendPort: number, bucket: string): Promise<void> {
     r.on('error', reject);
     r.end();
   });
+}
+
+interface Counter {
+  read(n: number): void;
+  written(n: number): void;
 }
 
 function emptyStats(): StoreStats {
@@ -193,13 +208,13 @@ async function withKeyQueue<T>(queues: Map<string, Promise<void>>, key: string, 
   }
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats, queues: Map<string, Promise<void>>): Promise<void> {
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats, count: Counter, queues: Map<string, Promise<void>>): Promise<void> {
   const method = req.method ?? 'GET';
   stats.requests += 1;
   stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
-  if (!key || !isWrite) return forward(req, res, backendPort, stats);
+  if (!key || !isWrite) return forward(req, res, backendPort, count);
   await withKeyQueue(queues, key, async () => {
     const ifNoneMatch = header(req, 'if-none-match');
     const ifMatch = header(req, 'if-match');
@@ -208,17 +223,17 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, backe
       const current = await headEtag(backendPort, req.url ?? '/');
       const outcome = evaluateWritePreconditions({ ifNoneMatch, ifMatch }, current);
       if (!outcome.ok) {
-        req.on('data', (d: Buffer) => (stats.bytesWritten += d.length));
+        req.on('data', (d: Buffer) => count.written(d.length));
         req.resume();
         await new Promise<void>((resolve) => (req.readableEnded ? resolve() : req.once('end', resolve)));
         const body = s3ErrorXml(outcome.code, outcome.message, { Condition: outcome.condition });
-        stats.bytesRead += Buffer.byteLength(body);
+        count.read(Buffer.byteLength(body));
         res.writeHead(outcome.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(body);
         return;
       }
     }
-    await forward(req, res, backendPort, stats);
+    await forward(req, res, backendPort, count);
   });
 }
 
@@ -241,13 +256,13 @@ function headEtag(backendPort: number, rawUrl: string): Promise<string | undefin
   });
 }
 
-function forward(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats): Promise<void> {
+function forward(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, count: Counter): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers };
     delete headers.expect; // the front server has already answered 100-continue
     const upstream = http.request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers }, (resp) => {
       res.writeHead(resp.statusCode ?? 502, resp.headers);
-      resp.on('data', (d: Buffer) => (stats.bytesRead += d.length));
+      resp.on('data', (d: Buffer) => count.read(d.length));
       resp.pipe(res);
       resp.on('end', () => resolve());
       resp.on('error', reject);
@@ -255,7 +270,7 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, backendPor
     upstream.on('error', reject);
     // Counting starts here, not earlier: a 'data' listener would start the body flowing while a
     // conditional check is still waiting, and the body would be lost.
-    req.on('data', (d: Buffer) => (stats.bytesWritten += d.length));
+    req.on('data', (d: Buffer) => count.written(d.length));
     req.pipe(upstream);
   });
 }

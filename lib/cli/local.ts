@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
+import { Manifest } from '../manifest/types';
+import { publishRepositories } from '../publish';
+import { ensureDevelopmentKey } from '../publish/dev-key';
+import { signingKeyOptionsFromEnv, SigningKeyOptions } from '../signing/keyring';
+import { startEmbeddedStore } from '../store/server';
+import { UserError } from '../util/errors';
+import { stderrLogger } from '../util/log';
+import { verifyRepositories } from '../verify';
+import { action } from './program';
+import { expectedPackages } from './verify';
+
+/** The embedded store's buckets: the old process's names, staging ("-test") and production. */
+export const LOCAL_BUCKETS = {
+  staging: { rpm: 'kismatic-packages-rpm-test', deb: 'kismatic-packages-deb-test' },
+  production: { rpm: 'kismatic-packages-rpm', deb: 'kismatic-packages-deb' },
+  state: 'ket-state',
+} as const;
+
+interface LocalCliOptions {
+  manifest: string;
+  mirror?: string;
+  out: string;
+  rebuild?: boolean;
+  serve?: boolean;
+  dataDir: string;
+  port: string;
+  keysPath?: string;
+}
+
+/** The package files a build of this manifest produces, missing from OUT. */
+export function missingBuildOutputs(manifest: Manifest, outDir: string): string[] {
+  return manifest.packages.flatMap((p) => [path.join(outDir, 'rpms', p.rpm.fileName), path.join(outDir, 'debs', p.deb.fileName)]).filter((f) => !existsSync(f));
+}
+
+/** The lines a user pastes to install from the repositories. */
+export function clientInstructions(rpmUrl: string, debUrl: string): string {
+  return [
+    `RPM repository: ${rpmUrl}`,
+    `DEB repository: ${debUrl}`,
+    '',
+    'yum/dnf:',
+    `  curl -fsSL -o /etc/yum.repos.d/kismatic.repo ${rpmUrl}/kismatic.repo`,
+    'apt:',
+    `  curl -fsSL ${debUrl}/public.key | gpg --dearmor -o /usr/share/keyrings/kismatic.gpg`,
+    `  echo "deb [signed-by=/usr/share/keyrings/kismatic.gpg] ${debUrl} kismatic-xenial main" > /etc/apt/sources.list.d/kismatic.list`,
+    '',
+  ].join('\n');
+}
+
+/** Runs `ket-packages build` (the same program, so the same build wiring as the build command). */
+function runBuild(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'build', ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    child.on('error', (e) => reject(new UserError(`cannot start the build: ${e.message}`)));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new UserError(`the build failed (exit ${code}); see its messages above`))));
+  });
+}
+
+export function registerLocalCommand(program: Command): void {
+  program
+    .command('local')
+    .description('The whole job on this machine: start the embedded S3-compatible store (s3rver on 127.0.0.1, data under --data-dir), create the staging and production buckets, ' +
+      'build (or reuse an up-to-date build/), publish to staging, verify with dnf and apt-get, and print the repository URLs and the yum/apt lines.')
+    .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
+    .option('--mirror <url>', 'fetch every upstream URL from this mirror (passed to build)')
+    .option('--out <dir>', 'build output folder', 'build')
+    .option('--rebuild', 'build even if --out already holds every package of the manifest')
+    .option('--serve', 'keep serving the repositories after verifying (Ctrl-C stops)')
+    .option('--data-dir <dir>', 'where the embedded store keeps its buckets', '.local/s3')
+    .option('--port <n>', 'port of the embedded store (default: 4568 with --serve, any free port otherwise)')
+    .option('--keys-path <dir>', 'signing key folder (default: KEYS_PATH etc., else a development key in .local/keys)')
+    .action(action(async (opts: LocalCliOptions) => {
+      const logger = stderrLogger;
+      const manifest = loadManifest(opts.manifest);
+      const port = opts.port !== undefined ? Number(opts.port) : opts.serve ? 4568 : 0;
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port: '${opts.port}' is not a port number`);
+
+      let signing: SigningKeyOptions = { ...signingKeyOptionsFromEnv(), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) };
+      if (!signing.keysPath && !signing.gnupgHome && !signing.secretId) {
+        signing = { ...signing, keysPath: await ensureDevelopmentKey(path.resolve('.local/keys'), logger) };
+      }
+
+      const missing = missingBuildOutputs(manifest, opts.out);
+      if (opts.rebuild || missing.length) {
+        logger.info(opts.rebuild ? 'building (--rebuild)' : `building: ${missing.length} package file(s) of ${manifest.file} are not in ${opts.out}/`);
+        const args = ['--manifest', opts.manifest, '--out', opts.out];
+        if (signing.keysPath) args.push('--keys-path', signing.keysPath);
+        if (opts.mirror) args.push('--mirror', opts.mirror);
+        await runBuild(args, process.env);
+      } else {
+        logger.info(`reusing ${opts.out}/: it holds every package of ${manifest.file} (--rebuild to build anyway)`);
+      }
+
+      const store = await startEmbeddedStore({ dataDir: opts.dataDir, port });
+      try {
+        for (const b of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.production.rpm, LOCAL_BUCKETS.production.deb, LOCAL_BUCKETS.state]) await store.createBucket(b);
+        logger.info(`embedded store at ${store.endpoint} (data in ${store.dataDir})`);
+        const { rpmUrl, debUrl } = await publishRepositories({
+          rpmRepo: LOCAL_BUCKETS.staging.rpm,
+          debRepo: LOCAL_BUCKETS.staging.deb,
+          from: opts.out,
+          stateUrl: `s3://${LOCAL_BUCKETS.state}/staging`,
+          signingKey: signing,
+          env: { ...process.env, ...store.env() },
+          logger,
+        });
+        await verifyRepositories({ rpmUrl, debUrl, ...expectedPackages(manifest), logger });
+        process.stdout.write(clientInstructions(rpmUrl, debUrl));
+        if (opts.serve) {
+          process.stdout.write(`serving at ${store.endpoint} until Ctrl-C (production buckets: ${LOCAL_BUCKETS.production.rpm}, ${LOCAL_BUCKETS.production.deb})\n`);
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+        }
+      } finally {
+        await store.close();
+      }
+    }));
+}

@@ -1,8 +1,11 @@
 import { Command } from 'commander';
-import { buildPackages } from '../build/orchestrate';
+import { buildPackages, selectPackages } from '../build/orchestrate';
 import { resolveCacheDir } from '../download/cache';
 import { parseMirror } from '../download/mirror';
 import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
+import { offlineImageBundles } from '../offline/hook';
+import { checkImagesPinned } from '../offline/images';
+import { parseRegistryMirror } from '../offline/reference';
 import { signingKeyOptionsFromEnv } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { action } from './program';
@@ -12,6 +15,7 @@ interface BuildCliOptions {
   only?: string;
   out: string;
   mirror?: string;
+  registryMirror?: string;
   cacheDir?: string;
   allowUnpinned?: boolean;
   keysPath?: string;
@@ -29,8 +33,9 @@ export function registerBuildCommand(program: Command): void {
     .option('--only <names>', 'comma-separated package names to build (default: all)')
     .option('--out <dir>', 'output folder (rpms/ and debs/ inside)', 'build')
     .option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)')
+    .option('--registry-mirror <url>', 'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)')
     .option('--cache-dir <dir>', 'download cache (default: $KET_CACHE_DIR or .cache/ket-packages/downloads)')
-    .option('--allow-unpinned', 'build sources that have no pinned checksum (their bytes are not verified)')
+    .option('--allow-unpinned', 'build sources without a pinned checksum and images without a pinned digest (not verified)')
     .option('--keys-path <dir>', 'folder with private.key and public.key (overrides KEYS_PATH)')
     .action(action(async (opts: BuildCliOptions) => {
       const manifest = loadManifest(opts.manifest);
@@ -38,6 +43,9 @@ export function registerBuildCommand(program: Command): void {
       if (opts.only !== undefined && (!only || only.length === 0)) throw new UserError('--only needs at least one package name');
       const sde = process.env.SOURCE_DATE_EPOCH;
       if (sde !== undefined && !/^\d+$/.test(sde)) throw new UserError(`SOURCE_DATE_EPOCH must be a Unix time in seconds, got ${JSON.stringify(sde)}`);
+      const registryMirror = opts.registryMirror !== undefined ? parseRegistryMirror(opts.registryMirror) : undefined;
+      // Unpinned images are refused before any download, like unpinned sources.
+      for (const p of selectPackages(manifest, only)) checkImagesPinned(p, opts.allowUnpinned ?? false);
       await buildPackages({
         manifest,
         only,
@@ -47,6 +55,7 @@ export function registerBuildCommand(program: Command): void {
         allowUnpinned: opts.allowUnpinned ?? false,
         signing: { ...signingKeyOptionsFromEnv(), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) },
         sourceDateEpoch: sde !== undefined ? Number(sde) : undefined,
+        imageBundles: offlineImageBundles({ mirror: registryMirror }),
       });
     }));
 }

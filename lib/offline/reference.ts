@@ -1,3 +1,5 @@
+import { UserError } from '../util/errors';
+
 /**
  * Image reference arithmetic (pure). Docker's rules: the first path component is a registry host
  * only if it contains '.' or ':' or is 'localhost'; otherwise the image lives on Docker Hub
@@ -33,7 +35,7 @@ export interface RegistryMirror {
 export function parseRegistryMirror(value: string): RegistryMirror {
   const m = /^(?:(https?):\/\/)?([^/\s?#]+)((?:\/[^/\s?#]+)*)\/?$/.exec(value.trim());
   if (!m || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(m[2])) {
-    throw new Error(`--registry-mirror must look like http://HOST:PORT or https://HOST[/PATH], got ${JSON.stringify(value)}`);
+    throw new UserError(`--registry-mirror must look like http://HOST:PORT or https://HOST[/PATH], got ${JSON.stringify(value)}`);
   }
   return { base: `${m[2]}${m[3]}`.toLowerCase(), tlsVerify: m[1] !== 'http' };
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isMap, isSeq, parseDocument } from 'yaml';
 import { inspectDigest, inspectRawManifest, pushOciLayout } from '../offline/skopeo';
 import { sourceRepository, RegistryMirror } from '../offline/reference';
 import { mapConcurrent } from '../util/concurrency';
@@ -91,4 +92,32 @@ export async function startFixtureRegistry(specs: readonly FixtureImageSpec[], o
     await registry.stop();
     throw e;
   }
+}
+
+/** The images of every package of a manifest, as fixture specs (small images of the same names). */
+export function fixtureImageSpecs(packages: readonly { readonly images: readonly { name: string; repository: string; tag: string }[] }[]): FixtureImageSpec[] {
+  return packages.flatMap((p) => p.images.map((i) => ({ name: i.name, repository: i.repository, tag: i.tag })));
+}
+
+/**
+ * Manifest text with each image pinned to its fixture's digest (comments and order kept), so the
+ * fixture manifest builds kismatic-offline from the fixture registry with every digest verified.
+ */
+export function pinImagesInManifestText(text: string, images: readonly PushedFixtureImage[]): string {
+  const doc = parseDocument(text);
+  const packages = doc.get('packages');
+  if (!isSeq(packages)) return text;
+  for (const item of packages.items) {
+    if (!isMap(item)) continue;
+    const list = item.get('images');
+    if (!isSeq(list)) continue;
+    for (const entry of list.items) {
+      if (!isMap(entry)) continue;
+      const pushed = images.find((i) => i.name === entry.get('name'));
+      if (!pushed) continue;
+      entry.delete('unpinned');
+      entry.set('digest', pushed.digest);
+    }
+  }
+  return doc.toString();
 }

@@ -11,6 +11,22 @@ import { FixtureRegistry, FixtureImageSpec, startFixtureRegistry } from '../../l
 import { freePort } from '../../lib/registry/registry';
 import { run } from '../../lib/util/exec';
 import { silentLogger } from '../../lib/util/log';
+import { generateTestKeys } from '../support/gpg';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+const CLI = path.join(ROOT, 'bin/ket-packages.ts');
+
+function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(TSX, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SOURCE_DATE_EPOCH: '1503273600' } });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
 
 jest.setTimeout(120_000);
 
@@ -20,8 +36,8 @@ const SPECS: FixtureImageSpec[] = [
   { name: 'calico', repository: 'calico/node', tag: 'v1.3.0', bytes: 512 * 1024 },
 ];
 
-function offlinePackage(images: string): ResolvedPackage {
-  const text = `
+function manifestText(images: string): string {
+  return `
 metadata: { maintainer: M <m@example.com>, vendor: V, license: Apache Software License 2.0, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
 packages:
   - name: kubelet
@@ -38,7 +54,10 @@ packages:
     images:
 ${images}
 `;
-  return parseManifest(text, 'test-release.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
+}
+
+function offlinePackage(images: string): ResolvedPackage {
+  return parseManifest(manifestText(images), 'test-release.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
 }
 
 const METADATA = { maintainer: 'M <m@example.com>', vendor: 'V', license: 'Apache Software License 2.0', homepage: 'https://example.com', arch: { rpm: 'x86_64', deb: 'amd64' } };
@@ -155,5 +174,27 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
   it('names the image and the registry when the registry is down', async () => {
     const port = await freePort();
     await expectFailure(pinnedPackage(), `http://127.0.0.1:${port}`, new RegExp(`image "\\w+" \\(.*\\): cannot reach registry 127\\.0\\.0\\.1:${port}: .*connection refused`));
+  });
+
+  it('ket-packages build --registry-mirror builds and signs kismatic-offline; a missing image fails it naming the image, writing nothing', async () => {
+    const dir = await mkdtemp(path.join(work, 'cli-'));
+    const keys = await generateTestKeys(path.join(dir, 'keys'));
+    const lines = fixtures.images.map((i) => imageLine(i.name, i.repository, i.tag, i.digest));
+    await writeFile(path.join(dir, 'ok.yaml'), manifestText(lines.join('\n')));
+    const common = ['--only', 'kismatic-offline', '--registry-mirror', fixtures.mirrorUrl, '--cache-dir', path.join(dir, 'cache'), '--keys-path', keys.keysPath];
+    const ok = await cli(['build', '--manifest', path.join(dir, 'ok.yaml'), '--out', path.join(dir, 'out'), ...common]);
+    expect(ok.stderr).toMatch(/kismatic-offline: \[3\/3\]/);
+    expect(ok.code).toBe(0);
+    const rpm = path.join(dir, 'out/rpms/kismatic-offline-1.7.4_1-1.x86_64.rpm');
+    expect((await run('rpm', ['-qpl', rpm])).stdout.trim().split('\n').sort()).toEqual(SPECS.map((x) => `/opt/images/${x.name}.tar`).sort());
+    expect((await run('rpm', ['-qp', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', rpm])).stdout).toContain(keys.keyId.slice(-16).toLowerCase());
+    expect(await readdir(path.join(dir, 'out/debs'))).toEqual(['kismatic-offline_1.7.4-1_amd64.deb']);
+
+    const missing = imageLine('tiller', 'gcr.io/kubernetes-helm/tiller', 'v2.5.1', fixtures.images[0].digest);
+    await writeFile(path.join(dir, 'missing.yaml'), manifestText([...lines, missing].join('\n')));
+    const bad = await cli(['build', '--manifest', path.join(dir, 'missing.yaml'), '--out', path.join(dir, 'out-bad'), ...common]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/image "tiller" \(gcr\.io\/kubernetes-helm\/tiller:v2\.5\.1\): not found/);
+    expect(await readdir(path.join(dir, 'out-bad')).catch(() => [])).toEqual([]);
   });
 });

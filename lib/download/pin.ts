@@ -31,7 +31,7 @@ export function applySourcePins(text: string, pins: readonly SourcePin[], file: 
     pair.key = doc.createNode('sha256');
     pair.value = doc.createNode(pin.sha256);
   }
-  return doc.toString();
+  return doc.toString({ lineWidth: 0 });
 }
 
 /**

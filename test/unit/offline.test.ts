@@ -176,3 +176,47 @@ describe('release.yaml kismatic-offline', () => {
     }
   });
 });
+
+describe('fixture manifest pinning', () => {
+  const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual('../../lib/registry/fixture-images') as typeof import('../../lib/registry/fixture-images');
+  const text = `# top comment
+metadata: { maintainer: M <m@example.com>, vendor: V, license: L, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
+packages:
+  - name: kubelet
+    description: k
+    versioning: kismatic
+    version: 1.7.4
+    iteration: 1
+    sources: [{ id: s, url: https://example.com/k, unpinned: true }]
+    files: [{ from: s, path: /usr/bin/kubelet, mode: "0755" }]
+  - name: kismatic-offline
+    description: images
+    versioning: kismatic
+    versionFrom: kubelet
+    images:
+      # the pause image
+      - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", digest: "sha256:${'1'.repeat(64)}" }
+      - { name: busybox, repository: busybox, tag: latest, unpinned: true }
+`;
+
+  it('pins every image to its fixture digest, keeping comments, and the result validates', () => {
+    const d1 = `sha256:${'a'.repeat(64)}`;
+    const d2 = `sha256:${'b'.repeat(64)}`;
+    const specs = fixtureImageSpecs(parseManifest(text, 'in.yaml').packages);
+    expect(specs).toEqual([
+      { name: 'pause', repository: 'gcr.io/google_containers/pause-amd64', tag: '3.0' },
+      { name: 'busybox', repository: 'busybox', tag: 'latest' },
+    ]);
+    const out = pinImagesInManifestText(text, [
+      { ...specs[0], digest: d1, configDigest: d2 },
+      { ...specs[1], digest: d2, configDigest: d1 },
+    ]);
+    expect(out).toContain('# top comment');
+    expect(out).toContain('# the pause image');
+    const pkg = parseManifest(out, 'out.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
+    expect(pkg.images.map((i) => [i.name, i.digest, i.unpinned])).toEqual([
+      ['pause', d1, undefined],
+      ['busybox', d2, undefined],
+    ]);
+  });
+});

@@ -13,7 +13,7 @@ import { run } from '../../lib/util/exec';
 import { silentLogger } from '../../lib/util/log';
 import { generateTestKeys } from '../support/gpg';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -45,7 +45,7 @@ packages:
     versioning: kismatic
     version: 1.7.4
     iteration: 1
-    sources: [{ id: s, url: https://example.com/k, unpinned: true }]
+    sources: [{ id: s, url: https://example.com/k, sha256: "${'0'.repeat(64)}" }]
     files: [{ from: s, path: /usr/bin/kubelet, mode: "0755" }]
   - name: kismatic-offline
     description: Kismatic offline container images
@@ -196,5 +196,19 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/image "tiller" \(gcr\.io\/kubernetes-helm\/tiller:v2\.5\.1\): not found/);
     expect(await readdir(path.join(dir, 'out-bad')).catch(() => [])).toEqual([]);
+  });
+
+  it('ket-packages pin --registry-mirror writes the digest each unpinned image tag has in place of unpinned: true', async () => {
+    const dir = await mkdtemp(path.join(work, 'pin-'));
+    const file = path.join(dir, 'release.yaml');
+    const lines = fixtures.images.map((i, n) =>
+      n === 0 ? imageLine(i.name, i.repository, i.tag, i.digest) : `      - { name: ${i.name}, repository: ${i.repository}, tag: "${i.tag}", unpinned: true }`,
+    );
+    await writeFile(file, manifestText(lines.join('\n')));
+    const result = await cli(['pin', '--manifest', file, '--registry-mirror', fixtures.mirrorUrl]);
+    expect(result.stderr).toMatch(/pinned {6}kismatic-offline image busybox \(busybox:latest\): sha256:/);
+    expect(result.code).toBe(0);
+    const pinned = parseManifest(await readFile(file, 'utf8'), file).packages.find((p) => p.name === 'kismatic-offline')!;
+    expect(pinned.images.map((i) => [i.name, i.digest, i.unpinned])).toEqual(fixtures.images.map((i) => [i.name, i.digest, undefined]));
   });
 });

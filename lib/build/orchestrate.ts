@@ -115,12 +115,16 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     return true;
   });
   checkSourcesPinned(packages, opts.allowUnpinned ?? false, opts.manifest.file);
+  if (packages.length === 0) {
+    logger.info('nothing to build');
+    return { rpms: [], debs: [], skipped, downloads: { fetched: 0, fromCache: 0, bytesFetched: 0 } };
+  }
   const outDir = path.resolve(opts.outDir);
   await mkdir(path.dirname(outDir), { recursive: true });
   const sde = opts.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
 
   // The key first: a missing key or wrong passphrase fails in seconds, not after the downloads.
-  const key: SigningKey | undefined = packages.length > 0 ? await openSigningKey(opts.signing, 'signing the RPMs') : undefined;
+  const key: SigningKey = await openSigningKey(opts.signing, 'signing the RPMs');
   const tmp = await mkdtemp(path.join(path.dirname(outDir), `.${path.basename(outDir)}.partial-`));
   try {
     const rpmDir = path.join(tmp, 'rpms');
@@ -198,8 +202,8 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       await rm(pkgWork, { recursive: true, force: true });
     });
 
-    logger.info(`signing     ${rpms.length} RPM(s) with ${key!.source} (key ${key!.fingerprint})`);
-    await signRpms(rpms, key!);
+    logger.info(`signing     ${rpms.length} RPM(s) with ${key.source} (key ${key.fingerprint})`);
+    await signRpms(rpms, key);
 
     // Everything built and signed: now, and only now, into OUT.
     const moved = await moveInto(tmp, outDir);
@@ -207,7 +211,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     return { ...moved, skipped, downloads: { ...downloader.stats } };
   } finally {
     await rm(tmp, { recursive: true, force: true });
-    await key?.dispose();
+    await key.dispose();
   }
 }
 

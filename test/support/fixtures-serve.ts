@@ -11,14 +11,16 @@ async function main(): Promise<void> {
   const dir = path.resolve(process.env.KET_FIXTURES_DIR ?? path.join('.cache', 'ket-packages', 'fixtures'));
   await mkdir(dir, { recursive: true });
   const port = process.env.KET_FIXTURES_PORT ? Number(process.env.KET_FIXTURES_PORT) : 0;
-  const server = await startFixtureServer({ dir, port });
+  process.stderr.write('generating fixtures (upstream files, and 28 small images pushed to a local docker-registry)…\n');
+  const server = await startFixtureServer({ dir, port, images: true });
   const keys = await generateTestKeys(path.join(dir, 'keys'), { name: 'KET fixture signing (throwaway)' });
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
+  const images = server.registryMirror ? ` --registry-mirror ${server.registryMirror}` : '';
   process.stdout.write(
     `fixtures served at ${server.url} (${server.files.length} sources, from ${rel(dir)})\n\n` +
       'build every package from them (offline, signed with a throwaway key):\n\n' +
-      `  KEYS_PATH=${rel(keys.keysPath)} npx ket-packages build --manifest ${rel(server.manifestPath)} --mirror ${server.url}\n\n` +
-      `arguments: --manifest ${rel(server.manifestPath)} --mirror ${server.url}\n` +
+      `  KEYS_PATH=${rel(keys.keysPath)} npx ket-packages build --manifest ${rel(server.manifestPath)} --mirror ${server.url}${images}\n\n` +
+      `arguments: --manifest ${rel(server.manifestPath)} --mirror ${server.url}${images}\n` +
       'serving until Ctrl-C\n',
   );
   const stop = () => void server.close().then(() => process.exit(0));

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync } from 'node:fs';
+import * as os from 'node:os';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { clearSign, detachSign, SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
@@ -96,9 +97,38 @@ export async function publishDebRepository(opts: DebPublishOptions): Promise<Pub
   }
 
   const aptlyRoot = path.join(opts.workDir, 'aptly');
-  const outDir = path.join(opts.workDir, 'deb-out');
   await mkdir(aptlyRoot, { recursive: true });
-  await mkdir(outDir, { recursive: true });
+  // The published tree is one directory and one symlink per package plus small indexes: on some
+  // disks each mkdir/symlink costs ~0.5 ms (1.4 s of 1.5 s at 1,000 packages), in memory nothing.
+  const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
+  try {
+    return await publishFromAptly(opts, { repo, local, published, classified, aptlyRoot, outDir });
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+/** /dev/shm when it is a writable directory (Linux), else the temporary folder. */
+export function memoryScratch(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return os.tmpdir();
+  }
+}
+
+interface Prepared {
+  readonly repo: string;
+  readonly local: LocalPackage[];
+  readonly published: PublishedPackage[];
+  readonly classified: ReturnType<typeof classifyPackages<LocalPackage>>;
+  readonly aptlyRoot: string;
+  readonly outDir: string;
+}
+
+async function publishFromAptly(opts: DebPublishOptions, { repo, published, classified, aptlyRoot, outDir }: Prepared): Promise<PublishResult> {
+  const { target, bucket, logger } = opts;
   const configFile = path.join(opts.workDir, 'aptly.conf');
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
   const aptly = (args: string[], what: string) => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` });
@@ -137,7 +167,7 @@ export async function publishDebRepository(opts: DebPublishOptions): Promise<Pub
   logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
   await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
   const publishedBefore = (await aptly(['publish', 'list', '-raw'], 'listing publications')).stdout.includes(DISTRIBUTION);
-  const common = ['-skip-signing', '-skip-contents', '-batch'];
+  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
   if (publishedBefore) {
     await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
   } else {

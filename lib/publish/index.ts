@@ -68,12 +68,15 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
           await lock.release();
         }
       };
-      const rpm = await withLock(opts.rpmRepo, (beforeTopFiles) => publishRpmRepository({
-        target, bucket: opts.rpmRepo, rpms, key, baseUrl: rpmUrl, workDir: path.join(workDir, 'rpm'), logger, beforeTopFiles,
-      }));
-      const deb = await withLock(opts.debRepo, (beforeTopFiles) => publishDebRepository({
-        target, bucket: opts.debRepo, debs, key, state: { target, ...state }, workDir: path.join(workDir, 'deb'), logger, beforeTopFiles,
-      }));
+      // The two repositories are independent (own bucket, own lock): publish them side by side.
+      const [rpm, deb] = await Promise.all([
+        withLock(opts.rpmRepo, (beforeTopFiles) => publishRpmRepository({
+          target, bucket: opts.rpmRepo, rpms, key, baseUrl: rpmUrl, workDir: path.join(workDir, 'rpm'), logger, beforeTopFiles,
+        })),
+        withLock(opts.debRepo, (beforeTopFiles) => publishDebRepository({
+          target, bucket: opts.debRepo, debs, key, state: { target, ...state }, workDir: path.join(workDir, 'deb'), logger, beforeTopFiles,
+        })),
+      ]);
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(target, opts.debRepo) };
     } finally {
       await rm(workDir, { recursive: true, force: true });

@@ -25,6 +25,7 @@ export const LOCAL_BUCKETS = {
 interface LocalCliOptions {
   manifest: string;
   mirror?: string;
+  registryMirror?: string;
   fixtures?: boolean;
   out?: string;
   rebuild?: boolean;
@@ -70,7 +71,8 @@ export function registerLocalCommand(program: Command): void {
       'build (or reuse an up-to-date build/), publish to staging, verify with dnf and apt-get, and print the repository URLs and the yum/apt lines.')
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
     .option('--mirror <url>', 'fetch every upstream URL from this mirror (passed to build)')
-    .option('--fixtures', 'no internet: serve local fixtures of every upstream source and use their manifest and mirror (build output in .local/fixtures-build)')
+    .option('--registry-mirror <url>', 'fetch every container image from this registry mirror (passed to build)')
+    .option('--fixtures', 'no internet: serve local fixtures of every upstream source and image and use their manifest and mirrors (build output in .local/fixtures-build)')
     .option('--out <dir>', 'build output folder (default: build, or .local/fixtures-build with --fixtures)')
     .option('--rebuild', 'build even if --out already holds every package of the manifest')
     .option('--serve', 'keep serving the repositories after verifying (Ctrl-C stops)')
@@ -79,14 +81,14 @@ export function registerLocalCommand(program: Command): void {
     .option('--keys-path <dir>', 'signing key folder (default: KEYS_PATH etc., else a development key in .local/keys)')
     .action(action(async (opts: LocalCliOptions) => {
       const logger = stderrLogger;
-      if (opts.fixtures && opts.mirror) throw new UserError('--fixtures brings its own mirror; drop --mirror');
+      if (opts.fixtures && (opts.mirror || opts.registryMirror)) throw new UserError('--fixtures brings its own mirrors; drop --mirror / --registry-mirror');
       let fixtures: FixtureServer | undefined;
       try {
         if (opts.fixtures) {
-          fixtures = await startFixtureServer();
+          fixtures = await startFixtureServer({ images: true });
           logger.info(`fixtures: serving upstream sources from ${fixtures.url}, manifest ${fixtures.manifestPath}`);
         }
-        await runLocal({ ...opts, manifest: fixtures?.manifestPath ?? opts.manifest, mirror: fixtures?.url ?? opts.mirror, out: opts.out ?? (opts.fixtures ? '.local/fixtures-build' : 'build') });
+        await runLocal({ ...opts, manifest: fixtures?.manifestPath ?? opts.manifest, mirror: fixtures?.url ?? opts.mirror, registryMirror: fixtures?.registryMirror ?? opts.registryMirror, out: opts.out ?? (opts.fixtures ? '.local/fixtures-build' : 'build') });
       } finally {
         await fixtures?.close();
       }
@@ -110,6 +112,7 @@ async function runLocal(opts: LocalCliOptions & { out: string }): Promise<void> 
       const args = ['--manifest', opts.manifest, '--out', opts.out];
       if (signing.keysPath) args.push('--keys-path', signing.keysPath);
       if (opts.mirror) args.push('--mirror', opts.mirror);
+    if (opts.registryMirror) args.push('--registry-mirror', opts.registryMirror);
       await runBuild(args, process.env);
     } else {
       logger.info(`reusing ${opts.out}/: it holds every package of ${manifest.file} (--rebuild to build anyway)`);

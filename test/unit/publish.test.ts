@@ -1,4 +1,7 @@
+import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { clientInstructions, missingBuildOutputs } from '../../lib/cli/local';
+import { loadManifest } from '../../lib/manifest/load';
 import { evaluateWritePreconditions, normalizeEtag } from '../../lib/store/conditional';
 import { classifyPackages, conflictMessage, decompressMetadata, parsePackagesIndex, parsePrimaryXml, parseRepomd, rpmEvr } from '../../lib/publish/metadata';
 import { isLockFree, parseLockRecord } from '../../lib/publish/lock';
@@ -103,5 +106,19 @@ describe('verify listings', () => {
     const listed = [...parseRepoquery('kubelet\t1.7.4_1-1\netcd\t3.1.10-1\n'), ...parseMadison('   kubelet | 1.7.4-1 | http://x kismatic-xenial/main amd64 Packages\n')];
     expect(missingPackages([{ name: 'kubelet', version: '1.7.4_1-1' }, { name: 'kubelet', version: '1.7.4-1' }, { name: 'etcd', version: '3.1.11-1' }], listed))
       .toEqual([{ name: 'etcd', version: '3.1.11-1' }]);
+  });
+});
+
+describe('local', () => {
+  test('prints the yum and apt lines for the staging repositories', () => {
+    const text = clientInstructions('http://127.0.0.1:4568/rpm', 'http://127.0.0.1:4568/deb');
+    expect(text).toContain('curl -fsSL -o /etc/yum.repos.d/kismatic.repo http://127.0.0.1:4568/rpm/kismatic.repo');
+    expect(text).toContain('deb [signed-by=/usr/share/keyrings/kismatic.gpg] http://127.0.0.1:4568/deb kismatic-xenial main');
+  });
+  test('an empty build folder misses both files of every package', () => {
+    const manifest = loadManifest(path.resolve(__dirname, '../../release.yaml'));
+    const missing = missingBuildOutputs(manifest, '/nonexistent');
+    expect(missing).toHaveLength(manifest.packages.length * 2);
+    expect(missing).toContain('/nonexistent/rpms/kubelet-1.7.4_1-1.x86_64.rpm');
   });
 });

@@ -7,7 +7,7 @@ import { fetchImages } from '../../lib/offline/images';
 import { buildOfflinePackage } from '../../lib/offline/package';
 import { parseRegistryMirror } from '../../lib/offline/reference';
 import { inspectRawManifest } from '../../lib/offline/skopeo';
-import { FixtureRegistry, FixtureImageSpec, startFixtureRegistry } from '../../lib/registry/fixture-images';
+import { FixtureRegistry, FixtureImageSpec, pushFixtureImages, startFixtureRegistry } from '../../lib/registry/fixture-images';
 import { freePort } from '../../lib/registry/registry';
 import { run } from '../../lib/util/exec';
 import { silentLogger } from '../../lib/util/log';
@@ -162,6 +162,19 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     );
   });
 
+  it('names the image when the registry serves a manifest that does not hash to the pin (tampered)', async () => {
+    const [pushed] = await pushFixtureImages(fixtures.registry, [{ name: 'tampered', repository: 'tampered/image', tag: 'v1' }]);
+    const hex = pushed.digest.replace('sha256:', '');
+    const blob = path.join(fixtures.registry.storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    const manifest = await readFile(blob, 'utf8');
+    await writeFile(blob, manifest.replace('"schemaVersion":2', '"schemaVersion": 2'));
+    await expectFailure(
+      offlinePackage(imageLine('tampered', pushed.repository, pushed.tag, pushed.digest)),
+      fixtures.mirrorUrl,
+      new RegExp(`image "tampered" \\(tampered/image:v1\\): digest mismatch: .*tampered/image served content that does not hash to the pinned ${pushed.digest}`),
+    );
+  });
+
   it('names the image when it is not in the registry', async () => {
     const [pause] = fixtures.images;
     await expectFailure(
@@ -196,6 +209,12 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/image "tiller" \(gcr\.io\/kubernetes-helm\/tiller:v2\.5\.1\): not found/);
     expect(await readdir(path.join(dir, 'out-bad')).catch(() => [])).toEqual([]);
+
+    // Registry down: a port nobody listens on.
+    const down = await cli(['build', '--manifest', path.join(dir, 'ok.yaml'), '--out', path.join(dir, 'out-down'), ...common, '--registry-mirror', `http://127.0.0.1:${await freePort()}`, '--cache-dir', path.join(dir, 'cache-down')]);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/image "\w+" \(.*\): cannot reach registry 127\.0\.0\.1:\d+/);
+    expect(await readdir(path.join(dir, 'out-down')).catch(() => [])).toEqual([]);
   });
 
   it('ket-packages pin --registry-mirror writes the digest each unpinned image tag has in place of unpinned: true', async () => {

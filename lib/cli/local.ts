@@ -31,8 +31,14 @@ interface LocalCliOptions {
   rebuild?: boolean;
   serve?: boolean;
   dataDir: string;
-  port: string;
+  port?: string;
   keysPath?: string;
+}
+
+function parsePort(opts: Pick<LocalCliOptions, 'port' | 'serve'>): number {
+  const port = opts.port !== undefined ? Number(opts.port) : opts.serve ? 4568 : 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port: '${opts.port}' is not a port number`);
+  return port;
 }
 
 /** The package files a build of this manifest produces, missing from OUT. */
@@ -81,6 +87,7 @@ export function registerLocalCommand(program: Command): void {
     .option('--keys-path <dir>', 'signing key folder (default: KEYS_PATH etc., else a development key in .local/keys)')
     .action(action(async (opts: LocalCliOptions) => {
       const logger = stderrLogger;
+      parsePort(opts);
       if (opts.fixtures && (opts.mirror || opts.registryMirror)) throw new UserError('--fixtures brings its own mirrors; drop --mirror / --registry-mirror');
       let fixtures: FixtureServer | undefined;
       try {

@@ -33,7 +33,8 @@ export interface DebPublishOptions {
   readonly target: S3Target;
   readonly bucket: string;
   readonly debs: readonly string[];
-  readonly key: SigningKey;
+  /** Opened while the metadata is read; awaited before the first signature and the first write. */
+  readonly key: Promise<SigningKey>;
   /** Private place for aptly's database: bucket and key prefix. */
   readonly state: { readonly target: S3Target; readonly bucket: string; readonly prefix: string };
   readonly workDir: string;
@@ -92,7 +93,7 @@ export async function publishDebRepository(opts: DebPublishOptions): Promise<Pub
   if (classified.conflicts.length) throw new UserError(conflictMessage(repo, classified.conflicts));
   if (classified.fresh.length === 0) {
     logger.info(`${repo}: all ${local.length} packages already published; metadata unchanged`);
-    await writeIfChanged(target, bucket, 'public.key', opts.key.publicKeyArmored);
+    await writeIfChanged(target, bucket, 'public.key', (await opts.key).publicKeyArmored);
     return { added: [], alreadyPresent: local.map((p) => path.basename(p.file)) };
   }
 
@@ -166,16 +167,21 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
 
   logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
   await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
-  const publishedBefore = (await aptly(['publish', 'list', '-raw'], 'listing publications')).stdout.includes(DISTRIBUTION);
+  // The snapshot is only ever saved after a publish, so a restored database has the publication.
+  const publishedBefore = snapshot !== undefined;
   const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
   if (publishedBefore) {
     await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
   } else {
     await aptly(['publish', 'repo', ...common, '-acquire-by-hash', `-architectures=${DEB_ARCH}`, `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO, 'filesystem:out:'], 'aptly publish repo');
   }
+  // aptly is done with its database: pack it while we sign and upload.
+  const packedDb = run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], { what: 'packing the aptly database' });
+  packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  await clearSign(opts.key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
-  await detachSign(opts.key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  const key = await opts.key;
+  await clearSign(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
+  await detachSign(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
 
   // Where the new packages went in the pool, from the index aptly just wrote.
   const newIndex = parsePackagesIndex(await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'));
@@ -199,15 +205,15 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
   });
   await mapConcurrent(phase('index'), 4, (rel) => putFile(target, bucket, rel, path.join(outDir, rel), { cacheControl: CACHE_METADATA }));
   opts.beforeTopFiles();
-  await writeIfChanged(target, bucket, 'public.key', opts.key.publicKeyArmored);
+  await writeIfChanged(target, bucket, 'public.key', key.publicKeyArmored);
   for (const name of ['Release', 'Release.gpg', 'InRelease']) {
     const rel = `dists/${DISTRIBUTION}/${name}`;
     await putFile(target, bucket, rel, path.join(outDir, rel), { cacheControl: CACHE_METADATA });
   }
-  logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${opts.key.keyId})`);
+  logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.keyId})`);
 
   // aptly's database, for the next publish (if this is lost, the next one rebuilds from the pool).
-  await run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], { what: 'packing the aptly database' });
+  await packedDb;
   await putObject(opts.state.target, opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), { cacheControl: 'no-store', contentType: 'application/gzip' });
   return { added: fresh.map((p) => path.posix.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.file)) };
 }

@@ -51,14 +51,18 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
 
   const target = s3TargetFromEnv(opts.env);
   try {
-    // Every precondition is checked before the first write: buckets, then the key.
-    await assertBucket(target, opts.rpmRepo, 'RPM repository');
-    await assertBucket(target, opts.debRepo, 'DEB repository');
-    await assertBucket(target, state.bucket, 'state (--state-url)');
-    const key = await openSigningKey(opts.signingKey, 'publish (signing repository metadata)');
+    // Every precondition is checked before the first write to a repository: the buckets here, the
+    // key before the first signature (it opens while the old metadata is read).
+    await Promise.all([
+      assertBucket(target, opts.rpmRepo, 'RPM repository'),
+      assertBucket(target, opts.debRepo, 'DEB repository'),
+      assertBucket(target, state.bucket, 'state (--state-url)'),
+    ]);
+    const key = openSigningKey(opts.signingKey, 'publish (signing repository metadata)');
+    key.catch(() => undefined); // reported by the publishers that await it
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
     try {
-      logger.info(`publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}, signing with ${key.keyId} (${key.uid})`);
+      logger.info(`publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}`);
       const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(target, opts.rpmRepo);
       const withLock = async <T>(bucket: string, fn: (assertHeld: () => void) => Promise<T>): Promise<T> => {
         const lock = await acquireLock(target, { bucket: state.bucket, key: `${state.prefix}locks/${bucket}.lock`, what: `s3://${bucket}`, logger, ttlMs: opts.lockTtlMs, waitMs: opts.lockWaitMs });
@@ -69,7 +73,8 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
         }
       };
       // The two repositories are independent (own bucket, own lock): publish them side by side.
-      const [rpm, deb] = await Promise.all([
+      // allSettled: neither is left running while the work folder and the key are cleaned up.
+      const [rpmOutcome, debOutcome] = await Promise.allSettled([
         withLock(opts.rpmRepo, (beforeTopFiles) => publishRpmRepository({
           target, bucket: opts.rpmRepo, rpms, key, baseUrl: rpmUrl, workDir: path.join(workDir, 'rpm'), logger, beforeTopFiles,
         })),
@@ -77,10 +82,13 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
           target, bucket: opts.debRepo, debs, key, state: { target, ...state }, workDir: path.join(workDir, 'deb'), logger, beforeTopFiles,
         })),
       ]);
+      if (rpmOutcome.status === 'rejected') throw rpmOutcome.reason;
+      if (debOutcome.status === 'rejected') throw debOutcome.reason;
+      const [rpm, deb] = [rpmOutcome.value, debOutcome.value];
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(target, opts.debRepo) };
     } finally {
       await rm(workDir, { recursive: true, force: true });
-      await key.dispose();
+      await key.then((k) => k.dispose(), () => undefined);
     }
   } finally {
     target.client.destroy();

@@ -19,7 +19,8 @@ export interface RpmPublishOptions {
   readonly target: S3Target;
   readonly bucket: string;
   readonly rpms: readonly string[];
-  readonly key: SigningKey;
+  /** Opened while the metadata is read; awaited before the first signature and the first write. */
+  readonly key: Promise<SigningKey>;
   /** Public URL of the repository, written into kismatic.repo. */
   readonly baseUrl: string;
   readonly workDir: string;
@@ -99,7 +100,7 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
   const repoFile = kismaticRepoFile(opts.baseUrl);
   if (fresh.length === 0) {
     logger.info(`${repo}: all ${local.length} packages already published; metadata unchanged`);
-    await writeRootFiles(opts, repoFile);
+    await writeRootFiles(opts, await opts.key, repoFile);
     return { added: [], alreadyPresent: local.map((p) => path.basename(p.location)) };
   }
 
@@ -111,7 +112,8 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
     ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir]
     : ['--pkglist', pkglist, repoDir];
   await run('createrepo_c', ['--quiet', ...args], { what: `${repo}: createrepo_c` });
-  await detachSign(opts.key, path.join(repoDir, 'repodata', 'repomd.xml'), path.join(repoDir, 'repodata', 'repomd.xml.asc'));
+  const key = await opts.key;
+  await detachSign(key, path.join(repoDir, 'repodata', 'repomd.xml'), path.join(repoDir, 'repodata', 'repomd.xml.asc'));
 
   // 1. packages (create-only: a package object is never replaced)
   await mapConcurrent(fresh, 4, async (p) => {
@@ -130,10 +132,10 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
   });
   // 3. the root files, then repomd.xml and its signature last, back to back
   opts.beforeTopFiles();
-  await writeRootFiles(opts, repoFile);
+  await writeRootFiles(opts, key, repoFile);
   await putFile(target, bucket, 'repodata/repomd.xml', path.join(repoDir, 'repodata', 'repomd.xml'), { cacheControl: CACHE_METADATA });
   await putFile(target, bucket, 'repodata/repomd.xml.asc', path.join(repoDir, 'repodata', 'repomd.xml.asc'), { cacheControl: CACHE_METADATA });
-  logger.info(`${repo}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${opts.key.keyId}`);
+  logger.info(`${repo}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.keyId}`);
   return { added: fresh.map((p) => path.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.location)) };
 }
 
@@ -151,8 +153,8 @@ export async function putCreateOnly(target: S3Target, bucket: string, key: strin
 }
 
 /** public.key and kismatic.repo, written only when they differ (a re-publish changes nothing). */
-async function writeRootFiles(opts: RpmPublishOptions, repoFile: string): Promise<void> {
-  await writeIfChanged(opts.target, opts.bucket, 'public.key', opts.key.publicKeyArmored);
+async function writeRootFiles(opts: RpmPublishOptions, key: SigningKey, repoFile: string): Promise<void> {
+  await writeIfChanged(opts.target, opts.bucket, 'public.key', key.publicKeyArmored);
   await writeIfChanged(opts.target, opts.bucket, 'kismatic.repo', repoFile);
 }
 

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   await mkdir(dir, { recursive: true });
   const port = process.env.KET_FIXTURES_PORT ? Number(process.env.KET_FIXTURES_PORT) : 0;
   process.stderr.write('generating fixtures (upstream files, and 28 small images pushed to a local docker-registry)…\n');
-  const server = await startFixtureServer({ dir, port, images: true });
+  const server = await startFixtureServer({ dir, port, images: true, realSizes: process.env.KET_FIXTURES_REAL_SIZES === '1' });
   const keys = await generateTestKeys(path.join(dir, 'keys'), { name: 'KET fixture signing (throwaway)' });
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   const images = server.registryMirror ? ` --registry-mirror ${server.registryMirror}` : '';

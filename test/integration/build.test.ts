@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { FixtureServer, startFixtureServer } from '../../lib/fixtures/server';
 import { run } from '../../lib/util/exec';
 import { generateTestKeys, TestKeys } from '../support/gpg';
@@ -275,10 +276,17 @@ describe('build (integration, slow)', () => {
     expect(r.stderr).toContain('building    kubelet');
   });
 
-  /** The fixture manifest with one source's checksum replaced by `unpinned: true`. */
+  /**
+   * The fixture manifest without image packages (pin would look their unpinned images up on the
+   * internet; lib/offline tests that against a local registry), with one source's checksum
+   * replaced by `unpinned: true`.
+   */
   async function unpinnedManifest(name: string, packageName: string, sourceId: string): Promise<{ manifest: string; text: string; sha256: string }> {
     const f = server.fileFor(packageName, sourceId);
-    const text = await readFile(server.manifestPath, 'utf8');
+    const doc = parseDocument(await readFile(server.manifestPath, 'utf8'));
+    const packages = doc.get('packages') as YAMLSeq<YAMLMap>;
+    packages.items = packages.items.filter((p) => !p.has('images'));
+    const text = doc.toString({ lineWidth: 0 });
     const lines = text.split('\n');
     const at = lines.findIndex((l) => l.includes(`sha256: ${f.sha256}`));
     lines[at] = lines[at].replace(`sha256: ${f.sha256}`, 'unpinned: true');

@@ -1,5 +1,7 @@
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Logger, formatBytes } from '../util/log';
 import { ChecksumAlgorithm, DownloadError, fetchToFile } from './fetch';
 import { mirrorUrl } from './mirror';
@@ -88,9 +90,15 @@ export class Downloader {
       const cached = cachePath(cacheDir, req.checksum);
       const st = await stat(cached).catch(() => undefined);
       if (st?.isFile()) {
-        this.stats.fromCache += 1;
-        logger.info(`cached      ${req.what} (${req.checksum.algorithm} ${req.checksum.hex.slice(0, 12)}…, ${formatBytes(st.size)})`);
-        return { path: cached, sha256: req.checksum.algorithm === 'sha256' ? req.checksum.hex : '', bytes: st.size };
+        // Verified again on every use: a cache restored by CI or edited by hand may be damaged.
+        const actual = await hashFile(cached, req.checksum.algorithm);
+        if (actual === req.checksum.hex) {
+          this.stats.fromCache += 1;
+          logger.info(`cached      ${req.what} (${req.checksum.algorithm} ${req.checksum.hex.slice(0, 12)}…, ${formatBytes(st.size)}, verified)`);
+          return { path: cached, sha256: req.checksum.algorithm === 'sha256' ? req.checksum.hex : '', bytes: st.size };
+        }
+        logger.warn(`${req.what}: cached ${cached} does not match its ${req.checksum.algorithm} (damaged cache?); removing it and downloading again`);
+        await rm(cached, { force: true });
       }
     }
     const targetDir = req.checksum ? path.join(cacheDir, req.checksum.algorithm) : (this.opts.scratchDir ?? path.join(cacheDir, 'unpinned'));
@@ -130,4 +138,15 @@ export class Downloader {
       await rm(tmpDir, { recursive: true, force: true });
     }
   }
+}
+
+/** Hex digest of a file, streamed. */
+export function hashFile(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash(algorithm);
+    createReadStream(file)
+      .on('data', (d) => hash.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }

@@ -209,6 +209,19 @@ describe('build (integration, slow)', () => {
     }
   }, 60_000);
 
+  it('a damaged file in the cache is noticed, removed and downloaded again', async () => {
+    const dir = path.join(tmp, 'damaged', 'build');
+    const damagedCache = path.join(tmp, 'cache-damaged');
+    const f = server.fileFor('etcd', 'etcd');
+    await mkdir(path.join(damagedCache, 'sha256'), { recursive: true });
+    await writeFile(path.join(damagedCache, 'sha256', f.sha256), 'not the etcd tarball');
+    const r = await cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, '--only', 'etcd', '--out', dir, '--cache-dir', damagedCache], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`warning: etcd source etcd: cached ${path.join(damagedCache, 'sha256', f.sha256)} does not match its sha256`);
+    expect(r.stderr).toMatch(/downloads: 1 fetched/);
+    expect((await readFile(path.join(damagedCache, 'sha256', f.sha256))).equals(await readFile(f.file))).toBe(true);
+  });
+
   it('checksum mismatch: names package, source URL, expected and actual; keeps nothing', async () => {
     const { dir, before } = await previousOutput('mismatch');
     const f = server.fileFor('etcd', 'etcd');

@@ -1,6 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import { isMap, isSeq, parseDocument, Scalar, YAMLMap } from 'yaml';
+import { ManifestPin, writePins } from '../manifest/pin-edit';
 import { Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
@@ -13,25 +11,8 @@ export interface ImagePin {
   readonly digest: string;
 }
 
-/**
- * Replaces `unpinned: true` with `digest: sha256:…` in place (same position; comments, order and
- * flow style kept), as applySourcePins does for sources.
- */
-export function applyImagePins(text: string, pins: readonly ImagePin[], file: string): string {
-  const doc = parseDocument(text);
-  const packages = doc.get('packages');
-  if (!isSeq(packages)) throw new UserError(`${file}: no packages list`);
-  for (const pin of pins) {
-    const pkg = packages.items.find((p) => isMap(p) && p.get('name') === pin.packageName) as YAMLMap | undefined;
-    const images = pkg?.get('images');
-    const image = isSeq(images) ? (images.items.find((i) => isMap(i) && i.get('name') === pin.imageName) as YAMLMap | undefined) : undefined;
-    if (!image) throw new UserError(`${file}: package "${pin.packageName}" has no image "${pin.imageName}"`);
-    const pair = image.items.find((p) => String((p.key as Scalar).value ?? p.key) === 'unpinned');
-    if (!pair) throw new UserError(`${file}: package "${pin.packageName}" image "${pin.imageName}" is not marked unpinned`);
-    pair.key = doc.createNode('digest');
-    pair.value = doc.createNode(pin.digest);
-  }
-  return doc.toString({ lineWidth: 0 });
+function asManifestPin(pin: ImagePin): ManifestPin {
+  return { packageName: pin.packageName, list: 'images', entry: pin.imageName, key: 'digest', value: pin.digest };
 }
 
 /**
@@ -55,10 +36,6 @@ export async function pinImages(manifest: Manifest, manifestPath: string, mirror
     pins.push({ packageName: pkg.name, imageName: image.name, digest });
     logger.info(`pinned      ${pkg.name} image ${image.name} (${image.reference}): ${digest}`);
   }
-  const text = await readFile(manifestPath, 'utf8');
-  const updated = applyImagePins(text, pins, manifest.file);
-  const tmp = path.join(path.dirname(manifestPath), `.${path.basename(manifestPath)}.pin-tmp`);
-  await writeFile(tmp, updated);
-  await rename(tmp, manifestPath);
+  await writePins(manifestPath, pins.map(asManifestPin), manifest.file);
   return pins;
 }

@@ -1,4 +1,5 @@
 import { ManifestError, parseManifest } from '../../lib/manifest/load';
+import { applyPins } from '../../lib/manifest/pin-edit';
 
 const SHA = 'a'.repeat(64);
 
@@ -90,5 +91,27 @@ describe('manifest validation', () => {
   test('all problems are reported at once', () => {
     const broken = kubelet.replace('version: 1.7.4', 'version: x').replace(SHA, 'y');
     expect(problemsOf(manifestText(broken))).toHaveLength(2);
+  });
+});
+
+describe('pinning edits', () => {
+  const text = `packages:
+  # the bundle
+  - name: kismatic-offline
+    images:
+      - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", unpinned: true }  # keep me
+`;
+  const digest = `sha256:${'c'.repeat(64)}`;
+
+  test('an image pin replaces unpinned in place, keeping comments and flow style', () => {
+    const out = applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml');
+    expect(out).toContain(`tag: "3.0", digest: ${digest} } # keep me`);
+    expect(out).toContain('# the bundle');
+  });
+
+  test('an unknown image or an already pinned one is named', () => {
+    expect(() => applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'busybox', key: 'digest', value: digest }], 'm.yaml')).toThrow('m.yaml: package "kismatic-offline" has no image "busybox"');
+    const pinned = applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml');
+    expect(() => applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml')).toThrow('image "pause" is not marked unpinned');
   });
 });

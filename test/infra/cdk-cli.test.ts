@@ -31,7 +31,8 @@ describe('npx cdk synth (the real CLI, no AWS credentials)', () => {
   test('synthesizes both stacks, cdk-nag included', () => {
     const started = Date.now();
     const r = cdk(['synth', '--quiet', '-o', path.join(out, 'ok')]);
-    expect(r.stderr).toContain('Successfully synthesized');
+    // With CI=true the CDK CLI logs to stdout instead of stderr: read both.
+    expect(`${r.stdout}${r.stderr}`).toContain('Successfully synthesized');
     expect(r.status).toBe(0);
     process.stderr.write(`cdk synth took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     for (const stack of ['KetPackages-Repositories', 'KetPackages-Pipelines']) {

@@ -15,6 +15,7 @@ interface PublishCliOptions {
   keysPath?: string;
   lockTtl: string;
   lockWait: string;
+  allowKeyChange?: boolean;
 }
 
 function seconds(value: string, flag: string): number {
@@ -36,6 +37,7 @@ export function registerPublishCommand(program: Command): void {
     .option('--deb-base-url <url>', 'public URL of the apt repository, printed in the apt line (default: the bucket\'s endpoint URL)')
     .option('--keys-path <dir>', 'folder with private.key and public.key (env KEYS_PATH; or GNUPGHOME, KET_GPG_KEY_SECRET)')
     .option('--lock-ttl <seconds>', 'how long a repository lock stays valid without renewal (a dead publisher\'s lock is taken over after it)', '900')
+    .option('--allow-key-change', 'publish although the repositories\' public.key is another key (a deliberate key rotation)')
     .option('--lock-wait <seconds>', 'how long to wait for another publisher\'s lock', '1200')
     .action(action(async (opts: PublishCliOptions) => {
       const env = process.env;
@@ -49,6 +51,7 @@ export function registerPublishCommand(program: Command): void {
         logger: stderrLogger,
         lockTtlMs: seconds(opts.lockTtl, '--lock-ttl'),
         lockWaitMs: seconds(opts.lockWait, '--lock-wait'),
+        allowKeyChange: opts.allowKeyChange ?? false,
       });
       const debUrl = opts.debBaseUrl ?? summary.debUrl;
       process.stdout.write([

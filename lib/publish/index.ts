@@ -5,6 +5,7 @@ import { openSigningKey, SigningKeyOptions } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
 import { publishDebRepository } from './deb';
+import { assertSameSigningKey } from './key-guard';
 import { acquireLock } from './lock';
 import { listPackageFiles, publishRpmRepository, PublishResult } from './rpm';
 import { assertBucket, bucketHttpUrl, parseS3Url, s3TargetFromEnv } from './s3';
@@ -22,6 +23,8 @@ export interface PublishOptions {
   readonly logger: Logger;
   readonly lockTtlMs?: number;
   readonly lockWaitMs?: number;
+  /** Publish even though the repositories' public.key is another key (a deliberate rotation). */
+  readonly allowKeyChange?: boolean;
 }
 
 export interface PublishSummary {
@@ -59,7 +62,8 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
       assertBucket(target, state.bucket, 'state (--state-url)'),
     ]);
     const key = openSigningKey(opts.signingKey, 'publish (signing repository metadata)');
-    key.catch(() => undefined); // reported by the publishers that await it
+    key.catch(() => undefined); // reported below or by the publishers that await it
+    await assertSameSigningKey(target, [opts.rpmRepo, opts.debRepo], await key, opts.allowKeyChange ?? false, logger);
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
     try {
       logger.info(`publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}`);

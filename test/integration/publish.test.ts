@@ -170,6 +170,20 @@ describe('publish and verify (integration, slow)', () => {
     expect((await verifyDebRepository(store.bucketUrl(f.deb), debExpected(release1), silentLogger)).join('\n')).toMatch(/NO_PUBKEY|not signed|public key is not available|does not accept/);
   }, 120_000);
 
+  test('publishing with another key than the published public.key is refused unless rotating', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('k1', release1)));
+    const mark = trace.length;
+    const other = await build('k2', release2, foreignKeys);
+    await expect(publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath } })))
+      .rejects.toThrow(new RegExp(`public\\.key holds key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*--allow-key-change.*nothing was written`));
+    expect(writesTo(r, mark)).toEqual([]);
+    await verify(r, release1);
+    // A deliberate rotation goes through, and the repository then carries the new key.
+    await publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath }, allowKeyChange: true }));
+    expect(await (await fetch(`${store.bucketUrl(r.deb)}/public.key`)).text()).toBe(await readText(foreignKeys.publicKeyPath));
+  }, 60_000);
+
   test('RPMs signed by another key than public.key fail the signature check', async () => {
     const r = await repos();
     // Packages signed with the foreign key, repository metadata with ours.

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { parsePrimaryFingerprints } from '../../lib/publish/key-guard';
 import { gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/cli/local';
 import { loadManifest } from '../../lib/manifest/load';
@@ -120,5 +121,12 @@ describe('local', () => {
     const missing = missingBuildOutputs(manifest, '/nonexistent');
     expect(missing).toHaveLength(manifest.packages.length * 2);
     expect(missing).toContain('/nonexistent/rpms/kubelet-1.7.4_1-1.x86_64.rpm');
+  });
+});
+
+describe('parsePrimaryFingerprints', () => {
+  test('takes the fingerprint after each primary key, not subkeys', () => {
+    const colons = ['pub:-:2048:1:AAAA:1:::-:::scSC::::::23::0:', 'fpr:::::::::PRIMARY1:', 'uid:-::::1::H::A <a@x>::::::::::0:', 'sub:-:2048:1:BBBB:1::::::e::::::23:', 'fpr:::::::::SUB1:', 'pub:-:2048:1:CCCC:1:::-:::scSC::::::23::0:', 'fpr:::::::::PRIMARY2:'].join('\n');
+    expect(parsePrimaryFingerprints(colons)).toEqual(['PRIMARY1', 'PRIMARY2']);
   });
 });

@@ -4,7 +4,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { Command } from 'commander';
 import { DEFAULT_DEPLOYMENT_CONFIG, loadDeploymentConfig } from '../config/load';
 import { openSigningKey } from '../signing/keyring';
-import { encodeSigningSecret } from '../signing/secret';
+import { encodeSigningSecret, PRIVATE_KEY_HEADER } from '../signing/secret';
 import { UserError } from '../util/errors';
 import { action } from './program';
 
@@ -62,7 +62,7 @@ export async function readLocalKey(keysPath: string, passphraseFile?: string): P
   const privatePath = path.join(keysPath, 'private.key');
   if (!existsSync(privatePath)) throw new UserError(`--from ${keysPath}: no private.key in it (expected private.key and public.key, as the old process had)`);
   const privateKey = readFileSync(privatePath, 'utf8');
-  if (!privateKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+  if (!privateKey.includes(PRIVATE_KEY_HEADER)) {
     throw new UserError(`${privatePath}: not an ASCII-armored PGP private key (export it with gpg --armor --export-secret-keys)`);
   }
   const passFile = passphraseFile ?? (existsSync(path.join(keysPath, 'passphrase')) ? path.join(keysPath, 'passphrase') : undefined);

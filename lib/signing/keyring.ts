@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
-import { decodeSigningSecret } from './secret';
+import { decodeSigningSecret, PRIVATE_KEY_HEADER } from './secret';
 
 /**
  * Where the signing key comes from, in order of precedence: a Secrets Manager secret (CodeBuild),
@@ -139,7 +139,7 @@ async function prepareHome(home: string): Promise<void> {
 }
 
 async function importKey(home: string, armored: string, passphrase: string | undefined, source: string): Promise<void> {
-  if (!armored.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+  if (!armored.includes(PRIVATE_KEY_HEADER)) {
     throw new UserError(`${source}: private.key is not an ASCII-armored PGP private key`);
   }
   const args = passphrase !== undefined ? ['--passphrase', passphrase] : [];

@@ -1,3 +1,4 @@
+import { PRIVATE_KEY_HEADER } from '../../lib/signing/secret';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -46,7 +47,7 @@ describe('ket-packages keys import (gpg, slow)', () => {
   });
 
   test('a good key: fingerprint found, passphrase taken from KEYS_PATH/passphrase', async () => {
-    expect(await readLocalKey(plain.keysPath)).toMatchObject({ fingerprint: plain.fingerprint, passphrase: undefined, privateKey: expect.stringContaining('BEGIN PGP PRIVATE KEY BLOCK') });
+    expect(await readLocalKey(plain.keysPath)).toMatchObject({ fingerprint: plain.fingerprint, passphrase: undefined, privateKey: expect.stringContaining(PRIVATE_KEY_HEADER) });
     writeFileSync(path.join(protectedKeys.keysPath, 'passphrase'), 'correct horse\n');
     expect(await readLocalKey(protectedKeys.keysPath)).toMatchObject({ fingerprint: protectedKeys.fingerprint, passphrase: 'correct horse' });
   });
@@ -105,7 +106,7 @@ describe('ket-packages keys import (gpg, slow)', () => {
       expect(requests[0].body.SecretId).toBe('ket-packages/gpg-signing-key');
       const stored = decodeSigningSecret(requests[0].body.SecretString, 'recorded');
       expect(stored.passphrase).toBe('correct horse');
-      expect(stored.privateKey).toContain('-----BEGIN PGP PRIVATE KEY BLOCK-----');
+      expect(stored.privateKey).toContain(PRIVATE_KEY_HEADER);
     });
 
     test('a secret that does not exist yet says to deploy the Repositories stack first', async () => {

@@ -1,7 +1,8 @@
 import { parseSecretKeys } from '../../lib/signing/keyring';
-import { decodeSigningSecret, encodeSigningSecret } from '../../lib/signing/secret';
+import { decodeSigningSecret, encodeSigningSecret, PRIVATE_KEY_HEADER } from '../../lib/signing/secret';
 
-const KEY = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nabc\n-----END PGP PRIVATE KEY BLOCK-----\n';
+// Not a key: only the armor header the format check looks for.
+const KEY = `${PRIVATE_KEY_HEADER}\n\nabc\n`;
 
 describe('signing secret format', () => {
   test('round-trips with and without passphrase', () => {

@@ -35,7 +35,11 @@ export function rpmbuildDefines(c: RpmContents, topdir: string, outDir: string):
   return macros.flatMap(([k, v]) => ['--define', `${k} ${v}`]);
 }
 
-/** Spec text for already-staged files; `stageDir` is copied into the buildroot by %install. */
+/**
+ * Spec text for already-staged files. %install moves `stageDir` (buildRpm's private copy) into
+ * place as the buildroot: a rename on one filesystem, where a copy would write a multi-GB image
+ * bundle a second time.
+ */
 export function rpmSpec(c: RpmContents, stageDir: string): string {
   const esc = (s: string) => s.replace(/%/g, '%%');
   const lines: string[] = [
@@ -59,7 +63,7 @@ export function rpmSpec(c: RpmContents, stageDir: string): string {
   for (const p of c.conflicts ?? []) lines.push(`Conflicts: ${esc(p)}`);
   for (const p of c.obsoletes ?? []) lines.push(`Obsoletes: ${esc(p)}`);
   lines.push('', '%description', esc(c.description.trim()), '');
-  lines.push('%install', `cp -a ${shellQuote(stageDir)}/. "%{buildroot}/"`, '');
+  lines.push('%install', `rmdir "%{buildroot}" && mv ${shellQuote(stageDir)} "%{buildroot}"`, '');
   const order: RpmScriptletName[] = ['pretrans', 'pre', 'post', 'preun', 'postun', 'posttrans'];
   for (const name of order) {
     const s = c.scriptlets?.[name];

@@ -83,7 +83,7 @@ describe('RPM spec', () => {
     expect(spec).toContain('%dir %attr(0750,root,root) "/usr/share/x"');
     expect(spec).toContain('%config(noreplace) %attr(0600,root,root) "/etc/sysconfig/k"');
     expect(spec).toContain('"/usr/bin/k"');
-    expect(spec).toContain("cp -a '/stage'/. \"%{buildroot}/\"");
+    expect(spec).toContain("rmdir \"%{buildroot}\" && mv '/stage' \"%{buildroot}\"");
   });
   it('writes scriptlets and scriptlet requires, escaping % so rpm does not expand macros', () => {
     const spec = rpmSpec({ ...rpm, scriptlets: { post: { body: 'echo 100%\n' }, postun: { interpreter: '<lua>', body: 'print(1)' } }, scriptletRequires: { post: ['policycoreutils'] } }, '/stage');

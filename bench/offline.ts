@@ -14,12 +14,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_COMPRESSION } from '../lib/build/stage';
-import { PayloadCompression } from '../lib/build/types';
+import { DEFAULT_COMPRESSION } from '../lib/packaging/stage';
+import { PayloadCompression } from '../lib/packaging/types';
 import { parseManifest } from '../lib/manifest/load';
-import { parseRegistryMirror } from '../lib/offline/reference';
-import { buildOfflinePackage, OFFLINE_COMPRESSION } from '../lib/offline/package';
-import { FixtureImageSpec, startFixtureRegistry } from '../lib/registry/fixture-images';
+import { parseRegistryMirror } from '../lib/image-bundle/reference';
+import { buildOfflinePackage, OFFLINE_COMPRESSION } from '../lib/image-bundle/package';
+import { FixtureImageSpec, startFixtureRegistry } from '../lib/local/registry/fixture-images';
 import { formatBytes } from '../lib/util/log';
 
 interface WorkerJob {

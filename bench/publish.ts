@@ -15,7 +15,7 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { publishRepositories } from '../lib/publish';
-import { EmbeddedStore, startEmbeddedStore } from '../lib/store/server';
+import { EmbeddedStore, startEmbeddedStore } from '../lib/local/store/server';
 import { mapConcurrent } from '../lib/util/concurrency';
 import { run } from '../lib/util/exec';
 import { formatBytes, silentLogger } from '../lib/util/log';

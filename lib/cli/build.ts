@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { buildPackages, selectPackages } from '../build/orchestrate';
+import { buildPackages, selectPackages } from '../packaging/orchestrate';
 import { resolveCacheDir } from '../download/cache';
 import { parseMirror } from '../download/mirror';
 import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
-import { offlineImageBundles } from '../offline/hook';
-import { checkImagesPinned } from '../offline/images';
-import { parseRegistryMirror } from '../offline/reference';
+import { offlineImageBundles } from '../image-bundle/hook';
+import { checkImagesPinned } from '../image-bundle/images';
+import { parseRegistryMirror } from '../image-bundle/reference';
 import { signingKeyOptionsFromEnv } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { action } from './program';

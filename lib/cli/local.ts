@@ -5,13 +5,13 @@ import { Command } from 'commander';
 import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
 import { Manifest } from '../manifest/types';
 import { publishRepositories } from '../publish';
-import { ensureDevelopmentKey } from '../publish/dev-key';
+import { ensureDevelopmentKey } from '../local/dev-key';
 import { signingKeyOptionsFromEnv, SigningKeyOptions } from '../signing/keyring';
-import { startEmbeddedStore } from '../store/server';
+import { startEmbeddedStore } from '../local/store/server';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
 import { verifyRepositories } from '../verify';
-import { FixtureServer, startFixtureServer } from '../fixtures/server';
+import { FixtureServer, startFixtureServer } from '../local/offline-upstream/server';
 import { action } from './program';
 import { expectedPackages } from './verify';
 

@@ -6,8 +6,8 @@ import { Downloader, resolveCacheDir } from '../download/cache';
 import { parseMirror } from '../download/mirror';
 import { pinSources } from '../download/pin';
 import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
-import { pinImages } from '../offline/pin';
-import { parseRegistryMirror } from '../offline/reference';
+import { pinImages } from '../image-bundle/pin';
+import { parseRegistryMirror } from '../image-bundle/reference';
 import { stderrLogger } from '../util/log';
 import { action } from './program';
 

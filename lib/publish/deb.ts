@@ -7,7 +7,7 @@ import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
-import { LocalPackage, sha256File } from './local';
+import { LocalPackage, sha256File } from './package-file';
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
 import { putCreateOnly, PublishResult, writeIfChanged } from './rpm';
 import { CACHE_IMMUTABLE, CACHE_METADATA, getObjectBytes, isS3Error, putFile, putObject, S3Target } from './s3';

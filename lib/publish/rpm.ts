@@ -6,7 +6,7 @@ import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
 import { classifyPackages, conflictMessage, decompressMetadata, parsePrimaryXml, parseRepomd, PublishedPackage, rpmEvr } from './metadata';
-import { LocalPackage, sha256File } from './local';
+import { LocalPackage, sha256File } from './package-file';
 import { CACHE_IMMUTABLE, CACHE_METADATA, getObjectBytes, headObject, isS3Error, putFile, putObject, S3Target } from './s3';
 
 /**

@@ -43,7 +43,7 @@ describe('npx cdk synth (the real CLI, no AWS credentials)', () => {
 
   test('a bad configuration stops synthesis with the field named', () => {
     const bad = path.join(out, 'bad.yaml');
-    writeFileSync(bad, readFileSync(path.join(ROOT, 'deploy.config.yaml'), 'utf8').replace(/^  connectionArn: .*$/m, ''));
+    writeFileSync(bad, readFileSync(path.join(ROOT, 'deploy.config.yaml'), 'utf8').replace(/^ {2}connectionArn: .*$/m, ''));
     const r = cdk(['synth', '--quiet', '-c', `config=${bad}`, '-o', path.join(out, 'bad')]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('invalid deployment configuration');

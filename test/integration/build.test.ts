@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDocument, YAMLMap, YAMLSeq } from 'yaml';
-import { FixtureServer, startFixtureServer } from '../../lib/fixtures/server';
+import { FixtureServer, startFixtureServer } from '../../lib/local/offline-upstream/server';
 import { run } from '../../lib/util/exec';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 
@@ -291,7 +291,7 @@ describe('build (integration, slow)', () => {
 
   /**
    * The fixture manifest without image packages (pin would look their unpinned images up on the
-   * internet; lib/offline tests that against a local registry), with one source's checksum
+   * internet; lib/image-bundle tests that against a local registry), with one source's checksum
    * replaced by `unpinned: true`.
    */
   async function unpinnedManifest(name: string, packageName: string, sourceId: string): Promise<{ manifest: string; text: string; sha256: string }> {

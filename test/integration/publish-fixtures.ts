@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { signRpms } from '../../lib/build/sign';
+import { signRpms } from '../../lib/packaging/sign';
 import { openSigningKey } from '../../lib/signing/keyring';
 import { run } from '../../lib/util/exec';
 

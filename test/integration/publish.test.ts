@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { publishRepositories, PublishOptions } from '../../lib/publish';
-import { EmbeddedStore, startEmbeddedStore } from '../../lib/store/server';
+import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 import { ExpectedPackage, verifyDebRepository, verifyRepositories, verifyRpmRepository } from '../../lib/verify';
 import { generateTestKeys, TestKeys } from '../support/gpg';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { acquireLock } from '../../lib/publish/lock';
 import { getObjectBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
-import { EmbeddedStore, startEmbeddedStore } from '../../lib/store/server';
+import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 
 describe('embedded store and repository locks (integration, slow)', () => {

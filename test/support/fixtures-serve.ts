@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { startFixtureServer } from '../../lib/fixtures/server';
+import { startFixtureServer } from '../../lib/local/offline-upstream/server';
 import { generateTestKeys } from './gpg';
 
 async function main(): Promise<void> {

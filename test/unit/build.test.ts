@@ -1,17 +1,17 @@
 import { mirrorUrl, parseMirror } from '../../lib/download/mirror';
 import { applySourcePins } from '../../lib/download/pin';
 import { resolveCacheDir } from '../../lib/download/cache';
-import { rpmPayloadMacro, rpmSpec } from '../../lib/build/rpm';
-import { debControl, dpkgCompressionArgs } from '../../lib/build/deb';
-import { rpmsignArgs } from '../../lib/build/sign';
-import { validateContents } from '../../lib/build/stage';
+import { rpmPayloadMacro, rpmSpec } from '../../lib/packaging/rpm';
+import { debControl, dpkgCompressionArgs } from '../../lib/packaging/deb';
+import { rpmsignArgs } from '../../lib/packaging/sign';
+import { validateContents } from '../../lib/packaging/stage';
 import {
   keptDebFields, mergeRpmProvides, mergeRpmRequires, mergeScriptlets, parseDebControl, parseRpmFileList, parseRpmRequires,
-} from '../../lib/build/repackage';
-import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/build/orchestrate';
-import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/fixtures/generate';
+} from '../../lib/packaging/repackage';
+import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
+import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
 import { parseManifest } from '../../lib/manifest/load';
-import { RpmContents, DebContents } from '../../lib/build/types';
+import { RpmContents, DebContents } from '../../lib/packaging/types';
 import * as path from 'node:path';
 
 const base = {

@@ -3,7 +3,7 @@ import { parsePrimaryFingerprints } from '../../lib/publish/key-guard';
 import { gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/cli/local';
 import { loadManifest } from '../../lib/manifest/load';
-import { evaluateWritePreconditions, normalizeEtag } from '../../lib/store/conditional';
+import { evaluateWritePreconditions, normalizeEtag } from '../../lib/local/store/conditional';
 import { classifyPackages, conflictMessage, decompressMetadata, parsePackagesIndex, parsePrimaryXml, parseRepomd, rpmEvr } from '../../lib/publish/metadata';
 import { isLockFree, parseLockRecord } from '../../lib/publish/lock';
 import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';

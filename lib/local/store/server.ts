@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { UserError } from '../util/errors';
+import { UserError } from '../../util/errors';
 import { evaluateWritePreconditions, s3ErrorXml } from './conditional';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UserError } from '../util/errors';
+import { UserError } from '../../util/errors';
 
 /** Debian's package installs the distribution registry here (`docker-registry`, distribution 2.8). */
 export const DOCKER_REGISTRY_BINARY = '/usr/bin/docker-registry';

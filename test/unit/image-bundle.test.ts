@@ -1,10 +1,11 @@
+import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseManifest } from '../../lib/manifest/load';
-import { checkImagesPinned, describeImage, imagePackageFiles } from '../../lib/offline/images';
-import { archiveTag, cacheFileName, dockerTransportRef, normalizeRepository, parseRegistryMirror, sourceRepository } from '../../lib/offline/reference';
-import { mixedContent, textChunk } from '../../lib/registry/fixture-content';
-import { tarStream, ustarHeader } from '../../lib/registry/oci-layout';
-import { registryConfig } from '../../lib/registry/registry';
+import { checkImagesPinned, describeImage, imagePackageFiles } from '../../lib/image-bundle/images';
+import { archiveTag, cacheFileName, dockerTransportRef, normalizeRepository, parseRegistryMirror, sourceRepository } from '../../lib/image-bundle/reference';
+import { mixedContent, textChunk } from '../../lib/local/registry/fixture-content';
+import { tarStream, ustarHeader } from '../../lib/local/registry/oci-layout';
+import { registryConfig } from '../../lib/local/registry/registry';
 import { UserError } from '../../lib/util/errors';
 
 describe('image references', () => {
@@ -161,7 +162,7 @@ describe('registry config', () => {
 
 describe('release.yaml kismatic-offline', () => {
   const { loadManifest } = jest.requireActual('../../lib/manifest/load') as typeof import('../../lib/manifest/load');
-  const pkg = loadManifest(require('node:path').join(__dirname, '../../release.yaml')).packages.find((p) => p.name === 'kismatic-offline')!;
+  const pkg = loadManifest(path.join(__dirname, '../../release.yaml')).packages.find((p) => p.name === 'kismatic-offline')!;
 
   it('ships the 28 archives of the old build_rpms.sh, under their old names', () => {
     const old = 'registry kubedns kube-dnsmasq kubernetes-dashboard kubedns-sidecar pause nginx busybox defaultbackend nginx-ingress-controller tcp-healthz-amd64 kube-proxy kube-controller-manager kube-scheduler kube-apiserver cni-bin calico calico-ctl calico-cni weave-kube weave-npc netplugin auth-proxy aci-gw kube-policy-controller heapster influxdb tiller'.split(' ');
@@ -178,7 +179,7 @@ describe('release.yaml kismatic-offline', () => {
 });
 
 describe('fixture manifest pinning', () => {
-  const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual('../../lib/registry/fixture-images') as typeof import('../../lib/registry/fixture-images');
+  const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual('../../lib/local/registry/fixture-images') as typeof import('../../lib/local/registry/fixture-images');
   const text = `# top comment
 metadata: { maintainer: M <m@example.com>, vendor: V, license: L, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
 packages:

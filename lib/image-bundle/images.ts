@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { PackageFile } from '../build/types';
+import { PackageFile } from '../packaging/types';
 import { ResolvedImage, ResolvedPackage } from '../manifest/types';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';

@@ -1,5 +1,5 @@
 /**
- * The contract between what decides a package's contents (lib/build for binaries, lib/offline
+ * The contract between what decides a package's contents (lib/packaging for binaries, lib/image-bundle
  * for image bundles) and the writers that turn contents into .rpm and .deb files.
  */
 export interface PackageFile {

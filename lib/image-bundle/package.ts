@@ -1,6 +1,6 @@
-import { buildDeb } from '../build/deb';
-import { buildRpm } from '../build/rpm';
-import { PayloadCompression } from '../build/types';
+import { buildDeb } from '../packaging/deb';
+import { buildRpm } from '../packaging/rpm';
+import { PayloadCompression } from '../packaging/types';
 import { PackageMetadata, ResolvedPackage } from '../manifest/types';
 import { formatBytes, stderrLogger } from '../util/log';
 import { fetchImages, FetchImagesOptions, FetchedImage, imagePackageFiles } from './images';

@@ -1,4 +1,4 @@
-import { ImageBundleHook } from '../build/orchestrate';
+import { ImageBundleHook } from '../packaging/orchestrate';
 import { fetchImages, imagePackageFiles } from './images';
 import { OFFLINE_COMPRESSION } from './package';
 import { RegistryMirror } from './reference';

@@ -107,7 +107,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   const skipped: Array<{ name: string; reason: string }> = [];
   const packages = selected.filter((p) => {
     if (p.images.length > 0 && !opts.imageBundles) {
-      const reason = 'its container images are bundled by lib/offline, which this build does not include yet';
+      const reason = 'its container images are bundled by lib/image-bundle, which this build does not include yet';
       logger.info(`skipping ${p.name}: ${reason}`);
       skipped.push({ name: p.name, reason });
       return false;

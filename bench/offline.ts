@@ -30,8 +30,14 @@ interface WorkerJob {
 }
 
 const CONFIGS: Record<'baseline' | 'tuned', { compression: PayloadCompression; label: string }> = {
-  baseline: { compression: { ...DEFAULT_COMPRESSION, threads: 1 }, label: `xz -${DEFAULT_COMPRESSION.level}, 1 thread (writers' default, single-threaded)` },
-  tuned: { compression: OFFLINE_COMPRESSION, label: `xz -${OFFLINE_COMPRESSION.level}, all ${os.availableParallelism()} cores (kismatic-offline)` },
+  baseline: {
+    compression: { ...DEFAULT_COMPRESSION, threads: 1 },
+    label: `xz -${DEFAULT_COMPRESSION.level}, 1 thread (writers' default, single-threaded)`,
+  },
+  tuned: {
+    compression: OFFLINE_COMPRESSION,
+    label: `xz -${OFFLINE_COMPRESSION.level}, all ${os.availableParallelism()} cores (kismatic-offline)`,
+  },
 };
 
 function arg(name: string, fallback: string): string {
@@ -116,7 +122,10 @@ async function measure(job: WorkerJob, jobFile: string): Promise<Measured> {
     const sample = treeRss(child.pid!);
     if (sample.total > peakRss) {
       peakRss = sample.total;
-      atPeak = [...sample.byCommand].sort((a, b) => b[1] - a[1]).map(([n, b]) => `${n} ${formatBytes(b)}`).join(', ');
+      atPeak = [...sample.byCommand]
+        .sort((a, b) => b[1] - a[1])
+        .map(([n, b]) => `${n} ${formatBytes(b)}`)
+        .join(', ');
     }
   }, 50);
   let out = '';
@@ -137,15 +146,25 @@ async function main(): Promise<void> {
   const configs = (Object.keys(CONFIGS) as (keyof typeof CONFIGS)[]).filter((c) => !only || c === only);
   const work = await mkdtemp(path.join(os.tmpdir(), 'ket-bench-offline-'));
   const perImage = Math.floor((mb * 1024 * 1024) / count);
-  const specs: FixtureImageSpec[] = Array.from({ length: count }, (_, i) => ({ name: `bench-${i}`, repository: `bench/image-${i}`, tag: 'v1', bytes: perImage }));
-  process.stderr.write(`bench:offline: pushing ${count} fixture images, ${formatBytes(perImage * count)} in all, to a local docker-registry…\n`);
+  const specs: FixtureImageSpec[] = Array.from({ length: count }, (_, i) => ({
+    name: `bench-${i}`,
+    repository: `bench/image-${i}`,
+    tag: 'v1',
+    bytes: perImage,
+  }));
+  process.stderr.write(
+    `bench:offline: pushing ${count} fixture images, ${formatBytes(perImage * count)} in all, to a local docker-registry…\n`,
+  );
   const fixtures = await startFixtureRegistry(specs, { storageDir: path.join(work, 'registry') });
   const results: Record<string, Measured> = {};
   try {
     for (const name of configs) {
       process.stderr.write(`bench:offline: building with ${CONFIGS[name].label}\n`);
       const dir = path.join(work, name);
-      results[name] = await measure({ images: fixtures.images, mirrorUrl: fixtures.mirrorUrl, compression: CONFIGS[name].compression, dir }, path.join(work, `${name}.json`));
+      results[name] = await measure(
+        { images: fixtures.images, mirrorUrl: fixtures.mirrorUrl, compression: CONFIGS[name].compression, dir },
+        path.join(work, `${name}.json`),
+      );
       await rm(dir, { recursive: true, force: true });
     }
   } finally {
@@ -156,14 +175,17 @@ async function main(): Promise<void> {
     const r = results[name];
     return `${name.padEnd(9)} ${r.seconds.toFixed(1).padStart(8)} s ${formatBytes(r.peakRss).padStart(11)} ${formatBytes(r.rpmBytes).padStart(11)} ${formatBytes(r.debBytes).padStart(11)}   ${CONFIGS[name].label}`;
   });
-  console.log(`kismatic-offline bundle from ${formatBytes(perImage * count)} of images (${count} images), ${os.availableParallelism()} cores`);
+  console.log(
+    `kismatic-offline bundle from ${formatBytes(perImage * count)} of images (${count} images), ${os.availableParallelism()} cores`,
+  );
   console.log(`config        wall   peak RSS         rpm         deb   compression`);
   for (const row of rows) console.log(row);
   if (results.baseline && results.tuned) {
     console.log(`wall time ratio baseline/tuned: ${(results.baseline.seconds / results.tuned.seconds).toFixed(2)}x (goal >= 1.6x)`);
   }
   for (const name of configs) console.log(`${name} at its peak: ${results[name].atPeak}`);
-  if (results.tuned) console.log(`tuned peak RSS of the build process tree: ${formatBytes(results.tuned.peakRss)} (goal < 300 MiB for 1 GiB)`);
+  if (results.tuned)
+    console.log(`tuned peak RSS of the build process tree: ${formatBytes(results.tuned.peakRss)} (goal < 300 MiB for 1 GiB)`);
 }
 
 const workerIndex = process.argv.indexOf('--worker');

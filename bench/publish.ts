@@ -44,7 +44,13 @@ async function measure(store: EmbeddedStore, fn: () => Promise<void>, reads: Arr
   await fn();
   const wallMs = Date.now() - start;
   const s = store.stats();
-  return { wallMs, requests: s.requests, bytesRead: s.bytesRead, bytesWritten: s.bytesWritten, metadataRead: reads.filter((r) => isMetadata(r.path)).reduce((a, r) => a + r.bytesRead, 0) };
+  return {
+    wallMs,
+    requests: s.requests,
+    bytesRead: s.bytesRead,
+    bytesWritten: s.bytesWritten,
+    metadataRead: reads.filter((r) => isMetadata(r.path)).reduce((a, r) => a + r.bytesRead, 0),
+  };
 }
 
 async function benchOne(m: number, root: string): Promise<{ ours: Measure; baseline: Measure }> {
@@ -75,16 +81,24 @@ async function benchOne(m: number, root: string): Promise<{ ours: Measure; basel
     await cp(path.join(store.dataDir, 'ours-deb'), path.join(store.dataDir, 'base-deb'), { recursive: true, force: true });
 
     process.stderr.write(`M=${m}: publishing 6 new packages per format, our method\n`);
-    const ours = await measure(store, async () => {
-      await publishRepositories({ ...common, from: next, rpmRepo: 'ours-rpm', debRepo: 'ours-deb' });
-    }, reads);
+    const ours = await measure(
+      store,
+      async () => {
+        await publishRepositories({ ...common, from: next, rpmRepo: 'ours-rpm', debRepo: 'ours-deb' });
+      },
+      reads,
+    );
 
     process.stderr.write(`M=${m}: publishing 6 new packages per format, the old process's method\n`);
     const work = path.join(dir, 'baseline');
-    const baseline = await measure(store, async () => {
-      await baselineRpm(store, env, path.join(work, 'rpm'), path.join(next, 'rpms'));
-      await baselineDeb(store, env, path.join(work, 'deb'), path.join(next, 'debs'));
-    }, reads);
+    const baseline = await measure(
+      store,
+      async () => {
+        await baselineRpm(store, env, path.join(work, 'rpm'), path.join(next, 'rpms'));
+        await baselineDeb(store, env, path.join(work, 'deb'), path.join(next, 'debs'));
+      },
+      reads,
+    );
     return { ours, baseline };
   } finally {
     await store.close();
@@ -93,26 +107,52 @@ async function benchOne(m: number, root: string): Promise<{ ours: Measure; basel
 
 async function baselineRpm(store: EmbeddedStore, env: NodeJS.ProcessEnv, dir: string, newRpms: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await run(AWS, ['--endpoint-url', store.endpoint, 's3', 'sync', '--only-show-errors', 's3://base-rpm', dir], { env, what: 'baseline: aws s3 sync down' });
+  await run(AWS, ['--endpoint-url', store.endpoint, 's3', 'sync', '--only-show-errors', 's3://base-rpm', dir], {
+    env,
+    what: 'baseline: aws s3 sync down',
+  });
   await cp(newRpms, path.join(dir, 'packages'), { recursive: true });
   await run('createrepo_c', ['--quiet', '--update', dir], { what: 'baseline: createrepo --update' });
-  await run(AWS, ['--endpoint-url', store.endpoint, 's3', 'sync', '--only-show-errors', dir, 's3://base-rpm'], { env, what: 'baseline: aws s3 sync up' });
+  await run(AWS, ['--endpoint-url', store.endpoint, 's3', 'sync', '--only-show-errors', dir, 's3://base-rpm'], {
+    env,
+    what: 'baseline: aws s3 sync up',
+  });
 }
 
 async function baselineDeb(store: EmbeddedStore, env: NodeJS.ProcessEnv, dir: string, newDebs: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const config = path.join(dir, 'aptly.conf');
-  await writeFile(config, JSON.stringify({
-    rootDir: path.join(dir, 'aptly'), architectures: ['amd64'], gpgDisableVerify: true,
-    S3PublishEndpoints: { base: { region: 'us-east-1', bucket: 'base-deb', endpoint: store.endpoint, awsAccessKeyID: store.accessKeyId, awsSecretAccessKey: store.secretAccessKey, forceSigV2: false } },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      rootDir: path.join(dir, 'aptly'),
+      architectures: ['amd64'],
+      gpgDisableVerify: true,
+      S3PublishEndpoints: {
+        base: {
+          region: 'us-east-1',
+          bucket: 'base-deb',
+          endpoint: store.endpoint,
+          awsAccessKeyID: store.accessKeyId,
+          awsSecretAccessKey: store.secretAccessKey,
+          forceSigV2: false,
+        },
+      },
+    }),
+  );
   const aptly = (args: string[], what: string) => run('aptly', [`-config=${config}`, ...args], { env, what: `baseline: ${what}` });
-  await aptly(['mirror', 'create', '-ignore-signatures', '-architectures=amd64', 'base', store.bucketUrl('base-deb'), 'kismatic-xenial', 'main'], 'aptly mirror create');
+  await aptly(
+    ['mirror', 'create', '-ignore-signatures', '-architectures=amd64', 'base', store.bucketUrl('base-deb'), 'kismatic-xenial', 'main'],
+    'aptly mirror create',
+  );
   await aptly(['mirror', 'update', '-ignore-signatures', 'base'], 'aptly mirror update');
   await aptly(['repo', 'create', '-distribution=kismatic-xenial', '-component=main', 'kismatic'], 'aptly repo create');
   await aptly(['repo', 'import', 'base', 'kismatic', 'Name (~ .*)'], 'aptly repo import');
   await aptly(['repo', 'add', 'kismatic', newDebs], 'aptly repo add');
-  await aptly(['publish', 'repo', '-batch', '-skip-signing', '-skip-contents', '-force-overwrite', 'kismatic', 's3:base:'], 'aptly publish repo');
+  await aptly(
+    ['publish', 'repo', '-batch', '-skip-signing', '-skip-contents', '-force-overwrite', 'kismatic', 's3:base:'],
+    'aptly publish repo',
+  );
 }
 
 function row(label: string, x: Measure): string {
@@ -120,7 +160,10 @@ function row(label: string, x: Measure): string {
 }
 
 async function main(): Promise<void> {
-  const ms = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const ms = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   const sizes = ms.length ? ms : [200, 1000];
   const root = await mkdtemp(path.join(os.tmpdir(), 'ket-bench-publish-'));
   const results: Array<{ m: number; ours: Measure; baseline: Measure }> = [];
@@ -130,14 +173,24 @@ async function main(): Promise<void> {
     await rm(root, { recursive: true, force: true });
   }
   const lines = ['publish of 6 new packages per format (RPM + DEB) into repositories holding M packages per format', ''];
-  lines.push(`  ${'method'.padEnd(9)} ${'wall'.padStart(8)} ${'requests'.padStart(9)} ${'read'.padStart(11)} ${'meta read'.padStart(11)} ${'other read'.padStart(11)} ${'written'.padStart(11)}`);
+  lines.push(
+    `  ${'method'.padEnd(9)} ${'wall'.padStart(8)} ${'requests'.padStart(9)} ${'read'.padStart(11)} ${'meta read'.padStart(11)} ${'other read'.padStart(11)} ${'written'.padStart(11)}`,
+  );
   for (const r of results) {
-    lines.push(`M=${r.m}`, row('ours', r.ours), row('baseline', r.baseline), `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x, bytes read ${(r.baseline.bytesRead / r.ours.bytesRead).toFixed(0)}x less`);
+    lines.push(
+      `M=${r.m}`,
+      row('ours', r.ours),
+      row('baseline', r.baseline),
+      `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x, bytes read ${(r.baseline.bytesRead / r.ours.bytesRead).toFixed(0)}x less`,
+    );
   }
   if (results.length >= 2) {
     const [a, b] = [results[0], results[results.length - 1]];
     const other = (x: Measure) => x.bytesRead - x.metadataRead;
-    lines.push('', `ours, bytes read beyond metadata: M=${a.m} ${formatBytes(other(a.ours))}, M=${b.m} ${formatBytes(other(b.ours))} (${(((other(b.ours) - other(a.ours)) / Math.max(1, other(a.ours))) * 100).toFixed(1)}% change)`);
+    lines.push(
+      '',
+      `ours, bytes read beyond metadata: M=${a.m} ${formatBytes(other(a.ours))}, M=${b.m} ${formatBytes(other(b.ours))} (${(((other(b.ours) - other(a.ours)) / Math.max(1, other(a.ours))) * 100).toFixed(1)}% change)`,
+    );
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -12,16 +12,22 @@ export function registerKeysCommand(program: Command): void {
   const keys = program.command('keys').description('Manage the GPG signing key used by the AWS pipelines.');
   keys
     .command('import')
-    .description('Put KEYS_PATH/private.key (and its passphrase, if any) into the Secrets Manager secret the pipelines read; the key is checked with a test signature first.')
-    .requiredOption('--from <dir>', 'folder with private.key (and public.key), as the old process\'s KEYS_PATH')
-    .option('--passphrase-file <file>', 'file holding the key\'s passphrase (default: <dir>/passphrase if present)')
+    .description(
+      'Put KEYS_PATH/private.key (and its passphrase, if any) into the Secrets Manager secret the pipelines read; the key is checked with a test signature first.',
+    )
+    .requiredOption('--from <dir>', "folder with private.key (and public.key), as the old process's KEYS_PATH")
+    .option('--passphrase-file <file>', "file holding the key's passphrase (default: <dir>/passphrase if present)")
     .option('--secret <name-or-arn>', 'secret to write (default: signingKeySecretName of the deployment configuration)')
     .option('--config <file>', 'deployment configuration', DEFAULT_DEPLOYMENT_CONFIG)
-    .option('--region <region>', 'AWS region (default: the configuration\'s region, else the SDK default)')
-    .action(action(async (opts: ImportKeyOptions) => {
-      const result = await importSigningKey(opts);
-      process.stderr.write(`stored key ${result.fingerprint} (${result.uid}) in secret ${result.secretId}${result.versionId ? `, version ${result.versionId}` : ''}\n`);
-    }));
+    .option('--region <region>', "AWS region (default: the configuration's region, else the SDK default)")
+    .action(
+      action(async (opts: ImportKeyOptions) => {
+        const result = await importSigningKey(opts);
+        process.stderr.write(
+          `stored key ${result.fingerprint} (${result.uid}) in secret ${result.secretId}${result.versionId ? `, version ${result.versionId}` : ''}\n`,
+        );
+      }),
+    );
 }
 
 export interface ImportKeyOptions {
@@ -60,7 +66,8 @@ export async function readLocalKey(keysPath: string, passphraseFile?: string): P
     throw new UserError(`--from ${keysPath}: no such folder (expected the old KEYS_PATH, holding private.key and public.key)`);
   }
   const privatePath = path.join(keysPath, 'private.key');
-  if (!existsSync(privatePath)) throw new UserError(`--from ${keysPath}: no private.key in it (expected private.key and public.key, as the old process had)`);
+  if (!existsSync(privatePath))
+    throw new UserError(`--from ${keysPath}: no private.key in it (expected private.key and public.key, as the old process had)`);
   const privateKey = readFileSync(privatePath, 'utf8');
   if (!privateKey.includes(PRIVATE_KEY_HEADER)) {
     throw new UserError(`${privatePath}: not an ASCII-armored PGP private key (export it with gpg --armor --export-secret-keys)`);
@@ -101,7 +108,9 @@ export async function putSigningSecret(secretId: string, value: string, region?:
   } catch (e) {
     const err = e as Error & { name?: string };
     if (err.name === 'ResourceNotFoundException') {
-      throw new UserError(`secret ${secretId} does not exist${region ? ` in ${region}` : ''}: deploy the Repositories stack first (npx cdk deploy KetPackages-Repositories creates it), or name another one with --secret`);
+      throw new UserError(
+        `secret ${secretId} does not exist${region ? ` in ${region}` : ''}: deploy the Repositories stack first (npx cdk deploy KetPackages-Repositories creates it), or name another one with --secret`,
+      );
     }
     throw new UserError(`cannot write secret ${secretId}: ${err.name ?? 'error'}: ${err.message}`);
   } finally {

@@ -23,23 +23,25 @@ export function registerPinCommand(program: Command): void {
     .option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead')
     .option('--registry-mirror <url>', 'look every container image up at URL/REGISTRY/REPOSITORY instead')
     .option('--cache-dir <dir>', 'download cache (default: $KET_CACHE_DIR or .cache/ket-packages/downloads)')
-    .action(action(async (opts: { manifest: string; mirror?: string; registryMirror?: string; cacheDir?: string }) => {
-      const manifest = loadManifest(opts.manifest);
-      const registryMirror = opts.registryMirror !== undefined ? parseRegistryMirror(opts.registryMirror) : undefined;
-      const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-pin-'));
-      try {
-        const downloader = new Downloader({
-          cacheDir: resolveCacheDir(opts.cacheDir),
-          mirror: opts.mirror !== undefined ? parseMirror(opts.mirror) : undefined,
-          logger: stderrLogger,
-          scratchDir: scratch,
-        });
-        const pins = await pinSources(manifest, opts.manifest, downloader, stderrLogger);
-        if (pins.length > 0) process.stdout.write(`${opts.manifest}: pinned ${pins.length} source(s)\n`);
-        const imagePins = await pinImages(manifest, opts.manifest, registryMirror, stderrLogger);
-        if (imagePins.length > 0) process.stdout.write(`${opts.manifest}: pinned ${imagePins.length} image(s)\n`);
-      } finally {
-        await rm(scratch, { recursive: true, force: true });
-      }
-    }));
+    .action(
+      action(async (opts: { manifest: string; mirror?: string; registryMirror?: string; cacheDir?: string }) => {
+        const manifest = loadManifest(opts.manifest);
+        const registryMirror = opts.registryMirror !== undefined ? parseRegistryMirror(opts.registryMirror) : undefined;
+        const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-pin-'));
+        try {
+          const downloader = new Downloader({
+            cacheDir: resolveCacheDir(opts.cacheDir),
+            mirror: opts.mirror !== undefined ? parseMirror(opts.mirror) : undefined,
+            logger: stderrLogger,
+            scratchDir: scratch,
+          });
+          const pins = await pinSources(manifest, opts.manifest, downloader, stderrLogger);
+          if (pins.length > 0) process.stdout.write(`${opts.manifest}: pinned ${pins.length} source(s)\n`);
+          const imagePins = await pinImages(manifest, opts.manifest, registryMirror, stderrLogger);
+          if (imagePins.length > 0) process.stdout.write(`${opts.manifest}: pinned ${imagePins.length} image(s)\n`);
+        } finally {
+          await rm(scratch, { recursive: true, force: true });
+        }
+      }),
+    );
 }

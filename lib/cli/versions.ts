@@ -6,13 +6,15 @@ import { action } from './program';
 export function registerVersionsCommand(program: Command): void {
   program
     .command('versions')
-    .description('Print each package\'s RPM version-release and DEB version, derived from release.yaml.')
+    .description("Print each package's RPM version-release and DEB version, derived from release.yaml.")
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
     .option('--json', 'print JSON instead of a table')
-    .action(action((opts: { manifest: string; json?: boolean }) => {
-      const manifest = loadManifest(opts.manifest);
-      process.stdout.write(opts.json ? `${JSON.stringify(versionRows(manifest), null, 2)}\n` : formatVersionTable(manifest));
-    }));
+    .action(
+      action((opts: { manifest: string; json?: boolean }) => {
+        const manifest = loadManifest(opts.manifest);
+        process.stdout.write(opts.json ? `${JSON.stringify(versionRows(manifest), null, 2)}\n` : formatVersionTable(manifest));
+      }),
+    );
 }
 
 export interface VersionRow {

@@ -28,7 +28,10 @@ const DEFAULT_NAME_SUFFIX = 28;
 
 /** Every problem found in the file, reported together so one edit fixes them all. */
 export class DeploymentConfigError extends UserError {
-  constructor(readonly file: string, readonly problems: readonly string[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
     super(`${file}: invalid deployment configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -72,7 +75,7 @@ const patternMessages: Record<string, string> = {
   rpm: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
   deb: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
   state: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
-  prefix: 'must be an S3 key prefix (letters, digits, / and !_.*\'()-)',
+  prefix: "must be an S3 key prefix (letters, digits, / and !_.*'()-)",
   branch: 'must be a git branch name',
   name: 'must be 1-20 lowercase letters, digits and - starting with a letter',
   cloneFrom: 'must be a repository name',
@@ -114,18 +117,26 @@ function resolve(f: DeploymentConfigFile, file: string, problems: string[]): Dep
   const names = new Set(repositories.map((r) => r.name));
   for (const stage of ['staging', 'production'] as const) {
     if (!names.has(pipelines[stage].repository)) {
-      problems.push(`field "pipelines.${stage}.repository" names no repository: "${pipelines[stage].repository}" (declared: ${[...names].join(', ')})`);
+      problems.push(
+        `field "pipelines.${stage}.repository" names no repository: "${pipelines[stage].repository}" (declared: ${[...names].join(', ')})`,
+      );
     }
   }
   if (pipelines.staging.repository === pipelines.production.repository) {
-    problems.push(`fields "pipelines.staging.repository" and "pipelines.production.repository" must differ: staging must never publish into production ("${pipelines.staging.repository}")`);
+    problems.push(
+      `fields "pipelines.staging.repository" and "pipelines.production.repository" must differ: staging must never publish into production ("${pipelines.staging.repository}")`,
+    );
   }
   if (pipelines.staging.branch === pipelines.production.branch) {
-    problems.push(`fields "pipelines.staging.branch" and "pipelines.production.branch" must differ, both are "${pipelines.staging.branch}"`);
+    problems.push(
+      `fields "pipelines.staging.branch" and "pipelines.production.branch" must differ, both are "${pipelines.staging.branch}"`,
+    );
   }
   const production = repositories.find((r) => r.name === pipelines.production.repository);
   if (production?.cloneFrom !== undefined) {
-    problems.push(`repository "${production.name}": field "cloneFrom" would overwrite the production repository with "${production.cloneFrom}"; clone into another repository`);
+    problems.push(
+      `repository "${production.name}": field "cloneFrom" would overwrite the production repository with "${production.cloneFrom}"; clone into another repository`,
+    );
   }
   const emails = f.notificationEmails ?? [];
   emails.forEach((e, i) => {
@@ -154,21 +165,26 @@ const SOURCE_FIELDS: Record<SourceConfigFile['type'], ReadonlyArray<keyof Source
 function resolveSource(s: SourceConfigFile, problems: string[]): SourceConfig {
   const wanted = SOURCE_FIELDS[s.type];
   for (const k of Object.keys(s) as Array<keyof SourceConfigFile>) {
-    if (k !== 'type' && !wanted.includes(k)) problems.push(`field "source.${k}" is not used by source type ${s.type} (it takes ${wanted.join(', ')})`);
+    if (k !== 'type' && !wanted.includes(k))
+      problems.push(`field "source.${k}" is not used by source type ${s.type} (it takes ${wanted.join(', ')})`);
   }
   const required = s.type === 's3' ? ['bucket'] : wanted;
   for (const k of required as Array<keyof SourceConfigFile>) {
     if (s[k] === undefined) {
-      const hint = k === 'connectionArn'
-        ? ': create a connection to GitHub in the console (Developer Tools > Settings > Connections), authorise it, and paste its ARN'
-        : '';
+      const hint =
+        k === 'connectionArn'
+          ? ': create a connection to GitHub in the console (Developer Tools > Settings > Connections), authorise it, and paste its ARN'
+          : '';
       problems.push(`missing field "source.${k}" (required by source type ${s.type})${hint}`);
     }
   }
   switch (s.type) {
-    case 'github': return { type: 'github', owner: s.owner ?? '', repository: s.repository ?? '', connectionArn: s.connectionArn ?? '' };
-    case 'codecommit': return { type: 'codecommit', repository: s.repository ?? '' };
-    case 's3': return { type: 's3', bucket: s.bucket ?? '', prefix: s.prefix ?? '' };
+    case 'github':
+      return { type: 'github', owner: s.owner ?? '', repository: s.repository ?? '', connectionArn: s.connectionArn ?? '' };
+    case 'codecommit':
+      return { type: 'codecommit', repository: s.repository ?? '' };
+    case 's3':
+      return { type: 's3', bucket: s.bucket ?? '', prefix: s.prefix ?? '' };
   }
 }
 
@@ -185,7 +201,10 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
       const explicit = r.buckets?.[kind];
       if (explicit === undefined) {
         const length = `${prefix}-${r.name}-${kind}`.length + DEFAULT_NAME_SUFFIX;
-        if (length > 63) problems.push(`${where}: the default ${kind} bucket name "${prefix}-${r.name}-${kind}-ACCOUNT-REGION" can reach ${length} characters, S3 allows 63: shorten "bucketNamePrefix" or the name, or set "buckets.${kind}"`);
+        if (length > 63)
+          problems.push(
+            `${where}: the default ${kind} bucket name "${prefix}-${r.name}-${kind}-ACCOUNT-REGION" can reach ${length} characters, S3 allows 63: shorten "bucketNamePrefix" or the name, or set "buckets.${kind}"`,
+          );
         continue;
       }
       const other = buckets.get(explicit);
@@ -204,7 +223,10 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
   for (const r of repos) {
     if (r.cloneFrom === undefined) continue;
     if (r.cloneFrom === r.name) problems.push(`repository "${r.name}": field "cloneFrom" names the repository itself`);
-    else if (!seen.has(r.cloneFrom)) problems.push(`repository "${r.name}": field "cloneFrom" names no repository: "${r.cloneFrom}" (declared: ${[...seen.keys()].join(', ')})`);
+    else if (!seen.has(r.cloneFrom))
+      problems.push(
+        `repository "${r.name}": field "cloneFrom" names no repository: "${r.cloneFrom}" (declared: ${[...seen.keys()].join(', ')})`,
+      );
   }
   return repos;
 }

@@ -21,22 +21,30 @@ export const deploymentConfigSchema = {
         type: { enum: ['github', 'codecommit', 's3'] },
         owner: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,38}$' },
         repository: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' },
-        connectionArn: { type: 'string', pattern: '^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$' },
+        connectionArn: {
+          type: 'string',
+          pattern: '^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$',
+        },
         bucket: bucketName,
-        prefix: { type: 'string', pattern: '^[A-Za-z0-9!_.*\'()/-]*$' },
+        prefix: { type: 'string', pattern: "^[A-Za-z0-9!_.*'()/-]*$" },
       },
     },
     pipelines: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(['staging', 'production'].map((k) => [k, {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          branch: { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,100}$' },
-          repository: { type: 'string', pattern: REPOSITORY_NAME },
-        },
-      }])),
+      properties: Object.fromEntries(
+        ['staging', 'production'].map((k) => [
+          k,
+          {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              branch: { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,100}$' },
+              repository: { type: 'string', pattern: REPOSITORY_NAME },
+            },
+          },
+        ]),
+      ),
     },
     repositories: {
       type: 'array',

@@ -94,14 +94,20 @@ export class Downloader {
         const actual = await hashFile(cached, req.checksum.algorithm);
         if (actual === req.checksum.hex) {
           this.stats.fromCache += 1;
-          logger.info(`cached      ${req.what} (${req.checksum.algorithm} ${req.checksum.hex.slice(0, 12)}…, ${formatBytes(st.size)}, verified)`);
+          logger.info(
+            `cached      ${req.what} (${req.checksum.algorithm} ${req.checksum.hex.slice(0, 12)}…, ${formatBytes(st.size)}, verified)`,
+          );
           return { path: cached, sha256: req.checksum.algorithm === 'sha256' ? req.checksum.hex : '', bytes: st.size };
         }
-        logger.warn(`${req.what}: cached ${cached} does not match its ${req.checksum.algorithm} (damaged cache?); removing it and downloading again`);
+        logger.warn(
+          `${req.what}: cached ${cached} does not match its ${req.checksum.algorithm} (damaged cache?); removing it and downloading again`,
+        );
         await rm(cached, { force: true });
       }
     }
-    const targetDir = req.checksum ? path.join(cacheDir, req.checksum.algorithm) : (this.opts.scratchDir ?? path.join(cacheDir, 'unpinned'));
+    const targetDir = req.checksum
+      ? path.join(cacheDir, req.checksum.algorithm)
+      : (this.opts.scratchDir ?? path.join(cacheDir, 'unpinned'));
     await mkdir(targetDir, { recursive: true });
     const tmpDir = await mkdtemp(path.join(targetDir, '.part-'));
     const tmp = path.join(tmpDir, 'download');
@@ -122,9 +128,9 @@ export class Downloader {
       if (req.checksum && result.digests[req.checksum.algorithm] !== req.checksum.hex) {
         throw new DownloadError(
           `${req.what}: checksum mismatch for ${url}\n` +
-          `  expected ${req.checksum.algorithm} ${req.checksum.hex}\n` +
-          `  actual   ${req.checksum.algorithm} ${result.digests[req.checksum.algorithm]}\n` +
-          '  (the file was not kept; check the mirror or the pinned checksum in the manifest)',
+            `  expected ${req.checksum.algorithm} ${req.checksum.hex}\n` +
+            `  actual   ${req.checksum.algorithm} ${result.digests[req.checksum.algorithm]}\n` +
+            '  (the file was not kept; check the mirror or the pinned checksum in the manifest)',
         );
       }
       const final = req.checksum ? cachePath(cacheDir, req.checksum) : path.join(targetDir, result.digests.sha256);
@@ -132,7 +138,9 @@ export class Downloader {
       this.stats.fetched += 1;
       this.stats.bytesFetched += result.bytes;
       const seconds = (Date.now() - started) / 1000;
-      logger.info(`downloaded  ${req.what}: ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${req.checksum ? `, ${req.checksum.algorithm} verified` : `, UNPINNED (sha256 ${result.digests.sha256})`}`);
+      logger.info(
+        `downloaded  ${req.what}: ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${req.checksum ? `, ${req.checksum.algorithm} verified` : `, UNPINNED (sha256 ${result.digests.sha256})`}`,
+      );
       return { path: final, sha256: result.digests.sha256, bytes: result.bytes };
     } finally {
       await rm(tmpDir, { recursive: true, force: true });

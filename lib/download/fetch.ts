@@ -64,7 +64,9 @@ function request(url: string, opts: FetchOptions): Promise<http.IncomingMessage>
     const client = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
     if (!client) return reject(new DownloadError(`${opts.what}: ${url}: unsupported protocol ${u.protocol}`));
     const req = client.get(u, { headers: { 'user-agent': 'ket-packages', 'accept-encoding': 'identity' } }, resolve);
-    req.setTimeout(opts.idleTimeoutMs ?? 60_000, () => req.destroy(new Error(`no response for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s`)));
+    req.setTimeout(opts.idleTimeoutMs ?? 60_000, () =>
+      req.destroy(new Error(`no response for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s`)),
+    );
     req.on('error', (e: NodeJS.ErrnoException) => reject(new DownloadError(`${opts.what}: ${url}: ${describeNetworkError(e)}`)));
   });
 }
@@ -99,7 +101,9 @@ function receive(res: http.IncomingMessage, finalUrl: string, dest: string, url:
       out.destroy();
       reject(new DownloadError(`${opts.what}: ${url}: ${message}`));
     };
-    res.setTimeout(opts.idleTimeoutMs ?? 60_000, () => fail(`no data for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s after ${received} bytes`));
+    res.setTimeout(opts.idleTimeoutMs ?? 60_000, () =>
+      fail(`no data for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s after ${received} bytes`),
+    );
     res.on('data', (chunk: Buffer) => {
       received += chunk.length;
       sha256.update(chunk);
@@ -108,15 +112,20 @@ function receive(res: http.IncomingMessage, finalUrl: string, dest: string, url:
     });
     // 'aborted'/'error' with a partial body: the server closed the connection mid-transfer.
     res.on('aborted', () => fail(`connection closed after ${received} of ${total ?? 'unknown'} bytes (truncated download)`));
-    res.on('error', (e: NodeJS.ErrnoException) => fail(e.code === 'ECONNRESET' || e.message === 'aborted'
-      ? `connection closed after ${received} of ${total ?? 'unknown'} bytes (truncated download)`
-      : describeNetworkError(e)));
+    res.on('error', (e: NodeJS.ErrnoException) =>
+      fail(
+        e.code === 'ECONNRESET' || e.message === 'aborted'
+          ? `connection closed after ${received} of ${total ?? 'unknown'} bytes (truncated download)`
+          : describeNetworkError(e),
+      ),
+    );
     out.on('error', (e) => fail(`cannot write ${dest}: ${e.message}`));
     res.pipe(out);
     out.on('finish', () => {
       if (failed) return;
       if (!res.complete) return fail(`connection closed after ${received} of ${total ?? 'unknown'} bytes (truncated download)`);
-      if (total !== undefined && received !== total) return fail(`received ${received} bytes but Content-Length is ${total} (truncated download)`);
+      if (total !== undefined && received !== total)
+        return fail(`received ${received} bytes but Content-Length is ${total} (truncated download)`);
       resolve({ bytes: received, digests: { sha256: sha256.digest('hex'), sha512: sha512.digest('hex') }, finalUrl });
     });
   });

@@ -22,7 +22,8 @@ export function parseMirror(mirror: string): string {
   } catch {
     throw new UserError(`--mirror ${JSON.stringify(mirror)} is not a URL (expected e.g. http://127.0.0.1:8080/)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UserError(`--mirror ${mirror}: only http and https mirrors are supported`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UserError(`--mirror ${mirror}: only http and https mirrors are supported`);
   if (u.search || u.hash) throw new UserError(`--mirror ${mirror}: must not have a query or fragment`);
   return mirror;
 }

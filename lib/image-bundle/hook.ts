@@ -10,7 +10,13 @@ import { RegistryMirror } from './reference';
  */
 export function offlineImageBundles(options: { mirror?: RegistryMirror; concurrency?: number } = {}): ImageBundleHook {
   return async (pkg, ctx) => {
-    const images = await fetchImages(pkg, { cacheDir: ctx.cacheDir, mirror: options.mirror, allowUnpinned: ctx.allowUnpinned, logger: ctx.logger, concurrency: options.concurrency });
+    const images = await fetchImages(pkg, {
+      cacheDir: ctx.cacheDir,
+      mirror: options.mirror,
+      allowUnpinned: ctx.allowUnpinned,
+      logger: ctx.logger,
+      concurrency: options.concurrency,
+    });
     return { files: imagePackageFiles(images), compression: OFFLINE_COMPRESSION };
   };
 }

@@ -42,7 +42,10 @@ export function describeImage(image: ResolvedImage): string {
  */
 export async function resolveImageDigest(repository: string, tag: string, mirror?: RegistryMirror): Promise<string> {
   const source = sourceRepository(repository, mirror);
-  return inspectDigest(dockerTransportRef(source, { tag }), { tlsVerify: mirror?.tlsVerify ?? true, what: `resolving ${repository}:${tag}` });
+  return inspectDigest(dockerTransportRef(source, { tag }), {
+    tlsVerify: mirror?.tlsVerify ?? true,
+    what: `resolving ${repository}:${tag}`,
+  });
 }
 
 /** Refuses a package with unpinned images up front, before any download, naming all of them. */
@@ -84,7 +87,9 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
   const tlsVerify = options.mirror?.tlsVerify ?? true;
   let digest = image.digest;
   if (digest === undefined) {
-    digest = await classifyFailure(image, source, tlsVerify, undefined, () => inspectDigest(dockerTransportRef(source, { tag: image.tag }), { tlsVerify, what }));
+    digest = await classifyFailure(image, source, tlsVerify, undefined, () =>
+      inspectDigest(dockerTransportRef(source, { tag: image.tag }), { tlsVerify, what }),
+    );
     logger.warn(`${what} is unpinned; its tag points at ${digest} today (pin it: digest: ${digest})`);
   }
   const tag = archiveTag(image.repository, image.tag);
@@ -115,7 +120,13 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
  * Turns skopeo's failure into what the release engineer must do. A digest the registry does not
  * know is diagnosed by looking the tag up: moved tag (digest mismatch) versus missing image.
  */
-async function classifyFailure<T>(image: ResolvedImage, source: string, tlsVerify: boolean, digest: string | undefined, action: () => Promise<T>): Promise<T> {
+async function classifyFailure<T>(
+  image: ResolvedImage,
+  source: string,
+  tlsVerify: boolean,
+  digest: string | undefined,
+  action: () => Promise<T>,
+): Promise<T> {
   try {
     return await action();
   } catch (e) {
@@ -123,7 +134,11 @@ async function classifyFailure<T>(image: ResolvedImage, source: string, tlsVerif
     const what = describeImage(image);
     const registry = source.split('/')[0];
     const detail = lastLine(e.message);
-    if (/connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|TLS handshake|server gave HTTP response to HTTPS/i.test(e.message)) {
+    if (
+      /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|TLS handshake|server gave HTTP response to HTTPS/i.test(
+        e.message,
+      )
+    ) {
       throw new UserError(`${what}: cannot reach registry ${registry}: ${detail}`);
     }
     if (/does not match|digest mismatch|manifest digest/i.test(e.message) && !/manifest unknown/i.test(e.message)) {
@@ -137,7 +152,9 @@ async function classifyFailure<T>(image: ResolvedImage, source: string, tlsVerif
             `${what}: digest mismatch: release.yaml pins ${digest}, but ${source}:${image.tag} is ${current} and the pinned digest is not in the registry`,
           );
         }
-        throw new UserError(`${what}: not found: ${source}@${digest} is not in registry ${registry}${current === undefined ? ` (nor is the tag ${image.tag})` : ''}`);
+        throw new UserError(
+          `${what}: not found: ${source}@${digest} is not in registry ${registry}${current === undefined ? ` (nor is the tag ${image.tag})` : ''}`,
+        );
       }
       throw new UserError(`${what}: not found: ${source}:${image.tag} is not in registry ${registry}`);
     }

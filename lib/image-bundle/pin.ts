@@ -19,7 +19,12 @@ function asManifestPin(pin: ImagePin): ManifestPin {
  * Looks up the digest every unpinned image's tag points at now (skopeo inspect: the manifest
  * list's digest for multi-arch images) and writes it into the manifest file.
  */
-export async function pinImages(manifest: Manifest, manifestPath: string, mirror: RegistryMirror | undefined, logger: Logger): Promise<ImagePin[]> {
+export async function pinImages(
+  manifest: Manifest,
+  manifestPath: string,
+  mirror: RegistryMirror | undefined,
+  logger: Logger,
+): Promise<ImagePin[]> {
   const unpinned = manifest.packages.flatMap((p) => p.images.filter((i) => i.digest === undefined).map((image) => ({ pkg: p, image })));
   if (unpinned.length === 0) {
     logger.info(`${manifest.file}: every image is pinned; nothing to do`);

@@ -18,11 +18,16 @@ export interface SkopeoOptions {
 
 /** The digest of the manifest (or manifest list) a docker:// reference points at. */
 export async function inspectDigest(dockerRef: string, options: SkopeoOptions = {}): Promise<string> {
-  const { stdout } = await run('skopeo', ['inspect', '--retry-times', '0', `--tls-verify=${options.tlsVerify ?? true}`, ...PLATFORM, '--format', '{{.Digest}}', dockerRef], {
-    what: options.what,
-  });
+  const { stdout } = await run(
+    'skopeo',
+    ['inspect', '--retry-times', '0', `--tls-verify=${options.tlsVerify ?? true}`, ...PLATFORM, '--format', '{{.Digest}}', dockerRef],
+    {
+      what: options.what,
+    },
+  );
   const digest = stdout.trim();
-  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UserError(`${options.what ?? dockerRef}: skopeo inspect returned no digest: ${JSON.stringify(digest)}`);
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+    throw new UserError(`${options.what ?? dockerRef}: skopeo inspect returned no digest: ${JSON.stringify(digest)}`);
   return digest;
 }
 
@@ -34,18 +39,41 @@ export async function inspectDigest(dockerRef: string, options: SkopeoOptions = 
  */
 export async function copyToDockerArchive(sourceRef: string, archivePath: string, tag: string, options: SkopeoOptions = {}): Promise<void> {
   if (archivePath.includes(':')) throw new UserError(`image archive path may not contain ':' (skopeo's separator): ${archivePath}`);
-  await run('skopeo', ['copy', '--quiet', '--retry-times', '0', `--src-tls-verify=${options.tlsVerify ?? true}`, ...PLATFORM, sourceRef, `docker-archive:${archivePath}:${tag}`], {
+  await run(
+    'skopeo',
+    [
+      'copy',
+      '--quiet',
+      '--retry-times',
+      '0',
+      `--src-tls-verify=${options.tlsVerify ?? true}`,
+      ...PLATFORM,
+      sourceRef,
+      `docker-archive:${archivePath}:${tag}`,
+    ],
+    {
+      what: options.what,
+    },
+  );
+}
+
+/** Pushes an OCI layout image to a registry (fixtures, tests, the benchmark). */
+export async function pushOciLayout(
+  layoutDir: string,
+  tag: string,
+  destRef: string,
+  options: { tlsVerify?: boolean; what?: string } = {},
+): Promise<void> {
+  await run('skopeo', ['copy', '--quiet', `--dest-tls-verify=${options.tlsVerify ?? true}`, `oci:${layoutDir}:${tag}`, destRef], {
     what: options.what,
   });
 }
 
-/** Pushes an OCI layout image to a registry (fixtures, tests, the benchmark). */
-export async function pushOciLayout(layoutDir: string, tag: string, destRef: string, options: { tlsVerify?: boolean; what?: string } = {}): Promise<void> {
-  await run('skopeo', ['copy', '--quiet', `--dest-tls-verify=${options.tlsVerify ?? true}`, `oci:${layoutDir}:${tag}`, destRef], { what: options.what });
-}
-
 /** The raw manifest of an image, parsed (docker://… or docker-archive:…). */
-export async function inspectRawManifest(ref: string, options: SkopeoOptions = {}): Promise<{ config?: { digest: string }; mediaType?: string }> {
+export async function inspectRawManifest(
+  ref: string,
+  options: SkopeoOptions = {},
+): Promise<{ config?: { digest: string }; mediaType?: string }> {
   const tls = ref.startsWith('docker://') ? [`--tls-verify=${options.tlsVerify ?? true}`] : [];
   const { stdout } = await run('skopeo', ['inspect', '--raw', ...tls, ref], { what: options.what });
   return JSON.parse(stdout) as { config?: { digest: string }; mediaType?: string };

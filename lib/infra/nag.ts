@@ -40,7 +40,9 @@ export function acknowledgeExpectedWildcards(scope: IConstruct, reason: string, 
         if (!(c instanceof iam.CfnPolicy) && !(c instanceof iam.Policy)) continue;
         const policy = c instanceof iam.Policy ? (c.node.defaultChild as CfnResource | undefined) : c;
         if (!(policy instanceof iam.CfnPolicy)) continue;
-        const doc = Stack.of(policy).resolve(policy.policyDocument) as { Statement?: Array<{ Effect: string; Action: string | string[]; Resource: unknown }> };
+        const doc = Stack.of(policy).resolve(policy.policyDocument) as {
+          Statement?: Array<{ Effect: string; Action: string | string[]; Resource: unknown }>;
+        };
         for (const finding of wildcardFindings(doc)) {
           if (expected.some((re) => re.test(finding))) acknowledge(policy, [{ id: `AwsSolutions-IAM5[${finding}]`, reason }]);
         }

@@ -89,27 +89,32 @@ export class PackageRepository extends Construct {
     // Tokens, so the names are globally unique without knowing the account at synth time.
     const defaultName = (kind: string) => Fn.join('-', [prefix, props.repositoryName, kind, Stack.of(this).account, Stack.of(this).region]);
     const expiry = props.noncurrentVersionExpiration ?? Duration.days(90);
-    const bucket = (kind: 'rpm' | 'deb' | 'state', name: string | undefined) => new s3.Bucket(this, `${kind[0].toUpperCase()}${kind.slice(1)}Bucket`, {
-      ...privateBucketProps(),
-      bucketName: name ?? defaultName(kind),
-      versioned: true,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: `s3/${props.repositoryName}-${kind}/`,
-      lifecycleRules: [{ id: 'expire-noncurrent-versions', noncurrentVersionExpiration: expiry, abortIncompleteMultipartUploadAfter: Duration.days(7) }],
-    });
+    const bucket = (kind: 'rpm' | 'deb' | 'state', name: string | undefined) =>
+      new s3.Bucket(this, `${kind[0].toUpperCase()}${kind.slice(1)}Bucket`, {
+        ...privateBucketProps(),
+        bucketName: name ?? defaultName(kind),
+        versioned: true,
+        serverAccessLogsBucket: props.accessLogsBucket,
+        serverAccessLogsPrefix: `s3/${props.repositoryName}-${kind}/`,
+        lifecycleRules: [
+          { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: expiry, abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        ],
+      });
     this.rpmBucket = bucket('rpm', props.rpmBucketName);
     this.debBucket = bucket('deb', props.debBucketName);
     this.stateBucket = bucket('state', props.stateBucketName);
     // Publishing never removes a package: no principal may delete from the package buckets, whatever
     // its IAM policy says (noncurrent versions still expire through the lifecycle rule).
     for (const b of [this.rpmBucket, this.debBucket]) {
-      b.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'DenyDeletingPackages',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
-        resources: [b.arnForObjects('*')],
-      }));
+      b.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'DenyDeletingPackages',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+          resources: [b.arnForObjects('*')],
+        }),
+      );
     }
     this.statePrefix = props.repositoryName;
 
@@ -147,9 +152,20 @@ export class PackageRepository extends Construct {
         logFilePrefix: `cloudfront/${props.repositoryName}-${kind}/`,
       });
       acknowledge(d, [
-        { id: 'AwsSolutions-CFR1', reason: 'Package repositories are meant to be reachable from anywhere KET clusters run; no geo restriction.' },
-        { id: 'AwsSolutions-CFR2', reason: 'Static, read-only package files behind origin access control; a WAF web ACL would add cost without protecting anything writable.' },
-        { id: 'AwsSolutions-CFR4', reason: 'The distribution uses the default *.cloudfront.net certificate, whose TLS policy CloudFront fixes; a custom domain with its own certificate and TLSv1.2_2021 is outside this deployment.' },
+        {
+          id: 'AwsSolutions-CFR1',
+          reason: 'Package repositories are meant to be reachable from anywhere KET clusters run; no geo restriction.',
+        },
+        {
+          id: 'AwsSolutions-CFR2',
+          reason:
+            'Static, read-only package files behind origin access control; a WAF web ACL would add cost without protecting anything writable.',
+        },
+        {
+          id: 'AwsSolutions-CFR4',
+          reason:
+            'The distribution uses the default *.cloudfront.net certificate, whose TLS policy CloudFront fixes; a custom domain with its own certificate and TLSv1.2_2021 is outside this deployment.',
+        },
       ]);
       return d;
     };
@@ -172,7 +188,9 @@ export class PackageRepository extends Construct {
     const outputPrefix = props.repositoryName.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase());
     for (const [name, [value, description]] of Object.entries(outputs)) {
       // Stable, readable output names (ProductionYumRepoFileUrl) instead of hashed construct paths.
-      new CfnOutput(this, name, { value, description: `${props.repositoryName}: ${description}` }).overrideLogicalId(`${outputPrefix}${name}`);
+      new CfnOutput(this, name, { value, description: `${props.repositoryName}: ${description}` }).overrideLogicalId(
+        `${outputPrefix}${name}`,
+      );
     }
   }
 

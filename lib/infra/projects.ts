@@ -38,9 +38,16 @@ function ketProject(scope: Construct, id: string, props: KetProjectProps): codeb
     cache: props.cache,
   });
   acknowledge(project, [
-    { id: 'AwsSolutions-CB4', reason: 'Artifacts are packages published to public repositories; they are encrypted with the AWS-managed S3 key, and no customer KMS key is wanted (cost).' },
+    {
+      id: 'AwsSolutions-CB4',
+      reason:
+        'Artifacts are packages published to public repositories; they are encrypted with the AWS-managed S3 key, and no customer KMS key is wanted (cost).',
+    },
   ]);
-  acknowledgeExpectedWildcards(project, 'Object keys inside named buckets (pipeline artifacts, the download cache, the repository buckets, this repository\'s state prefix), the log group and report groups CodeBuild names after the project, and the action families of the artifact/cache grants; each role\'s exact actions and resources are asserted in test/infra.');
+  acknowledgeExpectedWildcards(
+    project,
+    "Object keys inside named buckets (pipeline artifacts, the download cache, the repository buckets, this repository's state prefix), the log group and report groups CodeBuild names after the project, and the action families of the artifact/cache grants; each role's exact actions and resources are asserted in test/infra.",
+  );
   return project;
 }
 

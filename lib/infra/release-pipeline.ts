@@ -64,30 +64,49 @@ export class ReleasePipeline extends Construct {
       { stageName: 'Source', actions: [sourceAction] },
       {
         stageName: 'Build',
-        actions: [new actions.CodeBuildAction({ actionName: 'Build', project: props.buildProject, input: sourceOutput, outputs: [buildOutput] })],
+        actions: [
+          new actions.CodeBuildAction({ actionName: 'Build', project: props.buildProject, input: sourceOutput, outputs: [buildOutput] }),
+        ],
       },
     ];
     if (props.requireApproval) {
       stages.push({
         stageName: 'Approve',
-        actions: [new actions.ManualApprovalAction({
-          actionName: 'ApprovePublish',
-          notificationTopic: props.notificationTopic,
-          externalEntityLink: commitLink,
-          additionalInformation: props.approvalInformation
-            ?? `Approve to publish the packages built from ${props.branch} into the ${props.repositoryName} repository.`,
-        })],
+        actions: [
+          new actions.ManualApprovalAction({
+            actionName: 'ApprovePublish',
+            notificationTopic: props.notificationTopic,
+            externalEntityLink: commitLink,
+            additionalInformation:
+              props.approvalInformation ??
+              `Approve to publish the packages built from ${props.branch} into the ${props.repositoryName} repository.`,
+          }),
+        ],
       });
     }
     const stageTitle = props.repositoryName.charAt(0).toUpperCase() + props.repositoryName.slice(1);
     stages.push(
       {
         stageName: `Publish${stageTitle}`,
-        actions: [new actions.CodeBuildAction({ actionName: 'Publish', project: props.publishProject, input: sourceOutput, extraInputs: [buildOutput] })],
+        actions: [
+          new actions.CodeBuildAction({
+            actionName: 'Publish',
+            project: props.publishProject,
+            input: sourceOutput,
+            extraInputs: [buildOutput],
+          }),
+        ],
       },
       {
         stageName: `Verify${stageTitle}`,
-        actions: [new actions.CodeBuildAction({ actionName: 'Verify', project: props.verifyProject, input: sourceOutput, extraInputs: [buildOutput] })],
+        actions: [
+          new actions.CodeBuildAction({
+            actionName: 'Verify',
+            project: props.verifyProject,
+            input: sourceOutput,
+            extraInputs: [buildOutput],
+          }),
+        ],
       },
     );
 
@@ -99,15 +118,21 @@ export class ReleasePipeline extends Construct {
       artifactBucket: props.artifactBucket,
       restartExecutionOnUpdate: false,
       stages,
-      triggers: sourceAction instanceof actions.CodeStarConnectionsSourceAction
-        ? [{
-          providerType: codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
-          gitConfiguration: { sourceAction, pushFilter: [{ branchesIncludes: [props.branch] }] },
-        }]
-        : undefined,
+      triggers:
+        sourceAction instanceof actions.CodeStarConnectionsSourceAction
+          ? [
+              {
+                providerType: codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+                gitConfiguration: { sourceAction, pushFilter: [{ branchesIncludes: [props.branch] }] },
+              },
+            ]
+          : undefined,
     });
 
-    acknowledgeExpectedWildcards(this.pipeline, 'The pipeline and source-action roles CodePipeline generates read and write objects of the one artifact bucket (BUCKET/*, grantReadWrite\'s action families).');
+    acknowledgeExpectedWildcards(
+      this.pipeline,
+      "The pipeline and source-action roles CodePipeline generates read and write objects of the one artifact bucket (BUCKET/*, grantReadWrite's action families).",
+    );
 
     new events.Rule(this, 'FailureRule', {
       description: `Notify when the ${props.branch} → ${props.repositoryName} pipeline fails`,
@@ -117,18 +142,25 @@ export class ReleasePipeline extends Construct {
         resources: [this.pipeline.pipelineArn],
         detail: { state: ['FAILED'] },
       },
-      targets: [new targets.SnsTopic(props.notificationTopic, {
-        message: events.RuleTargetInput.fromText(
-          `KET packages pipeline ${events.EventField.fromPath('$.detail.pipeline')} (${props.branch} → ${props.repositoryName}) failed, execution ${events.EventField.fromPath('$.detail.execution-id')}: `
-          + `https://${Stack.of(this).region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${events.EventField.fromPath('$.detail.pipeline')}/executions/${events.EventField.fromPath('$.detail.execution-id')}/timeline`,
-        ),
-      })],
+      targets: [
+        new targets.SnsTopic(props.notificationTopic, {
+          message: events.RuleTargetInput.fromText(
+            `KET packages pipeline ${events.EventField.fromPath('$.detail.pipeline')} (${props.branch} → ${props.repositoryName}) failed, execution ${events.EventField.fromPath('$.detail.execution-id')}: ` +
+              `https://${Stack.of(this).region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${events.EventField.fromPath('$.detail.pipeline')}/executions/${events.EventField.fromPath('$.detail.execution-id')}/timeline`,
+          ),
+        }),
+      ],
     });
   }
 }
 
 /** The source action of one branch and a link to the commit it delivers, for the approval. */
-function sourceActionFor(scope: Construct, source: SourceConfig, branch: string, output: codepipeline.Artifact): { action: codepipeline.IAction; commitLink?: string } {
+function sourceActionFor(
+  scope: Construct,
+  source: SourceConfig,
+  branch: string,
+  output: codepipeline.Artifact,
+): { action: codepipeline.IAction; commitLink?: string } {
   switch (source.type) {
     case 'github': {
       const action = new actions.CodeStarConnectionsSourceAction({
@@ -168,7 +200,10 @@ function sourceActionFor(scope: Construct, source: SourceConfig, branch: string,
         trigger: actions.S3Trigger.EVENTS,
         variablesNamespace: 'SourceVariables',
       });
-      return { action, commitLink: `https://s3.console.aws.amazon.com/s3/object/${source.bucket}?prefix=${encodeURIComponent(key)}&versionId=${action.variables.versionId}` };
+      return {
+        action,
+        commitLink: `https://s3.console.aws.amazon.com/s3/object/${source.bucket}?prefix=${encodeURIComponent(key)}&versionId=${action.variables.versionId}`,
+      };
     }
   }
 }

@@ -30,24 +30,32 @@ export class RepositoriesStack extends Stack {
     const logs = new AccessLogBucket(this, 'AccessLogs');
     const repositories = new Map<string, PackageRepository>();
     for (const r of c.repositories) {
-      repositories.set(r.name, new PackageRepository(this, `Repository-${r.name}`, {
-        repositoryName: r.name,
-        accessLogsBucket: logs.bucket,
-        bucketNamePrefix: c.bucketNamePrefix,
-        rpmBucketName: r.rpmBucketName,
-        debBucketName: r.debBucketName,
-        stateBucketName: r.stateBucketName,
-        noncurrentVersionExpiration: Duration.days(r.noncurrentVersionRetentionDays),
-      }));
+      repositories.set(
+        r.name,
+        new PackageRepository(this, `Repository-${r.name}`, {
+          repositoryName: r.name,
+          accessLogsBucket: logs.bucket,
+          bucketNamePrefix: c.bucketNamePrefix,
+          rpmBucketName: r.rpmBucketName,
+          debBucketName: r.debBucketName,
+          stateBucketName: r.stateBucketName,
+          noncurrentVersionExpiration: Duration.days(r.noncurrentVersionRetentionDays),
+        }),
+      );
     }
     this.repositories = repositories;
     this.signingKey = new secretsmanager.Secret(this, 'SigningKey', {
       secretName: c.signingKeySecretName,
-      description: 'GPG key that signs the KET packages and repositories: {"privateKey", "passphrase"?}, written by `ket-packages keys import`',
+      description:
+        'GPG key that signs the KET packages and repositories: {"privateKey", "passphrase"?}, written by `ket-packages keys import`',
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(this.signingKey, [
-      { id: 'AwsSolutions-SMG4', reason: 'A GPG signing key cannot be rotated by a Lambda: clients trust its public half, so rotating it is a planned release-engineering step (keys import).' },
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'A GPG signing key cannot be rotated by a Lambda: clients trust its public half, so rotating it is a planned release-engineering step (keys import).',
+      },
     ]);
   }
 
@@ -81,13 +89,14 @@ export class PipelinesStack extends Stack {
     const repos = props.repositories;
     // Its own log bucket: logging into the other stack's bucket would make the stacks depend on each other both ways.
     const logs = new AccessLogBucket(this, 'AccessLogs', { retentionDays: 90 });
-    const workBucket = (name: string, expireDays: number) => new s3.Bucket(this, name, {
-      ...privateBucketProps(),
-      // Retained like every bucket (CloudFormation cannot delete a non-empty one); the lifecycle rule empties it.
-      serverAccessLogsBucket: logs.bucket,
-      serverAccessLogsPrefix: `s3/${name}/`,
-      lifecycleRules: [{ id: 'expire', expiration: Duration.days(expireDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
-    });
+    const workBucket = (name: string, expireDays: number) =>
+      new s3.Bucket(this, name, {
+        ...privateBucketProps(),
+        // Retained like every bucket (CloudFormation cannot delete a non-empty one); the lifecycle rule empties it.
+        serverAccessLogsBucket: logs.bucket,
+        serverAccessLogsPrefix: `s3/${name}/`,
+        lifecycleRules: [{ id: 'expire', expiration: Duration.days(expireDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      });
     const artifactBucket = workBucket('ArtifactBucket', 30);
     const cacheBucket = workBucket('CacheBucket', 60);
 
@@ -115,9 +124,10 @@ export class PipelinesStack extends Stack {
         notificationTopic: this.notificationTopic,
         artifactBucket,
         pipelineName: `${c.stackPrefix}-${p.branch.replace(/[^A-Za-z0-9.@_-]/g, '-')}`,
-        approvalInformation: stage === 'production'
-          ? `Approve to publish into ${repository.repositoryName} (${repository.rpmBaseUrl}, ${repository.debBaseUrl}) the packages built from this commit of ${p.branch}. Check them on staging first.`
-          : undefined,
+        approvalInformation:
+          stage === 'production'
+            ? `Approve to publish into ${repository.repositoryName} (${repository.rpmBaseUrl}, ${repository.debBaseUrl}) the packages built from this commit of ${p.branch}. Check them on staging first.`
+            : undefined,
       });
       return { publish, verify, pipeline };
     };
@@ -138,7 +148,16 @@ export interface KetStacks {
 export function addKetStacks(scope: Construct, config: DeploymentConfig): KetStacks {
   const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
   const description = 'KET packages release system (kismatic-distro-packages)';
-  const repositories = new RepositoriesStack(scope, `${config.stackPrefix}-Repositories`, { config, env, description: `${description}: package repositories` });
-  const pipelines = new PipelinesStack(scope, `${config.stackPrefix}-Pipelines`, { config, env, repositories, description: `${description}: build and release pipelines` });
+  const repositories = new RepositoriesStack(scope, `${config.stackPrefix}-Repositories`, {
+    config,
+    env,
+    description: `${description}: package repositories`,
+  });
+  const pipelines = new PipelinesStack(scope, `${config.stackPrefix}-Pipelines`, {
+    config,
+    env,
+    repositories,
+    description: `${description}: build and release pipelines`,
+  });
   return { repositories, pipelines };
 }

@@ -15,11 +15,17 @@ export async function ensureDevelopmentKey(dir: string, logger: Logger): Promise
   logger.info(`no signing key configured (KEYS_PATH, GNUPGHOME, KET_GPG_KEY_SECRET): creating a local development key in ${dir}`);
   const home = await mkdtemp(path.join(os.tmpdir(), 'ket-devkey-'));
   await chmod(home, 0o700);
-  const gpg = (args: string[]) => run('gpg', ['--batch', '--yes', '--homedir', home, '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { what: 'creating a development signing key' });
+  const gpg = (args: string[]) =>
+    run('gpg', ['--batch', '--yes', '--homedir', home, '--pinentry-mode', 'loopback', '--passphrase', '', ...args], {
+      what: 'creating a development signing key',
+    });
   try {
     // RSA: CentOS 7's rpm and xenial's apt verify it.
     await gpg(['--quick-gen-key', 'KET local development key (not for production) <ket-local@example.invalid>', 'rsa3072', 'sign', '3y']);
-    const fpr = (await gpg(['--with-colons', '--list-secret-keys'])).stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+    const fpr = (await gpg(['--with-colons', '--list-secret-keys'])).stdout
+      .split('\n')
+      .find((l) => l.startsWith('fpr:'))!
+      .split(':')[9];
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'private.key'), (await gpg(['--armor', '--export-secret-keys', fpr])).stdout, { mode: 0o600 });
     await writeFile(path.join(dir, 'public.key'), (await gpg(['--armor', '--export', fpr])).stdout);

@@ -12,7 +12,10 @@ export const DEFAULT_MANIFEST = 'release.yaml';
 
 /** Every problem found in one manifest, reported together so one edit-run cycle fixes them all. */
 export class ManifestError extends UserError {
-  constructor(readonly file: string, readonly problems: readonly string[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
     super(`${file}: invalid release manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -144,7 +147,8 @@ function validateReferences(m: ManifestFile): string[] {
     if (p.versionFrom !== undefined) {
       const target = m.packages.find((q) => q.name === p.versionFrom);
       if (!target) problems.push(`${where}: field "versionFrom" names no package: "${p.versionFrom}"`);
-      else if (target.version === undefined) problems.push(`${where}: field "versionFrom" must name a package with its own version, "${p.versionFrom}" has versionFrom`);
+      else if (target.version === undefined)
+        problems.push(`${where}: field "versionFrom" must name a package with its own version, "${p.versionFrom}" has versionFrom`);
     }
     if (p.versioning === 'repackaged') {
       for (const f of ['rpmRelease', 'debRevision'] as const) {
@@ -155,7 +159,8 @@ function validateReferences(m: ManifestFile): string[] {
       for (const f of ['rpmRelease', 'debRevision'] as const) {
         if (p[f] !== undefined) problems.push(`${where}: field "${f}" is only used by versioning: repackaged`);
       }
-      if (p.iteration === undefined && p.versionFrom === undefined) problems.push(`${where}: missing field "iteration" (required by versioning: ${p.versioning})`);
+      if (p.iteration === undefined && p.versionFrom === undefined)
+        problems.push(`${where}: missing field "iteration" (required by versioning: ${p.versioning})`);
     }
     const sourceIds = new Set<string>();
     (p.sources ?? []).forEach((s, j) => {
@@ -173,7 +178,8 @@ function validateReferences(m: ManifestFile): string[] {
       if (imageNames.has(img.name)) problems.push(`${where}: field "images[${j}].name" duplicates image "${img.name}"`);
       imageNames.add(img.name);
     });
-    const shipsSomething = (p.files ?? []).length > 0 || (p.images ?? []).length > 0 || (p.sources ?? []).some((s) => s.format !== undefined);
+    const shipsSomething =
+      (p.files ?? []).length > 0 || (p.images ?? []).length > 0 || (p.sources ?? []).some((s) => s.format !== undefined);
     if (!shipsSomething) problems.push(`${where}: ships nothing: give it files, images, or sources with a format to repackage`);
   });
   return problems;

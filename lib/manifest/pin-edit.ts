@@ -29,7 +29,9 @@ export function applyPins(text: string, pins: readonly ManifestPin[], file: stri
     const kind = entryKindOf[pin.list];
     const pkg = packages.items.find((p) => isMap(p) && p.get('name') === pin.packageName) as YAMLMap | undefined;
     const list = pkg?.get(pin.list);
-    const entry = isSeq(list) ? (list.items.find((e) => isMap(e) && e.get(idKeyOf[pin.list]) === pin.entry) as YAMLMap | undefined) : undefined;
+    const entry = isSeq(list)
+      ? (list.items.find((e) => isMap(e) && e.get(idKeyOf[pin.list]) === pin.entry) as YAMLMap | undefined)
+      : undefined;
     if (!entry) throw new UserError(`${file}: package "${pin.packageName}" has no ${kind} "${pin.entry}"`);
     const pair = entry.items.find((p) => String((p.key as Scalar).value ?? p.key) === 'unpinned');
     if (!pair) throw new UserError(`${file}: package "${pin.packageName}" ${kind} "${pin.entry}" is not marked unpinned`);

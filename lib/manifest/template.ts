@@ -6,7 +6,9 @@ export function expandTemplate(template: string, vars: Readonly<Record<string, s
   return template.replace(/\{([^{}]*)\}/g, (_, key: string) => {
     const value = vars[key];
     if (value === undefined) {
-      const known = Object.keys(vars).filter((k) => vars[k] !== undefined).map((k) => `{${k}}`);
+      const known = Object.keys(vars)
+        .filter((k) => vars[k] !== undefined)
+        .map((k) => `{${k}}`);
       throw new TemplateError(`unknown placeholder {${key}} (known: ${known.join(', ')})`);
     }
     return value;

@@ -7,7 +7,18 @@ import { DEFAULT_COMPRESSION, installedSizeKiB, stageTree, summaryOf, validateCo
 import { DebContents, DebMaintainerScript, PayloadCompression } from './types';
 
 /** Fields we write ourselves; extraFields may not repeat them. */
-const OWN_FIELDS = ['Package', 'Version', 'Architecture', 'Maintainer', 'Installed-Size', 'Depends', 'Homepage', 'Vendor', 'License', 'Description'];
+const OWN_FIELDS = [
+  'Package',
+  'Version',
+  'Architecture',
+  'Maintainer',
+  'Installed-Size',
+  'Depends',
+  'Homepage',
+  'Vendor',
+  'License',
+  'Description',
+];
 
 /**
  * The DEBIAN/control text. Vendor and License are not Debian policy fields, but dpkg keeps
@@ -23,14 +34,19 @@ export function debControl(c: DebContents, installedSize: number): string {
   ];
   if (c.depends.length > 0) fields.push(['Depends', c.depends.join(', ')]);
   for (const [k, v] of c.extraFields ?? []) {
-    if (OWN_FIELDS.some((f) => f.toLowerCase() === k.toLowerCase())) throw new UserError(`package ${c.name}: control field ${k} is written by the DEB writer, not an extra field`);
+    if (OWN_FIELDS.some((f) => f.toLowerCase() === k.toLowerCase()))
+      throw new UserError(`package ${c.name}: control field ${k} is written by the DEB writer, not an extra field`);
     if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(k)) throw new UserError(`package ${c.name}: invalid control field name ${JSON.stringify(k)}`);
     fields.push([k, v]);
   }
   fields.push(['Homepage', c.homepage], ['Vendor', c.vendor], ['License', c.license]);
   const summary = summaryOf(c.description);
   if (!summary) throw new UserError(`package ${c.name}: empty description`);
-  const extended = c.description.trim().split('\n').slice(1).map((l) => (l.trim() === '' ? ' .' : ` ${l}`));
+  const extended = c.description
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => (l.trim() === '' ? ' .' : ` ${l}`));
   for (const [k, v] of fields) {
     if (/\n/.test(v)) throw new UserError(`package ${c.name}: control field ${k} must be one line`);
   }
@@ -75,10 +91,14 @@ export async function buildDeb(contents: DebContents, outDir: string): Promise<s
       await utimes(path.join(debian, f), contents.sourceDateEpoch, contents.sourceDateEpoch);
     }
     const out = path.join(outDir, debOutputName(contents));
-    await run('dpkg-deb', ['--root-owner-group', ...dpkgCompressionArgs(contents.compression ?? DEFAULT_COMPRESSION), '--build', root, out], {
-      what: `building ${debOutputName(contents)}`,
-      env: { ...process.env, SOURCE_DATE_EPOCH: String(contents.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
-    });
+    await run(
+      'dpkg-deb',
+      ['--root-owner-group', ...dpkgCompressionArgs(contents.compression ?? DEFAULT_COMPRESSION), '--build', root, out],
+      {
+        what: `building ${debOutputName(contents)}`,
+        env: { ...process.env, SOURCE_DATE_EPOCH: String(contents.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
+      },
+    );
     return out;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -72,14 +72,17 @@ export function selectPackages(manifest: Manifest, only: readonly string[] | und
   if (!only || only.length === 0) return [...manifest.packages];
   const known = manifest.packages.map((p) => p.name);
   const unknown = only.filter((n) => !known.includes(n));
-  if (unknown.length > 0) throw new UserError(`--only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
+  if (unknown.length > 0)
+    throw new UserError(`--only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
   return manifest.packages.filter((p) => only.includes(p.name));
 }
 
 /** Refuses unpinned sources before anything is downloaded, naming every one of them. */
 export function checkSourcesPinned(packages: readonly ResolvedPackage[], allowUnpinned: boolean, manifestFile: string): void {
   if (allowUnpinned) return;
-  const unpinned = packages.flatMap((p) => p.sources.filter((s) => !s.checksum).map((s) => `package "${p.name}" source "${s.id}" (${s.url})`));
+  const unpinned = packages.flatMap((p) =>
+    p.sources.filter((s) => !s.checksum).map((s) => `package "${p.name}" source "${s.id}" (${s.url})`),
+  );
   if (unpinned.length === 0) return;
   throw new UserError(
     `${manifestFile}: ${unpinned.length} source(s) have no pinned checksum:\n${unpinned.map((u) => `  - ${u}`).join('\n')}\n` +
@@ -161,7 +164,12 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       const plainFiles = await manifestFiles(pkg, sourcePath, pkgWork);
       let compression = opts.compression;
       if (pkg.images.length > 0 && opts.imageBundles) {
-        const bundle = await opts.imageBundles(pkg, { cacheDir: opts.cacheDir, workDir: pkgWork, allowUnpinned: opts.allowUnpinned ?? false, logger });
+        const bundle = await opts.imageBundles(pkg, {
+          cacheDir: opts.cacheDir,
+          workDir: pkgWork,
+          allowUnpinned: opts.allowUnpinned ?? false,
+          logger,
+        });
         plainFiles.push(...bundle.files);
         compression = bundle.compression ?? compression;
       }
@@ -169,7 +177,12 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       const rpmSources = pkg.sources.filter((x) => x.format === 'rpm');
       let rpmParts: { files: PackageFile[]; extras: RpmExtras & { requires: string[] } } = { files: [], extras: { requires: [] } };
       if (rpmSources.length > 0) {
-        rpmParts = await repackageRpms(rpmSources.map((x) => sourcePath(x.id)), path.join(pkgWork, 'rpm-in'), pkg.name, `repackaging ${pkg.name}`);
+        rpmParts = await repackageRpms(
+          rpmSources.map((x) => sourcePath(x.id)),
+          path.join(pkgWork, 'rpm-in'),
+          pkg.name,
+          `repackaging ${pkg.name}`,
+        );
       }
       const rpmContents: RpmContents = {
         ...base,
@@ -185,9 +198,11 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       rpms.push(await buildRpm(rpmContents, rpmDir));
 
       const debSource = pkg.sources.filter((x) => x.format === 'deb');
-      if (debSource.length > 1) throw new UserError(`package "${pkg.name}": only one upstream .deb can be repackaged, ${debSource.length} given`);
+      if (debSource.length > 1)
+        throw new UserError(`package "${pkg.name}": only one upstream .deb can be repackaged, ${debSource.length} given`);
       let debParts: { files: PackageFile[]; depends: string[]; extras: DebExtras } = { files: [], depends: [], extras: {} };
-      if (debSource.length === 1) debParts = await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`);
+      if (debSource.length === 1)
+        debParts = await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`);
       const debContents: DebContents = {
         ...base,
         ...debParts.extras,
@@ -207,7 +222,9 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
 
     // Everything built and signed: now, and only now, into OUT.
     const moved = await moveInto(tmp, outDir);
-    logger.info(`built ${moved.rpms.length} RPM(s) in ${path.join(opts.outDir, 'rpms')} and ${moved.debs.length} DEB(s) in ${path.join(opts.outDir, 'debs')} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    logger.info(
+      `built ${moved.rpms.length} RPM(s) in ${path.join(opts.outDir, 'rpms')} and ${moved.debs.length} DEB(s) in ${path.join(opts.outDir, 'debs')} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     return { ...moved, skipped, downloads: { ...downloader.stats } };
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -227,12 +244,16 @@ async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => s
     await mkdir(dir, { recursive: true });
     const unique = [...new Set(members)];
     try {
-      await run('tar', ['-xf', sourcePath(sourceId), '-C', dir, '--no-same-owner', '--', ...unique], { what: `extracting from ${pkg.name} source ${sourceId}` });
+      await run('tar', ['-xf', sourcePath(sourceId), '-C', dir, '--no-same-owner', '--', ...unique], {
+        what: `extracting from ${pkg.name} source ${sourceId}`,
+      });
     } catch (e) {
       const missing = /([^\s:]+): Not found in archive/.exec((e as Error).message);
-      throw new UserError(missing
-        ? `package "${pkg.name}": source "${sourceId}" (${source.url}) has no member ${missing[1]}`
-        : `package "${pkg.name}": cannot extract ${unique.join(', ')} from source "${sourceId}" (${source.url}): ${(e as Error).message}`);
+      throw new UserError(
+        missing
+          ? `package "${pkg.name}": source "${sourceId}" (${source.url}) has no member ${missing[1]}`
+          : `package "${pkg.name}": cannot extract ${unique.join(', ')} from source "${sourceId}" (${source.url}): ${(e as Error).message}`,
+      );
     }
   }
   return pkg.files.map((f) => ({

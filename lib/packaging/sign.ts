@@ -14,11 +14,16 @@ export function rpmsignArgs(key: Pick<SigningKey, 'fingerprint' | 'gnupgHome' | 
     '--addsign',
     // Also the v3 header+payload signature: CentOS 7's rpm 4.11 and old yum look for it.
     '--rpmv3',
-    '--define', '__gpg /usr/bin/gpg',
-    '--define', `_gpg_path ${key.gnupgHome}`,
-    '--define', `_gpg_name ${key.fingerprint}`,
-    '--define', '_gpg_digest_algo sha256',
-    '--define', `_gpg_sign_cmd_extra_args ${extra.join(' ')}`,
+    '--define',
+    '__gpg /usr/bin/gpg',
+    '--define',
+    `_gpg_path ${key.gnupgHome}`,
+    '--define',
+    `_gpg_name ${key.fingerprint}`,
+    '--define',
+    '_gpg_digest_algo sha256',
+    '--define',
+    `_gpg_sign_cmd_extra_args ${extra.join(' ')}`,
     ...files,
   ];
 }

@@ -23,15 +23,22 @@ export function validateContents(c: PackageContents & RepackagedParts): void {
     seen.add(p);
   }
   for (const f of c.files) {
-    if (!Number.isInteger(f.mode) || f.mode < 0 || f.mode > 0o7777) throw new UserError(`package ${c.name}: ${f.path} has an invalid mode ${f.mode}`);
+    if (!Number.isInteger(f.mode) || f.mode < 0 || f.mode > 0o7777)
+      throw new UserError(`package ${c.name}: ${f.path} has an invalid mode ${f.mode}`);
   }
   if (c.compression) {
     const { algorithm, level, threads } = c.compression;
-    if (!['gzip', 'xz'].includes(algorithm)) throw new UserError(`package ${c.name}: payload compression must be gzip or xz (old rpm and dpkg read nothing else), got ${algorithm}`);
-    if (!Number.isInteger(level) || level < 0 || level > 9) throw new UserError(`package ${c.name}: compression level must be 0-9, got ${level}`);
-    if (!Number.isInteger(threads) || threads < 0) throw new UserError(`package ${c.name}: compression threads must be 0 (one per core) or more, got ${threads}`);
+    if (!['gzip', 'xz'].includes(algorithm))
+      throw new UserError(
+        `package ${c.name}: payload compression must be gzip or xz (old rpm and dpkg read nothing else), got ${algorithm}`,
+      );
+    if (!Number.isInteger(level) || level < 0 || level > 9)
+      throw new UserError(`package ${c.name}: compression level must be 0-9, got ${level}`);
+    if (!Number.isInteger(threads) || threads < 0)
+      throw new UserError(`package ${c.name}: compression threads must be 0 (one per core) or more, got ${threads}`);
   }
-  if (!Number.isInteger(c.sourceDateEpoch) || c.sourceDateEpoch < 0) throw new UserError(`package ${c.name}: sourceDateEpoch must be a Unix time, got ${c.sourceDateEpoch}`);
+  if (!Number.isInteger(c.sourceDateEpoch) || c.sourceDateEpoch < 0)
+    throw new UserError(`package ${c.name}: sourceDateEpoch must be a Unix time, got ${c.sourceDateEpoch}`);
 }
 
 /**

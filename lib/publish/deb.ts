@@ -43,20 +43,26 @@ export interface DebPublishOptions {
 }
 
 export async function readDebPackage(file: string): Promise<LocalPackage> {
-  const { stdout } = await run('dpkg-deb', ['--show', '--showformat=${Package}\\t${Version}\\t${Architecture}', file], { what: `reading ${path.basename(file)}` });
+  const { stdout } = await run('dpkg-deb', ['--show', '--showformat=${Package}\\t${Version}\\t${Architecture}', file], {
+    what: `reading ${path.basename(file)}`,
+  });
   const [name, version, arch] = stdout.trim().split('\t');
   return { name, version, arch, sha256: await sha256File(file), location: '', file };
 }
 
 export function aptlyConfig(rootDir: string, outDir: string): string {
-  return JSON.stringify({
-    rootDir,
-    architectures: [DEB_ARCH],
-    dependencyFollowSuggests: false,
-    gpgDisableSign: true,
-    gpgDisableVerify: true,
-    FileSystemPublishEndpoints: { out: { rootDir: outDir, linkMethod: 'symlink', verifyMethod: 'size' } },
-  }, null, 2);
+  return JSON.stringify(
+    {
+      rootDir,
+      architectures: [DEB_ARCH],
+      dependencyFollowSuggests: false,
+      gpgDisableSign: true,
+      gpgDisableVerify: true,
+      FileSystemPublishEndpoints: { out: { rootDir: outDir, linkMethod: 'symlink', verifyMethod: 'size' } },
+    },
+    null,
+    2,
+  );
 }
 
 export function aptlyPackageRef(p: Pick<PublishedPackage, 'name' | 'version' | 'arch'>): string {
@@ -67,7 +73,11 @@ export function aptlyPackageRef(p: Pick<PublishedPackage, 'name' | 'version' | '
 export function parseAptlyRepoShow(text: string): string[] {
   const i = text.indexOf('Packages:');
   if (i < 0) return [];
-  return text.slice(i + 'Packages:'.length).split('\n').map((l) => l.trim()).filter(Boolean);
+  return text
+    .slice(i + 'Packages:'.length)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 export function stateKey(prefix: string, bucket: string): string {
@@ -78,7 +88,8 @@ export function stateKey(prefix: string, bucket: string): string {
 export function distsUploadPhase(rel: string): 'by-hash' | 'index' | 'top' | 'skip' {
   const base = path.posix.basename(rel);
   if (rel.includes('/by-hash/')) return /^[0-9a-f]{32,128}$/.test(base) ? 'by-hash' : 'skip';
-  if (rel === `dists/${DISTRIBUTION}/Release` || rel === `dists/${DISTRIBUTION}/Release.gpg` || rel === `dists/${DISTRIBUTION}/InRelease`) return 'top';
+  if (rel === `dists/${DISTRIBUTION}/Release` || rel === `dists/${DISTRIBUTION}/Release.gpg` || rel === `dists/${DISTRIBUTION}/InRelease`)
+    return 'top';
   return 'index';
 }
 
@@ -88,7 +99,9 @@ export async function publishDebRepository(opts: DebPublishOptions): Promise<Pub
   const local = await mapConcurrent(opts.debs, 4, readDebPackage);
   const index = await getObjectBytes(target, bucket, PACKAGES_INDEX);
   const published = index ? parsePackagesIndex(decompressMetadata(PACKAGES_INDEX, index.body)) : [];
-  logger.info(`${repo}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`);
+  logger.info(
+    `${repo}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
+  );
   const classified = classifyPackages(local, published);
   if (classified.conflicts.length) throw new UserError(conflictMessage(repo, classified.conflicts));
   if (classified.fresh.length === 0) {
@@ -128,7 +141,10 @@ interface Prepared {
   readonly outDir: string;
 }
 
-async function publishFromAptly(opts: DebPublishOptions, { repo, published, classified, aptlyRoot, outDir }: Prepared): Promise<PublishResult> {
+async function publishFromAptly(
+  opts: DebPublishOptions,
+  { repo, published, classified, aptlyRoot, outDir }: Prepared,
+): Promise<PublishResult> {
   const { target, bucket, logger } = opts;
   const configFile = path.join(opts.workDir, 'aptly.conf');
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
@@ -142,13 +158,19 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
     await run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' });
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
-    await aptly(['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO], 'creating the aptly repository');
-    if (published.length) logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket}/${dbKey}; rebuilding it from the published repository`);
+    await aptly(
+      ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
+      'creating the aptly repository',
+    );
+    if (published.length)
+      logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket}/${dbKey}; rebuilding it from the published repository`);
   }
 
   // Anything published that the database lacks (a lost database, or a publish that died before
   // saving it) is taken back from the published pool: only in that case are .debs downloaded.
-  const inDb = new Set(parseAptlyRepoShow((await aptly(['repo', 'show', '-with-packages', APTLY_REPO], 'listing the aptly repository')).stdout));
+  const inDb = new Set(
+    parseAptlyRepoShow((await aptly(['repo', 'show', '-with-packages', APTLY_REPO], 'listing the aptly repository')).stdout),
+  );
   const missing = published.filter((p) => !inDb.has(aptlyPackageRef(p)));
   if (missing.length) {
     logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
@@ -159,7 +181,8 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
       if (!obj) throw new UserError(`${repo}: the index lists ${p.location} but the pool has no such file`);
       const file = path.join(rebuildDir, path.posix.basename(p.location));
       await writeFile(file, obj.body);
-      if ((await sha256File(file)) !== p.sha256) throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
+      if ((await sha256File(file)) !== p.sha256)
+        throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
       return file;
     });
     await aptly(['repo', 'add', APTLY_REPO, ...files], 'adding published packages to the rebuilt database');
@@ -173,10 +196,25 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
   if (publishedBefore) {
     await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
   } else {
-    await aptly(['publish', 'repo', ...common, '-acquire-by-hash', `-architectures=${DEB_ARCH}`, `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO, 'filesystem:out:'], 'aptly publish repo');
+    await aptly(
+      [
+        'publish',
+        'repo',
+        ...common,
+        '-acquire-by-hash',
+        `-architectures=${DEB_ARCH}`,
+        `-distribution=${DISTRIBUTION}`,
+        `-component=${COMPONENT}`,
+        APTLY_REPO,
+        'filesystem:out:',
+      ],
+      'aptly publish repo',
+    );
   }
   // aptly is done with its database: pack it while we sign and upload.
-  const packedDb = run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], { what: 'packing the aptly database' });
+  const packedDb = run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
+    what: 'packing the aptly database',
+  });
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
   const key = await opts.key;
@@ -184,11 +222,16 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
   await detachSign(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
 
   // Where the new packages went in the pool, from the index aptly just wrote.
-  const newIndex = parsePackagesIndex(await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'));
+  const newIndex = parsePackagesIndex(
+    await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
+  );
   const locations = new Map(newIndex.map((p) => [packageIdentity(p), p.location]));
   const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
   const lost = published.filter((p) => !locations.has(packageIdentity(p)));
-  if (lost.length) throw new UserError(`${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`);
+  if (lost.length)
+    throw new UserError(
+      `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,
+    );
 
   // 1. pool files
   await mapConcurrent(fresh, 4, (p) => putCreateOnly(target, bucket, p.location, p.file, p.sha256, repo));
@@ -214,7 +257,10 @@ async function publishFromAptly(opts: DebPublishOptions, { repo, published, clas
 
   // aptly's database, for the next publish (if this is lost, the next one rebuilds from the pool).
   await packedDb;
-  await putObject(opts.state.target, opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), { cacheControl: 'no-store', contentType: 'application/gzip' });
+  await putObject(opts.state.target, opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), {
+    cacheControl: 'no-store',
+    contentType: 'application/gzip',
+  });
   return { added: fresh.map((p) => path.posix.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.file)) };
 }
 

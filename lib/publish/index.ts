@@ -38,14 +38,22 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 export async function publishRepositories(opts: PublishOptions): Promise<PublishSummary> {
   const { logger } = opts;
-  for (const [flag, value] of [['--rpm-repo (RPM_REPO)', opts.rpmRepo], ['--deb-repo (DEB_REPO)', opts.debRepo]] as const) {
+  for (const [flag, value] of [
+    ['--rpm-repo (RPM_REPO)', opts.rpmRepo],
+    ['--deb-repo (DEB_REPO)', opts.debRepo],
+  ] as const) {
     if (!value) throw new UserError(`publish needs ${flag}: the bucket of the repository`);
     if (!BUCKET_NAME.test(value)) throw new UserError(`${flag}: '${value}' is not a valid bucket name`);
   }
-  if (opts.rpmRepo === opts.debRepo) throw new UserError(`--rpm-repo and --deb-repo must be different buckets (both are '${opts.rpmRepo}')`);
-  if (!opts.stateUrl) throw new UserError('publish needs --state-url s3://BUCKET/PREFIX (or KET_STATE_URL): a private place for aptly\'s database and the repository locks, never served publicly');
+  if (opts.rpmRepo === opts.debRepo)
+    throw new UserError(`--rpm-repo and --deb-repo must be different buckets (both are '${opts.rpmRepo}')`);
+  if (!opts.stateUrl)
+    throw new UserError(
+      "publish needs --state-url s3://BUCKET/PREFIX (or KET_STATE_URL): a private place for aptly's database and the repository locks, never served publicly",
+    );
   const state = parseS3Url(opts.stateUrl, '--state-url');
-  if (state.bucket === opts.rpmRepo || state.bucket === opts.debRepo) throw new UserError(`--state-url must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
+  if (state.bucket === opts.rpmRepo || state.bucket === opts.debRepo)
+    throw new UserError(`--state-url must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
 
   const rpms = await listPackageFiles(path.join(opts.from, 'rpms'), '.rpm');
   const debs = await listPackageFiles(path.join(opts.from, 'debs'), '.deb');
@@ -66,10 +74,19 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
     await assertSameSigningKey(target, [opts.rpmRepo, opts.debRepo], await key, opts.allowKeyChange ?? false, logger);
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
     try {
-      logger.info(`publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}`);
+      logger.info(
+        `publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}`,
+      );
       const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(target, opts.rpmRepo);
       const withLock = async <T>(bucket: string, fn: (assertHeld: () => void) => Promise<T>): Promise<T> => {
-        const lock = await acquireLock(target, { bucket: state.bucket, key: `${state.prefix}locks/${bucket}.lock`, what: `s3://${bucket}`, logger, ttlMs: opts.lockTtlMs, waitMs: opts.lockWaitMs });
+        const lock = await acquireLock(target, {
+          bucket: state.bucket,
+          key: `${state.prefix}locks/${bucket}.lock`,
+          what: `s3://${bucket}`,
+          logger,
+          ttlMs: opts.lockTtlMs,
+          waitMs: opts.lockWaitMs,
+        });
         try {
           return await fn(() => lock.assertHeld());
         } finally {
@@ -79,12 +96,30 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
       // The two repositories are independent (own bucket, own lock): publish them side by side.
       // allSettled: neither is left running while the work folder and the key are cleaned up.
       const [rpmOutcome, debOutcome] = await Promise.allSettled([
-        withLock(opts.rpmRepo, (beforeTopFiles) => publishRpmRepository({
-          target, bucket: opts.rpmRepo, rpms, key, baseUrl: rpmUrl, workDir: path.join(workDir, 'rpm'), logger, beforeTopFiles,
-        })),
-        withLock(opts.debRepo, (beforeTopFiles) => publishDebRepository({
-          target, bucket: opts.debRepo, debs, key, state: { target, ...state }, workDir: path.join(workDir, 'deb'), logger, beforeTopFiles,
-        })),
+        withLock(opts.rpmRepo, (beforeTopFiles) =>
+          publishRpmRepository({
+            target,
+            bucket: opts.rpmRepo,
+            rpms,
+            key,
+            baseUrl: rpmUrl,
+            workDir: path.join(workDir, 'rpm'),
+            logger,
+            beforeTopFiles,
+          }),
+        ),
+        withLock(opts.debRepo, (beforeTopFiles) =>
+          publishDebRepository({
+            target,
+            bucket: opts.debRepo,
+            debs,
+            key,
+            state: { target, ...state },
+            workDir: path.join(workDir, 'deb'),
+            logger,
+            beforeTopFiles,
+          }),
+        ),
       ]);
       if (rpmOutcome.status === 'rejected') throw rpmOutcome.reason;
       if (debOutcome.status === 'rejected') throw debOutcome.reason;
@@ -92,7 +127,10 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(target, opts.debRepo) };
     } finally {
       await rm(workDir, { recursive: true, force: true });
-      await key.then((k) => k.dispose(), () => undefined);
+      await key.then(
+        (k) => k.dispose(),
+        () => undefined,
+      );
     }
   } finally {
     target.client.destroy();

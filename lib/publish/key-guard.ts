@@ -8,7 +8,13 @@ import { getObjectBytes, S3Target } from './s3';
  * would make the next `yum`/`apt-get update` on every KET cluster fail, so a key change is refused
  * unless the release engineer says it is a rotation (--allow-key-change).
  */
-export async function assertSameSigningKey(target: S3Target, buckets: readonly string[], key: SigningKey, allowKeyChange: boolean, logger: Logger): Promise<void> {
+export async function assertSameSigningKey(
+  target: S3Target,
+  buckets: readonly string[],
+  key: SigningKey,
+  allowKeyChange: boolean,
+  logger: Logger,
+): Promise<void> {
   for (const bucket of buckets) {
     const published = await getObjectBytes(target, bucket, 'public.key');
     if (!published) continue;
@@ -16,7 +22,9 @@ export async function assertSameSigningKey(target: S3Target, buckets: readonly s
     if (fingerprints.includes(key.fingerprint)) continue;
     const message = `s3://${bucket}/public.key holds key ${fingerprints.join(', ') || '(none readable)'}, but this publish signs with ${key.fingerprint} (${key.source})`;
     if (!allowKeyChange) {
-      throw new UserError(`${message}: clients that trust the published key would reject the repository. Use the repository's key, or pass --allow-key-change to rotate it (clients must then import the new public.key); nothing was written`);
+      throw new UserError(
+        `${message}: clients that trust the published key would reject the repository. Use the repository's key, or pass --allow-key-change to rotate it (clients must then import the new public.key); nothing was written`,
+      );
     }
     logger.warn(`${message}: rotating the key (--allow-key-change); clients must import the new public.key`);
   }
@@ -24,8 +32,12 @@ export async function assertSameSigningKey(target: S3Target, buckets: readonly s
 
 /** Primary-key fingerprints of an armored public key block, read without importing it. */
 async function fingerprintsOf(key: SigningKey, armored: string, bucket: string): Promise<string[]> {
-  const { stdout } = await gpg(key.gnupgHome, ['--with-colons', '--import-options', 'show-only', '--import'], `reading s3://${bucket}/public.key`, armored)
-    .catch(() => ({ stdout: '' }));
+  const { stdout } = await gpg(
+    key.gnupgHome,
+    ['--with-colons', '--import-options', 'show-only', '--import'],
+    `reading s3://${bucket}/public.key`,
+    armored,
+  ).catch(() => ({ stdout: '' }));
   return parsePrimaryFingerprints(stdout);
 }
 

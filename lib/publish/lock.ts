@@ -60,29 +60,45 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   const pollMs = opts.pollMs ?? 2_000;
   const owner = `${os.hostname()}:${process.pid}:${randomUUID()}`;
   const record = (now: Date, released = false): string =>
-    JSON.stringify({ owner, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + (released ? 0 : ttlMs)).toISOString(), ...(released ? { released: true } : {}) } satisfies LockRecord);
+    JSON.stringify({
+      owner,
+      acquiredAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + (released ? 0 : ttlMs)).toISOString(),
+      ...(released ? { released: true } : {}),
+    } satisfies LockRecord);
   const deadline = Date.now() + waitMs;
   let etag: string | undefined;
   let announced = '';
   while (etag === undefined) {
     const now = new Date();
     try {
-      etag = await putObject(target, opts.bucket, opts.key, record(now), { cacheControl: 'no-store', contentType: 'application/json', ifNoneMatch: '*' });
+      etag = await putObject(target, opts.bucket, opts.key, record(now), {
+        cacheControl: 'no-store',
+        contentType: 'application/json',
+        ifNoneMatch: '*',
+      });
       break;
     } catch (e) {
-      if (!isS3Error(e, 'PreconditionFailed', '412', 'ConditionalRequestConflict')) throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
+      if (!isS3Error(e, 'PreconditionFailed', '412', 'ConditionalRequestConflict'))
+        throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
     }
     const current = await getObjectBytes(target, opts.bucket, opts.key);
     if (current) {
       const held = parseLockRecord(current.body.toString('utf8'));
       if (isLockFree(held, now)) {
         try {
-          etag = await putObject(target, opts.bucket, opts.key, record(now), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: current.etag });
-          if (held && !held.released) opts.logger.warn(`${opts.what}: took over the expired lock of ${held.owner} (expired ${held.expiresAt})`);
+          etag = await putObject(target, opts.bucket, opts.key, record(now), {
+            cacheControl: 'no-store',
+            contentType: 'application/json',
+            ifMatch: current.etag,
+          });
+          if (held && !held.released)
+            opts.logger.warn(`${opts.what}: took over the expired lock of ${held.owner} (expired ${held.expiresAt})`);
           break;
         } catch (e) {
           // Another publisher took it between our read and our write: wait for it like any holder.
-          if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict')) throw describeS3Error(e, target, `taking over the lock s3://${opts.bucket}/${opts.key}`);
+          if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict'))
+            throw describeS3Error(e, target, `taking over the lock s3://${opts.bucket}/${opts.key}`);
         }
       } else if (held && announced !== held.owner) {
         announced = held.owner;
@@ -90,18 +106,32 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
       }
     }
     if (Date.now() > deadline) {
-      throw new UserError(`${opts.what}: gave up waiting for the lock s3://${opts.bucket}/${opts.key} after ${Math.round(waitMs / 1000)}s${announced ? ` (held by ${announced})` : ''}`);
+      throw new UserError(
+        `${opts.what}: gave up waiting for the lock s3://${opts.bucket}/${opts.key} after ${Math.round(waitMs / 1000)}s${announced ? ` (held by ${announced})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, pollMs + Math.floor(Math.random() * pollMs)));
   }
 
   let lost: Error | undefined;
   let currentEtag = etag;
-  const renew = setInterval(() => {
-    putObject(target, opts.bucket, opts.key, record(new Date()), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: currentEtag })
-      .then((e) => (currentEtag = e))
-      .catch((e: Error) => (lost = new UserError(`${opts.what}: lost the lock s3://${opts.bucket}/${opts.key} (${e.message}); stopping before the repository's top files are written`)));
-  }, Math.max(1000, Math.floor(ttlMs / 3)));
+  const renew = setInterval(
+    () => {
+      putObject(target, opts.bucket, opts.key, record(new Date()), {
+        cacheControl: 'no-store',
+        contentType: 'application/json',
+        ifMatch: currentEtag,
+      })
+        .then((e) => (currentEtag = e))
+        .catch(
+          (e: Error) =>
+            (lost = new UserError(
+              `${opts.what}: lost the lock s3://${opts.bucket}/${opts.key} (${e.message}); stopping before the repository's top files are written`,
+            )),
+        );
+    },
+    Math.max(1000, Math.floor(ttlMs / 3)),
+  );
   renew.unref();
   return {
     owner,
@@ -111,7 +141,11 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
     release: async () => {
       clearInterval(renew);
       if (lost) return;
-      await putObject(target, opts.bucket, opts.key, record(new Date(), true), { cacheControl: 'no-store', contentType: 'application/json', ifMatch: currentEtag }).catch((e: Error) => {
+      await putObject(target, opts.bucket, opts.key, record(new Date(), true), {
+        cacheControl: 'no-store',
+        contentType: 'application/json',
+        ifMatch: currentEtag,
+      }).catch((e: Error) => {
         opts.logger.warn(`${opts.what}: could not release the lock (${e.message}); it expires by itself`);
       });
     },

@@ -37,7 +37,12 @@ export function parseRepomd(xml: string): RepomdEntry[] {
 }
 
 function unescapeXml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 export function rpmEvr(epoch: string | undefined, version: string, release: string): string {
@@ -54,8 +59,15 @@ export function parsePrimaryXml(xml: string): PublishedPackage[] {
     const ver = /<version\s+epoch="([^"]*)"\s+ver="([^"]*)"\s+rel="([^"]*)"/.exec(body);
     const ck = /<checksum\s+type="sha256"\s+pkgid="YES"\s*>([0-9a-f]{64})<\/checksum>/.exec(body);
     const href = /<location\s+(?:xml:base="[^"]*"\s+)?href="([^"]+)"/.exec(body)?.[1];
-    if (!name || !arch || !ver || !ck || !href) throw new UserError(`primary.xml: a package entry lacks name, arch, version, sha256 checksum or location: ${body.slice(0, 200)}`);
-    packages.push({ name: unescapeXml(name), arch, version: rpmEvr(ver[1], unescapeXml(ver[2]), unescapeXml(ver[3])), sha256: ck[1], location: unescapeXml(href) });
+    if (!name || !arch || !ver || !ck || !href)
+      throw new UserError(`primary.xml: a package entry lacks name, arch, version, sha256 checksum or location: ${body.slice(0, 200)}`);
+    packages.push({
+      name: unescapeXml(name),
+      arch,
+      version: rpmEvr(ver[1], unescapeXml(ver[2]), unescapeXml(ver[3])),
+      sha256: ck[1],
+      location: unescapeXml(href),
+    });
   }
   return packages;
 }
@@ -124,8 +136,12 @@ export function classifyPackages<T extends PublishedPackage>(local: readonly T[]
 }
 
 export function conflictMessage(repo: string, conflicts: Classified<PublishedPackage>['conflicts']): string {
-  const lines = conflicts.map(({ local, published }) =>
-    `  ${local.name} ${local.version} (${local.arch}): published sha256 ${published.sha256}, this build ${local.sha256}`);
-  return `${repo}: ${conflicts.length} package(s) already published under the same name and version with different bytes; nothing was written. ` +
-    `Bump the version (or the iteration in release.yaml) instead of replacing a published package:\n${lines.join('\n')}`;
+  const lines = conflicts.map(
+    ({ local, published }) =>
+      `  ${local.name} ${local.version} (${local.arch}): published sha256 ${published.sha256}, this build ${local.sha256}`,
+  );
+  return (
+    `${repo}: ${conflicts.length} package(s) already published under the same name and version with different bytes; nothing was written. ` +
+    `Bump the version (or the iteration in release.yaml) instead of replacing a published package:\n${lines.join('\n')}`
+  );
 }

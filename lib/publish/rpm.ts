@@ -37,9 +37,18 @@ export interface PublishResult {
 export const RPM_PACKAGE_DIR = 'packages';
 
 export async function readRpmPackage(file: string): Promise<LocalPackage> {
-  const { stdout } = await run('rpm', ['-qp', '--nosignature', '--qf', '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}', file], { what: `reading ${path.basename(file)}` });
+  const { stdout } = await run('rpm', ['-qp', '--nosignature', '--qf', '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}', file], {
+    what: `reading ${path.basename(file)}`,
+  });
   const [name, epoch, version, release, arch] = stdout.trim().split('\t');
-  return { name, version: rpmEvr(epoch, version, release), arch, sha256: await sha256File(file), location: `${RPM_PACKAGE_DIR}/${path.basename(file)}`, file };
+  return {
+    name,
+    version: rpmEvr(epoch, version, release),
+    arch,
+    sha256: await sha256File(file),
+    location: `${RPM_PACKAGE_DIR}/${path.basename(file)}`,
+    file,
+  };
 }
 
 /** The ready-to-use client file, as the old repository shipped it, plus repo_gpgcheck. */
@@ -108,9 +117,7 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
   for (const p of fresh) await copyFile(p.file, path.join(repoDir, p.location));
   const pkglist = path.join(opts.workDir, 'rpm-pkglist');
   await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
-  const args = repomd
-    ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir]
-    : ['--pkglist', pkglist, repoDir];
+  const args = repomd ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
   await run('createrepo_c', ['--quiet', ...args], { what: `${repo}: createrepo_c` });
   const key = await opts.key;
   await detachSign(key, path.join(repoDir, 'repodata', 'repomd.xml'), path.join(repoDir, 'repodata', 'repomd.xml.asc'));
@@ -121,10 +128,15 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
   });
   logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
   // 2. hashed metadata files (new names only; old ones stay for clients holding the old repomd.xml)
-  const metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`));
+  const metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter(
+    (f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`),
+  );
   await mapConcurrent(metadataFiles, 4, async (f) => {
     try {
-      await putFile(target, bucket, `repodata/${f}`, path.join(repoDir, 'repodata', f), { cacheControl: CACHE_IMMUTABLE, ifNoneMatch: '*' });
+      await putFile(target, bucket, `repodata/${f}`, path.join(repoDir, 'repodata', f), {
+        cacheControl: CACHE_IMMUTABLE,
+        ifNoneMatch: '*',
+      });
     } catch (e) {
       // Same hashed name = same bytes (written by an earlier, interrupted run).
       if (!isS3Error(e, 'PreconditionFailed', '412')) throw e;
@@ -134,20 +146,31 @@ export async function publishRpmRepository(opts: RpmPublishOptions): Promise<Pub
   opts.beforeTopFiles();
   await writeRootFiles(opts, key, repoFile);
   await putFile(target, bucket, 'repodata/repomd.xml', path.join(repoDir, 'repodata', 'repomd.xml'), { cacheControl: CACHE_METADATA });
-  await putFile(target, bucket, 'repodata/repomd.xml.asc', path.join(repoDir, 'repodata', 'repomd.xml.asc'), { cacheControl: CACHE_METADATA });
+  await putFile(target, bucket, 'repodata/repomd.xml.asc', path.join(repoDir, 'repodata', 'repomd.xml.asc'), {
+    cacheControl: CACHE_METADATA,
+  });
   logger.info(`${repo}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.keyId}`);
   return { added: fresh.map((p) => path.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.location)) };
 }
 
 /** Uploads a package create-only; if it is already there, it must carry the same sha256. */
-export async function putCreateOnly(target: S3Target, bucket: string, key: string, file: string, sha256: string, repo: string): Promise<void> {
+export async function putCreateOnly(
+  target: S3Target,
+  bucket: string,
+  key: string,
+  file: string,
+  sha256: string,
+  repo: string,
+): Promise<void> {
   try {
     await putFile(target, bucket, key, file, { cacheControl: CACHE_IMMUTABLE, ifNoneMatch: '*', metadata: { sha256 } });
   } catch (e) {
     if (!isS3Error(e, 'PreconditionFailed', '412')) throw e;
     const head = await headObject(target, bucket, key);
     if (head?.metadata.sha256 !== sha256) {
-      throw new UserError(`${repo}: ${key} appeared with different content (sha256 ${head?.metadata.sha256 ?? 'unknown'}) while publishing; not replaced`);
+      throw new UserError(
+        `${repo}: ${key} appeared with different content (sha256 ${head?.metadata.sha256 ?? 'unknown'}) while publishing; not replaced`,
+      );
     }
   }
 }
@@ -167,7 +190,12 @@ export async function writeIfChanged(target: S3Target, bucket: string, key: stri
 
 export async function listPackageFiles(dir: string, ext: '.rpm' | '.deb'): Promise<string[]> {
   const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
-    throw new UserError(`cannot read ${dir}: ${e.code === 'ENOENT' ? 'no such directory (run ket-packages build first, or pass --from)' : e.message}`);
+    throw new UserError(
+      `cannot read ${dir}: ${e.code === 'ENOENT' ? 'no such directory (run ket-packages build first, or pass --from)' : e.message}`,
+    );
   });
-  return names.filter((n) => n.endsWith(ext)).sort().map((n) => path.join(dir, n));
+  return names
+    .filter((n) => n.endsWith(ext))
+    .sort()
+    .map((n) => path.join(dir, n));
 }

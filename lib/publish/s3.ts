@@ -40,9 +40,14 @@ export function s3TargetFromEnv(env: NodeJS.ProcessEnv = process.env): S3Target 
     endpoint,
     forcePathStyle: endpoint !== undefined,
     // Keys in the given environment win; otherwise the SDK's default chain (profiles, roles).
-    credentials: env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined }
-      : undefined,
+    credentials:
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            sessionToken: env.AWS_SESSION_TOKEN || undefined,
+          }
+        : undefined,
     // Fail fast against a wrong endpoint instead of retrying for a minute.
     maxAttempts: 3,
     // The SDK's default CRC32 checksums on every PUT are not understood by every S3-compatible
@@ -77,12 +82,21 @@ export function isS3Error(e: unknown, ...names: string[]): e is S3ServiceExcepti
 export function describeS3Error(e: unknown, target: S3Target, what: string): UserError {
   const where = target.endpoint ? ` at ${target.endpoint}` : '';
   const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
-  if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.name === 'TimeoutError' || /ECONNREFUSED|ENOTFOUND|getaddrinfo/.test(String(err.message))) {
-    return new UserError(`${what}: cannot reach the S3 endpoint${where} (${err.code ?? err.message}); check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL`);
+  if (
+    err.code === 'ECONNREFUSED' ||
+    err.code === 'ENOTFOUND' ||
+    err.name === 'TimeoutError' ||
+    /ECONNREFUSED|ENOTFOUND|getaddrinfo/.test(String(err.message))
+  ) {
+    return new UserError(
+      `${what}: cannot reach the S3 endpoint${where} (${err.code ?? err.message}); check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL`,
+    );
   }
   if (err.name === 'NoSuchBucket') return new UserError(`${what}: the bucket does not exist${where}`);
-  if (err.name === 'AccessDenied' || err.$metadata?.httpStatusCode === 403) return new UserError(`${what}: access denied${where}; check the AWS credentials and the bucket policy`);
-  if (err.name === 'InvalidAccessKeyId' || err.name === 'CredentialsProviderError') return new UserError(`${what}: no valid AWS credentials (${err.message})`);
+  if (err.name === 'AccessDenied' || err.$metadata?.httpStatusCode === 403)
+    return new UserError(`${what}: access denied${where}; check the AWS credentials and the bucket policy`);
+  if (err.name === 'InvalidAccessKeyId' || err.name === 'CredentialsProviderError')
+    return new UserError(`${what}: no valid AWS credentials (${err.message})`);
   return new UserError(`${what}: ${err.name}: ${err.message}${where}`);
 }
 
@@ -92,7 +106,9 @@ export async function assertBucket(target: S3Target, bucket: string, role: strin
     await target.client.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (e) {
     if (isS3Error(e, 'NotFound', 'NoSuchBucket', '404')) {
-      throw new UserError(`${role} bucket '${bucket}' does not exist${target.endpoint ? ` at ${target.endpoint}` : ''}; create it first (cdk deploy, or 'ket-packages local' for the embedded store)`);
+      throw new UserError(
+        `${role} bucket '${bucket}' does not exist${target.endpoint ? ` at ${target.endpoint}` : ''}; create it first (cdk deploy, or 'ket-packages local' for the embedded store)`,
+      );
     }
     throw describeS3Error(e, target, `${role} bucket '${bucket}'`);
   }
@@ -109,7 +125,11 @@ export async function getObjectBytes(target: S3Target, bucket: string, key: stri
   }
 }
 
-export async function headObject(target: S3Target, bucket: string, key: string): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
+export async function headObject(
+  target: S3Target,
+  bucket: string,
+  key: string,
+): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
   try {
     const out = await target.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return { etag: out.ETag ?? '', size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
@@ -149,18 +169,20 @@ export async function putObject(target: S3Target, bucket: string, key: string, b
 
 export async function putFile(target: S3Target, bucket: string, key: string, file: string, opts: PutOptions): Promise<void> {
   const { size } = await stat(file);
-  await target.client.send(new PutObjectCommand({
-    Bucket: bucket,
-    Key: key,
-    // Small files go as a buffer: the SDK can retry them, and does not log a refused
-    // conditional write of a stream as an error.
-    Body: size < 64 * 1024 * 1024 ? await readFile(file) : createReadStream(file),
-    ContentLength: size,
-    CacheControl: opts.cacheControl,
-    ContentType: opts.contentType ?? contentTypeOf(key),
-    Metadata: opts.metadata,
-    IfNoneMatch: opts.ifNoneMatch,
-  }));
+  await target.client.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      // Small files go as a buffer: the SDK can retry them, and does not log a refused
+      // conditional write of a stream as an error.
+      Body: size < 64 * 1024 * 1024 ? await readFile(file) : createReadStream(file),
+      ContentLength: size,
+      CacheControl: opts.cacheControl,
+      ContentType: opts.contentType ?? contentTypeOf(key),
+      Metadata: opts.metadata,
+      IfNoneMatch: opts.ifNoneMatch,
+    }),
+  );
 }
 
 export function contentTypeOf(key: string): string {

@@ -80,13 +80,16 @@ export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'):
     } else if (opts.keysPath) {
       source = `KEYS_PATH=${opts.keysPath}`;
       const privatePath = path.join(opts.keysPath, 'private.key');
-      if (!existsSync(privatePath)) throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
+      if (!existsSync(privatePath))
+        throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
       await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
     } else if (opts.gnupgHome) {
       source = `GNUPGHOME=${opts.gnupgHome}`;
       if (!existsSync(opts.gnupgHome)) throw new UserError(`${source}: no such directory`);
     } else {
-      throw new UserError(`${what} needs a GPG key: set KEYS_PATH (a folder with private.key and public.key), GNUPGHOME, or KET_GPG_KEY_SECRET (a Secrets Manager secret written by 'ket-packages keys import')`);
+      throw new UserError(
+        `${what} needs a GPG key: set KEYS_PATH (a folder with private.key and public.key), GNUPGHOME, or KET_GPG_KEY_SECRET (a Secrets Manager secret written by 'ket-packages keys import')`,
+      );
     }
     const key = await findSecretKey(home!, opts.keyId, source);
     let passphraseFile: string | undefined;
@@ -125,11 +128,19 @@ export function passphraseArgs(key: Pick<SigningKey, 'passphraseFile'>): string[
 }
 
 export async function detachSign(key: SigningKey, file: string, out: string): Promise<void> {
-  await gpg(key.gnupgHome, [...passphraseArgs(key), '--local-user', key.fingerprint, '--armor', '--detach-sign', '--output', out, file], `signing ${path.basename(file)}`);
+  await gpg(
+    key.gnupgHome,
+    [...passphraseArgs(key), '--local-user', key.fingerprint, '--armor', '--detach-sign', '--output', out, file],
+    `signing ${path.basename(file)}`,
+  );
 }
 
 export async function clearSign(key: SigningKey, file: string, out: string): Promise<void> {
-  await gpg(key.gnupgHome, [...passphraseArgs(key), '--local-user', key.fingerprint, '--clearsign', '--output', out, file], `clear-signing ${path.basename(file)}`);
+  await gpg(
+    key.gnupgHome,
+    [...passphraseArgs(key), '--local-user', key.fingerprint, '--clearsign', '--output', out, file],
+    `clear-signing ${path.basename(file)}`,
+  );
 }
 
 async function prepareHome(home: string): Promise<void> {
@@ -148,13 +159,22 @@ async function importKey(home: string, armored: string, passphrase: string | und
   });
 }
 
-async function findSecretKey(home: string, wanted: string | undefined, source: string): Promise<{ fingerprint: string; keyId: string; uid: string }> {
-  const { stdout } = await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({ stdout: '' }));
+async function findSecretKey(
+  home: string,
+  wanted: string | undefined,
+  source: string,
+): Promise<{ fingerprint: string; keyId: string; uid: string }> {
+  const { stdout } = await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({
+    stdout: '',
+  }));
   const keys = parseSecretKeys(stdout);
   const matches = wanted ? keys.filter((k) => k.fingerprint.endsWith(wanted.toUpperCase()) || k.uid.includes(wanted)) : keys;
   if (keys.length === 0) throw new UserError(`${source}: holds no secret (private) key`);
   if (matches.length === 0) throw new UserError(`${source}: no secret key matches KET_GPG_KEY_ID=${wanted}`);
-  if (matches.length > 1) throw new UserError(`${source}: holds ${matches.length} secret keys; choose one with KET_GPG_KEY_ID (fingerprints: ${matches.map((k) => k.fingerprint).join(', ')})`);
+  if (matches.length > 1)
+    throw new UserError(
+      `${source}: holds ${matches.length} secret keys; choose one with KET_GPG_KEY_ID (fingerprints: ${matches.map((k) => k.fingerprint).join(', ')})`,
+    );
   return matches[0];
 }
 
@@ -182,15 +202,28 @@ export function parseSecretKeys(colons: string): Array<{ fingerprint: string; ke
 
 // The test signature goes to a scratch file, never /dev/null: gpg removes its output file when
 // signing fails, and as root that would remove /dev/null itself.
-async function proveSigning(home: string, fingerprint: string, passphraseFile: string | undefined, source: string, out: string): Promise<void> {
+async function proveSigning(
+  home: string,
+  fingerprint: string,
+  passphraseFile: string | undefined,
+  source: string,
+  out: string,
+): Promise<void> {
   try {
-    await gpg(home, [...passphraseArgs({ passphraseFile }), '--local-user', fingerprint, '--detach-sign', '--output', out], `test signature with ${source}`, 'ket-packages key check\n');
+    await gpg(
+      home,
+      [...passphraseArgs({ passphraseFile }), '--local-user', fingerprint, '--detach-sign', '--output', out],
+      `test signature with ${source}`,
+      'ket-packages key check\n',
+    );
   } catch (e) {
     const text = (e as Error).message;
     if (/Bad passphrase|bad passphrase/i.test(text)) {
-      throw new UserError(passphraseFile
-        ? `${source}: wrong passphrase for key ${fingerprint} (from KET_GPG_PASSPHRASE / KET_GPG_PASSPHRASE_FILE)`
-        : `${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`);
+      throw new UserError(
+        passphraseFile
+          ? `${source}: wrong passphrase for key ${fingerprint} (from KET_GPG_PASSPHRASE / KET_GPG_PASSPHRASE_FILE)`
+          : `${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`,
+      );
     }
     if (/No passphrase given|no passphrase/i.test(text)) {
       throw new UserError(`${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`);

@@ -17,7 +17,9 @@ export interface SigningSecret {
 }
 
 export function encodeSigningSecret(secret: SigningSecret): string {
-  return JSON.stringify(secret.passphrase ? { privateKey: secret.privateKey, passphrase: secret.passphrase } : { privateKey: secret.privateKey });
+  return JSON.stringify(
+    secret.passphrase ? { privateKey: secret.privateKey, passphrase: secret.passphrase } : { privateKey: secret.privateKey },
+  );
 }
 
 export function decodeSigningSecret(text: string, secretName: string): SigningSecret {
@@ -25,7 +27,9 @@ export function decodeSigningSecret(text: string, secretName: string): SigningSe
   try {
     data = JSON.parse(text);
   } catch {
-    throw new UserError(`secret ${secretName}: not JSON; expected {"privateKey": "<ASCII-armored private key>", "passphrase"?: "…"} as written by 'ket-packages keys import'`);
+    throw new UserError(
+      `secret ${secretName}: not JSON; expected {"privateKey": "<ASCII-armored private key>", "passphrase"?: "…"} as written by 'ket-packages keys import'`,
+    );
   }
   const d = data as Record<string, unknown>;
   if (typeof d.privateKey !== 'string' || !d.privateKey.includes(PRIVATE_KEY_HEADER)) {

@@ -3,7 +3,10 @@
  * trace and exits non-zero. Everything else is a bug and keeps its stack.
  */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'UserError';
   }

@@ -27,7 +27,11 @@ export function run(command: string, args: readonly string[], options: RunOption
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(new UserError(e.code === 'ENOENT' ? `${command} is not installed (needed for ${options.what ?? 'this step'})` : `${command}: ${e.message}`));
+      reject(
+        new UserError(
+          e.code === 'ENOENT' ? `${command} is not installed (needed for ${options.what ?? 'this step'})` : `${command}: ${e.message}`,
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out).toString('utf8');
@@ -35,7 +39,11 @@ export function run(command: string, args: readonly string[], options: RunOption
       if (code === 0) return resolve({ stdout, stderr });
       const tail = (stderr || stdout).trim().split('\n').slice(-8).join('\n');
       const status = signal ? `killed by ${signal}` : `exit ${code}`;
-      reject(new UserError(`${options.what ? `${options.what}: ` : ''}${command} ${args.join(' ')} failed (${status})${tail ? `:\n${tail}` : ''}`));
+      reject(
+        new UserError(
+          `${options.what ? `${options.what}: ` : ''}${command} ${args.join(' ')} failed (${status})${tail ? `:\n${tail}` : ''}`,
+        ),
+      );
     });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(options.input ?? undefined);

@@ -37,12 +37,20 @@ export function missingPackages(expected: readonly ExpectedPackage[], listed: re
 
 /** `dnf repoquery --qf '%{name}\t%{evr}'` lines. */
 export function parseRepoquery(stdout: string): ListedPackage[] {
-  return stdout.split('\n').map((l) => l.trim().split('\t')).filter((f) => f.length >= 2 && f[0]).map(([name, version]) => ({ name, version }));
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split('\t'))
+    .filter((f) => f.length >= 2 && f[0])
+    .map(([name, version]) => ({ name, version }));
 }
 
 /** `apt-cache madison` lines: "name | version | url dist/comp arch Packages". */
 export function parseMadison(stdout: string): ListedPackage[] {
-  return stdout.split('\n').map((l) => l.split('|').map((f) => f.trim())).filter((f) => f.length >= 3 && f[0]).map(([name, version]) => ({ name, version }));
+  return stdout
+    .split('\n')
+    .map((l) => l.split('|').map((f) => f.trim()))
+    .filter((f) => f.length >= 3 && f[0])
+    .map(([name, version]) => ({ name, version }));
 }
 
 function trimUrl(url: string): string {
@@ -58,14 +66,38 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     // Our own dnf.conf: Debian's sets skip_if_unavailable=True, which turns a bad signature into
     // an empty repository instead of an error.
     await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n');
-    await writeFile(path.join(root, 'repos', 'ket-verify.repo'), [
-      '[ket-verify]', 'name=KET packages under verification', `baseurl=${base}/`, 'enabled=1',
-      'gpgcheck=1', 'repo_gpgcheck=1', `gpgkey=${base}/public.key`, 'metadata_expire=0', '',
-    ].join('\n'));
-    const dnf = (args: string[], what: string) => run('dnf', [
-      '-y', '-q', `--config=${root}/dnf.conf`, `--installroot=${root}/installroot`, `--setopt=reposdir=${root}/repos`, `--setopt=cachedir=${root}/cache`,
-      '--setopt=skip_if_unavailable=False', '--releasever=7', '--disablerepo=*', '--enablerepo=ket-verify', ...args,
-    ], { what: `dnf ${what} (${base})` });
+    await writeFile(
+      path.join(root, 'repos', 'ket-verify.repo'),
+      [
+        '[ket-verify]',
+        'name=KET packages under verification',
+        `baseurl=${base}/`,
+        'enabled=1',
+        'gpgcheck=1',
+        'repo_gpgcheck=1',
+        `gpgkey=${base}/public.key`,
+        'metadata_expire=0',
+        '',
+      ].join('\n'),
+    );
+    const dnf = (args: string[], what: string) =>
+      run(
+        'dnf',
+        [
+          '-y',
+          '-q',
+          `--config=${root}/dnf.conf`,
+          `--installroot=${root}/installroot`,
+          `--setopt=reposdir=${root}/repos`,
+          `--setopt=cachedir=${root}/cache`,
+          '--setopt=skip_if_unavailable=False',
+          '--releasever=7',
+          '--disablerepo=*',
+          '--enablerepo=ket-verify',
+          ...args,
+        ],
+        { what: `dnf ${what} (${base})` },
+      );
     try {
       await dnf(['makecache'], 'makecache with repo_gpgcheck');
     } catch (e) {
@@ -74,7 +106,15 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     const listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', '%{name}\\t%{version}-%{release}'], 'repoquery')).stdout);
     logger.info(`dnf: ${base} lists ${listed.length} package(s), metadata signature OK`);
     const missing = missingPackages(expected, listed);
-    for (const p of missing) problems.push(`RPM repository ${base}: ${p.name}-${p.version} is not listed (listed versions of ${p.name}: ${listed.filter((l) => l.name === p.name).map((l) => l.version).join(', ') || 'none'})`);
+    for (const p of missing)
+      problems.push(
+        `RPM repository ${base}: ${p.name}-${p.version} is not listed (listed versions of ${p.name}: ${
+          listed
+            .filter((l) => l.name === p.name)
+            .map((l) => l.version)
+            .join(', ') || 'none'
+        })`,
+      );
     const present = expected.filter((p) => !missing.includes(p));
     if (present.length) {
       const dest = path.join(root, 'download');
@@ -90,10 +130,16 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
       await mkdir(dbpath);
       const keyFile = path.join(root, 'public.key');
       await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
-      await run('rpmkeys', ['--dbpath', dbpath, '--import', keyFile], { what: 'importing the repository key into a throwaway rpm database' });
+      await run('rpmkeys', ['--dbpath', dbpath, '--import', keyFile], {
+        what: 'importing the repository key into a throwaway rpm database',
+      });
       for (const f of (await readdir(dest)).filter((n) => n.endsWith('.rpm')).sort()) {
         try {
-          const { stdout } = await run('rpmkeys', ['--dbpath', dbpath, '--define', '__gpg /usr/bin/gpg', '--checksig', '-v', path.join(dest, f)], { what: `checking ${f}` });
+          const { stdout } = await run(
+            'rpmkeys',
+            ['--dbpath', dbpath, '--define', '__gpg /usr/bin/gpg', '--checksig', '-v', path.join(dest, f)],
+            { what: `checking ${f}` },
+          );
           if (!/Header V4 RSA\/SHA256 Signature, key ID [0-9a-f]+: OK/i.test(stdout) && !/Signature, key ID [0-9a-f]+: OK/.test(stdout)) {
             problems.push(`RPM repository ${base}: ${f} carries no signature by the repository key:\n${stdout.trim()}`);
           }
@@ -109,12 +155,24 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
   }
 }
 
-export async function verifyDebRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger, distribution = 'kismatic-xenial'): Promise<string[]> {
+export async function verifyDebRepository(
+  url: string,
+  expected: readonly ExpectedPackage[],
+  logger: Logger,
+  distribution = 'kismatic-xenial',
+): Promise<string[]> {
   const base = trimUrl(url);
   const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
   const problems: string[] = [];
   try {
-    for (const d of ['etc/apt/preferences.d', 'etc/apt/apt.conf.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/lib/dpkg', 'download']) {
+    for (const d of [
+      'etc/apt/preferences.d',
+      'etc/apt/apt.conf.d',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+      'var/lib/dpkg',
+      'download',
+    ]) {
       await mkdir(path.join(root, d), { recursive: true });
     }
     await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
@@ -126,9 +184,24 @@ export async function verifyDebRepository(url: string, expected: readonly Expect
     }
     await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${keyFile}] ${base} ${distribution} main\n`);
     const options = [
-      '-o', `Dir=${root}`, '-o', `Dir::State::status=${root}/var/lib/dpkg/status`, '-o', 'Dir::Etc::sourceparts=-',
-      '-o', 'APT::Architecture=amd64', '-o', 'APT::Architectures=amd64', '-o', 'APT::Sandbox::User=root', '-o', 'Debug::NoLocking=1',
-      '-o', 'Acquire::Languages=none', '-o', 'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
+      '-o',
+      `Dir=${root}`,
+      '-o',
+      `Dir::State::status=${root}/var/lib/dpkg/status`,
+      '-o',
+      'Dir::Etc::sourceparts=-',
+      '-o',
+      'APT::Architecture=amd64',
+      '-o',
+      'APT::Architectures=amd64',
+      '-o',
+      'APT::Sandbox::User=root',
+      '-o',
+      'Debug::NoLocking=1',
+      '-o',
+      'Acquire::Languages=none',
+      '-o',
+      'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
     ];
     try {
       const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
@@ -139,15 +212,30 @@ export async function verifyDebRepository(url: string, expected: readonly Expect
       return [`DEB repository ${base}: apt-get update rejects the repository: ${(e as Error).message}`];
     }
     const names = [...new Set(expected.map((p) => p.name))];
-    const listed = names.length ? parseMadison((await run('apt-cache', [...options, 'madison', ...names], { what: 'apt-cache madison' })).stdout) : [];
-    logger.info(`apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`);
+    const listed = names.length
+      ? parseMadison((await run('apt-cache', [...options, 'madison', ...names], { what: 'apt-cache madison' })).stdout)
+      : [];
+    logger.info(
+      `apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`,
+    );
     const missing = missingPackages(expected, listed);
-    for (const p of missing) problems.push(`DEB repository ${base}: ${p.name}=${p.version} is not listed (listed versions of ${p.name}: ${listed.filter((l) => l.name === p.name).map((l) => l.version).join(', ') || 'none'})`);
+    for (const p of missing)
+      problems.push(
+        `DEB repository ${base}: ${p.name}=${p.version} is not listed (listed versions of ${p.name}: ${
+          listed
+            .filter((l) => l.name === p.name)
+            .map((l) => l.version)
+            .join(', ') || 'none'
+        })`,
+      );
     const present = expected.filter((p) => !missing.includes(p));
     if (present.length) {
       try {
         // apt-get download checks each file against the signed index's SHA256.
-        await run('apt-get', [...options, '-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], { cwd: path.join(root, 'download'), what: 'apt-get download' });
+        await run('apt-get', [...options, '-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], {
+          cwd: path.join(root, 'download'),
+          what: 'apt-get download',
+        });
         logger.info(`apt-get: downloaded ${present.length} package(s), hashes match the signed index`);
       } catch (e) {
         problems.push(`DEB repository ${base}: cannot download packages: ${(e as Error).message}`);
@@ -165,5 +253,7 @@ export async function verifyRepositories(opts: VerifyOptions): Promise<void> {
     ...(await verifyDebRepository(opts.debUrl, opts.deb, opts.logger)),
   ];
   if (problems.length) throw new UserError(`verify found ${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}`);
-  opts.logger.info(`verify: OK (${opts.rpm.length} RPM and ${opts.deb.length} DEB package(s) listed at their exact versions, downloadable, signatures valid)`);
+  opts.logger.info(
+    `verify: OK (${opts.rpm.length} RPM and ${opts.deb.length} DEB package(s) listed at their exact versions, downloadable, signatures valid)`,
+  );
 }

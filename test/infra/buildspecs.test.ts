@@ -24,7 +24,8 @@ describe('buildspecs: tools, then one ket-packages call', () => {
     const b = spec(file);
     expect(b.version).toBe(0.2);
     expect(b.phases.install['runtime-versions']).toEqual({ nodejs: 20 });
-    for (const c of b.phases.install.commands) expect(c).toMatch(/^(apt-get update|DEBIAN_FRONTEND=noninteractive apt-get install -y|npm ci|test -x \/usr\/bin\/aws \|\| ln -s)/);
+    for (const c of b.phases.install.commands)
+      expect(c).toMatch(/^(apt-get update|DEBIAN_FRONTEND=noninteractive apt-get install -y|npm ci|test -x \/usr\/bin\/aws \|\| ln -s)/);
     expect(b.phases.build.commands).toHaveLength(1);
     expect(b.phases.build.commands[0]).toMatch(new RegExp(`^npx ket-packages ${name} `));
   });
@@ -46,14 +47,20 @@ describe('buildspecs: tools, then one ket-packages call', () => {
     const resources = s.pipelinesTemplate.toJSON().Resources;
     const projects = [
       [BUILDSPECS.build, s.pipelines.buildProject],
-      [BUILDSPECS.publish, s.pipelines.publishProjects.staging], [BUILDSPECS.publish, s.pipelines.publishProjects.production],
-      [BUILDSPECS.verify, s.pipelines.verifyProjects.staging], [BUILDSPECS.verify, s.pipelines.verifyProjects.production],
+      [BUILDSPECS.publish, s.pipelines.publishProjects.staging],
+      [BUILDSPECS.publish, s.pipelines.publishProjects.production],
+      [BUILDSPECS.verify, s.pipelines.verifyProjects.staging],
+      [BUILDSPECS.verify, s.pipelines.verifyProjects.production],
     ] as const;
     for (const [file, p] of projects) {
       const props = resources[logicalId(p.project)].Properties;
       expect(props.Source.BuildSpec).toBe(file);
       const set = new Set<string>(props.Environment.EnvironmentVariables.map((v: { Name: string }) => v.Name));
-      const used = [...spec(file).phases.build.commands.join(' ').matchAll(/\$([A-Z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
+      const used = [
+        ...spec(file)
+          .phases.build.commands.join(' ')
+          .matchAll(/\$([A-Z_][A-Za-z0-9_]*)/g),
+      ].map((m) => m[1]);
       for (const v of used.filter((x) => !x.startsWith('CODEBUILD_'))) expect([file, v, set.has(v)]).toEqual([file, v, true]);
     }
     // The build gets the secret's ARN to read the key itself, never the key.

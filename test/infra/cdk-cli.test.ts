@@ -18,7 +18,12 @@ function noAwsEnv(): NodeJS.ProcessEnv {
 }
 
 function cdk(args: string[]) {
-  return spawnSync(path.join(ROOT, 'node_modules/.bin/cdk'), [...args, '--no-notices', '--no-version-reporting'], { cwd: ROOT, env: noAwsEnv(), encoding: 'utf8', timeout: 90_000 });
+  return spawnSync(path.join(ROOT, 'node_modules/.bin/cdk'), [...args, '--no-notices', '--no-version-reporting'], {
+    cwd: ROOT,
+    env: noAwsEnv(),
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
 }
 
 describe('npx cdk synth (the real CLI, no AWS credentials)', () => {

@@ -29,18 +29,32 @@ describe('deployment configuration', () => {
     const c = parseDeploymentConfig(committed, 'deploy.config.yaml');
     expect(c.account).toBeUndefined();
     expect(c.region).toBeUndefined();
-    expect(c.source).toEqual({ type: 'github', owner: 'apprenda', repository: 'kismatic-distro-packages', connectionArn: expect.stringMatching(/^arn:aws:codeconnections:/) });
-    expect(c.pipelines).toEqual({ staging: { branch: 'dev', repository: 'staging' }, production: { branch: 'master', repository: 'production' } });
-    expect(c.repositories.map((r) => [r.name, r.noncurrentVersionRetentionDays, r.cloneFrom])).toEqual([['production', 365, undefined], ['staging', 30, 'production']]);
+    expect(c.source).toEqual({
+      type: 'github',
+      owner: 'apprenda',
+      repository: 'kismatic-distro-packages',
+      connectionArn: expect.stringMatching(/^arn:aws:codeconnections:/),
+    });
+    expect(c.pipelines).toEqual({
+      staging: { branch: 'dev', repository: 'staging' },
+      production: { branch: 'master', repository: 'production' },
+    });
+    expect(c.repositories.map((r) => [r.name, r.noncurrentVersionRetentionDays, r.cloneFrom])).toEqual([
+      ['production', 365, undefined],
+      ['staging', 30, 'production'],
+    ]);
     expect(c.signingKeySecretName).toBe('ket-packages/gpg-signing-key');
   });
 
   test('minimal file: defaults for prefix, pipelines, retention and secret', () => {
-    const c = parseDeploymentConfig([
-      'source: {type: codecommit, repository: kismatic-distro-packages}',
-      'repositories: [{name: production}, {name: staging}]',
-      'notificationEmails: [a@example.com]',
-    ].join('\n'), 'min.yaml');
+    const c = parseDeploymentConfig(
+      [
+        'source: {type: codecommit, repository: kismatic-distro-packages}',
+        'repositories: [{name: production}, {name: staging}]',
+        'notificationEmails: [a@example.com]',
+      ].join('\n'),
+      'min.yaml',
+    );
     expect(c.stackPrefix).toBe('KetPackages');
     expect(c.bucketNamePrefix).toBe('kismatic-packages');
     expect(c.repositories[0].noncurrentVersionRetentionDays).toBe(90);
@@ -49,17 +63,23 @@ describe('deployment configuration', () => {
 
   test('GitHub source without a connection ARN says how to get one', () => {
     const problems = problemsOf(edited((d) => d.deleteIn(['source', 'connectionArn'])));
-    expect(problems).toEqual([expect.stringMatching(/^missing field "source\.connectionArn" \(required by source type github\): create a connection to GitHub .*paste its ARN$/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^missing field "source\.connectionArn" \(required by source type github\): create a connection to GitHub .*paste its ARN$/,
+      ),
+    ]);
   });
 
   test('a malformed connection ARN names the field and the value', () => {
-    expect(problemsOf(edited((d) => d.setIn(['source', 'connectionArn'], 'arn:aws:iam::123:role/x'))))
-      .toEqual([expect.stringMatching(/^field "source\.connectionArn" must be a CodeConnections connection ARN .*got "arn:aws:iam::123:role\/x"$/)]);
+    expect(problemsOf(edited((d) => d.setIn(['source', 'connectionArn'], 'arn:aws:iam::123:role/x')))).toEqual([
+      expect.stringMatching(/^field "source\.connectionArn" must be a CodeConnections connection ARN .*got "arn:aws:iam::123:role\/x"$/),
+    ]);
   });
 
   test('fields of another source type are refused', () => {
-    expect(problemsOf(edited((d) => d.setIn(['source', 'bucket'], 'my-source-bucket'))))
-      .toEqual(['field "source.bucket" is not used by source type github (it takes owner, repository, connectionArn)']);
+    expect(problemsOf(edited((d) => d.setIn(['source', 'bucket'], 'my-source-bucket')))).toEqual([
+      'field "source.bucket" is not used by source type github (it takes owner, repository, connectionArn)',
+    ]);
   });
 
   test('duplicate repository names', () => {
@@ -68,8 +88,9 @@ describe('deployment configuration', () => {
   });
 
   test('invalid email', () => {
-    expect(problemsOf(edited((d) => d.setIn(['notificationEmails', 0], 'release-engineering(at)example.com'))))
-      .toEqual(['field "notificationEmails[0]" must be an email address, got "release-engineering(at)example.com"']);
+    expect(problemsOf(edited((d) => d.setIn(['notificationEmails', 0], 'release-engineering(at)example.com')))).toEqual([
+      'field "notificationEmails[0]" must be an email address, got "release-engineering(at)example.com"',
+    ]);
   });
 
   test('no email at all', () => {
@@ -77,45 +98,61 @@ describe('deployment configuration', () => {
   });
 
   test('unknown keys, at the top and nested', () => {
-    const problems = problemsOf(edited((d) => {
-      d.setIn(['regoin'], 'us-east-1');
-      d.setIn(['repositories', 0, 'retentionDays'], 3);
-    }));
+    const problems = problemsOf(
+      edited((d) => {
+        d.setIn(['regoin'], 'us-east-1');
+        d.setIn(['repositories', 0, 'retentionDays'], 3);
+      }),
+    );
     expect(problems).toEqual(['unknown key "regoin"', 'unknown key "repositories[0].retentionDays"']);
   });
 
   test('account must be a quoted 12-digit string', () => {
     expect(problemsOf(edited((d) => d.setIn(['account'], 123456789012)))).toEqual(['field "account" must be a string, got 123456789012']);
-    expect(problemsOf(edited((d) => d.setIn(['account'], '1234')))).toEqual([expect.stringMatching(/^field "account" must be a 12-digit AWS account id/)]);
+    expect(problemsOf(edited((d) => d.setIn(['account'], '1234')))).toEqual([
+      expect.stringMatching(/^field "account" must be a 12-digit AWS account id/),
+    ]);
   });
 
   test('cloneFrom must name another repository, and never target production', () => {
-    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'cloneFrom'], 'prod'))))
-      .toEqual(['repository "staging": field "cloneFrom" names no repository: "prod" (declared: production, staging)']);
-    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'cloneFrom'], 'staging'))))
-      .toEqual(['repository "staging": field "cloneFrom" names the repository itself']);
-    expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'cloneFrom'], 'staging'))))
-      .toEqual(['repository "production": field "cloneFrom" would overwrite the production repository with "staging"; clone into another repository']);
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'cloneFrom'], 'prod')))).toEqual([
+      'repository "staging": field "cloneFrom" names no repository: "prod" (declared: production, staging)',
+    ]);
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'cloneFrom'], 'staging')))).toEqual([
+      'repository "staging": field "cloneFrom" names the repository itself',
+    ]);
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'cloneFrom'], 'staging')))).toEqual([
+      'repository "production": field "cloneFrom" would overwrite the production repository with "staging"; clone into another repository',
+    ]);
   });
 
   test('pipelines must publish to declared, distinct repositories from distinct branches', () => {
-    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'repository'], 'qa'))))
-      .toEqual(['field "pipelines.staging.repository" names no repository: "qa" (declared: production, staging)']);
-    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'repository'], 'production'))))
-      .toEqual([expect.stringMatching(/^fields "pipelines\.staging\.repository" and "pipelines\.production\.repository" must differ/)]);
-    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'branch'], 'master'))))
-      .toEqual(['fields "pipelines.staging.branch" and "pipelines.production.branch" must differ, both are "master"']);
+    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'repository'], 'qa')))).toEqual([
+      'field "pipelines.staging.repository" names no repository: "qa" (declared: production, staging)',
+    ]);
+    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'repository'], 'production')))).toEqual([
+      expect.stringMatching(/^fields "pipelines\.staging\.repository" and "pipelines\.production\.repository" must differ/),
+    ]);
+    expect(problemsOf(edited((d) => d.setIn(['pipelines', 'staging', 'branch'], 'master')))).toEqual([
+      'fields "pipelines.staging.branch" and "pipelines.production.branch" must differ, both are "master"',
+    ]);
   });
 
   test('bucket names: explicit ones are checked, reused ones refused, long defaults caught', () => {
-    expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'buckets'], { rpm: 'Kismatic_RPM' }))))
-      .toEqual([expect.stringMatching(/^field "repositories\[0\]\.buckets\.rpm" must be a valid S3 bucket name .*got "Kismatic_RPM"$/)]);
-    expect(problemsOf(edited((d) => {
-      d.setIn(['repositories', 0, 'buckets'], { rpm: 'kismatic-packages-rpm' });
-      d.setIn(['repositories', 1, 'buckets'], { deb: 'kismatic-packages-rpm' });
-    }))).toEqual(['repository "staging": field "buckets.deb" uses bucket "kismatic-packages-rpm" again (already production.buckets.rpm)']);
-    expect(problemsOf(edited((d) => d.setIn(['bucketNamePrefix'], 'kismatic-enterprise-toolkit-pkgs'))))
-      .toContain('repository "production": the default rpm bucket name "kismatic-enterprise-toolkit-pkgs-production-rpm-ACCOUNT-REGION" can reach 75 characters, S3 allows 63: shorten "bucketNamePrefix" or the name, or set "buckets.rpm"');
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'buckets'], { rpm: 'Kismatic_RPM' })))).toEqual([
+      expect.stringMatching(/^field "repositories\[0\]\.buckets\.rpm" must be a valid S3 bucket name .*got "Kismatic_RPM"$/),
+    ]);
+    expect(
+      problemsOf(
+        edited((d) => {
+          d.setIn(['repositories', 0, 'buckets'], { rpm: 'kismatic-packages-rpm' });
+          d.setIn(['repositories', 1, 'buckets'], { deb: 'kismatic-packages-rpm' });
+        }),
+      ),
+    ).toEqual(['repository "staging": field "buckets.deb" uses bucket "kismatic-packages-rpm" again (already production.buckets.rpm)']);
+    expect(problemsOf(edited((d) => d.setIn(['bucketNamePrefix'], 'kismatic-enterprise-toolkit-pkgs')))).toContain(
+      'repository "production": the default rpm bucket name "kismatic-enterprise-toolkit-pkgs-production-rpm-ACCOUNT-REGION" can reach 75 characters, S3 allows 63: shorten "bucketNamePrefix" or the name, or set "buckets.rpm"',
+    );
   });
 
   test('YAML syntax errors and duplicate keys', () => {

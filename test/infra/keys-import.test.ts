@@ -22,7 +22,9 @@ describe('ket-packages keys import (gpg, slow)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('a missing folder', async () => {
-    await expect(readLocalKey(path.join(dir, 'nope'))).rejects.toThrow(`--from ${path.join(dir, 'nope')}: no such folder (expected the old KEYS_PATH, holding private.key and public.key)`);
+    await expect(readLocalKey(path.join(dir, 'nope'))).rejects.toThrow(
+      `--from ${path.join(dir, 'nope')}: no such folder (expected the old KEYS_PATH, holding private.key and public.key)`,
+    );
   });
 
   test('a folder without private.key', async () => {
@@ -43,18 +45,28 @@ describe('ket-packages keys import (gpg, slow)', () => {
     const wrongPass = path.join(dir, 'wrong-pass');
     writeFileSync(wrongPass, 'battery staple\n');
     await expect(readLocalKey(protectedKeys.keysPath, wrongPass)).rejects.toThrow(/wrong passphrase/);
-    await expect(readLocalKey(protectedKeys.keysPath, path.join(dir, 'no-such-file'))).rejects.toThrow(/--passphrase-file .*no-such-file: cannot read it/);
+    await expect(readLocalKey(protectedKeys.keysPath, path.join(dir, 'no-such-file'))).rejects.toThrow(
+      /--passphrase-file .*no-such-file: cannot read it/,
+    );
   });
 
   test('a good key: fingerprint found, passphrase taken from KEYS_PATH/passphrase', async () => {
-    expect(await readLocalKey(plain.keysPath)).toMatchObject({ fingerprint: plain.fingerprint, passphrase: undefined, privateKey: expect.stringContaining(PRIVATE_KEY_HEADER) });
+    expect(await readLocalKey(plain.keysPath)).toMatchObject({
+      fingerprint: plain.fingerprint,
+      passphrase: undefined,
+      privateKey: expect.stringContaining(PRIVATE_KEY_HEADER),
+    });
     writeFileSync(path.join(protectedKeys.keysPath, 'passphrase'), 'correct horse\n');
-    expect(await readLocalKey(protectedKeys.keysPath)).toMatchObject({ fingerprint: protectedKeys.fingerprint, passphrase: 'correct horse' });
+    expect(await readLocalKey(protectedKeys.keysPath)).toMatchObject({
+      fingerprint: protectedKeys.fingerprint,
+      passphrase: 'correct horse',
+    });
   });
 
   test('without --secret the secret name comes from the deployment configuration, which must exist', async () => {
-    await expect(importSigningKey({ from: plain.keysPath, config: path.join(dir, 'missing.yaml') }))
-      .rejects.toThrow(`${path.join(dir, 'missing.yaml')}: cannot read the deployment configuration`);
+    await expect(importSigningKey({ from: plain.keysPath, config: path.join(dir, 'missing.yaml') })).rejects.toThrow(
+      `${path.join(dir, 'missing.yaml')}: cannot read the deployment configuration`,
+    );
   });
 
   test('the CLI prints one clear error and exits non-zero', async () => {
@@ -86,7 +98,10 @@ describe('ket-packages keys import (gpg, slow)', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       Object.assign(process.env, {
         AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
       });
     });
     afterAll(async () => {
@@ -98,9 +113,21 @@ describe('ket-packages keys import (gpg, slow)', () => {
     });
 
     test('writes {privateKey, passphrase} as a new version of the configured secret', async () => {
-      reply = { status: 200, body: { ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ket-packages/gpg-signing-key-AbCdEf', Name: 'ket-packages/gpg-signing-key', VersionId: 'v-1' } };
+      reply = {
+        status: 200,
+        body: {
+          ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ket-packages/gpg-signing-key-AbCdEf',
+          Name: 'ket-packages/gpg-signing-key',
+          VersionId: 'v-1',
+        },
+      };
       const result = await importSigningKey({ from: protectedKeys.keysPath });
-      expect(result).toEqual({ secretId: 'ket-packages/gpg-signing-key', fingerprint: protectedKeys.fingerprint, uid: expect.stringContaining('KET Test Signing'), versionId: 'v-1' });
+      expect(result).toEqual({
+        secretId: 'ket-packages/gpg-signing-key',
+        fingerprint: protectedKeys.fingerprint,
+        uid: expect.stringContaining('KET Test Signing'),
+        versionId: 'v-1',
+      });
       expect(requests).toHaveLength(1);
       expect(requests[0].target).toBe('secretsmanager.PutSecretValue');
       expect(requests[0].body.SecretId).toBe('ket-packages/gpg-signing-key');
@@ -111,7 +138,9 @@ describe('ket-packages keys import (gpg, slow)', () => {
 
     test('a secret that does not exist yet says to deploy the Repositories stack first', async () => {
       reply = { status: 400, body: { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." } };
-      await expect(putSigningSecret('other/secret', '{}')).rejects.toThrow('secret other/secret does not exist: deploy the Repositories stack first');
+      await expect(putSigningSecret('other/secret', '{}')).rejects.toThrow(
+        'secret other/secret does not exist: deploy the Repositories stack first',
+      );
     });
   });
 });

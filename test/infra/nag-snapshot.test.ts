@@ -17,7 +17,9 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe('cdk-nag AwsSolutions', () => {
   test('synthesis with the pack passes and its report lists no unacknowledged finding, error or warning', () => {
-    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ violations?: unknown[] }> };
+    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ violations?: unknown[] }>;
+    };
     expect(report.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
     for (const stack of [s.repositories, s.pipelines]) {
       expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
@@ -26,12 +28,20 @@ describe('cdk-nag AwsSolutions', () => {
   });
 
   test('every acknowledgement carries a reason', () => {
-    const acks = [s.repositories, s.pipelines].flatMap((st) => st.node.findAll())
+    const acks = [s.repositories, s.pipelines]
+      .flatMap((st) => st.node.findAll())
       .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
       .flatMap((m) => Object.entries(m.data as Record<string, string>));
     const ids = new Set(acks.map(([id]) => id.replace(/^[^:]+::/, '').replace(/\[.*$/, '')));
     // The rules accepted on purpose, and only these (IAM5 finding by finding).
-    expect([...ids].sort()).toEqual(['AwsSolutions-CB4', 'AwsSolutions-CFR1', 'AwsSolutions-CFR2', 'AwsSolutions-CFR4', 'AwsSolutions-IAM5', 'AwsSolutions-SMG4']);
+    expect([...ids].sort()).toEqual([
+      'AwsSolutions-CB4',
+      'AwsSolutions-CFR1',
+      'AwsSolutions-CFR2',
+      'AwsSolutions-CFR4',
+      'AwsSolutions-IAM5',
+      'AwsSolutions-SMG4',
+    ]);
     for (const [, reason] of acks) expect(reason.length).toBeGreaterThan(40);
   });
 

@@ -26,15 +26,28 @@ describe('repositories stack', () => {
         expect(resource.DeletionPolicy).toBe('Retain');
         expect(resource.UpdateReplacePolicy).toBe('Retain');
         expect(resource.Properties).toMatchObject({
-          PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
           VersioningConfiguration: { Status: 'Enabled' },
           BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-          LoggingConfiguration: { DestinationBucketName: { Ref: logicalId(s.repositories.node.findChild('AccessLogs').node.findChild('Bucket') as never) } },
-          LifecycleConfiguration: { Rules: [expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: retention[name] }, Status: 'Enabled' })] },
+          LoggingConfiguration: {
+            DestinationBucketName: { Ref: logicalId(s.repositories.node.findChild('AccessLogs').node.findChild('Bucket') as never) },
+          },
+          LifecycleConfiguration: {
+            Rules: [expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: retention[name] }, Status: 'Enabled' })],
+          },
         });
         t.hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: id },
-          PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
         });
       }
     }
@@ -45,7 +58,12 @@ describe('repositories stack', () => {
       const buckets = t.findResources('AWS::S3::Bucket');
       for (const [id, b] of Object.entries(buckets)) {
         expect([id, b.DeletionPolicy]).toEqual([id, 'Retain']);
-        t.hasResourceProperties('AWS::S3::BucketPolicy', { Bucket: { Ref: id }, PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) } });
+        t.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: { Ref: id },
+          PolicyDocument: {
+            Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+          },
+        });
       }
     }
     s.pipelinesTemplate.resourceCountIs('AWS::S3::Bucket', 3);
@@ -53,22 +71,33 @@ describe('repositories stack', () => {
 
   test('default bucket names are derived from prefix, repository, account and region', () => {
     const bucket = s.repositoriesTemplate.toJSON().Resources[logicalId(s.repositories.repository('staging').rpmBucket)];
-    expect(bucket.Properties.BucketName).toEqual({ 'Fn::Join': ['-', ['kismatic-packages-staging-rpm', { Ref: 'AWS::AccountId' }, { Ref: 'AWS::Region' }]] });
+    expect(bucket.Properties.BucketName).toEqual({
+      'Fn::Join': ['-', ['kismatic-packages-staging-rpm', { Ref: 'AWS::AccountId' }, { Ref: 'AWS::Region' }]],
+    });
   });
 
   test('only CloudFront (through origin access control, for its own distribution) may read the rpm and deb buckets; nobody may delete from them', () => {
     const t = s.repositoriesTemplate;
     for (const repo of s.repositories.repositories.values()) {
-      for (const [bucket, dist] of [[repo.rpmBucket, repo.rpmDistribution], [repo.debBucket, repo.debDistribution]] as const) {
+      for (const [bucket, dist] of [
+        [repo.rpmBucket, repo.rpmDistribution],
+        [repo.debBucket, repo.debDistribution],
+      ] as const) {
         t.hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: logicalId(bucket) },
           PolicyDocument: {
-            Statement: Match.arrayWith([Match.objectLike({
-              Effect: 'Allow',
-              Principal: { Service: 'cloudfront.amazonaws.com' },
-              Action: 's3:GetObject',
-              Condition: { StringEquals: { 'AWS:SourceArn': Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(dist) }])]) }) } },
-            })]),
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Allow',
+                Principal: { Service: 'cloudfront.amazonaws.com' },
+                Action: 's3:GetObject',
+                Condition: {
+                  StringEquals: {
+                    'AWS:SourceArn': Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(dist) }])]) }),
+                  },
+                },
+              }),
+            ]),
           },
         });
       }
@@ -76,18 +105,22 @@ describe('repositories stack', () => {
         t.hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: logicalId(bucket) },
           PolicyDocument: {
-            Statement: Match.arrayWith([{
-              Sid: 'DenyDeletingPackages',
-              Effect: 'Deny',
-              Principal: { AWS: '*' },
-              Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
-              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(bucket), 'Arn'] }, '/*']] },
-            }]),
+            Statement: Match.arrayWith([
+              {
+                Sid: 'DenyDeletingPackages',
+                Effect: 'Deny',
+                Principal: { AWS: '*' },
+                Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+                Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(bucket), 'Arn'] }, '/*']] },
+              },
+            ]),
           },
         });
       }
       // The state bucket is never an origin.
-      const statePolicy = Object.values(t.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: logicalId(repo.stateBucket) } } }));
+      const statePolicy = Object.values(
+        t.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: logicalId(repo.stateBucket) } } }),
+      );
       expect(JSON.stringify(statePolicy)).not.toContain('cloudfront');
     }
   });
@@ -98,10 +131,17 @@ describe('repositories stack', () => {
     const ttl = (ref: { Ref: string }) => policies[ref.Ref].Properties.CachePolicyConfig;
     const expected = { rpm: ['repodata/*', '*.repo', 'public.key'], deb: ['dists/*', 'public.key'] };
     for (const repo of s.repositories.repositories.values()) {
-      for (const [kind, dist] of [['rpm', repo.rpmDistribution], ['deb', repo.debDistribution]] as const) {
+      for (const [kind, dist] of [
+        ['rpm', repo.rpmDistribution],
+        ['deb', repo.debDistribution],
+      ] as const) {
         const config = t.toJSON().Resources[logicalId(dist)].Properties.DistributionConfig;
         expect(config.DefaultCacheBehavior.ViewerProtocolPolicy).toBe('redirect-to-https');
-        expect(ttl(config.DefaultCacheBehavior.CachePolicyId)).toMatchObject({ DefaultTTL: 30 * 86400, MinTTL: 86400, MaxTTL: 365 * 86400 });
+        expect(ttl(config.DefaultCacheBehavior.CachePolicyId)).toMatchObject({
+          DefaultTTL: 30 * 86400,
+          MinTTL: 86400,
+          MaxTTL: 365 * 86400,
+        });
         expect(config.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern)).toEqual(expected[kind]);
         for (const b of config.CacheBehaviors) {
           expect(b.ViewerProtocolPolicy).toBe('redirect-to-https');
@@ -118,12 +158,21 @@ describe('repositories stack', () => {
     const outputs = s.repositoriesTemplate.toJSON().Outputs;
     const domain = (d: { distributionDomainName: string }) => ({ 'Fn::GetAtt': [logicalId(d as never), 'DomainName'] });
     const prod = s.repositories.repository('production');
-    expect(outputs.ProductionYumRepoFileUrl.Value).toEqual({ 'Fn::Join': ['', ['https://', domain(prod.rpmDistribution), '/kismatic.repo']] });
-    expect(outputs.ProductionRpmPublicKeyUrl.Value).toEqual({ 'Fn::Join': ['', ['https://', domain(prod.rpmDistribution), '/public.key']] });
-    expect(outputs.ProductionAptSourceLine.Value).toEqual({ 'Fn::Join': ['', ['deb https://', domain(prod.debDistribution), ' kismatic-xenial main']] });
-    expect(outputs.ProductionDebPublicKeyUrl.Value).toEqual({ 'Fn::Join': ['', ['https://', domain(prod.debDistribution), '/public.key']] });
+    expect(outputs.ProductionYumRepoFileUrl.Value).toEqual({
+      'Fn::Join': ['', ['https://', domain(prod.rpmDistribution), '/kismatic.repo']],
+    });
+    expect(outputs.ProductionRpmPublicKeyUrl.Value).toEqual({
+      'Fn::Join': ['', ['https://', domain(prod.rpmDistribution), '/public.key']],
+    });
+    expect(outputs.ProductionAptSourceLine.Value).toEqual({
+      'Fn::Join': ['', ['deb https://', domain(prod.debDistribution), ' kismatic-xenial main']],
+    });
+    expect(outputs.ProductionDebPublicKeyUrl.Value).toEqual({
+      'Fn::Join': ['', ['https://', domain(prod.debDistribution), '/public.key']],
+    });
     for (const name of ['Staging', 'Production']) {
-      for (const o of ['RpmBaseUrl', 'YumRepoFileUrl', 'RpmPublicKeyUrl', 'DebBaseUrl', 'AptSourceLine', 'DebPublicKeyUrl', 'StateUrl']) expect(outputs[`${name}${o}`]).toBeDefined();
+      for (const o of ['RpmBaseUrl', 'YumRepoFileUrl', 'RpmPublicKeyUrl', 'DebBaseUrl', 'AptSourceLine', 'DebPublicKeyUrl', 'StateUrl'])
+        expect(outputs[`${name}${o}`]).toBeDefined();
     }
   });
 
@@ -138,7 +187,22 @@ describe('repositories stack', () => {
 describe('pipelines stack', () => {
   const stagesOf = (name: 'staging' | 'production') => {
     const p = s.pipelinesTemplate.toJSON().Resources[logicalId(s.pipelines.pipelines[name].pipeline)].Properties;
-    return p as { PipelineType: string; ExecutionMode: string; Triggers: unknown; ArtifactStore: { Location: unknown; EncryptionKey?: unknown }; Stages: Array<{ Name: string; Actions: Array<{ Name: string; ActionTypeId: { Provider: string }; Configuration: Record<string, unknown>; InputArtifacts?: Array<{ Name: string }>; OutputArtifacts?: Array<{ Name: string }> }> }> };
+    return p as {
+      PipelineType: string;
+      ExecutionMode: string;
+      Triggers: unknown;
+      ArtifactStore: { Location: unknown; EncryptionKey?: unknown };
+      Stages: Array<{
+        Name: string;
+        Actions: Array<{
+          Name: string;
+          ActionTypeId: { Provider: string };
+          Configuration: Record<string, unknown>;
+          InputArtifacts?: Array<{ Name: string }>;
+          OutputArtifacts?: Array<{ Name: string }>;
+        }>;
+      }>;
+    };
   };
 
   test('two V2 pipelines in QUEUED mode, push-triggered on their branch, sharing one artifact bucket without a KMS key', () => {
@@ -146,14 +210,26 @@ describe('pipelines stack', () => {
     t.resourceCountIs('AWS::CodePipeline::Pipeline', 2);
     t.resourceCountIs('AWS::KMS::Key', 0);
     s.repositoriesTemplate.resourceCountIs('AWS::KMS::Key', 0);
-    for (const [name, branch] of [['staging', 'dev'], ['production', 'master']] as const) {
+    for (const [name, branch] of [
+      ['staging', 'dev'],
+      ['production', 'master'],
+    ] as const) {
       const p = stagesOf(name);
       expect(p.PipelineType).toBe('V2');
       expect(p.ExecutionMode).toBe('QUEUED');
-      expect(p.Triggers).toEqual([{ ProviderType: 'CodeStarSourceConnection', GitConfiguration: { SourceActionName: 'GitHub', Push: [{ Branches: { Includes: [branch] } }] } }]);
+      expect(p.Triggers).toEqual([
+        {
+          ProviderType: 'CodeStarSourceConnection',
+          GitConfiguration: { SourceActionName: 'GitHub', Push: [{ Branches: { Includes: [branch] } }] },
+        },
+      ]);
       expect(p.ArtifactStore.EncryptionKey).toBeUndefined();
       expect(p.ArtifactStore.Location).toEqual({ Ref: logicalId(s.pipelines.node.findChild('ArtifactBucket') as never) });
-      expect(p.Stages[0].Actions[0].Configuration).toMatchObject({ BranchName: branch, FullRepositoryId: 'apprenda/kismatic-distro-packages', ConnectionArn: expect.stringMatching(/^arn:aws:codeconnections:/) });
+      expect(p.Stages[0].Actions[0].Configuration).toMatchObject({
+        BranchName: branch,
+        FullRepositoryId: 'apprenda/kismatic-distro-packages',
+        ConnectionArn: expect.stringMatching(/^arn:aws:codeconnections:/),
+      });
     }
   });
 
@@ -168,7 +244,9 @@ describe('pipelines stack', () => {
     const approval = stages[2].Actions[0];
     expect(approval.ActionTypeId.Provider).toBe('Manual');
     expect(approval.Configuration.NotificationArn).toEqual({ Ref: logicalId(s.pipelines.notificationTopic) });
-    expect(approval.Configuration.ExternalEntityLink).toBe('https://github.com/apprenda/kismatic-distro-packages/commit/#{SourceVariables.CommitId}');
+    expect(approval.Configuration.ExternalEntityLink).toBe(
+      'https://github.com/apprenda/kismatic-distro-packages/commit/#{SourceVariables.CommitId}',
+    );
   });
 
   test('publish and verify take the artifact Build produced, next to the source', () => {
@@ -186,10 +264,13 @@ describe('pipelines stack', () => {
   test('which project runs which buildspec, on standard:7.0, with which settings', () => {
     const t = s.pipelinesTemplate.toJSON().Resources;
     const project = (p: { project: unknown }) => t[logicalId(p.project as never)].Properties;
-    const env = (p: { project: unknown }) => Object.fromEntries(project(p).Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown; Type: string }) => {
-      expect(v.Type).toBe('PLAINTEXT');
-      return [v.Name, v.Value];
-    }));
+    const env = (p: { project: unknown }) =>
+      Object.fromEntries(
+        project(p).Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown; Type: string }) => {
+          expect(v.Type).toBe('PLAINTEXT');
+          return [v.Name, v.Value];
+        }),
+      );
     const secretArn = { 'Fn::ImportValue': expect.stringContaining('SigningKey') };
     expect(project(s.pipelines.buildProject).Source.BuildSpec).toBe('buildspecs/build.yml');
     expect(project(s.pipelines.buildProject).Cache).toMatchObject({ Type: 'S3', Location: expect.anything() });
@@ -199,7 +280,14 @@ describe('pipelines stack', () => {
       expect(project(s.pipelines.publishProjects[stage]).Source.BuildSpec).toBe('buildspecs/publish.yml');
       expect(project(s.pipelines.verifyProjects[stage]).Source.BuildSpec).toBe('buildspecs/verify.yml');
       const publishEnv = env(s.pipelines.publishProjects[stage]);
-      expect(Object.keys(publishEnv).sort()).toEqual(['DEB_BASE_URL', 'DEB_REPO', 'KET_GPG_KEY_SECRET', 'KET_STATE_URL', 'RPM_BASE_URL', 'RPM_REPO']);
+      expect(Object.keys(publishEnv).sort()).toEqual([
+        'DEB_BASE_URL',
+        'DEB_REPO',
+        'KET_GPG_KEY_SECRET',
+        'KET_STATE_URL',
+        'RPM_BASE_URL',
+        'RPM_REPO',
+      ]);
       expect(JSON.stringify(publishEnv.RPM_REPO)).toContain(logicalId(repo.rpmBucket));
       expect(JSON.stringify(publishEnv.DEB_REPO)).toContain(logicalId(repo.debBucket));
       expect(JSON.stringify(publishEnv.KET_STATE_URL)).toContain(logicalId(repo.stateBucket));
@@ -208,7 +296,9 @@ describe('pipelines stack', () => {
       expect(Object.keys(verifyEnv).sort()).toEqual(['DEB_URL', 'RPM_URL']);
       expect(JSON.stringify(verifyEnv.RPM_URL)).toContain(logicalId(repo.rpmDistribution));
     }
-    for (const p of Object.values(t).filter((r) => (r as { Type: string }).Type === 'AWS::CodeBuild::Project') as Array<{ Properties: { Environment: { Image: string; PrivilegedMode: boolean } } }>) {
+    for (const p of Object.values(t).filter((r) => (r as { Type: string }).Type === 'AWS::CodeBuild::Project') as Array<{
+      Properties: { Environment: { Image: string; PrivilegedMode: boolean } };
+    }>) {
       expect(p.Properties.Environment.Image).toBe('aws/codebuild/standard:7.0');
       expect(p.Properties.Environment.PrivilegedMode).toBe(false);
     }
@@ -225,7 +315,11 @@ describe('pipelines stack', () => {
           source: ['aws.codepipeline'],
           'detail-type': ['CodePipeline Pipeline Execution State Change'],
           detail: { state: ['FAILED'] },
-          resources: [Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(s.pipelines.pipelines[name].pipeline) }])]) })],
+          resources: [
+            Match.objectLike({
+              'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(s.pipelines.pipelines[name].pipeline) }])]),
+            }),
+          ],
         },
         Targets: [Match.objectLike({ Arn: { Ref: logicalId(s.pipelines.notificationTopic) } })],
       });
@@ -244,7 +338,8 @@ describe('least privilege', () => {
       [`${r.repositoryName}.state` as Bucket, logicalId(r.stateBucket)],
     ]);
   });
-  const repoBucketsIn = (resource: unknown): Bucket[] => bucketIds.filter(([, id]) => JSON.stringify(resource).includes(id)).map(([b]) => b);
+  const repoBucketsIn = (resource: unknown): Bucket[] =>
+    bucketIds.filter(([, id]) => JSON.stringify(resource).includes(id)).map(([b]) => b);
 
   /** Set of "action on bucket" strings for a role's statements that touch repository buckets. */
   const repoAccess = (statements: Statement[]) => {
@@ -273,8 +368,17 @@ describe('least privilege', () => {
 
   test.each(['staging', 'production'] as const)('the %s publisher writes its own repository only, never deletes packages', (stage) => {
     const expected = [
-      ...['rpm', 'deb'].flatMap((k) => ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:GetObject', 's3:ListBucket', 's3:ListBucketMultipartUploads', 's3:ListMultipartUploadParts', 's3:PutObject']
-        .map((a) => `${a} ${stage}.${k}`)),
+      ...['rpm', 'deb'].flatMap((k) =>
+        [
+          's3:AbortMultipartUpload',
+          's3:GetBucketLocation',
+          's3:GetObject',
+          's3:ListBucket',
+          's3:ListBucketMultipartUploads',
+          's3:ListMultipartUploadParts',
+          's3:PutObject',
+        ].map((a) => `${a} ${stage}.${k}`),
+      ),
       ...['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject'].map((a) => `${a} ${stage}.state`),
     ].sort();
     const access = repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.publishProjects[stage])));
@@ -308,17 +412,27 @@ describe('least privilege', () => {
   test('only the build and publish roles can read the signing-key secret', () => {
     const t = s.pipelinesTemplate;
     const readers = Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => (p.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:'))))
+      .filter((p) =>
+        (p.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:'))),
+      )
       .flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))
       .sort();
-    expect(readers).toEqual([
-      roleOf(s.pipelines.buildProject),
-      roleOf(s.pipelines.publishProjects.production),
-      roleOf(s.pipelines.publishProjects.staging),
-    ].sort());
+    expect(readers).toEqual(
+      [
+        roleOf(s.pipelines.buildProject),
+        roleOf(s.pipelines.publishProjects.production),
+        roleOf(s.pipelines.publishProjects.staging),
+      ].sort(),
+    );
     for (const role of readers) {
       const secretStatements = statementsOfRole(t, role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')));
-      expect(secretStatements).toEqual([{ Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: { 'Fn::ImportValue': expect.stringContaining('SigningKey') } }]);
+      expect(secretStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Resource: { 'Fn::ImportValue': expect.stringContaining('SigningKey') },
+        },
+      ]);
     }
   });
 
@@ -331,7 +445,9 @@ describe('least privilege', () => {
     const repo = new PackageRepository(stack, 'Repo', { repositoryName: 'one', accessLogsBucket: new Bucket(stack, 'Logs') });
     const role = new Role(stack, 'Reader', { assumedBy: new ServicePrincipal('codebuild.amazonaws.com') });
     repo.grantRead(role);
-    const actions = statementsOfRole(Template.fromStack(stack), logicalId(role)).flatMap((st) => list(st.Action)).sort();
+    const actions = statementsOfRole(Template.fromStack(stack), logicalId(role))
+      .flatMap((st) => list(st.Action))
+      .sort();
     expect(actions).toEqual(['s3:GetBucketLocation', 's3:GetObject', 's3:ListBucket']);
   });
 });
@@ -340,7 +456,12 @@ describe('other sources and a pinned environment', () => {
   const base = () => committedConfig();
 
   test('CodeCommit: branch-filtered source actions, commit link in the approval, account and region pinned', () => {
-    const c = { ...base(), account: '111122223333', region: 'eu-west-1', source: { type: 'codecommit' as const, repository: 'kismatic-distro-packages' } };
+    const c = {
+      ...base(),
+      account: '111122223333',
+      region: 'eu-west-1',
+      source: { type: 'codecommit' as const, repository: 'kismatic-distro-packages' },
+    };
     const r = synthesize(c);
     expect(r.pipelines.account).toBe('111122223333');
     expect(r.pipelines.region).toBe('eu-west-1');
@@ -351,14 +472,18 @@ describe('other sources and a pinned environment', () => {
     ]);
     expect(pipelines.map((p) => p.Triggers)).toEqual([undefined, undefined]);
     const approval = pipelines[1].Stages[2].Actions[0].Configuration;
-    expect(approval.ExternalEntityLink).toBe('https://eu-west-1.console.aws.amazon.com/codesuite/codecommit/repositories/kismatic-distro-packages/commit/#{SourceVariables.CommitId}?region=eu-west-1');
+    expect(approval.ExternalEntityLink).toBe(
+      'https://eu-west-1.console.aws.amazon.com/codesuite/codecommit/repositories/kismatic-distro-packages/commit/#{SourceVariables.CommitId}?region=eu-west-1',
+    );
     const bucket = r.repositoriesTemplate.toJSON().Resources[logicalId(r.repositories.repository('production').rpmBucket)];
     expect(bucket.Properties.BucketName).toBe('kismatic-packages-production-rpm-111122223333-eu-west-1');
   });
 
   test('S3: one key per branch', () => {
     const r = synthesize({ ...base(), source: { type: 's3', bucket: 'ket-sources', prefix: 'kismatic-distro-packages/' } });
-    const configs = Object.values(r.pipelinesTemplate.findResources('AWS::CodePipeline::Pipeline')).map((p) => p.Properties.Stages[0].Actions[0].Configuration);
+    const configs = Object.values(r.pipelinesTemplate.findResources('AWS::CodePipeline::Pipeline')).map(
+      (p) => p.Properties.Stages[0].Actions[0].Configuration,
+    );
     expect(configs).toEqual([
       expect.objectContaining({ S3Bucket: 'ket-sources', S3ObjectKey: 'kismatic-distro-packages/dev.zip' }),
       expect.objectContaining({ S3Bucket: 'ket-sources', S3ObjectKey: 'kismatic-distro-packages/master.zip' }),

@@ -69,7 +69,11 @@ describe('build (integration, slow)', () => {
   let cold: CliResult;
 
   const build = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
-    cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, ...ONLY, ...extra], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE, ...env });
+    cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, ...ONLY, ...extra], {
+      KEYS_PATH: keys.keysPath,
+      KET_GPG_PASSPHRASE: PASSPHRASE,
+      ...env,
+    });
 
   /** A failed build: non-zero exit, the message, and the output folder holding only what was there before. */
   async function expectCleanFailure(r: CliResult, message: RegExp, outDir: string, before: string[]): Promise<void> {
@@ -113,12 +117,22 @@ describe('build (integration, slow)', () => {
 
   it('RPMs: version-release, requires, files with modes and root owner', async () => {
     const rpm = (n: string) => path.join(out, 'rpms', n);
-    expect(await rpmQ(['--qf', '%{NAME} %{VERSION}-%{RELEASE} %{ARCH} %{VENDOR} %{LICENSE} %{URL} %{PAYLOADCOMPRESSOR}\n', rpm('kubelet-1.7.4_1-1.x86_64.rpm')]))
-      .toBe('kubelet 1.7.4_1-1 x86_64 Apprenda Apache Software License 2.0 https://apprenda.com/kismatic xz\n');
-    const requires = (await rpmQ(['--requires', rpm('kubelet-1.7.4_1-1.x86_64.rpm')])).split('\n').filter((l) => l && !l.startsWith('rpmlib('));
+    expect(
+      await rpmQ([
+        '--qf',
+        '%{NAME} %{VERSION}-%{RELEASE} %{ARCH} %{VENDOR} %{LICENSE} %{URL} %{PAYLOADCOMPRESSOR}\n',
+        rpm('kubelet-1.7.4_1-1.x86_64.rpm'),
+      ]),
+    ).toBe('kubelet 1.7.4_1-1 x86_64 Apprenda Apache Software License 2.0 https://apprenda.com/kismatic xz\n');
+    const requires = (await rpmQ(['--requires', rpm('kubelet-1.7.4_1-1.x86_64.rpm')]))
+      .split('\n')
+      .filter((l) => l && !l.startsWith('rpmlib('));
     expect(requires.sort()).toEqual(['bridge-utils', 'ethtool', 'iptables >= 1.4.21', 'nfs-utils', 'socat', 'util-linux']);
-    expect(await rpmQ(['--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]', rpm('etcd-3.1.10-1.x86_64.rpm')]))
-      .toBe('-rwxr-xr-x root:root /usr/bin/etcd_k8s\n-rwxr-xr-x root:root /usr/bin/etcd_networking\n-rwxr-xr-x root:root /usr/bin/etcdctl\n');
+    expect(
+      await rpmQ(['--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]', rpm('etcd-3.1.10-1.x86_64.rpm')]),
+    ).toBe(
+      '-rwxr-xr-x root:root /usr/bin/etcd_k8s\n-rwxr-xr-x root:root /usr/bin/etcd_networking\n-rwxr-xr-x root:root /usr/bin/etcdctl\n',
+    );
     expect(await rpmQ(['-l', rpm('transition-etcd-3.0.17-1.x86_64.rpm')])).toBe('/usr/bin/etcd_v3_0\n/usr/bin/etcdctl_v3_0\n');
     expect(await rpmQ(['-l', rpm('kubectl-1.7.4_1-1.x86_64.rpm')])).toBe('/usr/bin/kubectl\n');
     // The binaries are the upstream bytes: etcd_k8s is the 3.1.10 etcd of the tarball.
@@ -152,7 +166,9 @@ describe('build (integration, slow)', () => {
     const field = async (file: string, f: string) => (await run('dpkg-deb', ['-f', file, f])).stdout.trim();
     expect(await field(deb('kubelet_1.7.4-1_amd64.deb'), 'Package')).toBe('kubelet');
     expect(await field(deb('kubelet_1.7.4-1_amd64.deb'), 'Version')).toBe('1.7.4-1');
-    expect(await field(deb('kubelet_1.7.4-1_amd64.deb'), 'Depends')).toBe('bridge-utils, iptables (>= 1.4.21), socat, util-linux, ethtool, nfs-common');
+    expect(await field(deb('kubelet_1.7.4-1_amd64.deb'), 'Depends')).toBe(
+      'bridge-utils, iptables (>= 1.4.21), socat, util-linux, ethtool, nfs-common',
+    );
     expect(await field(deb('etcd_3.1.10_amd64.deb'), 'Version')).toBe('3.1.10');
     expect(await field(deb('etcd_3.1.10_amd64.deb'), 'Depends')).toBe('');
     expect(await field(deb('kubectl_1.7.4-1_amd64.deb'), 'Maintainer')).toBe('Apprenda <info@apprenda.com>');
@@ -172,7 +188,13 @@ describe('build (integration, slow)', () => {
     expect(info).toContain(' Depends: iptables, init-system-helpers (>= 1.18~)');
     expect(info).toContain(' Conflicts: docker (<< 1.5~), docker.io');
     expect(info).toMatch(/postinst\s+#!\/bin\/sh/);
-    expect((await run('dpkg-deb', ['--ctrl-tarfile', deb]).then(() => run('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb]))).stdout).toBe('/etc/default/docker\n/etc/init.d/docker\n');
+    expect(
+      (
+        await run('dpkg-deb', ['--ctrl-tarfile', deb]).then(() =>
+          run('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb]),
+        )
+      ).stdout,
+    ).toBe('/etc/default/docker\n/etc/init.d/docker\n');
     const listing = (await run('dpkg-deb', ['-c', deb])).stdout;
     expect(listing).toMatch(/-rwxr-xr-x root\/root .* \.\/usr\/bin\/dockerd/);
     expect(listing).toMatch(/lrwxrwxrwx root\/root .* \.\/usr\/bin\/docker-daemon -> dockerd/);
@@ -215,9 +237,14 @@ describe('build (integration, slow)', () => {
     const f = server.fileFor('etcd', 'etcd');
     await mkdir(path.join(damagedCache, 'sha256'), { recursive: true });
     await writeFile(path.join(damagedCache, 'sha256', f.sha256), 'not the etcd tarball');
-    const r = await cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, '--only', 'etcd', '--out', dir, '--cache-dir', damagedCache], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE });
+    const r = await cli(
+      ['build', '--manifest', server.manifestPath, '--mirror', server.url, '--only', 'etcd', '--out', dir, '--cache-dir', damagedCache],
+      { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE },
+    );
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`warning: etcd source etcd: cached ${path.join(damagedCache, 'sha256', f.sha256)} does not match its sha256`);
+    expect(r.stderr).toContain(
+      `warning: etcd source etcd: cached ${path.join(damagedCache, 'sha256', f.sha256)} does not match its sha256`,
+    );
     expect(r.stderr).toMatch(/downloads: 1 fetched/);
     expect((await readFile(path.join(damagedCache, 'sha256', f.sha256))).equals(await readFile(f.file))).toBe(true);
   });
@@ -228,7 +255,14 @@ describe('build (integration, slow)', () => {
     server.inject(f.urlPath, 'corrupt');
     try {
       const r = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-mismatch')]);
-      await expectCleanFailure(r, new RegExp(`etcd source etcd: checksum mismatch for ${server.url}${f.urlPath}\\n\\s+expected sha256 ${f.sha256}\\n\\s+actual\\s+sha256 [0-9a-f]{64}`), dir, before);
+      await expectCleanFailure(
+        r,
+        new RegExp(
+          `etcd source etcd: checksum mismatch for ${server.url}${f.urlPath}\\n\\s+expected sha256 ${f.sha256}\\n\\s+actual\\s+sha256 [0-9a-f]{64}`,
+        ),
+        dir,
+        before,
+      );
       expect(existsSync(path.join(tmp, 'cache-mismatch', 'sha256', f.sha256))).toBe(false);
     } finally {
       server.clearFailures();
@@ -241,7 +275,12 @@ describe('build (integration, slow)', () => {
     server.inject(f.urlPath, 'not-found');
     try {
       const r = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-404')]);
-      await expectCleanFailure(r, new RegExp(`docker-engine source engine-deb: ${server.url}${f.urlPath.replace(/[.]/g, '\\.')}: HTTP 404`), dir, before);
+      await expectCleanFailure(
+        r,
+        new RegExp(`docker-engine source engine-deb: ${server.url}${f.urlPath.replace(/[.]/g, '\\.')}: HTTP 404`),
+        dir,
+        before,
+      );
     } finally {
       server.clearFailures();
     }
@@ -252,8 +291,30 @@ describe('build (integration, slow)', () => {
     const f = server.fileFor('kubelet', 'node-binaries');
     server.inject(f.urlPath, 'truncate');
     try {
-      const r = await cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, '--out', dir, '--cache-dir', path.join(tmp, 'cache-truncated'), '--only', 'kubelet'], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE });
-      await expectCleanFailure(r, new RegExp(`kubelet source node-binaries: ${server.url}/dl\\.k8s\\.io/v1\\.7\\.4/kubernetes-node-linux-amd64\\.tar\\.gz: .*truncated download`), dir, before);
+      const r = await cli(
+        [
+          'build',
+          '--manifest',
+          server.manifestPath,
+          '--mirror',
+          server.url,
+          '--out',
+          dir,
+          '--cache-dir',
+          path.join(tmp, 'cache-truncated'),
+          '--only',
+          'kubelet',
+        ],
+        { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE },
+      );
+      await expectCleanFailure(
+        r,
+        new RegExp(
+          `kubelet source node-binaries: ${server.url}/dl\\.k8s\\.io/v1\\.7\\.4/kubernetes-node-linux-amd64\\.tar\\.gz: .*truncated download`,
+        ),
+        dir,
+        before,
+      );
     } finally {
       server.clearFailures();
     }
@@ -263,7 +324,22 @@ describe('build (integration, slow)', () => {
     const { dir, before } = await previousOutput('refused');
     // A port that was just free: nothing listens there.
     const closed = await startFixtureServerPortOnly();
-    const r = await cli(['build', '--manifest', server.manifestPath, '--mirror', closed, '--out', dir, '--cache-dir', path.join(tmp, 'cache-refused'), '--only', 'etcd'], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE });
+    const r = await cli(
+      [
+        'build',
+        '--manifest',
+        server.manifestPath,
+        '--mirror',
+        closed,
+        '--out',
+        dir,
+        '--cache-dir',
+        path.join(tmp, 'cache-refused'),
+        '--only',
+        'etcd',
+      ],
+      { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE },
+    );
     await expectCleanFailure(r, new RegExp(`etcd source etcd: ${closed}/github\\.com/.*: connection refused`), dir, before);
   });
 
@@ -282,10 +358,29 @@ describe('build (integration, slow)', () => {
     const { dir, before } = await previousOutput('late');
     const text = await readFile(server.manifestPath, 'utf8');
     const broken = path.join(tmp, 'late-manifest.yaml');
-    await writeFile(broken, text.replace('etcd-v{version}-linux-amd64/etcdctl, path: /usr/bin/etcdctl_v3_0', 'etcd-v{version}-linux-amd64/etcdctl-missing, path: /usr/bin/etcdctl_v3_0').replace('"etcd-v{version}-linux-amd64/etcdctl", path: /usr/bin/etcdctl_v3_0', '"etcd-v{version}-linux-amd64/etcdctl-missing", path: /usr/bin/etcdctl_v3_0'));
+    await writeFile(
+      broken,
+      text
+        .replace(
+          'etcd-v{version}-linux-amd64/etcdctl, path: /usr/bin/etcdctl_v3_0',
+          'etcd-v{version}-linux-amd64/etcdctl-missing, path: /usr/bin/etcdctl_v3_0',
+        )
+        .replace(
+          '"etcd-v{version}-linux-amd64/etcdctl", path: /usr/bin/etcdctl_v3_0',
+          '"etcd-v{version}-linux-amd64/etcdctl-missing", path: /usr/bin/etcdctl_v3_0',
+        ),
+    );
     expect(await readFile(broken, 'utf8')).toContain('etcdctl-missing');
-    const r = await cli(['build', '--manifest', broken, '--mirror', server.url, ...ONLY, '--out', dir, '--cache-dir', cache], { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE });
-    await expectCleanFailure(r, /package "transition-etcd": source "etcd" \(https:\/\/github\.com\/coreos\/etcd\/releases\/download\/v3\.0\.17\/etcd-v3\.0\.17-linux-amd64\.tar\.gz\) has no member etcd-v3\.0\.17-linux-amd64\/etcdctl-missing/, dir, before);
+    const r = await cli(['build', '--manifest', broken, '--mirror', server.url, ...ONLY, '--out', dir, '--cache-dir', cache], {
+      KEYS_PATH: keys.keysPath,
+      KET_GPG_PASSPHRASE: PASSPHRASE,
+    });
+    await expectCleanFailure(
+      r,
+      /package "transition-etcd": source "etcd" \(https:\/\/github\.com\/coreos\/etcd\/releases\/download\/v3\.0\.17\/etcd-v3\.0\.17-linux-amd64\.tar\.gz\) has no member etcd-v3\.0\.17-linux-amd64\/etcdctl-missing/,
+      dir,
+      before,
+    );
     expect(r.stderr).toContain('building    kubelet');
   });
 
@@ -294,7 +389,11 @@ describe('build (integration, slow)', () => {
    * internet; lib/image-bundle tests that against a local registry), with one source's checksum
    * replaced by `unpinned: true`.
    */
-  async function unpinnedManifest(name: string, packageName: string, sourceId: string): Promise<{ manifest: string; text: string; sha256: string }> {
+  async function unpinnedManifest(
+    name: string,
+    packageName: string,
+    sourceId: string,
+  ): Promise<{ manifest: string; text: string; sha256: string }> {
     const f = server.fileFor(packageName, sourceId);
     const doc = parseDocument(await readFile(server.manifestPath, 'utf8'));
     const packages = doc.get('packages') as YAMLSeq<YAMLMap>;
@@ -311,10 +410,27 @@ describe('build (integration, slow)', () => {
   it('unpinned sources are refused without --allow-unpinned, naming package, source and `ket-packages pin`; built with it', async () => {
     const { dir, before } = await previousOutput('unpinned');
     const { manifest } = await unpinnedManifest('unpinned-manifest.yaml', 'etcd', 'etcd');
-    const args = ['build', '--manifest', manifest, '--mirror', server.url, '--out', dir, '--cache-dir', path.join(tmp, 'cache-unpinned'), '--only', 'etcd'];
+    const args = [
+      'build',
+      '--manifest',
+      manifest,
+      '--mirror',
+      server.url,
+      '--out',
+      dir,
+      '--cache-dir',
+      path.join(tmp, 'cache-unpinned'),
+      '--only',
+      'etcd',
+    ];
     const env = { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE };
     const refused = await cli(args, env);
-    await expectCleanFailure(refused, /package "etcd" source "etcd" \(https:\/\/github\.com\/coreos\/etcd\/releases\/download\/v3\.1\.10\/etcd-v3\.1\.10-linux-amd64\.tar\.gz\)[\s\S]*ket-packages pin/, dir, before);
+    await expectCleanFailure(
+      refused,
+      /package "etcd" source "etcd" \(https:\/\/github\.com\/coreos\/etcd\/releases\/download\/v3\.1\.10\/etcd-v3\.1\.10-linux-amd64\.tar\.gz\)[\s\S]*ket-packages pin/,
+      dir,
+      before,
+    );
     expect(refused.stderr).not.toContain('downloading');
     const allowed = await cli([...args, '--allow-unpinned'], env);
     expect(allowed.code).toBe(0);

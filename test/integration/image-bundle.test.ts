@@ -21,7 +21,10 @@ const CLI = path.join(ROOT, 'bin/ket-packages.ts');
 
 function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SOURCE_DATE_EPOCH: '1503273600' } });
+    const child = spawn(TSX, [CLI, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SOURCE_DATE_EPOCH: '1503273600' },
+    });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (code) => resolve({ code, stderr }));
@@ -60,9 +63,16 @@ function offlinePackage(images: string): ResolvedPackage {
   return parseManifest(manifestText(images), 'test-release.yaml').packages.find((p) => p.name === 'kismatic-offline')!;
 }
 
-const METADATA = { maintainer: 'M <m@example.com>', vendor: 'V', license: 'Apache Software License 2.0', homepage: 'https://example.com', arch: { rpm: 'x86_64', deb: 'amd64' } };
+const METADATA = {
+  maintainer: 'M <m@example.com>',
+  vendor: 'V',
+  license: 'Apache Software License 2.0',
+  homepage: 'https://example.com',
+  arch: { rpm: 'x86_64', deb: 'amd64' },
+};
 
-const imageLine = (name: string, repository: string, tag: string, digest: string) => `      - { name: ${name}, repository: ${repository}, tag: "${tag}", digest: "${digest}" }`;
+const imageLine = (name: string, repository: string, tag: string, digest: string) =>
+  `      - { name: ${name}, repository: ${repository}, tag: "${tag}", digest: "${digest}" }`;
 
 describe('kismatic-offline images from a local docker-registry (integration, slow)', () => {
   let fixtures: FixtureRegistry;
@@ -108,7 +118,15 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     await mkdir(rpmDir);
     await mkdir(debDir);
     const mirror = parseRegistryMirror(fixtures.mirrorUrl);
-    const built = await buildOfflinePackage(pinnedPackage(), { cacheDir, mirror, logger: silentLogger, metadata: METADATA, rpmDir, debDir, sourceDateEpoch: 1503273600 });
+    const built = await buildOfflinePackage(pinnedPackage(), {
+      cacheDir,
+      mirror,
+      logger: silentLogger,
+      metadata: METADATA,
+      rpmDir,
+      debDir,
+      sourceDateEpoch: 1503273600,
+    });
     expect(path.basename(built.rpm!)).toBe('kismatic-offline-1.7.4_1-1.x86_64.rpm');
     expect(path.basename(built.deb!)).toBe('kismatic-offline_1.7.4-1_amd64.deb');
     const expected = SPECS.map((s) => `/opt/images/${s.name}.tar`).sort();
@@ -118,7 +136,12 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     const rpmInfo = (await run('rpm', ['-qp', '--qf', '%{VERSION}-%{RELEASE} %{PAYLOADCOMPRESSOR}', built.rpm!])).stdout;
     expect(rpmInfo).toBe('1.7.4_1-1 xz');
     const debList = (await run('dpkg-deb', ['-c', built.deb!])).stdout;
-    const debFiles = debList.trim().split('\n').filter((l) => l.startsWith('-')).map((l) => l.split(/\s+/).pop()!.replace(/^\./, '')).sort();
+    const debFiles = debList
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('-'))
+      .map((l) => l.split(/\s+/).pop()!.replace(/^\./, ''))
+      .sort();
     expect(debFiles).toEqual(expected);
     expect((await run('dpkg-deb', ['-f', built.deb!, 'Version'])).stdout.trim()).toBe('1.7.4-1');
 
@@ -143,7 +166,15 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     const [cacheDir, rpmDir, debDir] = ['cache', 'rpms', 'debs'].map((d) => path.join(dir, d));
     await mkdir(rpmDir);
     await mkdir(debDir);
-    const build = buildOfflinePackage(pkg, { cacheDir, mirror: parseRegistryMirror(mirrorUrl), logger: silentLogger, metadata: METADATA, rpmDir, debDir, sourceDateEpoch: 1503273600 });
+    const build = buildOfflinePackage(pkg, {
+      cacheDir,
+      mirror: parseRegistryMirror(mirrorUrl),
+      logger: silentLogger,
+      metadata: METADATA,
+      rpmDir,
+      debDir,
+      sourceDateEpoch: 1503273600,
+    });
     await expect(build).rejects.toThrow(message);
     // Nothing half-written: no package, and no partial archive left in the cache.
     expect(await readdir(rpmDir)).toEqual([]);
@@ -158,7 +189,9 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     await expectFailure(
       offlinePackage(imageLine('pause', pause.repository, pause.tag, busybox.digest)),
       fixtures.mirrorUrl,
-      new RegExp(`image "pause" \\(gcr\\.io/google_containers/pause-amd64:3\\.0\\): digest mismatch: release\\.yaml pins ${busybox.digest}, but .*pause-amd64:3\\.0 is ${pause.digest}`),
+      new RegExp(
+        `image "pause" \\(gcr\\.io/google_containers/pause-amd64:3\\.0\\): digest mismatch: release\\.yaml pins ${busybox.digest}, but .*pause-amd64:3\\.0 is ${pause.digest}`,
+      ),
     );
   });
 
@@ -171,7 +204,9 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     await expectFailure(
       offlinePackage(imageLine('tampered', pushed.repository, pushed.tag, pushed.digest)),
       fixtures.mirrorUrl,
-      new RegExp(`image "tampered" \\(tampered/image:v1\\): digest mismatch: .*tampered/image served content that does not hash to the pinned ${pushed.digest}`),
+      new RegExp(
+        `image "tampered" \\(tampered/image:v1\\): digest mismatch: .*tampered/image served content that does not hash to the pinned ${pushed.digest}`,
+      ),
     );
   });
 
@@ -186,7 +221,11 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
 
   it('names the image and the registry when the registry is down', async () => {
     const port = await freePort();
-    await expectFailure(pinnedPackage(), `http://127.0.0.1:${port}`, new RegExp(`image "\\w+" \\(.*\\): cannot reach registry 127\\.0\\.0\\.1:${port}: .*connection refused`));
+    await expectFailure(
+      pinnedPackage(),
+      `http://127.0.0.1:${port}`,
+      new RegExp(`image "\\w+" \\(.*\\): cannot reach registry 127\\.0\\.0\\.1:${port}: .*connection refused`),
+    );
   });
 
   it('ket-packages build --registry-mirror builds and signs kismatic-offline; a missing image fails it naming the image, writing nothing', async () => {
@@ -194,13 +233,26 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     const keys = await generateTestKeys(path.join(dir, 'keys'));
     const lines = fixtures.images.map((i) => imageLine(i.name, i.repository, i.tag, i.digest));
     await writeFile(path.join(dir, 'ok.yaml'), manifestText(lines.join('\n')));
-    const common = ['--only', 'kismatic-offline', '--registry-mirror', fixtures.mirrorUrl, '--cache-dir', path.join(dir, 'cache'), '--keys-path', keys.keysPath];
+    const common = [
+      '--only',
+      'kismatic-offline',
+      '--registry-mirror',
+      fixtures.mirrorUrl,
+      '--cache-dir',
+      path.join(dir, 'cache'),
+      '--keys-path',
+      keys.keysPath,
+    ];
     const ok = await cli(['build', '--manifest', path.join(dir, 'ok.yaml'), '--out', path.join(dir, 'out'), ...common]);
     expect(ok.stderr).toMatch(/kismatic-offline: \[3\/3\]/);
     expect(ok.code).toBe(0);
     const rpm = path.join(dir, 'out/rpms/kismatic-offline-1.7.4_1-1.x86_64.rpm');
-    expect((await run('rpm', ['-qpl', rpm])).stdout.trim().split('\n').sort()).toEqual(SPECS.map((x) => `/opt/images/${x.name}.tar`).sort());
-    expect((await run('rpm', ['-qp', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', rpm])).stdout).toContain(keys.keyId.slice(-16).toLowerCase());
+    expect((await run('rpm', ['-qpl', rpm])).stdout.trim().split('\n').sort()).toEqual(
+      SPECS.map((x) => `/opt/images/${x.name}.tar`).sort(),
+    );
+    expect((await run('rpm', ['-qp', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', rpm])).stdout).toContain(
+      keys.keyId.slice(-16).toLowerCase(),
+    );
     expect(await readdir(path.join(dir, 'out/debs'))).toEqual(['kismatic-offline_1.7.4-1_amd64.deb']);
 
     const missing = imageLine('tiller', 'gcr.io/kubernetes-helm/tiller', 'v2.5.1', fixtures.images[0].digest);
@@ -211,7 +263,18 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     expect(await readdir(path.join(dir, 'out-bad')).catch(() => [])).toEqual([]);
 
     // Registry down: a port nobody listens on.
-    const down = await cli(['build', '--manifest', path.join(dir, 'ok.yaml'), '--out', path.join(dir, 'out-down'), ...common, '--registry-mirror', `http://127.0.0.1:${await freePort()}`, '--cache-dir', path.join(dir, 'cache-down')]);
+    const down = await cli([
+      'build',
+      '--manifest',
+      path.join(dir, 'ok.yaml'),
+      '--out',
+      path.join(dir, 'out-down'),
+      ...common,
+      '--registry-mirror',
+      `http://127.0.0.1:${await freePort()}`,
+      '--cache-dir',
+      path.join(dir, 'cache-down'),
+    ]);
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/image "\w+" \(.*\): cannot reach registry 127\.0\.0\.1:\d+/);
     expect(await readdir(path.join(dir, 'out-down')).catch(() => [])).toEqual([]);
@@ -221,7 +284,9 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     const dir = await mkdtemp(path.join(work, 'pin-'));
     const file = path.join(dir, 'release.yaml');
     const lines = fixtures.images.map((i, n) =>
-      n === 0 ? imageLine(i.name, i.repository, i.tag, i.digest) : `      - { name: ${i.name}, repository: ${i.repository}, tag: "${i.tag}", unpinned: true }`,
+      n === 0
+        ? imageLine(i.name, i.repository, i.tag, i.digest)
+        : `      - { name: ${i.name}, repository: ${i.repository}, tag: "${i.tag}", unpinned: true }`,
     );
     await writeFile(file, manifestText(lines.join('\n')));
     const result = await cli(['pin', '--manifest', file, '--registry-mirror', fixtures.mirrorUrl]);

@@ -10,7 +10,11 @@ const CLI = path.join(ROOT, 'bin/ket-packages.ts');
 
 function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], { cwd, env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, [CLI, ...args], {
+      cwd,
+      env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -30,12 +34,23 @@ describe('ket-packages local (integration, slow)', () => {
 
   test('--fixtures builds, publishes into the embedded store and verifies offline; a second run changes nothing', async () => {
     const keys = await generateTestKeys(path.join(dir, 'keys'));
-    const args = ['local', '--fixtures', '--data-dir', path.join(dir, 's3'), '--out', path.join(dir, 'build'), '--keys-path', keys.keysPath];
+    const args = [
+      'local',
+      '--fixtures',
+      '--data-dir',
+      path.join(dir, 's3'),
+      '--out',
+      path.join(dir, 'build'),
+      '--keys-path',
+      keys.keysPath,
+    ];
     const first = await cli(args, dir);
     expect({ code: first.code, tail: first.stderr.split('\n').slice(-6).join('\n') }).toMatchObject({ code: 0 });
     expect(first.stderr).toMatch(/verify: OK \(6 RPM and 6 DEB package\(s\)/);
     expect(first.stdout).toMatch(/RPM repository: http:\/\/127\.0\.0\.1:\d+\/kismatic-packages-rpm-test/);
-    expect(first.stdout).toMatch(/deb \[signed-by=\/usr\/share\/keyrings\/kismatic\.gpg\] http:\/\/127\.0\.0\.1:\d+\/kismatic-packages-deb-test kismatic-xenial main/);
+    expect(first.stdout).toMatch(
+      /deb \[signed-by=\/usr\/share\/keyrings\/kismatic\.gpg\] http:\/\/127\.0\.0\.1:\d+\/kismatic-packages-deb-test kismatic-xenial main/,
+    );
 
     const second = await cli(args, dir);
     expect(second.code).toBe(0);

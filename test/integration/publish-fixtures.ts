@@ -27,14 +27,33 @@ export async function makeRpms(outDir: string, packages: readonly TinyPackage[],
     let n = 0;
     for (const [version, group] of byVersion) {
       const spec = [
-        `Name: ket-tiny-base-${n}`, `Version: ${version}`, 'Release: 1', 'Summary: tiny', 'License: Apache-2.0', 'BuildArch: x86_64',
-        '%description', 'tiny test package', '%install', 'mkdir -p %{buildroot}/usr/share/ket-tiny',
+        `Name: ket-tiny-base-${n}`,
+        `Version: ${version}`,
+        'Release: 1',
+        'Summary: tiny',
+        'License: Apache-2.0',
+        'BuildArch: x86_64',
+        '%description',
+        'tiny test package',
+        '%install',
+        'mkdir -p %{buildroot}/usr/share/ket-tiny',
         ...group.map((p) => `echo '${p.name} ${version} ${p.salt ?? ''}' > %{buildroot}/usr/share/ket-tiny/${p.name}`),
-        ...group.flatMap((p) => [`%package -n ${p.name}`, `Summary: ${p.name}`, `%description -n ${p.name}`, `${p.name} test package`, `%files -n ${p.name}`, `/usr/share/ket-tiny/${p.name}`]),
+        ...group.flatMap((p) => [
+          `%package -n ${p.name}`,
+          `Summary: ${p.name}`,
+          `%description -n ${p.name}`,
+          `${p.name} test package`,
+          `%files -n ${p.name}`,
+          `/usr/share/ket-tiny/${p.name}`,
+        ]),
       ].join('\n');
       const specFile = path.join(top, `s${n++}.spec`);
       await writeFile(specFile, spec + '\n');
-      await run('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${top}`, '--define', '_build_id_links none', '--define', 'debug_package %{nil}', specFile], { what: 'building tiny RPMs' });
+      await run(
+        'rpmbuild',
+        ['-bb', '--quiet', '--define', `_topdir ${top}`, '--define', '_build_id_links none', '--define', 'debug_package %{nil}', specFile],
+        { what: 'building tiny RPMs' },
+      );
     }
     const rpmDir = path.join(top, 'RPMS', 'x86_64');
     const wanted = new Set(packages.map((p) => `${p.name}-${p.version}-1.x86_64.rpm`));
@@ -67,9 +86,17 @@ export async function makeDebs(outDir: string, packages: readonly TinyPackage[])
       await mkdir(path.join(root, 'DEBIAN'));
       await mkdir(path.join(root, 'usr/share/ket-tiny'), { recursive: true });
       await writeFile(path.join(root, 'usr/share/ket-tiny', p.name), `${p.name} ${p.version} ${p.salt ?? ''}\n`);
-      await writeFile(path.join(root, 'DEBIAN/control'), [
-        `Package: ${p.name}`, `Version: ${p.version}-1`, 'Architecture: amd64', 'Maintainer: KET tests <test@example.invalid>', `Description: ${p.name} test package`, '',
-      ].join('\n'));
+      await writeFile(
+        path.join(root, 'DEBIAN/control'),
+        [
+          `Package: ${p.name}`,
+          `Version: ${p.version}-1`,
+          'Architecture: amd64',
+          'Maintainer: KET tests <test@example.invalid>',
+          `Description: ${p.name} test package`,
+          '',
+        ].join('\n'),
+      );
       const file = path.join(outDir, `${p.name}_${p.version}-1_amd64.deb`);
       await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, file], { what: 'building a tiny DEB' });
       files.push(file);

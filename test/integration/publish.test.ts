@@ -53,8 +53,14 @@ describe('publish and verify (integration, slow)', () => {
 
   function options(r: { rpm: string; deb: string }, from: string, extra: Partial<PublishOptions> = {}): PublishOptions {
     return {
-      rpmRepo: r.rpm, debRepo: r.deb, from, stateUrl: 's3://ket-state/test', signingKey: { keysPath: keys.keysPath },
-      env: { ...process.env, ...store.env() }, logger: silentLogger, ...extra,
+      rpmRepo: r.rpm,
+      debRepo: r.deb,
+      from,
+      stateUrl: 's3://ket-state/test',
+      signingKey: { keysPath: keys.keysPath },
+      env: { ...process.env, ...store.env() },
+      logger: silentLogger,
+      ...extra,
     };
   }
 
@@ -62,7 +68,13 @@ describe('publish and verify (integration, slow)', () => {
   const debExpected = rpmExpected;
 
   async function verify(r: { rpm: string; deb: string }, ps: TinyPackage[]): Promise<void> {
-    await verifyRepositories({ rpmUrl: store.bucketUrl(r.rpm), debUrl: store.bucketUrl(r.deb), rpm: rpmExpected(ps), deb: debExpected(ps), logger: silentLogger });
+    await verifyRepositories({
+      rpmUrl: store.bucketUrl(r.rpm),
+      debUrl: store.bucketUrl(r.deb),
+      rpm: rpmExpected(ps),
+      deb: debExpected(ps),
+      logger: silentLogger,
+    });
   }
 
   /** Writes seen by the store into the given buckets since trace position `from`. */
@@ -70,8 +82,14 @@ describe('publish and verify (integration, slow)', () => {
     return trace.slice(from).filter((l) => /^(PUT|POST|DELETE) /.test(l) && (l.includes(` /${r.rpm}/`) || l.includes(` /${r.deb}/`)));
   }
 
-  const release1: TinyPackage[] = [{ name: 'kubelet', version: '1.7.4' }, { name: 'etcd', version: '3.1.10' }];
-  const release2: TinyPackage[] = [{ name: 'kubelet', version: '1.7.5' }, { name: 'etcd', version: '3.1.11' }];
+  const release1: TinyPackage[] = [
+    { name: 'kubelet', version: '1.7.4' },
+    { name: 'etcd', version: '3.1.10' },
+  ];
+  const release2: TinyPackage[] = [
+    { name: 'kubelet', version: '1.7.5' },
+    { name: 'etcd', version: '3.1.11' },
+  ];
 
   test('first publish into empty buckets, a re-publish writes nothing, a second release keeps the first installable', async () => {
     const r = await repos();
@@ -102,7 +120,9 @@ describe('publish and verify (integration, slow)', () => {
     const debPuts = puts.filter((p) => p.startsWith(`/${r.deb}/`));
     expect(debPuts.slice(-3)).toEqual([`${dist}/Release`, `${dist}/Release.gpg`, `${dist}/InRelease`]);
     expect(lastIndex(debPuts, (p) => p.includes('/pool/'))).toBeLessThan(debPuts.findIndex((p) => p.includes('/dists/')));
-    expect(lastIndex(debPuts, (p) => p.includes('/by-hash/'))).toBeLessThan(debPuts.findIndex((p) => p.endsWith('/Packages.gz') && !p.includes('/by-hash/')));
+    expect(lastIndex(debPuts, (p) => p.includes('/by-hash/'))).toBeLessThan(
+      debPuts.findIndex((p) => p.endsWith('/Packages.gz') && !p.includes('/by-hash/')),
+    );
   }, 120_000);
 
   test('the same name and version with different bytes is refused and nothing is written', async () => {
@@ -110,7 +130,9 @@ describe('publish and verify (integration, slow)', () => {
     await publishRepositories(options(r, await build('c1', [{ name: 'kubectl', version: '1.7.4' }])));
     const changed = await build('c2', [{ name: 'kubectl', version: '1.7.4', salt: 'rebuilt' }]);
     const mark = trace.length;
-    await expect(publishRepositories(options(r, changed))).rejects.toThrow(/already published under the same name and version with different bytes; nothing was written[\s\S]*kubectl 1\.7\.4-1/);
+    await expect(publishRepositories(options(r, changed))).rejects.toThrow(
+      /already published under the same name and version with different bytes; nothing was written[\s\S]*kubectl 1\.7\.4-1/,
+    );
     expect(writesTo(r, mark)).toEqual([]);
   }, 60_000);
 
@@ -131,43 +153,63 @@ describe('publish and verify (integration, slow)', () => {
     ['the RPM hashed metadata', (r: { rpm: string }) => (l: string) => l.startsWith(`PUT /${r.rpm}/repodata/`) && !l.includes('repomd')],
     ['a DEB pool upload', (r: { deb: string }) => (l: string) => l.startsWith(`PUT /${r.deb}/pool/`)],
     ['the DEB by-hash indexes', (r: { deb: string }) => (l: string) => l.startsWith(`PUT /${r.deb}/dists/`) && l.includes('/by-hash/')],
-    ['the DEB Release file', (r: { deb: string }) => (l: string) => /^PUT \/[^/]+\/dists\/kismatic-xenial\/Release[? ]/.test(l) && l.includes(`/${r.deb}/`)],
-  ])('a publish killed after %s leaves repositories dnf and apt accept; the next publish completes it', async (_point, matcherFor) => {
-    const r = await repos();
-    await publishRepositories(options(r, await build(`k1-${bucketSeq}`, release1)));
-    const b2 = await build(`k2-${bucketSeq}`, release2);
-    const matches = matcherFor(r as { rpm: string; deb: string });
-    const killed = await runCliKilledAt(['publish', '--rpm-repo', r.rpm, '--deb-repo', r.deb, '--from', b2, '--state-url', 's3://ket-state/killed', '--lock-ttl', '3'], matches);
-    expect(killed).toBe(true);
-    // Old state (or new) accepted by both clients, the old release still served.
-    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger)).toEqual([]);
-    expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release1), silentLogger)).toEqual([]);
-    await publishRepositories(options(r, b2, { stateUrl: 's3://ket-state/killed' }));
-    await verify(r, [...release1, ...release2]);
-  }, 120_000);
+    [
+      'the DEB Release file',
+      (r: { deb: string }) => (l: string) => /^PUT \/[^/]+\/dists\/kismatic-xenial\/Release[? ]/.test(l) && l.includes(`/${r.deb}/`),
+    ],
+  ])(
+    'a publish killed after %s leaves repositories dnf and apt accept; the next publish completes it',
+    async (_point, matcherFor) => {
+      const r = await repos();
+      await publishRepositories(options(r, await build(`k1-${bucketSeq}`, release1)));
+      const b2 = await build(`k2-${bucketSeq}`, release2);
+      const matches = matcherFor(r as { rpm: string; deb: string });
+      const killed = await runCliKilledAt(
+        ['publish', '--rpm-repo', r.rpm, '--deb-repo', r.deb, '--from', b2, '--state-url', 's3://ket-state/killed', '--lock-ttl', '3'],
+        matches,
+      );
+      expect(killed).toBe(true);
+      // Old state (or new) accepted by both clients, the old release still served.
+      expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger)).toEqual([]);
+      expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release1), silentLogger)).toEqual([]);
+      await publishRepositories(options(r, b2, { stateUrl: 's3://ket-state/killed' }));
+      await verify(r, [...release1, ...release2]);
+    },
+    120_000,
+  );
 
   test('verify fails on tampered metadata and on a repository signed by a foreign key', async () => {
     const r = await repos();
     await publishRepositories(options(r, await build('t1', release1)));
     await verify(r, release1);
     // A package the manifest wants but the repository lacks.
-    await expect(verify(r, [...release1, { name: 'kubectl', version: '9.9' }])).rejects.toThrow(/kubectl-9\.9-1 is not listed[\s\S]*kubectl=9\.9-1 is not listed/);
+    await expect(verify(r, [...release1, { name: 'kubectl', version: '9.9' }])).rejects.toThrow(
+      /kubectl-9\.9-1 is not listed[\s\S]*kubectl=9\.9-1 is not listed/,
+    );
     // Tampered metadata: repomd.xml and Release changed after signing.
     const put = (bucket: string, key: string, body: string) => fetch(`${store.bucketUrl(bucket)}/${key}`, { method: 'PUT', body });
     const repomd = await (await fetch(`${store.bucketUrl(r.rpm)}/repodata/repomd.xml`)).text();
     await put(r.rpm, 'repodata/repomd.xml', repomd.replace('<revision>', '<revision>1'));
     const inRelease = await (await fetch(`${store.bucketUrl(r.deb)}/dists/kismatic-xenial/InRelease`)).text();
     await put(r.deb, 'dists/kismatic-xenial/InRelease', inRelease.replace('Suite: kismatic-xenial', 'Suite: kismatic-xenial-tampered'));
-    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger)).toEqual([expect.stringMatching(/dnf rejects the repository metadata/)]);
-    expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release1), silentLogger)).toEqual([expect.stringMatching(/apt-get update (does not accept|rejects)/)]);
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger)).toEqual([
+      expect.stringMatching(/dnf rejects the repository metadata/),
+    ]);
+    expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release1), silentLogger)).toEqual([
+      expect.stringMatching(/apt-get update (does not accept|rejects)/),
+    ]);
 
     // A repository published with someone else's key: clients with the published key... of the other.
     const f = await repos();
     await publishRepositories(options(f, await build('t2', release1), { signingKey: { keysPath: foreignKeys.keysPath } }));
     await put(f.rpm, 'public.key', await readText(keys.publicKeyPath));
     await put(f.deb, 'public.key', await readText(keys.publicKeyPath));
-    expect(await verifyRpmRepository(store.bucketUrl(f.rpm), rpmExpected(release1), silentLogger)).toEqual([expect.stringMatching(/dnf rejects/)]);
-    expect((await verifyDebRepository(store.bucketUrl(f.deb), debExpected(release1), silentLogger)).join('\n')).toMatch(/NO_PUBKEY|not signed|public key is not available|does not accept/);
+    expect(await verifyRpmRepository(store.bucketUrl(f.rpm), rpmExpected(release1), silentLogger)).toEqual([
+      expect.stringMatching(/dnf rejects/),
+    ]);
+    expect((await verifyDebRepository(store.bucketUrl(f.deb), debExpected(release1), silentLogger)).join('\n')).toMatch(
+      /NO_PUBKEY|not signed|public key is not available|does not accept/,
+    );
   }, 120_000);
 
   test('publishing with another key than the published public.key is refused unless rotating', async () => {
@@ -175,8 +217,11 @@ describe('publish and verify (integration, slow)', () => {
     await publishRepositories(options(r, await build('k1', release1)));
     const mark = trace.length;
     const other = await build('k2', release2, foreignKeys);
-    await expect(publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath } })))
-      .rejects.toThrow(new RegExp(`public\\.key holds key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*--allow-key-change.*nothing was written`));
+    await expect(publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath } }))).rejects.toThrow(
+      new RegExp(
+        `public\\.key holds key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*--allow-key-change.*nothing was written`,
+      ),
+    );
     expect(writesTo(r, mark)).toEqual([]);
     await verify(r, release1);
     // A deliberate rotation goes through, and the repository then carries the new key.
@@ -196,13 +241,19 @@ describe('publish and verify (integration, slow)', () => {
     const r = await repos();
     const b = await build('e1', release1);
     const mark = trace.length;
-    await expect(publishRepositories(options({ rpm: r.rpm, deb: 'no-such-bucket' }, b))).rejects.toThrow(/DEB repository bucket 'no-such-bucket' does not exist/);
-    await expect(publishRepositories(options(r, b, { stateUrl: 's3://no-such-state/x' }))).rejects.toThrow(/state \(--state-url\) bucket 'no-such-state' does not exist/);
+    await expect(publishRepositories(options({ rpm: r.rpm, deb: 'no-such-bucket' }, b))).rejects.toThrow(
+      /DEB repository bucket 'no-such-bucket' does not exist/,
+    );
+    await expect(publishRepositories(options(r, b, { stateUrl: 's3://no-such-state/x' }))).rejects.toThrow(
+      /state \(--state-url\) bucket 'no-such-state' does not exist/,
+    );
     const emptyKeys = path.join(dir, 'empty-keys');
     await mkdir(emptyKeys, { recursive: true });
     await expect(publishRepositories(options(r, b, { signingKey: { keysPath: emptyKeys } }))).rejects.toThrow(/no private\.key/);
     await expect(publishRepositories(options(r, b, { signingKey: {} }))).rejects.toThrow(/needs a GPG key/);
-    await expect(publishRepositories(options(r, b, { env: { ...process.env, ...store.env(), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } }))).rejects.toThrow(/cannot reach the S3 endpoint at http:\/\/127\.0\.0\.1:9/);
+    await expect(
+      publishRepositories(options(r, b, { env: { ...process.env, ...store.env(), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } })),
+    ).rejects.toThrow(/cannot reach the S3 endpoint at http:\/\/127\.0\.0\.1:9/);
     await expect(publishRepositories(options(r, path.join(dir, 'no-build')))).rejects.toThrow(/no such directory/);
     expect(writesTo(r, mark)).toEqual([]);
     expect(trace.slice(mark).filter((l) => l.includes('/no-such-bucket/') && l.startsWith('PUT'))).toEqual([]);

@@ -46,7 +46,9 @@ describe('signing keys (integration, gpg)', () => {
     } finally {
       await key.dispose();
     }
-    await expect(verifyWith(protectedKeys.publicKeyPath, [path.join(dir, 'repomd.xml.asc'), path.join(dir, 'repomd.xml')])).rejects.toThrow(/No public key|no public key/i);
+    await expect(verifyWith(protectedKeys.publicKeyPath, [path.join(dir, 'repomd.xml.asc'), path.join(dir, 'repomd.xml')])).rejects.toThrow(
+      /No public key|no public key/i,
+    );
   });
 
   test('a protected key opens with its passphrase from a value or a file', async () => {
@@ -60,7 +62,9 @@ describe('signing keys (integration, gpg)', () => {
   });
 
   test('a wrong passphrase is named as such', async () => {
-    await expect(openSigningKey({ keysPath: protectedKeys.keysPath, passphrase: 'wrong' })).rejects.toThrow(/KEYS_PATH=.*wrong passphrase for key/);
+    await expect(openSigningKey({ keysPath: protectedKeys.keysPath, passphrase: 'wrong' })).rejects.toThrow(
+      /KEYS_PATH=.*wrong passphrase for key/,
+    );
   });
 
   test('a missing passphrase says which variable to set', async () => {

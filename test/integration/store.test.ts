@@ -36,7 +36,9 @@ describe('embedded store and repository locks (integration, slow)', () => {
 
   test('If-Match writes only over the expected ETag; 404 when the key is absent', async () => {
     const { ETag } = await put('k2', 'v1');
-    await expect(put('k2', 'v2', { IfMatch: '"00000000000000000000000000000000"' })).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
+    await expect(put('k2', 'v2', { IfMatch: '"00000000000000000000000000000000"' })).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 412 },
+    });
     await put('k2', 'v2', { IfMatch: ETag });
     expect((await getObjectBytes(target, 'state', 'k2'))!.body.toString()).toBe('v2');
     await expect(put('absent', 'x', { IfMatch: ETag })).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
@@ -50,7 +52,11 @@ describe('embedded store and repository locks (integration, slow)', () => {
   test('lists more than 1,000 keys (s3rver needs the legacy OpenSSL provider for its continuation token)', async () => {
     await store.createBucket('many');
     const { mapConcurrent } = await import('../../lib/util/concurrency');
-    await mapConcurrent(Array.from({ length: 1005 }, (_, i) => i), 16, (i) => target.client.send(new PutObjectCommand({ Bucket: 'many', Key: `k${i}`, Body: '' })));
+    await mapConcurrent(
+      Array.from({ length: 1005 }, (_, i) => i),
+      16,
+      (i) => target.client.send(new PutObjectCommand({ Bucket: 'many', Key: `k${i}`, Body: '' })),
+    );
     let count = 0;
     let token: string | undefined;
     do {
@@ -80,7 +86,10 @@ describe('embedded store and repository locks (integration, slow)', () => {
     // A publisher that died holding the lock left its record (and stopped renewing it): once it
     // expires, the next publisher takes over.
     const now = Date.now();
-    await put('locks/repo.lock', JSON.stringify({ owner: 'dead-host:1:x', acquiredAt: new Date(now).toISOString(), expiresAt: new Date(now + 1500).toISOString() }));
+    await put(
+      'locks/repo.lock',
+      JSON.stringify({ owner: 'dead-host:1:x', acquiredAt: new Date(now).toISOString(), expiresAt: new Date(now + 1500).toISOString() }),
+    );
     const next = await acquireLock(target, { ...opts, waitMs: 10_000 });
     expect(Date.now()).toBeGreaterThanOrEqual(now + 1500);
     const record = JSON.parse((await getObjectBytes(target, 'state', 'locks/repo.lock'))!.body.toString());

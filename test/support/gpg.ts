@@ -23,7 +23,10 @@ export async function generateTestKeys(dir: string, opts: { passphrase?: string;
     const uid = `${opts.name ?? 'KET Test Signing'} <test@example.invalid>`;
     await gpg([...pass, '--quick-gen-key', uid, 'rsa2048', 'sign', 'never']);
     const { stdout } = await gpg(['--with-colons', '--list-secret-keys']);
-    const fpr = stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+    const fpr = stdout
+      .split('\n')
+      .find((l) => l.startsWith('fpr:'))!
+      .split(':')[9];
     await mkdir(dir, { recursive: true });
     const privateKey = (await gpg([...pass, '--armor', '--export-secret-keys', fpr])).stdout;
     const publicKey = (await gpg(['--armor', '--export', fpr])).stdout;

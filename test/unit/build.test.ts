@@ -6,7 +6,13 @@ import { debControl, dpkgCompressionArgs } from '../../lib/packaging/deb';
 import { rpmsignArgs } from '../../lib/packaging/sign';
 import { validateContents } from '../../lib/packaging/stage';
 import {
-  keptDebFields, mergeRpmProvides, mergeRpmRequires, mergeScriptlets, parseDebControl, parseRpmFileList, parseRpmRequires,
+  keptDebFields,
+  mergeRpmProvides,
+  mergeRpmRequires,
+  mergeScriptlets,
+  parseDebControl,
+  parseRpmFileList,
+  parseRpmRequires,
 } from '../../lib/packaging/repackage';
 import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
 import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
@@ -27,20 +33,23 @@ const base = {
 
 describe('mirror URLs', () => {
   it('keeps the upstream host as the first path segment', () => {
-    expect(mirrorUrl('https://dl.k8s.io/v1.7.4/kubernetes-node-linux-amd64.tar.gz', 'http://127.0.0.1:8080'))
-      .toBe('http://127.0.0.1:8080/dl.k8s.io/v1.7.4/kubernetes-node-linux-amd64.tar.gz');
+    expect(mirrorUrl('https://dl.k8s.io/v1.7.4/kubernetes-node-linux-amd64.tar.gz', 'http://127.0.0.1:8080')).toBe(
+      'http://127.0.0.1:8080/dl.k8s.io/v1.7.4/kubernetes-node-linux-amd64.tar.gz',
+    );
   });
   it('appends to a mirror base path with or without a trailing slash, keeps the query', () => {
-    expect(mirrorUrl('https://github.com/coreos/etcd/releases/download/v3.1.10/e.tar.gz?x=1', 'https://m.example/base/'))
-      .toBe('https://m.example/base/github.com/coreos/etcd/releases/download/v3.1.10/e.tar.gz?x=1');
+    expect(mirrorUrl('https://github.com/coreos/etcd/releases/download/v3.1.10/e.tar.gz?x=1', 'https://m.example/base/')).toBe(
+      'https://m.example/base/github.com/coreos/etcd/releases/download/v3.1.10/e.tar.gz?x=1',
+    );
   });
   it('keeps a non-default port in the host segment and leaves URLs alone without a mirror', () => {
     expect(mirrorUrl('http://host:81/a', 'http://m')).toBe('http://m/host:81/a');
     expect(mirrorUrl('https://x/y', undefined)).toBe('https://x/y');
   });
   it('keeps percent-encoding (the ~ of Debian versions) as given', () => {
-    expect(mirrorUrl('https://apt.dockerproject.org/d/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb', 'http://m'))
-      .toBe('http://m/apt.dockerproject.org/d/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb');
+    expect(mirrorUrl('https://apt.dockerproject.org/d/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb', 'http://m')).toBe(
+      'http://m/apt.dockerproject.org/d/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb',
+    );
   });
   it('refuses a mirror that is not an http(s) URL, naming it', () => {
     expect(() => parseMirror('127.0.0.1:8080')).toThrow(/--mirror "127.0.0.1:8080"|only http/);
@@ -71,22 +80,32 @@ describe('RPM spec', () => {
     expect(spec).not.toContain('BuildArch');
   });
   it('lists files root-owned with the manifest mode, directories, links and config files', () => {
-    const spec = rpmSpec({
-      ...rpm,
-      directories: [{ path: '/usr/share/x', mode: 0o750 }],
-      symlinks: [{ path: '/usr/bin/k', target: 'kubelet' }],
-      files: [...rpm.files, { sourcePath: '/s/c', path: '/etc/sysconfig/k', mode: 0o600 }],
-      configFiles: ['/etc/sysconfig/k'],
-    }, '/stage');
+    const spec = rpmSpec(
+      {
+        ...rpm,
+        directories: [{ path: '/usr/share/x', mode: 0o750 }],
+        symlinks: [{ path: '/usr/bin/k', target: 'kubelet' }],
+        files: [...rpm.files, { sourcePath: '/s/c', path: '/etc/sysconfig/k', mode: 0o600 }],
+        configFiles: ['/etc/sysconfig/k'],
+      },
+      '/stage',
+    );
     expect(spec).toContain('%defattr(-,root,root,-)');
     expect(spec).toContain('%attr(0755,root,root) "/usr/bin/kubelet"');
     expect(spec).toContain('%dir %attr(0750,root,root) "/usr/share/x"');
     expect(spec).toContain('%config(noreplace) %attr(0600,root,root) "/etc/sysconfig/k"');
     expect(spec).toContain('"/usr/bin/k"');
-    expect(spec).toContain("rmdir \"%{buildroot}\" && mv '/stage' \"%{buildroot}\"");
+    expect(spec).toContain('rmdir "%{buildroot}" && mv \'/stage\' "%{buildroot}"');
   });
   it('writes scriptlets and scriptlet requires, escaping % so rpm does not expand macros', () => {
-    const spec = rpmSpec({ ...rpm, scriptlets: { post: { body: 'echo 100%\n' }, postun: { interpreter: '<lua>', body: 'print(1)' } }, scriptletRequires: { post: ['policycoreutils'] } }, '/stage');
+    const spec = rpmSpec(
+      {
+        ...rpm,
+        scriptlets: { post: { body: 'echo 100%\n' }, postun: { interpreter: '<lua>', body: 'print(1)' } },
+        scriptletRequires: { post: ['policycoreutils'] },
+      },
+      '/stage',
+    );
     expect(spec).toContain('%post\necho 100%%\n');
     expect(spec).toContain('%postun -p <lua>\nprint(1)\n');
     expect(spec).toContain('Requires(post): policycoreutils');
@@ -102,14 +121,20 @@ describe('RPM spec', () => {
     expect(() => validateContents({ ...rpm, compression: { algorithm: 'zstd' as 'xz', level: 3, threads: 0 } })).toThrow('gzip or xz');
   });
   it('refuses paths rpm would glob or split', () => {
-    expect(() => validateContents({ ...rpm, files: [{ sourcePath: '/s', path: '/usr/bin/a b', mode: 0o755 }] })).toThrow('cannot package path "/usr/bin/a b"');
-    expect(() => validateContents({ ...rpm, files: [{ sourcePath: '/s', path: '/usr/bin/a*', mode: 0o755 }] })).toThrow('cannot package path');
+    expect(() => validateContents({ ...rpm, files: [{ sourcePath: '/s', path: '/usr/bin/a b', mode: 0o755 }] })).toThrow(
+      'cannot package path "/usr/bin/a b"',
+    );
+    expect(() => validateContents({ ...rpm, files: [{ sourcePath: '/s', path: '/usr/bin/a*', mode: 0o755 }] })).toThrow(
+      'cannot package path',
+    );
     expect(() => validateContents({ ...rpm, files: [...rpm.files, ...rpm.files] })).toThrow('listed twice');
   });
   it('rpmsign: gpg from /usr/bin, the key by fingerprint, passphrase from a file, never a prompt', () => {
     const args = rpmsignArgs({ fingerprint: 'ABCD', gnupgHome: '/h', passphraseFile: '/p/pass' }, ['/x.rpm']);
     expect(args).toEqual(expect.arrayContaining(['--addsign', '__gpg /usr/bin/gpg', '_gpg_name ABCD', '_gpg_path /h', '/x.rpm']));
-    expect(args.find((a) => a.startsWith('_gpg_sign_cmd_extra_args'))).toBe('_gpg_sign_cmd_extra_args --batch --no-tty --pinentry-mode loopback --passphrase-file /p/pass');
+    expect(args.find((a) => a.startsWith('_gpg_sign_cmd_extra_args'))).toBe(
+      '_gpg_sign_cmd_extra_args --batch --no-tty --pinentry-mode loopback --passphrase-file /p/pass',
+    );
     expect(rpmsignArgs({ fingerprint: 'ABCD', gnupgHome: '/h' }, []).join(' ')).not.toContain('passphrase');
   });
 });
@@ -124,7 +149,18 @@ describe('DEB control', () => {
     );
   });
   it('omits an empty Depends, keeps extra fields, folds a long description', () => {
-    const text = debControl({ ...deb, depends: [], extraFields: [['Recommends', 'git'], ['Section', 'admin']], description: 'Docker\nline two\n\nline four' }, 1);
+    const text = debControl(
+      {
+        ...deb,
+        depends: [],
+        extraFields: [
+          ['Recommends', 'git'],
+          ['Section', 'admin'],
+        ],
+        description: 'Docker\nline two\n\nline four',
+      },
+      1,
+    );
     expect(text).not.toContain('Depends');
     expect(text).toContain('Recommends: git\nSection: admin\n');
     expect(text).toContain('Description: Docker\n line two\n .\n line four\n');
@@ -139,13 +175,21 @@ describe('DEB control', () => {
 });
 
 describe('repackaging docker-engine (pure parts)', () => {
-  const engineRequires = parseRpmRequires([
-    '/bin/sh\tpost,interp', 'iptables\tmanual', 'docker-engine-selinux >= 1.12.6-1.el7.centos\tpre',
-    'rpmlib(FileDigests) <= 4.6.0-1\trpmlib', 'libc.so.6()(64bit)\tauto', 'config(docker-engine) = 1.12.6-1\tconfig',
-  ].join('\n'));
+  const engineRequires = parseRpmRequires(
+    [
+      '/bin/sh\tpost,interp',
+      'iptables\tmanual',
+      'docker-engine-selinux >= 1.12.6-1.el7.centos\tpre',
+      'rpmlib(FileDigests) <= 4.6.0-1\trpmlib',
+      'libc.so.6()(64bit)\tauto',
+      'config(docker-engine) = 1.12.6-1\tconfig',
+    ].join('\n'),
+  );
   const selinuxRequires = parseRpmRequires(['policycoreutils\tpost', 'iptables\tmanual', '/bin/sh\tpostun,interp'].join('\n'));
   it('parses rpm file lists: type, mode, config flag, link target', () => {
-    const entries = parseRpmFileList('/usr/bin/docker\t100755\t\t\n/etc/sysconfig/docker\t100644\tcmn\t\n/usr/share/x\t40750\t\t\n/usr/bin/l\t120777\t\tdocker\n');
+    const entries = parseRpmFileList(
+      '/usr/bin/docker\t100755\t\t\n/etc/sysconfig/docker\t100644\tcmn\t\n/usr/share/x\t40750\t\t\n/usr/bin/l\t120777\t\tdocker\n',
+    );
     expect(entries).toEqual([
       { path: '/usr/bin/docker', mode: 0o755, type: 'file', config: false, linkTarget: '' },
       { path: '/etc/sysconfig/docker', mode: 0o644, type: 'file', config: true, linkTarget: '' },
@@ -154,15 +198,26 @@ describe('repackaging docker-engine (pure parts)', () => {
     ]);
   });
   it('keeps requires with their scriptlet context, drops what rpmbuild regenerates and what is merged in', () => {
-    const merged = mergeRpmRequires([{ name: 'docker-engine', requires: engineRequires }, { name: 'docker-engine-selinux', requires: selinuxRequires }]);
+    const merged = mergeRpmRequires([
+      { name: 'docker-engine', requires: engineRequires },
+      { name: 'docker-engine-selinux', requires: selinuxRequires },
+    ]);
     expect(merged.requires).toEqual(['iptables', 'libc.so.6()(64bit)']);
     expect(merged.scriptletRequires).toEqual({ post: ['policycoreutils'] });
   });
   it('keeps provides of the merged-in package, not our own name or config()', () => {
-    expect(mergeRpmProvides([
-      { name: 'docker-engine', provides: ['docker-engine = 1.12.6-1', 'docker-engine(x86-64) = 1.12.6-1', 'config(docker-engine) = 1.12.6-1'] },
-      { name: 'docker-engine-selinux', provides: ['docker-engine-selinux = 1.12.6-1'] },
-    ], 'docker-engine')).toEqual(['docker-engine-selinux = 1.12.6-1']);
+    expect(
+      mergeRpmProvides(
+        [
+          {
+            name: 'docker-engine',
+            provides: ['docker-engine = 1.12.6-1', 'docker-engine(x86-64) = 1.12.6-1', 'config(docker-engine) = 1.12.6-1'],
+          },
+          { name: 'docker-engine-selinux', provides: ['docker-engine-selinux = 1.12.6-1'] },
+        ],
+        'docker-engine',
+      ),
+    ).toEqual(['docker-engine-selinux = 1.12.6-1']);
   });
   it('runs same-phase scriptlets one after the other, refusing different interpreters', () => {
     const merged = mergeScriptlets([
@@ -171,13 +226,17 @@ describe('repackaging docker-engine (pure parts)', () => {
     ]);
     expect(merged.post).toEqual({ interpreter: '/bin/sh', body: '# from a\necho a\n# from b\necho b\n' });
     expect(merged.postun?.body).toBe('# from b\necho c\n');
-    expect(() => mergeScriptlets([
-      { name: 'a', scriptlets: { post: { interpreter: '/bin/sh', body: 'x' } } },
-      { name: 'b', scriptlets: { post: { interpreter: '<lua>', body: 'y' } } },
-    ])).toThrow('cannot merge the %post scriptlets');
+    expect(() =>
+      mergeScriptlets([
+        { name: 'a', scriptlets: { post: { interpreter: '/bin/sh', body: 'x' } } },
+        { name: 'b', scriptlets: { post: { interpreter: '<lua>', body: 'y' } } },
+      ]),
+    ).toThrow('cannot merge the %post scriptlets');
   });
   it('parses a Debian control file and keeps relation fields on one line', () => {
-    const control = parseDebControl('Package: docker-engine\nVersion: 1.12.6-0~ubuntu-xenial\nDepends: iptables,\n libc6 (>= 2.17)\nRecommends: git\nMaintainer: Docker <support@docker.com>\nDescription: Docker\n more text\n');
+    const control = parseDebControl(
+      'Package: docker-engine\nVersion: 1.12.6-0~ubuntu-xenial\nDepends: iptables,\n libc6 (>= 2.17)\nRecommends: git\nMaintainer: Docker <support@docker.com>\nDescription: Docker\n more text\n',
+    );
     expect(control[2]).toEqual(['Depends', 'iptables,\n libc6 (>= 2.17)']);
     const kept = keptDebFields(control);
     expect(kept.depends).toEqual(['iptables', 'libc6 (>= 2.17)']);
@@ -231,18 +290,26 @@ describe('pinning and selection', () => {
     expect(parseManifest(out, 'm.yaml').packages[0].sources[0].checksum).toEqual({ algorithm: 'sha256', hex: 'b'.repeat(64) });
   });
   it('refuses to pin a source that is not unpinned or does not exist', () => {
-    expect(() => applySourcePins(manifestText, [{ packageName: 'kubelet', sourceId: 'node', sha256: 'b'.repeat(64) }], 'm.yaml')).toThrow('is not marked unpinned');
-    expect(() => applySourcePins(manifestText, [{ packageName: 'kubelet', sourceId: 'nope', sha256: 'b'.repeat(64) }], 'm.yaml')).toThrow('has no source "nope"');
+    expect(() => applySourcePins(manifestText, [{ packageName: 'kubelet', sourceId: 'node', sha256: 'b'.repeat(64) }], 'm.yaml')).toThrow(
+      'is not marked unpinned',
+    );
+    expect(() => applySourcePins(manifestText, [{ packageName: 'kubelet', sourceId: 'nope', sha256: 'b'.repeat(64) }], 'm.yaml')).toThrow(
+      'has no source "nope"',
+    );
   });
   it('refuses unpinned sources naming package, source and the pin command', () => {
-    expect(() => checkSourcesPinned(manifest.packages, false, 'm.yaml')).toThrow(/package "etcd" source "etcd" \(https:\/\/github.com\/coreos\/etcd\/releases\/download\/v3.1.10\/etcd-v3.1.10-linux-amd64.tar.gz\)[\s\S]*ket-packages pin[\s\S]*--allow-unpinned/);
+    expect(() => checkSourcesPinned(manifest.packages, false, 'm.yaml')).toThrow(
+      /package "etcd" source "etcd" \(https:\/\/github.com\/coreos\/etcd\/releases\/download\/v3.1.10\/etcd-v3.1.10-linux-amd64.tar.gz\)[\s\S]*ket-packages pin[\s\S]*--allow-unpinned/,
+    );
     expect(() => checkSourcesPinned(manifest.packages, true, 'm.yaml')).not.toThrow();
     expect(() => checkSourcesPinned([manifest.packages[1]], false, 'm.yaml')).not.toThrow();
   });
   it('--only picks packages and refuses unknown names', () => {
     expect(selectPackages(manifest, ['kubelet']).map((p) => p.name)).toEqual(['kubelet']);
     expect(selectPackages(manifest, undefined).length).toBe(2);
-    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow('--only: no package named nope in m.yaml (packages: etcd, kubelet)');
+    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow(
+      '--only: no package named nope in m.yaml (packages: etcd, kubelet)',
+    );
   });
   it('a format-restricted source serves only that format', () => {
     expect(sourcesFor(manifest.packages[0], 'rpm').length).toBe(1);
@@ -254,10 +321,25 @@ describe('pinning and selection', () => {
 describe('fixtures (pure parts)', () => {
   it('recognises each upstream file kind from its URL', () => {
     expect(fixtureKind('https://dl.k8s.io/v1.7.4/kubernetes-node-linux-amd64.tar.gz')).toEqual({ kind: 'k8s-node', version: '1.7.4' });
-    expect(fixtureKind('https://github.com/coreos/etcd/releases/download/v3.0.17/etcd-v3.0.17-linux-amd64.tar.gz')).toEqual({ kind: 'etcd', version: '3.0.17' });
-    expect(fixtureKind('https://y/docker-engine-selinux-1.12.6-1.el7.centos.noarch.rpm')).toEqual({ kind: 'docker-selinux-rpm', version: '1.12.6', release: '1.el7.centos' });
-    expect(fixtureKind('https://y/docker-engine-1.12.6-1.el7.centos.x86_64.rpm')).toEqual({ kind: 'docker-rpm', version: '1.12.6', release: '1.el7.centos' });
-    expect(fixtureKind('https://y/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb')).toEqual({ kind: 'docker-deb', version: '1.12.6', release: '0~ubuntu-xenial' });
+    expect(fixtureKind('https://github.com/coreos/etcd/releases/download/v3.0.17/etcd-v3.0.17-linux-amd64.tar.gz')).toEqual({
+      kind: 'etcd',
+      version: '3.0.17',
+    });
+    expect(fixtureKind('https://y/docker-engine-selinux-1.12.6-1.el7.centos.noarch.rpm')).toEqual({
+      kind: 'docker-selinux-rpm',
+      version: '1.12.6',
+      release: '1.el7.centos',
+    });
+    expect(fixtureKind('https://y/docker-engine-1.12.6-1.el7.centos.x86_64.rpm')).toEqual({
+      kind: 'docker-rpm',
+      version: '1.12.6',
+      release: '1.el7.centos',
+    });
+    expect(fixtureKind('https://y/docker-engine_1.12.6-0~ubuntu-xenial_amd64.deb')).toEqual({
+      kind: 'docker-deb',
+      version: '1.12.6',
+      release: '0~ubuntu-xenial',
+    });
     expect(fixtureKind('https://y/other.zip')).toBeUndefined();
     expect(mirrorPathOf('https://dl.k8s.io/v1.7.4/x')).toBe('/dl.k8s.io/v1.7.4/x');
   });

@@ -2,7 +2,14 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseManifest } from '../../lib/manifest/load';
 import { checkImagesPinned, describeImage, imagePackageFiles } from '../../lib/image-bundle/images';
-import { archiveTag, cacheFileName, dockerTransportRef, normalizeRepository, parseRegistryMirror, sourceRepository } from '../../lib/image-bundle/reference';
+import {
+  archiveTag,
+  cacheFileName,
+  dockerTransportRef,
+  normalizeRepository,
+  parseRegistryMirror,
+  sourceRepository,
+} from '../../lib/image-bundle/reference';
 import { mixedContent, textChunk } from '../../lib/local/registry/fixture-content';
 import { tarStream, ustarHeader } from '../../lib/local/registry/oci-layout';
 import { registryConfig } from '../../lib/local/registry/registry';
@@ -23,7 +30,9 @@ describe('image references', () => {
     const mirror = parseRegistryMirror('http://127.0.0.1:5000');
     expect(sourceRepository('gcr.io/google_containers/pause-amd64', mirror)).toBe('127.0.0.1:5000/gcr.io/google_containers/pause-amd64');
     expect(sourceRepository('busybox', mirror)).toBe('127.0.0.1:5000/docker.io/library/busybox');
-    expect(sourceRepository('registry', parseRegistryMirror('https://mirror.example.com/ket/'))).toBe('mirror.example.com/ket/docker.io/library/registry');
+    expect(sourceRepository('registry', parseRegistryMirror('https://mirror.example.com/ket/'))).toBe(
+      'mirror.example.com/ket/docker.io/library/registry',
+    );
     expect(sourceRepository('calico/node')).toBe('docker.io/calico/node');
   });
 
@@ -98,9 +107,9 @@ describe('kismatic-offline package', () => {
   });
 
   it('rejects a malformed image digest naming the package and field', () => {
-    expect(() => parseManifest(manifestWith('      - { name: pause, repository: pause, tag: "3.0", digest: "sha256:123" }'), 'bad.yaml')).toThrow(
-      /package "kismatic-offline": field "images\[0\]\.digest" must be "sha256:"/,
-    );
+    expect(() =>
+      parseManifest(manifestWith('      - { name: pause, repository: pause, tag: "3.0", digest: "sha256:123" }'), 'bad.yaml'),
+    ).toThrow(/package "kismatic-offline": field "images\[0\]\.digest" must be "sha256:"/);
   });
 });
 
@@ -125,7 +134,16 @@ describe('fixture image writing', () => {
 
   it('pads members to 512-byte blocks and ends with two zero blocks', async () => {
     const chunks: Buffer[] = [];
-    for await (const c of tarStream([{ path: 'a', size: 3, content: async function* () { yield Buffer.from('abc'); } }])) chunks.push(c);
+    for await (const c of tarStream([
+      {
+        path: 'a',
+        size: 3,
+        content: async function* () {
+          yield Buffer.from('abc');
+        },
+      },
+    ]))
+      chunks.push(c);
     const tar = Buffer.concat(chunks);
     expect(tar.length).toBe(512 + 512 + 1024);
     expect(tar.toString('ascii', 512, 515)).toBe('abc');
@@ -133,7 +151,16 @@ describe('fixture image writing', () => {
 
   it('fails when a file produces fewer bytes than declared', async () => {
     const run = async () => {
-      for await (const _ of tarStream([{ path: 'a', size: 5, content: async function* () { yield Buffer.from('abc'); } }])) void _;
+      for await (const _ of tarStream([
+        {
+          path: 'a',
+          size: 5,
+          content: async function* () {
+            yield Buffer.from('abc');
+          },
+        },
+      ]))
+        void _;
     };
     await expect(run()).rejects.toThrow(/produced 3 bytes, declared 5/);
   });
@@ -165,7 +192,10 @@ describe('release.yaml kismatic-offline', () => {
   const pkg = loadManifest(path.join(__dirname, '../../release.yaml')).packages.find((p) => p.name === 'kismatic-offline')!;
 
   it('ships the 28 archives of the old build_rpms.sh, under their old names', () => {
-    const old = 'registry kubedns kube-dnsmasq kubernetes-dashboard kubedns-sidecar pause nginx busybox defaultbackend nginx-ingress-controller tcp-healthz-amd64 kube-proxy kube-controller-manager kube-scheduler kube-apiserver cni-bin calico calico-ctl calico-cni weave-kube weave-npc netplugin auth-proxy aci-gw kube-policy-controller heapster influxdb tiller'.split(' ');
+    const old =
+      'registry kubedns kube-dnsmasq kubernetes-dashboard kubedns-sidecar pause nginx busybox defaultbackend nginx-ingress-controller tcp-healthz-amd64 kube-proxy kube-controller-manager kube-scheduler kube-apiserver cni-bin calico calico-ctl calico-cni weave-kube weave-npc netplugin auth-proxy aci-gw kube-policy-controller heapster influxdb tiller'.split(
+        ' ',
+      );
     expect(pkg.images.map((i) => i.name).sort()).toEqual([...old].sort());
     expect(pkg.rpm.fileName).toBe('kismatic-offline-1.7.4_1-1.x86_64.rpm');
     expect(pkg.deb.fileName).toBe('kismatic-offline_1.7.4-1_amd64.deb');
@@ -179,7 +209,9 @@ describe('release.yaml kismatic-offline', () => {
 });
 
 describe('fixture manifest pinning', () => {
-  const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual('../../lib/local/registry/fixture-images') as typeof import('../../lib/local/registry/fixture-images');
+  const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual(
+    '../../lib/local/registry/fixture-images',
+  ) as typeof import('../../lib/local/registry/fixture-images');
   const text = `# top comment
 metadata: { maintainer: M <m@example.com>, vendor: V, license: L, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
 packages:

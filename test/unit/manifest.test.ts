@@ -43,7 +43,10 @@ function problemsOf(text: string): string[] {
 describe('manifest validation', () => {
   test('a valid manifest resolves templates and versions', () => {
     const m = parseManifest(manifestText(kubelet), 'test.yaml');
-    expect(m.packages[0].sources[0]).toMatchObject({ url: 'https://example.com/v1.7.4/kubelet', checksum: { algorithm: 'sha256', hex: SHA } });
+    expect(m.packages[0].sources[0]).toMatchObject({
+      url: 'https://example.com/v1.7.4/kubelet',
+      checksum: { algorithm: 'sha256', hex: SHA },
+    });
     expect(m.packages[0].rpm).toMatchObject({ full: '1.7.4_1-1', fileName: 'kubelet-1.7.4_1-1.x86_64.rpm' });
     expect(m.packages[0].deb).toEqual({ version: '1.7.4-1', fileName: 'kubelet_1.7.4-1_amd64.deb' });
   });
@@ -56,32 +59,101 @@ describe('manifest validation', () => {
 
   test.each([
     ['unknown key', kubelet.replace('iteration: 1', 'iteration: 1\n    colour: blue'), 'package "kubelet": unknown key "colour"'],
-    ['unknown key in a source', kubelet.replace(`sha256: ${SHA}`, `sha256: ${SHA}\n        mirror: x`), 'package "kubelet": unknown key "sources[0].mirror"'],
-    ['missing checksum', kubelet.replace(`        sha256: ${SHA}\n`, ''), 'package "kubelet": field "sources[0]" needs exactly one of sha256, sha512 or "unpinned: true"'],
-    ['two checksums', kubelet.replace(`sha256: ${SHA}`, `sha256: ${SHA}\n        unpinned: true`), 'package "kubelet": field "sources[0]" needs exactly one of sha256, sha512 or "unpinned: true"'],
-    ['malformed sha256', kubelet.replace(SHA, 'abc123'), 'package "kubelet": field "sources[0].sha256" must be 64 lowercase hexadecimal characters, got "abc123"'],
-    ['upper-case sha256', kubelet.replace(SHA, 'A'.repeat(64)), 'package "kubelet": field "sources[0].sha256" must be 64 lowercase hexadecimal characters'],
-    ['malformed sha512', kubelet.replace(`sha256: ${SHA}`, `sha512: ${SHA}`), 'package "kubelet": field "sources[0].sha512" must be 128 lowercase hexadecimal characters'],
-    ['malformed version', kubelet.replace('version: 1.7.4', 'version: v1.7.4'), 'package "kubelet": field "version" must be dotted numbers such as 1.7.4, got "v1.7.4"'],
+    [
+      'unknown key in a source',
+      kubelet.replace(`sha256: ${SHA}`, `sha256: ${SHA}\n        mirror: x`),
+      'package "kubelet": unknown key "sources[0].mirror"',
+    ],
+    [
+      'missing checksum',
+      kubelet.replace(`        sha256: ${SHA}\n`, ''),
+      'package "kubelet": field "sources[0]" needs exactly one of sha256, sha512 or "unpinned: true"',
+    ],
+    [
+      'two checksums',
+      kubelet.replace(`sha256: ${SHA}`, `sha256: ${SHA}\n        unpinned: true`),
+      'package "kubelet": field "sources[0]" needs exactly one of sha256, sha512 or "unpinned: true"',
+    ],
+    [
+      'malformed sha256',
+      kubelet.replace(SHA, 'abc123'),
+      'package "kubelet": field "sources[0].sha256" must be 64 lowercase hexadecimal characters, got "abc123"',
+    ],
+    [
+      'upper-case sha256',
+      kubelet.replace(SHA, 'A'.repeat(64)),
+      'package "kubelet": field "sources[0].sha256" must be 64 lowercase hexadecimal characters',
+    ],
+    [
+      'malformed sha512',
+      kubelet.replace(`sha256: ${SHA}`, `sha512: ${SHA}`),
+      'package "kubelet": field "sources[0].sha512" must be 128 lowercase hexadecimal characters',
+    ],
+    [
+      'malformed version',
+      kubelet.replace('version: 1.7.4', 'version: v1.7.4'),
+      'package "kubelet": field "version" must be dotted numbers such as 1.7.4, got "v1.7.4"',
+    ],
     ['duplicate package name', kubelet + kubelet, 'package "kubelet": field "name" duplicates packages[0] (packages[1])'],
-    ['missing iteration', kubelet.replace('    iteration: 1\n', ''), 'package "kubelet": missing field "iteration" (required by versioning: kismatic)'],
-    ['unknown versioning', kubelet.replace('versioning: kismatic', 'versioning: semver'), 'package "kubelet": field "versioning" must be one of kismatic, upstream, repackaged, got "semver"'],
-    ['unknown placeholder', kubelet.replace('v{version}', 'v{verison}'), 'package "kubelet": field "sources[0].url" unknown placeholder {verison}'],
-    ['file from an unknown source', kubelet.replace('from: bin', 'from: binary'), 'package "kubelet": field "files[0].from" names no source of this package: "binary"'],
+    [
+      'missing iteration',
+      kubelet.replace('    iteration: 1\n', ''),
+      'package "kubelet": missing field "iteration" (required by versioning: kismatic)',
+    ],
+    [
+      'unknown versioning',
+      kubelet.replace('versioning: kismatic', 'versioning: semver'),
+      'package "kubelet": field "versioning" must be one of kismatic, upstream, repackaged, got "semver"',
+    ],
+    [
+      'unknown placeholder',
+      kubelet.replace('v{version}', 'v{verison}'),
+      'package "kubelet": field "sources[0].url" unknown placeholder {verison}',
+    ],
+    [
+      'file from an unknown source',
+      kubelet.replace('from: bin', 'from: binary'),
+      'package "kubelet": field "files[0].from" names no source of this package: "binary"',
+    ],
     ['bad mode', kubelet.replace('"0755"', '"rwx"'), 'package "kubelet": field "files[0].mode" must be an octal mode such as "0755"'],
-    ['relative install path', kubelet.replace('/usr/bin/kubelet', 'usr/bin/kubelet'), 'package "kubelet": field "files[0].path" must be an absolute file path'],
-    ['versionFrom an unknown package', kubelet.replace('version: 1.7.4', 'versionFrom: kubernetes'), 'package "kubelet": field "versionFrom" names no package: "kubernetes"'],
-    ['version and versionFrom', kubelet.replace('version: 1.7.4', 'version: 1.7.4\n    versionFrom: kubelet'), 'package "kubelet": needs exactly one of version or versionFrom'],
-    ['repackaged without rpmRelease', kubelet.replace('versioning: kismatic', 'versioning: repackaged').replace('    iteration: 1\n', '    debRevision: "0"\n'), 'package "kubelet": missing field "rpmRelease" (required by versioning: repackaged)'],
+    [
+      'relative install path',
+      kubelet.replace('/usr/bin/kubelet', 'usr/bin/kubelet'),
+      'package "kubelet": field "files[0].path" must be an absolute file path',
+    ],
+    [
+      'versionFrom an unknown package',
+      kubelet.replace('version: 1.7.4', 'versionFrom: kubernetes'),
+      'package "kubelet": field "versionFrom" names no package: "kubernetes"',
+    ],
+    [
+      'version and versionFrom',
+      kubelet.replace('version: 1.7.4', 'version: 1.7.4\n    versionFrom: kubelet'),
+      'package "kubelet": needs exactly one of version or versionFrom',
+    ],
+    [
+      'repackaged without rpmRelease',
+      kubelet.replace('versioning: kismatic', 'versioning: repackaged').replace('    iteration: 1\n', '    debRevision: "0"\n'),
+      'package "kubelet": missing field "rpmRelease" (required by versioning: repackaged)',
+    ],
     ['a package that ships nothing', kubelet.replace(/ {4}files:\n.*\n/, ''), 'package "kubelet": ships nothing'],
-    ['malformed image digest', kubelet.replace('    files:', `    images:\n      - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", digest: "sha256:abc" }\n    files:`), 'package "kubelet": field "images[0].digest" must be "sha256:" followed by 64 lowercase hexadecimal characters'],
+    [
+      'malformed image digest',
+      kubelet.replace(
+        '    files:',
+        `    images:\n      - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", digest: "sha256:abc" }\n    files:`,
+      ),
+      'package "kubelet": field "images[0].digest" must be "sha256:" followed by 64 lowercase hexadecimal characters',
+    ],
   ])('%s', (_case, packages, expected) => {
     const problems = problemsOf(manifestText(packages));
     expect(problems.join('\n')).toContain(expected);
   });
 
   test('a duplicate YAML key is a syntax error, not a silent override', () => {
-    expect(problemsOf(manifestText(kubelet.replace('iteration: 1', 'iteration: 1\n    iteration: 2')))[0]).toMatch(/^YAML syntax: Map keys must be unique/);
+    expect(problemsOf(manifestText(kubelet.replace('iteration: 1', 'iteration: 1\n    iteration: 2')))[0]).toMatch(
+      /^YAML syntax: Map keys must be unique/,
+    );
   });
 
   test('an unknown top-level key is named', () => {
@@ -104,14 +176,26 @@ describe('pinning edits', () => {
   const digest = `sha256:${'c'.repeat(64)}`;
 
   test('an image pin replaces unpinned in place, keeping comments and flow style', () => {
-    const out = applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml');
+    const out = applyPins(
+      text,
+      [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }],
+      'm.yaml',
+    );
     expect(out).toContain(`tag: "3.0", digest: ${digest} } # keep me`);
     expect(out).toContain('# the bundle');
   });
 
   test('an unknown image or an already pinned one is named', () => {
-    expect(() => applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'busybox', key: 'digest', value: digest }], 'm.yaml')).toThrow('m.yaml: package "kismatic-offline" has no image "busybox"');
-    const pinned = applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml');
-    expect(() => applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml')).toThrow('image "pause" is not marked unpinned');
+    expect(() =>
+      applyPins(text, [{ packageName: 'kismatic-offline', list: 'images', entry: 'busybox', key: 'digest', value: digest }], 'm.yaml'),
+    ).toThrow('m.yaml: package "kismatic-offline" has no image "busybox"');
+    const pinned = applyPins(
+      text,
+      [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }],
+      'm.yaml',
+    );
+    expect(() =>
+      applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml'),
+    ).toThrow('image "pause" is not marked unpinned');
   });
 });

@@ -4,7 +4,15 @@ import { gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/cli/local';
 import { loadManifest } from '../../lib/manifest/load';
 import { evaluateWritePreconditions, normalizeEtag } from '../../lib/local/store/conditional';
-import { classifyPackages, conflictMessage, decompressMetadata, parsePackagesIndex, parsePrimaryXml, parseRepomd, rpmEvr } from '../../lib/publish/metadata';
+import {
+  classifyPackages,
+  conflictMessage,
+  decompressMetadata,
+  parsePackagesIndex,
+  parsePrimaryXml,
+  parseRepomd,
+  rpmEvr,
+} from '../../lib/publish/metadata';
 import { isLockFree, parseLockRecord } from '../../lib/publish/lock';
 import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';
 import { kismaticRepoFile } from '../../lib/publish/rpm';
@@ -33,7 +41,8 @@ const primary = `<?xml version="1.0"?><metadata packages="2">
 
 describe('repository metadata', () => {
   test('reads repomd.xml entries', () => {
-    const xml = '<repomd><data type="primary"><checksum type="sha256">ab12</checksum><location href="repodata/ab12-primary.xml.gz"/></data></repomd>';
+    const xml =
+      '<repomd><data type="primary"><checksum type="sha256">ab12</checksum><location href="repodata/ab12-primary.xml.gz"/></data></repomd>';
     expect(parseRepomd(xml)).toEqual([{ type: 'primary', href: 'repodata/ab12-primary.xml.gz', checksum: 'ab12', checksumType: 'sha256' }]);
   });
   test('reads primary.xml packages with epoch-aware versions, gzip or not', () => {
@@ -48,11 +57,26 @@ describe('repository metadata', () => {
   test('reads a Packages index and names a broken entry', () => {
     const idx = `Package: kubelet\nVersion: 1.7.4-1\nArchitecture: amd64\nDescription: k\n multi line\nFilename: pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb\nSHA256: ${'c'.repeat(64)}\n\nPackage: etcd\nVersion: 3.1.10\n`;
     expect(() => parsePackagesIndex(idx)).toThrow(/lacks .* \(etcd\)/);
-    expect(parsePackagesIndex(idx.split('\n\n')[0])).toEqual([{ name: 'kubelet', version: '1.7.4-1', arch: 'amd64', sha256: 'c'.repeat(64), location: 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb' }]);
+    expect(parsePackagesIndex(idx.split('\n\n')[0])).toEqual([
+      {
+        name: 'kubelet',
+        version: '1.7.4-1',
+        arch: 'amd64',
+        sha256: 'c'.repeat(64),
+        location: 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb',
+      },
+    ]);
   });
   test('classifies a build against the repository: new, already there, changed bytes', () => {
-    const pub = [{ name: 'a', version: '1-1', arch: 'x86_64', sha256: '1', location: 'packages/a' }, { name: 'b', version: '1-1', arch: 'x86_64', sha256: '2', location: 'packages/b' }];
-    const local = [{ ...pub[0] }, { ...pub[1], sha256: '9' }, { name: 'b', version: '2-1', arch: 'x86_64', sha256: '3', location: 'packages/b2' }];
+    const pub = [
+      { name: 'a', version: '1-1', arch: 'x86_64', sha256: '1', location: 'packages/a' },
+      { name: 'b', version: '1-1', arch: 'x86_64', sha256: '2', location: 'packages/b' },
+    ];
+    const local = [
+      { ...pub[0] },
+      { ...pub[1], sha256: '9' },
+      { name: 'b', version: '2-1', arch: 'x86_64', sha256: '3', location: 'packages/b2' },
+    ];
     const c = classifyPackages(local, pub);
     expect(c.present.map((p) => p.name)).toEqual(['a']);
     expect(c.fresh.map((p) => p.version)).toEqual(['2-1']);
@@ -83,7 +107,9 @@ describe('apt publishing helpers', () => {
   test('aptly package refs', () => {
     expect(parseAptlyRepoShow('Name: k\nNumber of packages: 2\nPackages:\n  a_1_amd64\n  b_2_amd64\n')).toEqual(['a_1_amd64', 'b_2_amd64']);
     expect(parseAptlyRepoShow('Name: k\nNumber of packages: 0\n')).toEqual([]);
-    expect(aptlyPackageRef({ name: 'docker-engine', version: '1.12.6-0~ubuntu-xenial', arch: 'amd64' })).toBe('docker-engine_1.12.6-0~ubuntu-xenial_amd64');
+    expect(aptlyPackageRef({ name: 'docker-engine', version: '1.12.6-0~ubuntu-xenial', arch: 'amd64' })).toBe(
+      'docker-engine_1.12.6-0~ubuntu-xenial_amd64',
+    );
   });
 });
 
@@ -98,15 +124,28 @@ describe('URLs and client files', () => {
     expect(bucketHttpUrl({ region: 'eu-west-1' }, 'b')).toBe('https://b.s3.eu-west-1.amazonaws.com');
   });
   test('kismatic.repo keeps the old file and adds repo_gpgcheck', () => {
-    expect(kismaticRepoFile('https://r.example/')).toBe('[kismatic]\nname=Kismatic Packages\nbaseurl=https://r.example/\nenabled=1\ngpgkey=https://r.example/public.key\ngpgcheck=1\nrepo_gpgcheck=1\n');
+    expect(kismaticRepoFile('https://r.example/')).toBe(
+      '[kismatic]\nname=Kismatic Packages\nbaseurl=https://r.example/\nenabled=1\ngpgkey=https://r.example/public.key\ngpgcheck=1\nrepo_gpgcheck=1\n',
+    );
   });
 });
 
 describe('verify listings', () => {
   test('finds what is missing at its exact version', () => {
-    const listed = [...parseRepoquery('kubelet\t1.7.4_1-1\netcd\t3.1.10-1\n'), ...parseMadison('   kubelet | 1.7.4-1 | http://x kismatic-xenial/main amd64 Packages\n')];
-    expect(missingPackages([{ name: 'kubelet', version: '1.7.4_1-1' }, { name: 'kubelet', version: '1.7.4-1' }, { name: 'etcd', version: '3.1.11-1' }], listed))
-      .toEqual([{ name: 'etcd', version: '3.1.11-1' }]);
+    const listed = [
+      ...parseRepoquery('kubelet\t1.7.4_1-1\netcd\t3.1.10-1\n'),
+      ...parseMadison('   kubelet | 1.7.4-1 | http://x kismatic-xenial/main amd64 Packages\n'),
+    ];
+    expect(
+      missingPackages(
+        [
+          { name: 'kubelet', version: '1.7.4_1-1' },
+          { name: 'kubelet', version: '1.7.4-1' },
+          { name: 'etcd', version: '3.1.11-1' },
+        ],
+        listed,
+      ),
+    ).toEqual([{ name: 'etcd', version: '3.1.11-1' }]);
   });
 });
 
@@ -126,7 +165,15 @@ describe('local', () => {
 
 describe('parsePrimaryFingerprints', () => {
   test('takes the fingerprint after each primary key, not subkeys', () => {
-    const colons = ['pub:-:2048:1:AAAA:1:::-:::scSC::::::23::0:', 'fpr:::::::::PRIMARY1:', 'uid:-::::1::H::A <a@x>::::::::::0:', 'sub:-:2048:1:BBBB:1::::::e::::::23:', 'fpr:::::::::SUB1:', 'pub:-:2048:1:CCCC:1:::-:::scSC::::::23::0:', 'fpr:::::::::PRIMARY2:'].join('\n');
+    const colons = [
+      'pub:-:2048:1:AAAA:1:::-:::scSC::::::23::0:',
+      'fpr:::::::::PRIMARY1:',
+      'uid:-::::1::H::A <a@x>::::::::::0:',
+      'sub:-:2048:1:BBBB:1::::::e::::::23:',
+      'fpr:::::::::SUB1:',
+      'pub:-:2048:1:CCCC:1:::-:::scSC::::::23::0:',
+      'fpr:::::::::PRIMARY2:',
+    ].join('\n');
     expect(parsePrimaryFingerprints(colons)).toEqual(['PRIMARY1', 'PRIMARY2']);
   });
 });

@@ -7,12 +7,19 @@ const KEY = `${PRIVATE_KEY_HEADER}\n\nabc\n`;
 describe('signing secret format', () => {
   test('round-trips with and without passphrase', () => {
     expect(decodeSigningSecret(encodeSigningSecret({ privateKey: KEY }), 's')).toEqual({ privateKey: KEY, passphrase: undefined });
-    expect(decodeSigningSecret(encodeSigningSecret({ privateKey: KEY, passphrase: 'p' }), 's')).toEqual({ privateKey: KEY, passphrase: 'p' });
+    expect(decodeSigningSecret(encodeSigningSecret({ privateKey: KEY, passphrase: 'p' }), 's')).toEqual({
+      privateKey: KEY,
+      passphrase: 'p',
+    });
   });
   test('names the secret and the field when malformed', () => {
     expect(() => decodeSigningSecret('not json', 'ket/gpg')).toThrow(/secret ket\/gpg: not JSON/);
-    expect(() => decodeSigningSecret('{"privateKey":"x"}', 'ket/gpg')).toThrow(/secret ket\/gpg: field "privateKey" must hold an ASCII-armored PGP private key/);
-    expect(() => decodeSigningSecret(JSON.stringify({ privateKey: KEY, passphrase: 3 }), 'ket/gpg')).toThrow(/field "passphrase" must be a string/);
+    expect(() => decodeSigningSecret('{"privateKey":"x"}', 'ket/gpg')).toThrow(
+      /secret ket\/gpg: field "privateKey" must hold an ASCII-armored PGP private key/,
+    );
+    expect(() => decodeSigningSecret(JSON.stringify({ privateKey: KEY, passphrase: 3 }), 'ket/gpg')).toThrow(
+      /field "passphrase" must be a string/,
+    );
   });
 });
 
@@ -26,6 +33,8 @@ describe('parseSecretKeys', () => {
       'ssb:u:2048:1:1111222233334444:1700000000::::::e:::+:::23:',
       'fpr:::::::::FFFF1111222233334444:',
     ].join('\n');
-    expect(parseSecretKeys(colons)).toEqual([{ fingerprint: '0123456789ABCDEF0123AAAABBBBCCCCDDDD', keyId: 'AAAABBBBCCCCDDDD', uid: 'KET Release <release@example.com>' }]);
+    expect(parseSecretKeys(colons)).toEqual([
+      { fingerprint: '0123456789ABCDEF0123AAAABBBBCCCCDDDD', keyId: 'AAAABBBBCCCCDDDD', uid: 'KET Release <release@example.com>' },
+    ]);
   });
 });

@@ -43,8 +43,20 @@ export function fixtureLayers(spec: FixtureImageSpec): LayerFile[][] {
   return [
     [{ path: `usr/bin/${spec.name}`, size: binary, content: () => mixedContent(binary), mode: 0o755 }],
     [
-      { path: `etc/${spec.name}/IMAGE`, size: label.length, content: async function* () { yield label; } },
-      { path: `etc/${spec.name}/notes.txt`, size: text, content: async function* () { yield textChunk(text); } },
+      {
+        path: `etc/${spec.name}/IMAGE`,
+        size: label.length,
+        content: async function* () {
+          yield label;
+        },
+      },
+      {
+        path: `etc/${spec.name}/notes.txt`,
+        size: text,
+        content: async function* () {
+          yield textChunk(text);
+        },
+      },
     ],
   ];
 }
@@ -53,7 +65,11 @@ export function fixtureLayers(spec: FixtureImageSpec): LayerFile[][] {
  * Writes each image as an OCI layout (no container engine), pushes it with skopeo to `registry`
  * under the mirror layout, and returns the digests the registry serves it at.
  */
-export async function pushFixtureImages(registry: LocalRegistry, specs: readonly FixtureImageSpec[], concurrency = 4): Promise<PushedFixtureImage[]> {
+export async function pushFixtureImages(
+  registry: LocalRegistry,
+  specs: readonly FixtureImageSpec[],
+  concurrency = 4,
+): Promise<PushedFixtureImage[]> {
   const mirror: RegistryMirror = { base: registry.host, tlsVerify: false };
   const work = await mkdtemp(path.join(os.tmpdir(), 'ket-fixture-images-'));
   try {
@@ -77,7 +93,10 @@ export async function pushFixtureImages(registry: LocalRegistry, specs: readonly
  * builds without internet: build with `--registry-mirror <mirrorUrl>` and a manifest that pins
  * each image's `digest` from `images`.
  */
-export async function startFixtureRegistry(specs: readonly FixtureImageSpec[], options: StartRegistryOptions = {}): Promise<FixtureRegistry> {
+export async function startFixtureRegistry(
+  specs: readonly FixtureImageSpec[],
+  options: StartRegistryOptions = {},
+): Promise<FixtureRegistry> {
   const registry = await startRegistry(options);
   try {
     const images = await pushFixtureImages(registry, specs);
@@ -95,7 +114,9 @@ export async function startFixtureRegistry(specs: readonly FixtureImageSpec[], o
 }
 
 /** The images of every package of a manifest, as fixture specs (small images of the same names). */
-export function fixtureImageSpecs(packages: readonly { readonly images: readonly { name: string; repository: string; tag: string }[] }[]): FixtureImageSpec[] {
+export function fixtureImageSpecs(
+  packages: readonly { readonly images: readonly { name: string; repository: string; tag: string }[] }[],
+): FixtureImageSpec[] {
   return packages.flatMap((p) => p.images.map((i) => ({ name: i.name, repository: i.repository, tag: i.tag })));
 }
 

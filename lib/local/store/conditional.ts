@@ -15,7 +15,10 @@ export interface PreconditionHeaders {
 
 /** Strips quotes and a weak prefix so "abc", W/"abc" and abc compare equal. */
 export function normalizeEtag(etag: string): string {
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return etag
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 function listMatches(list: string, currentEtag: string): boolean {
@@ -32,17 +35,31 @@ export function evaluateWritePreconditions(headers: PreconditionHeaders, current
       return { ok: false, status: 404, code: 'NoSuchKey', message: 'The specified key does not exist.', condition: 'If-Match' };
     }
     if (!listMatches(headers.ifMatch, currentEtag)) {
-      return { ok: false, status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', condition: 'If-Match' };
+      return {
+        ok: false,
+        status: 412,
+        code: 'PreconditionFailed',
+        message: 'At least one of the pre-conditions you specified did not hold',
+        condition: 'If-Match',
+      };
     }
   }
   if (headers.ifNoneMatch !== undefined && currentEtag !== undefined && listMatches(headers.ifNoneMatch, currentEtag)) {
-    return { ok: false, status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', condition: 'If-None-Match' };
+    return {
+      ok: false,
+      status: 412,
+      code: 'PreconditionFailed',
+      message: 'At least one of the pre-conditions you specified did not hold',
+      condition: 'If-None-Match',
+    };
   }
   return { ok: true };
 }
 
 export function s3ErrorXml(code: string, message: string, extra: Record<string, string> = {}): string {
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const fields = Object.entries(extra).map(([k, v]) => `<${k}>${esc(v)}</${k}>`).join('');
+  const fields = Object.entries(extra)
+    .map(([k, v]) => `<${k}>${esc(v)}</${k}>`)
+    .join('');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${esc(code)}</Code><Message>${esc(message)}</Message>${fields}</Error>`;
 }

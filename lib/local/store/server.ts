@@ -79,8 +79,14 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
   const server = http.createServer((req, res) => {
     const mine = { bytesRead: 0, bytesWritten: 0 };
     const count: Counter = {
-      read: (n) => { stats.bytesRead += n; mine.bytesRead += n; },
-      written: (n) => { stats.bytesWritten += n; mine.bytesWritten += n; },
+      read: (n) => {
+        stats.bytesRead += n;
+        mine.bytesRead += n;
+      },
+      written: (n) => {
+        stats.bytesWritten += n;
+        mine.bytesWritten += n;
+      },
     };
     res.on('finish', () => {
       opts.onRequest?.(`${req.method} ${req.url} ${res.statusCode}`);
@@ -98,7 +104,14 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new UserError(e.code === 'EADDRINUSE' ? `the embedded store cannot listen on 127.0.0.1:${opts.port}: the port is in use` : `embedded store: ${e.message}`)));
+      reject(
+        new UserError(
+          e.code === 'EADDRINUSE'
+            ? `the embedded store cannot listen on 127.0.0.1:${opts.port}: the port is in use`
+            : `embedded store: ${e.message}`,
+        ),
+      ),
+    );
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   }).catch((e) => {
     child.kill('SIGTERM');
@@ -134,9 +147,11 @@ function createBucket(backendPort: number, bucket: string): Promise<void> {
     const r = http.request({ host: '127.0.0.1', port: backendPort, method: 'PUT', path: `/${encodeURIComponent(bucket)}` }, (resp) => {
       let body = '';
       resp.on('data', (d: Buffer) => (body += d.toString()));
-      resp.on('end', () => (resp.statusCode === 200 || /BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(body)
-        ? resolve()
-        : reject(new UserError(`embedded store: cannot create bucket '${bucket}': ${resp.statusCode} ${body}`))));
+      resp.on('end', () =>
+        resp.statusCode === 200 || /BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(body)
+          ? resolve()
+          : reject(new UserError(`embedded store: cannot create bucket '${bucket}': ${resp.statusCode} ${body}`)),
+      );
     });
     r.on('error', reject);
     r.end();
@@ -208,7 +223,14 @@ async function withKeyQueue<T>(queues: Map<string, Promise<void>>, key: string, 
   }
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, stats: StoreStats, count: Counter, queues: Map<string, Promise<void>>): Promise<void> {
+async function handle(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  backendPort: number,
+  stats: StoreStats,
+  count: Counter,
+  queues: Map<string, Promise<void>>,
+): Promise<void> {
   const method = req.method ?? 'GET';
   stats.requests += 1;
   stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { buildPackages, selectPackages } from '../packaging/orchestrate';
 import { resolveCacheDir } from '../download/cache';
 import { parseMirror } from '../download/mirror';
@@ -32,10 +32,14 @@ export function registerBuildCommand(program: Command): void {
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
     .option('--only <names>', 'comma-separated package names to build (default: all)')
     .option('--out <dir>', 'output folder (rpms/ and debs/ inside)', 'build')
-    .option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)')
-    .option(
-      '--registry-mirror <url>',
-      'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
+    .addOption(
+      new Option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)').env('KET_MIRROR'),
+    )
+    .addOption(
+      new Option(
+        '--registry-mirror <url>',
+        'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
+      ).env('KET_REGISTRY_MIRROR'),
     )
     .option('--cache-dir <dir>', 'download cache (default: $KET_CACHE_DIR or .cache/ket-packages/downloads)')
     .option('--allow-unpinned', 'build sources without a pinned checksum and images without a pinned digest (not verified)')

@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { publishRepositories } from '../publish';
+import { assertArtifactSha256 } from '../release/artifact';
 import { signingKeyOptionsFromEnv } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
@@ -16,6 +17,7 @@ interface PublishCliOptions {
   lockTtl: string;
   lockWait: string;
   allowKeyChange?: boolean;
+  expectSha256?: string;
 }
 
 function seconds(value: string, flag: string): number {
@@ -45,9 +47,16 @@ export function registerPublishCommand(program: Command): void {
     )
     .option('--allow-key-change', "publish although the repositories' public.key is another key (a deliberate key rotation)")
     .option('--lock-wait <seconds>', "how long to wait for another publisher's lock", '1200')
+    .addOption(
+      new Option(
+        '--expect-sha256 <hex>',
+        'refuse a build output whose sha256 (ket-packages artifact-sha256) differs: the approved one',
+      ).env('KET_EXPECTED_SHA256'),
+    )
     .action(
       action(async (opts: PublishCliOptions) => {
         const env = process.env;
+        if (opts.expectSha256 !== undefined) await assertArtifactSha256(opts.from, opts.expectSha256, '--expect-sha256');
         const summary = await publishRepositories({
           rpmRepo: opts.rpmRepo ?? env.RPM_REPO ?? '',
           debRepo: opts.debRepo ?? env.DEB_REPO ?? '',

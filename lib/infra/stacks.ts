@@ -1,4 +1,4 @@
-import { Annotations, CfnRule, Duration, Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnParameter, CfnRule, Duration, Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -157,14 +157,21 @@ export class PipelinesStack extends Stack {
     };
     this.zones = { staging: zone('staging'), production: zone('production') };
 
-    // The committed example values cannot work in AWS: warn at synth, and refuse at deploy time
-    // (a CloudFormation rule whose assertion is false fails the deployment before any change).
+    // The committed example values cannot work in AWS: warn at synth, and refuse at deploy time. A
+    // CloudFormation rule validates a parameter before any resource changes: its default names the
+    // placeholders, and the assertion accepts only "none", so the deployment stops with the message.
     const placeholders = placeholderFields(c);
     if (placeholders.length > 0) {
       const message = `${c.file}: replace the example values before deploying: ${placeholders.join('; ')}`;
       Annotations.of(this).addWarningV2('ket:placeholder-config', message);
+      const parameter = new CfnParameter(this, 'PlaceholderConfiguration', {
+        type: 'String',
+        default: placeholders.join('; ').slice(0, 4000),
+        description:
+          'Example values of deploy.config.yaml still in place ("none" once they are replaced; edit the file and synthesize again)',
+      });
       new CfnRule(this, 'RefusePlaceholderConfiguration', {
-        assertions: [{ assert: Fn.conditionEquals('placeholder values', 'edited values'), assertDescription: message.slice(0, 1000) }],
+        assertions: [{ assert: Fn.conditionEquals(parameter.valueAsString, 'none'), assertDescription: message.slice(0, 1000) }],
       });
     }
   }

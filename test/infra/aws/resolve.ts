@@ -140,7 +140,7 @@ export class ResolvedTemplates {
       case 'AWS::S3::Bucket.DomainName':
         return `${this.physicalName(stack, id)}.s3.amazonaws.com`;
       case 'AWS::CloudFront::Distribution.DomainName':
-        return `${id.toLowerCase().slice(0, 14)}.cloudfront.net`;
+        return `${id.toLowerCase()}.cloudfront.net`;
       case 'AWS::CloudFront::Distribution.Id':
       case 'AWS::CloudFront::OriginAccessControl.Id':
       case 'AWS::CloudFront::CachePolicy.Id':

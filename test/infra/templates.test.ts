@@ -54,9 +54,9 @@ describe('templates', () => {
         'AWS::S3::Bucket AccessLogsBucketCD784A59',
         // The shared ArtifactBucket7410C9EF and CacheBucket41D9D0B0 were writable by dev builds; each
         // trust zone has its own now (the old ones are retained in the account and expire their objects).
-        'AWS::S3::Bucket StagingArtifactBucketFAFA1D6F',
+        'AWS::S3::Bucket StagingArtifactBucketBC8B46D0',
         'AWS::S3::Bucket StagingCacheBucket0FFFE315',
-        'AWS::S3::Bucket ProductionArtifactBucket2A4A1CF4',
+        'AWS::S3::Bucket ProductionArtifactBucketC6A00CD7',
         'AWS::S3::Bucket ProductionCacheBucketF5854D40',
       ].sort(),
     );

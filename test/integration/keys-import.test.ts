@@ -9,7 +9,9 @@ import { buildProgram } from '../../lib/cli/program';
 import { decodeSigningSecret } from '../../lib/signing/secret';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 
-// `keys import` with real gpg keys; everything before the one AWS call is checked here.
+// `keys import` with real gpg keys; everything before the one AWS call is checked here. gpg is slow
+// on a loaded machine: generous timeouts.
+jest.setTimeout(60_000);
 describe('ket-packages keys import (gpg, slow)', () => {
   let dir: string;
   let plain: TestKeys;

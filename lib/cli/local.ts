@@ -164,6 +164,7 @@ async function runLocal(opts: LocalCliOptions & { out: string }): Promise<void> 
       stateUrl: `s3://${LOCAL_BUCKETS.state}/staging`,
       signingKey: signing,
       env: { ...process.env, ...store.env() },
+      release: expectedPackages(manifest),
       logger,
     });
     // The pipeline's verify insists on the whole manifest; here a package the build did not produce

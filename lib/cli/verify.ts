@@ -1,18 +1,12 @@
 import { Command } from 'commander';
 import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
-import { Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
-import { ExpectedPackage, verifyRepositories } from '../verify';
+import { releaseContents, verifyRepositories } from '../verify';
 import { action } from './program';
 
-/** The packages a release must serve, at the exact strings KET installs. */
-export function expectedPackages(manifest: Manifest): { rpm: ExpectedPackage[]; deb: ExpectedPackage[] } {
-  return {
-    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.full })),
-    deb: manifest.packages.map((p) => ({ name: p.name, version: p.deb.version })),
-  };
-}
+/** The packages a release must serve (lib/verify's releaseContents). */
+export const expectedPackages = releaseContents;
 
 export function registerVerifyCommand(program: Command): void {
   program

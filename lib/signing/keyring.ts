@@ -53,7 +53,12 @@ export interface SigningKey {
  * Opens the signing key and proves it can sign (right key, right passphrase) before any work
  * starts, so a bad key fails in seconds rather than after a long build.
  */
-export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'): Promise<SigningKey> {
+export async function openSigningKey(
+  opts: SigningKeyOptions,
+  what = 'signing',
+  /** Refuses a key before it is used (e.g. one clients would not accept); runs before the test signature. */
+  accept?: (gnupgHome: string, fingerprint: string, source: string) => Promise<void>,
+): Promise<SigningKey> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-gpg-'));
   await chmod(scratch, 0o700);
   let home = opts.gnupgHome;
@@ -97,6 +102,7 @@ export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'):
       passphraseFile = path.join(scratch, 'passphrase');
       await writeFile(passphraseFile, passphrase, { mode: 0o600 });
     }
+    await accept?.(home!, key.fingerprint, source);
     await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'));
     const publicKeyArmored = (await gpg(home!, ['--armor', '--export', key.fingerprint], `exporting the public key from ${source}`)).stdout;
     return {

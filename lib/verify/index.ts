@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
@@ -14,6 +15,14 @@ export interface ExpectedPackage {
   readonly name: string;
   /** RPM: version-release (as `dnf install NAME-VERSION` takes it); DEB: the Version. */
   readonly version: string;
+}
+
+/** The packages a release must serve, at the exact version strings KET installs (RPM EVR, DEB Version). */
+export function releaseContents(manifest: Manifest): { rpm: ExpectedPackage[]; deb: ExpectedPackage[] } {
+  return {
+    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.full })),
+    deb: manifest.packages.map((p) => ({ name: p.name, version: p.deb.version })),
+  };
 }
 
 export interface VerifyOptions {

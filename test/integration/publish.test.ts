@@ -1,8 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { run } from '../../lib/util/exec';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { publishRepositories, PublishOptions } from '../../lib/publish';
+import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 import { ExpectedPackage, verifyDebRepository, verifyRepositories, verifyRpmRepository } from '../../lib/verify';
@@ -43,11 +44,15 @@ describe('publish and verify (integration, slow)', () => {
     return r;
   }
 
-  /** A build folder with tiny signed RPMs and DEBs. */
+  /** What each build folder's release (its manifest) names. */
+  const releases = new Map<string, ReleaseContents>();
+
+  /** A build folder with tiny signed RPMs and DEBs; its release names exactly these. */
   async function build(name: string, packages: TinyPackage[], signWith: TestKeys = keys): Promise<string> {
     const out = path.join(dir, 'builds', name);
     await makeRpms(path.join(out, 'rpms'), packages, signWith.keysPath);
     await makeDebs(path.join(out, 'debs'), packages);
+    releases.set(out, { rpm: rpmExpected(packages), deb: debExpected(packages) });
     return out;
   }
 
@@ -60,6 +65,7 @@ describe('publish and verify (integration, slow)', () => {
       signingKey: { keysPath: keys.keysPath },
       env: { ...process.env, ...store.env() },
       logger: silentLogger,
+      release: releases.get(from) ?? { rpm: [], deb: [] },
       ...extra,
     };
   }
@@ -219,7 +225,7 @@ describe('publish and verify (integration, slow)', () => {
     const other = await build('k2', release2, foreignKeys);
     await expect(publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath } }))).rejects.toThrow(
       new RegExp(
-        `public\\.key holds key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*--allow-key-change.*nothing was written`,
+        `its metadata is signed by key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*rotate.*nothing was written`,
       ),
     );
     expect(writesTo(r, mark)).toEqual([]);
@@ -229,23 +235,39 @@ describe('publish and verify (integration, slow)', () => {
     expect(await (await fetch(`${store.bucketUrl(r.deb)}/public.key`)).text()).toBe(await readText(foreignKeys.publicKeyPath));
   }, 60_000);
 
-  test('RPMs signed by another key than public.key fail the signature check', async () => {
+  test('an RPM without a valid signature by the repository key is refused before any write, naming each file', async () => {
     const r = await repos();
-    // Packages signed with the foreign key, repository metadata with ours.
-    await publishRepositories(options(r, await build('s1', release1, foreignKeys)));
-    const problems = await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger);
-    expect(problems.join('\n')).toMatch(/signature/);
-  }, 60_000);
+    await publishRepositories(options(r, await build('s0', release1)));
+    // One RPM signed by a key public.key does not hold, one with its signature removed (rpmsign --delsign).
+    const foreign = await build('s1', [{ name: 'foreign-signed', version: '1.0' }], foreignKeys);
+    const b = await build('s2', [
+      { name: 'unsigned', version: '1.0' },
+      { name: 'good', version: '1.0' },
+    ]);
+    await run('rpmsign', ['--delsign', path.join(b, 'rpms', 'unsigned-1.0-1.x86_64.rpm')]);
+    await copyFile(path.join(foreign, 'rpms', 'foreign-signed-1.0-1.x86_64.rpm'), path.join(b, 'rpms', 'foreign-signed-1.0-1.x86_64.rpm'));
+    await copyFile(path.join(foreign, 'debs', 'foreign-signed_1.0-1_amd64.deb'), path.join(b, 'debs', 'foreign-signed_1.0-1_amd64.deb'));
+    const release = { rpm: rpmExpected([...release1, { name: 'unsigned', version: '1.0' }, { name: 'good', version: '1.0' }, { name: 'foreign-signed', version: '1.0' }]), deb: [] as ExpectedPackage[] };
+    release.deb = release.rpm;
+    const mark = trace.length;
+    const refusal = publishRepositories(options(r, b, { release }));
+    await expect(refusal).rejects.toThrow(/nothing was written/);
+    const message = await refusal.catch((e: Error) => e.message);
+    expect(message).toMatch(/foreign-signed-1\.0-1\.x86_64\.rpm: no valid signature by the repository's key: signed by a key the repository's public\.key does not hold/);
+    expect(message).toMatch(/unsigned-1\.0-1\.x86_64\.rpm: it is not signed/);
+    expect(message).not.toMatch(/good-1\.0-1/);
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
 
   test('a missing bucket, a wrong endpoint or a missing key is a clear error and nothing is written', async () => {
     const r = await repos();
     const b = await build('e1', release1);
     const mark = trace.length;
     await expect(publishRepositories(options({ rpm: r.rpm, deb: 'no-such-bucket' }, b))).rejects.toThrow(
-      /DEB repository bucket 'no-such-bucket' does not exist/,
+      /DEB repository s3:\/\/no-such-bucket: the bucket does not exist/,
     );
     await expect(publishRepositories(options(r, b, { stateUrl: 's3://no-such-state/x' }))).rejects.toThrow(
-      /state \(--state-url\) bucket 'no-such-state' does not exist/,
+      /state \(stateUrl\) s3:\/\/no-such-state: the bucket does not exist/,
     );
     const emptyKeys = path.join(dir, 'empty-keys');
     await mkdir(emptyKeys, { recursive: true });

@@ -38,19 +38,34 @@ export function registerPublishCommand(program: Command): void {
     .option('--from <dir>', 'build output holding rpms/ and debs/', 'build')
     .option('--manifest <file>', 'release manifest: the build may hold only its packages at their exact versions', DEFAULT_MANIFEST)
     .addOption(
-      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for aptly's database and the repository locks").env('KET_STATE_URL').makeOptionMandatory(),
+      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for aptly's database and the repository locks")
+        .env('KET_STATE_URL')
+        .makeOptionMandatory(),
     )
     .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's endpoint URL)")
     .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's endpoint URL)")
-    .addOption(new Option('--keys-path <dir>', 'folder with private.key and public.key (or GNUPGHOME, KET_GPG_KEY_SECRET)').env('KEYS_PATH'))
     .addOption(
-      new Option('--lock-ttl <seconds>', "how long a repository lock stays valid without renewal (a dead publisher's lock is taken over after it)")
+      new Option('--keys-path <dir>', 'folder with private.key and public.key (or GNUPGHOME, KET_GPG_KEY_SECRET)').env('KEYS_PATH'),
+    )
+    .addOption(
+      new Option(
+        '--lock-ttl <seconds>',
+        "how long a repository lock stays valid without renewal (a dead publisher's lock is taken over after it)",
+      )
         .default(900_000, '900')
         .argParser(seconds),
     )
-    .addOption(new Option('--lock-wait <seconds>', "how long to wait for another publisher's lock").default(1_200_000, '1200').argParser(seconds))
-    .option('--allow-key-change', 'rotate the signing key: re-sign all metadata with this key; public.key keeps the old key for the packages it signed')
-    .option('--allow-unlisted-packages', 'publish packages the manifest does not name or names at another version (served forever; pipelines never pass this)')
+    .addOption(
+      new Option('--lock-wait <seconds>', "how long to wait for another publisher's lock").default(1_200_000, '1200').argParser(seconds),
+    )
+    .option(
+      '--allow-key-change',
+      'rotate the signing key: re-sign all metadata with this key; public.key keeps the old key for the packages it signed',
+    )
+    .option(
+      '--allow-unlisted-packages',
+      'publish packages the manifest does not name or names at another version (served forever; pipelines never pass this)',
+    )
     .action(
       action(async (opts: PublishCliOptions) => {
         // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.

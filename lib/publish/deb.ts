@@ -99,7 +99,9 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const { bucket: b, logger } = opts;
   const [index, inRelease] = await Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]);
   const published = index ? parsePackagesIndex(decompressMetadata(PACKAGES_INDEX, index.body)) : [];
-  logger.info(`${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`);
+  logger.info(
+    `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
+  );
   const state = await readRepositoryKeys(b, {
     key: opts.key,
     allowKeyChange: opts.allowKeyChange,
@@ -121,7 +123,8 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   if (classified.fresh.length === 0) {
     // Nothing new: the published Release stays; a rotation signs it again with the new key.
     const release = state.rotation && inRelease ? await getObjectBytes(b, RELEASE) : undefined;
-    if (state.rotation && inRelease && !release) throw new UserError(`${b.label}: ${IN_RELEASE} exists but ${RELEASE} does not; the repository is damaged`);
+    if (state.rotation && inRelease && !release)
+      throw new UserError(`${b.label}: ${IN_RELEASE} exists but ${RELEASE} does not; the repository is damaged`);
     const signedDir = await mkdtemp(path.join(opts.workDir, 'resign-'));
     if (release) {
       await writeFile(path.join(signedDir, 'Release'), release.body);
@@ -272,12 +275,16 @@ async function publishIntoDirectory(
   await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
 
   // Where the new packages went in the pool, from the index aptly just wrote.
-  const newIndex = parsePackagesIndex(await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'));
+  const newIndex = parsePackagesIndex(
+    await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
+  );
   const locations = new Map(newIndex.map((p) => [packageIdentity(p), p.location]));
   const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
   const lost = published.filter((p) => !locations.has(packageIdentity(p)));
   if (lost.length)
-    throw new UserError(`${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`);
+    throw new UserError(
+      `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,
+    );
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
   await packedDb;
 
@@ -288,7 +295,9 @@ async function publishIntoDirectory(
     // 2. by-hash indexes, 3. plain indexes, 4. Release, Release.gpg, InRelease
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
     await mapConcurrent(phase('by-hash'), 4, (rel) => putHashed(b, rel, path.join(outDir, rel)));
-    await mapConcurrent(phase('index'), 4, (rel) => uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) }));
+    await mapConcurrent(phase('index'), 4, (rel) =>
+      uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) }),
+    );
     beforeEntryFiles();
     await writeIfChanged(b, 'public.key', publicKey, CACHE_REVALIDATE);
     for (const name of ['Release', 'Release.gpg', 'InRelease']) {
@@ -301,7 +310,10 @@ async function publishIntoDirectory(
       cacheControl: 'no-store',
       contentType: 'application/gzip',
     });
-    return { added: fresh.map((p) => path.posix.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.file)) };
+    return {
+      added: fresh.map((p) => path.posix.basename(p.location)),
+      alreadyPresent: classified.present.map((p) => path.basename(p.file)),
+    };
   };
 }
 

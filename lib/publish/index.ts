@@ -62,8 +62,12 @@ export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' 
     if (!value) problems.push(`${field}: the bucket of the repository is required`);
     else if (!BUCKET_NAME.test(value)) problems.push(`${field}: '${value}' is not a valid bucket name`);
   }
-  if (opts.rpmRepo && opts.rpmRepo === opts.debRepo) problems.push(`rpmRepo and debRepo must be different buckets (both are '${opts.rpmRepo}')`);
-  if (!opts.stateUrl) problems.push("stateUrl: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly");
+  if (opts.rpmRepo && opts.rpmRepo === opts.debRepo)
+    problems.push(`rpmRepo and debRepo must be different buckets (both are '${opts.rpmRepo}')`);
+  if (!opts.stateUrl)
+    problems.push(
+      "stateUrl: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly",
+    );
   else {
     try {
       const state = parseS3Url(opts.stateUrl, 'stateUrl');
@@ -88,7 +92,8 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
   const problems = optionProblems(opts);
   if (problems.length) throw new UserError(problems.join('\n'));
   const cleanup = new Cleanup();
-  const interrupted = () => new UserError(`publish interrupted (${String(opts.signal?.reason ?? 'aborted')}); secrets and scratch files removed`, 130);
+  const interrupted = () =>
+    new UserError(`publish interrupted (${String(opts.signal?.reason ?? 'aborted')}); secrets and scratch files removed`, 130);
   const work = publish(opts, cleanup, () => {
     if (opts.signal?.aborted) throw interrupted();
   });
@@ -118,7 +123,10 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
   cleanup.add(async () => s3.client.destroy());
   try {
     aborted();
-    const [rpmFiles, debFiles] = await Promise.all([listPackageFiles(opts.from, 'rpms', '.rpm'), listPackageFiles(opts.from, 'debs', '.deb')]);
+    const [rpmFiles, debFiles] = await Promise.all([
+      listPackageFiles(opts.from, 'rpms', '.rpm'),
+      listPackageFiles(opts.from, 'debs', '.deb'),
+    ]);
     const rpmBucket = bucketOf(s3, opts.rpmRepo, 'RPM repository');
     const debBucket = bucketOf(s3, opts.debRepo, 'DEB repository');
     const stateBucket = bucketOf(s3, state.bucket, 'state (stateUrl)');
@@ -139,7 +147,8 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     ]);
     const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
     const strays = strayPackages([...rpmRead.packages, ...debRead.packages], opts.release);
-    if (strays.length && opts.allowStrays) for (const s of formatProblems(strays)) logger.warn(`publishing a package the release does not name: ${s}`);
+    if (strays.length && opts.allowStrays)
+      for (const s of formatProblems(strays)) logger.warn(`publishing a package the release does not name: ${s}`);
     else inputProblems.push(...strays);
     const early = [
       ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
@@ -173,7 +182,15 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
       const allowKeyChange = opts.allowKeyChange ?? false;
       const prepared = await Promise.allSettled([
-        prepareRpmRepository({ bucket: rpmBucket, rpms: rpmRead.packages, key, allowKeyChange, baseUrl: rpmUrl, workDir: path.join(workDir, 'rpm'), logger }),
+        prepareRpmRepository({
+          bucket: rpmBucket,
+          rpms: rpmRead.packages,
+          key,
+          allowKeyChange,
+          baseUrl: rpmUrl,
+          workDir: path.join(workDir, 'rpm'),
+          logger,
+        }),
         prepareDebRepository({
           bucket: debBucket,
           debs: debRead.packages,
@@ -195,7 +212,9 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
       // is cut off while the other fails, and both failures are reported.
       const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
-      const failed = written.flatMap((w, i) => (w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : []));
+      const failed = written.flatMap((w, i) =>
+        w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
+      );
       if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
       const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
@@ -208,14 +227,18 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
 }
 
 function refusal(problems: readonly string[]): UserError {
-  return new UserError(`publish refused (${problems.length} problem(s)); nothing was written:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+  return new UserError(
+    `publish refused (${problems.length} problem(s)); nothing was written:\n${problems.map((p) => `- ${p}`).join('\n')}`,
+  );
 }
 
 /** The package files of a build folder (FROM/SUBDIR/*.EXT), sorted; none is an error naming the folder. */
 export async function listPackageFiles(from: string, subdir: string, ext: '.rpm' | '.deb'): Promise<string[]> {
   const dir = path.join(from, subdir);
   const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
-    throw new UserError(`cannot read ${dir}: ${e.code === 'ENOENT' ? 'no such directory (run ket-packages build first, or pass the build folder)' : e.message}`);
+    throw new UserError(
+      `cannot read ${dir}: ${e.code === 'ENOENT' ? 'no such directory (run ket-packages build first, or pass the build folder)' : e.message}`,
+    );
   });
   const files = names
     .filter((n) => n.endsWith(ext))

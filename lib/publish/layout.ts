@@ -42,7 +42,8 @@ export const SIGNED_ENTRY_FILES = {
 /** The Cache-Control publish writes on a repository object. */
 export function cacheControlOf(repository: 'rpm' | 'deb', key: string): string {
   if ((SIGNED_ENTRY_FILES[repository] as readonly string[]).includes(key)) return CACHE_REVALIDATE;
-  if (key.endsWith('.rpm') || key.endsWith('.deb') || key.includes('/by-hash/') || /^repodata\/[0-9a-f]{64}-/.test(key)) return CACHE_IMMUTABLE;
+  if (key.endsWith('.rpm') || key.endsWith('.deb') || key.includes('/by-hash/') || /^repodata\/[0-9a-f]{64}-/.test(key))
+    return CACHE_IMMUTABLE;
   return CACHE_METADATA;
 }
 

@@ -159,7 +159,10 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
  * need overlapping sets (two publishers, a publisher and a clone) can never each hold one and
  * wait for the other. Releases in reverse order; on a failure, releases what it took.
  */
-export async function acquireLocks(target: S3Target, locks: readonly LockOptions[]): Promise<{ held: HeldLock[]; release(): Promise<void> }> {
+export async function acquireLocks(
+  target: S3Target,
+  locks: readonly LockOptions[],
+): Promise<{ held: HeldLock[]; release(): Promise<void> }> {
   const ordered = [...locks].sort((a, b) => lockOrder(a).localeCompare(lockOrder(b)));
   const held: HeldLock[] = [];
   const release = async () => {

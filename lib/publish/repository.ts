@@ -78,7 +78,10 @@ export async function readRepositoryKeys(
         problems.push(
           `${message}: clients that trust the repository's key would reject it${oldFingerprints.includes(key.fingerprint) ? ` (${key.fingerprint} is a retired key of this repository)` : ''}. Use the repository's key, or rotate to the new key deliberately (allowKeyChange); nothing was written`,
         );
-      else opts.logger.warn(`${message}: rotating the key; every metadata file is re-signed and public.key keeps the old key for the packages it signed`);
+      else
+        opts.logger.warn(
+          `${message}: rotating the key; every metadata file is re-signed and public.key keeps the old key for the packages it signed`,
+        );
     }
     let publicKey = old?.body.toString('utf8') ?? '';
     if (!oldFingerprints.includes(key.fingerprint)) {

@@ -35,9 +35,16 @@ export interface RpmPrepareOptions {
 /** The ready-to-use client file, as the old repository shipped it, plus repo_gpgcheck. */
 export function kismaticRepoFile(baseUrl: string): string {
   const base = baseUrl.replace(/\/+$/, '');
-  return ['[kismatic]', 'name=Kismatic Packages', `baseurl=${base}/`, 'enabled=1', `gpgkey=${base}/public.key`, 'gpgcheck=1', 'repo_gpgcheck=1', ''].join(
-    '\n',
-  );
+  return [
+    '[kismatic]',
+    'name=Kismatic Packages',
+    `baseurl=${base}/`,
+    'enabled=1',
+    `gpgkey=${base}/public.key`,
+    'gpgcheck=1',
+    'repo_gpgcheck=1',
+    '',
+  ].join('\n');
 }
 
 /**
@@ -99,10 +106,20 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
   });
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
   // Every RPM must verify against the key(s) the repository will serve.
-  if (state.publicKeys.length) inputProblems.push(...(await checkRpmSignatures(opts.rpms.map((p) => p.file), state.publicKeys, opts.workDir)));
+  if (state.publicKeys.length)
+    inputProblems.push(
+      ...(await checkRpmSignatures(
+        opts.rpms.map((p) => p.file),
+        state.publicKeys,
+        opts.workDir,
+      )),
+    );
   for (const i of inputProblems) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
   const fresh = classified.fresh.filter((p) => !classified.conflicts.some((c) => c.local === p));
-  const result: PublishResult = { added: fresh.map((p) => path.posix.basename(p.location)), alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)) };
+  const result: PublishResult = {
+    added: fresh.map((p) => path.posix.basename(p.location)),
+    alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)),
+  };
   if (problems.length) return { problems, result, write: async () => result };
 
   const repoFile = kismaticRepoFile(opts.baseUrl);
@@ -116,7 +133,9 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
     const args = repomd ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
     await run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` });
-    metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`));
+    metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter(
+      (f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`),
+    );
   }
   // New metadata, or the same metadata under a new key (a rotation re-signs even with nothing new).
   const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);

@@ -131,7 +131,10 @@ export async function getObjectBytes(b: Bucket, key: string): Promise<{ body: Bu
   }
 }
 
-export async function headObject(b: Bucket, key: string): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
+export async function headObject(
+  b: Bucket,
+  key: string,
+): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
   try {
     const out = await b.s3.client.send(new HeadObjectCommand({ Bucket: b.name, Key: key }));
     return { etag: out.ETag ?? '', size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };

@@ -66,7 +66,16 @@ export function parseKeyRecords(colons: string): KeyRecord[] {
     }));
 }
 
-const ALGORITHM_NAMES: Record<number, string> = { 1: 'RSA', 2: 'RSA', 3: 'RSA', 16: 'ElGamal', 17: 'DSA', 18: 'ECDH', 19: 'ECDSA', 22: 'EdDSA' };
+const ALGORITHM_NAMES: Record<number, string> = {
+  1: 'RSA',
+  2: 'RSA',
+  3: 'RSA',
+  16: 'ElGamal',
+  17: 'DSA',
+  18: 'ECDH',
+  19: 'ECDSA',
+  22: 'EdDSA',
+};
 
 /**
  * What is wrong with a signing key for KET's clients (problems refuse the publish; warnings do not).
@@ -96,10 +105,12 @@ export function signingKeyProblems(
       problems.push(
         `${what} is ${algo}: CentOS 7's rpm 4.11 cannot verify ${r.algorithm === 17 ? 'DSA keys with SHA-512, and apt 2.6 rejects the SHA-1 signatures DSA-1024 makes' : 'anything but RSA and DSA'}; use an RSA key of 2048 bits or more`,
       );
-    else if (r.bits < 2048) problems.push(`${what} is ${algo}: apt and gpg treat RSA below 2048 bits as weak; use an RSA key of 2048 bits or more`);
+    else if (r.bits < 2048)
+      problems.push(`${what} is ${algo}: apt and gpg treat RSA below 2048 bits as weak; use an RSA key of 2048 bits or more`);
     if (r.validity === 'r') problems.push(`${what} is revoked`);
     const expires = r.expires !== undefined ? new Date(r.expires * 1000) : undefined;
-    if (r.validity === 'e' || (expires && expires <= now)) problems.push(`${what} expired on ${expires?.toISOString().slice(0, 10) ?? '(unknown date)'}`);
+    if (r.validity === 'e' || (expires && expires <= now))
+      problems.push(`${what} expired on ${expires?.toISOString().slice(0, 10) ?? '(unknown date)'}`);
     else if (expires && expires.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86_400_000)
       warnings.push(
         `${what} expires on ${expires.toISOString().slice(0, 10)} (in ${Math.ceil((expires.getTime() - now.getTime()) / 86_400_000)} days): extend it (gpg --quick-set-expire) and re-publish public.key before then, or clients stop accepting the repositories`,
@@ -122,7 +133,8 @@ export async function assertSigningKeyAcceptable(
   const { stdout } = await gpg(home, ['--with-colons', '--fixed-list-mode', '--list-keys', fingerprint], `listing key ${fingerprint}`);
   const { problems, warnings } = signingKeyProblems(parseKeyRecords(stdout), fingerprint, now);
   for (const w of warnings) logger.warn(`${source}: ${w}`);
-  if (problems.length) throw new UserError(`${source}: the signing key cannot sign repositories KET's clients accept:\n  ${problems.join('\n  ')}`);
+  if (problems.length)
+    throw new UserError(`${source}: the signing key cannot sign repositories KET's clients accept:\n  ${problems.join('\n  ')}`);
 }
 
 /**
@@ -142,11 +154,14 @@ export class ScratchKeyring {
 
   /** Imports armored public keys; returns the primary fingerprints they hold. */
   async import(armored: string, what: string): Promise<string[]> {
-    const { stdout } = await gpg(this.home, ['--with-colons', '--import-options', 'show-only', '--import'], `reading ${what}`, armored).catch(
-      (e: Error) => {
-        throw new UserError(`${what} holds no readable OpenPGP public key: ${e.message}`);
-      },
-    );
+    const { stdout } = await gpg(
+      this.home,
+      ['--with-colons', '--import-options', 'show-only', '--import'],
+      `reading ${what}`,
+      armored,
+    ).catch((e: Error) => {
+      throw new UserError(`${what} holds no readable OpenPGP public key: ${e.message}`);
+    });
     await gpg(this.home, ['--import'], `importing ${what}`, armored);
     return primaryFingerprints(stdout);
   }
@@ -160,7 +175,8 @@ export class ScratchKeyring {
   async exportEach(): Promise<string[]> {
     const { stdout } = await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys');
     const out: string[] = [];
-    for (const fpr of primaryFingerprints(stdout)) out.push((await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout);
+    for (const fpr of primaryFingerprints(stdout))
+      out.push((await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout);
     return out;
   }
 

@@ -87,7 +87,9 @@ export async function putCreateOnly(b: Bucket, key: string, file: string, sha256
     if (!isS3Error(e, 'PreconditionFailed', '412')) throw describeS3Error(e, b.s3, `${b.label}: uploading ${key}`);
     const head = await headObject(b, key);
     if (head?.metadata.sha256 !== sha256) {
-      throw new UserError(`${b.label}: ${key} appeared with different content (sha256 ${head?.metadata.sha256 ?? 'unknown'}) while publishing; not replaced`);
+      throw new UserError(
+        `${b.label}: ${key} appeared with different content (sha256 ${head?.metadata.sha256 ?? 'unknown'}) while publishing; not replaced`,
+      );
     }
   }
 }

@@ -57,8 +57,10 @@ export function debVersionProblem(version: string): string | undefined {
   const upstream = dash >= 0 ? rest.slice(0, dash) : rest;
   const revision = dash >= 0 ? rest.slice(dash + 1) : undefined;
   if (/^[^0-9]*:/.test(version) && !m[1]) return `Version '${version}': an epoch is a number (Debian policy 5.6.12)`;
-  if (!DEB_UPSTREAM.test(upstream)) return `Version '${version}': the upstream version must start with a digit and hold only A-Za-z0-9.+~- (Debian policy 5.6.12)`;
-  if (revision !== undefined && !DEB_REVISION.test(revision)) return `Version '${version}': the revision holds only A-Za-z0-9.+~ (Debian policy 5.6.12)`;
+  if (!DEB_UPSTREAM.test(upstream))
+    return `Version '${version}': the upstream version must start with a digit and hold only A-Za-z0-9.+~- (Debian policy 5.6.12)`;
+  if (revision !== undefined && !DEB_REVISION.test(revision))
+    return `Version '${version}': the revision holds only A-Za-z0-9.+~ (Debian policy 5.6.12)`;
   return undefined;
 }
 
@@ -72,12 +74,15 @@ export function packageRules(p: Omit<BuildPackage, 'sha256'>, size: number): str
     if (!RPM_VERSION.test(p.release)) rules.push(`release '${p.release}' is not a valid RPM release (letters, digits, . _ + ~; no '-')`);
     if (!RPM_ARCHES.includes(p.arch)) rules.push(`architecture '${p.arch}' is not served by the RPM repository (${RPM_ARCHES.join(', ')})`);
   } else {
-    if (!DEB_NAME.test(p.name)) rules.push(`Package '${p.name}' is not a valid Debian package name (lowercase letters, digits, + - .; Debian policy 5.6.7)`);
+    if (!DEB_NAME.test(p.name))
+      rules.push(`Package '${p.name}' is not a valid Debian package name (lowercase letters, digits, + - .; Debian policy 5.6.7)`);
     const v = debVersionProblem(p.version);
     if (v) rules.push(v);
     if (!DEB_ARCHES.includes(p.arch)) rules.push(`Architecture '${p.arch}' is not served by the DEB repository (${DEB_ARCHES.join(', ')})`);
   }
   const fileName = path.posix.basename(p.location);
+  if (p.format === 'deb' && p.name && p.version && fileName !== debFileName(p))
+    rules.push(`its file name is not Debian's NAME_VERSION_ARCH.deb without epoch (${debFileName(p)}), which aptly keeps in the pool`);
   if (Buffer.byteLength(fileName) > MAX_FILE_NAME_BYTES)
     rules.push(`its repository file name ${fileName} is longer than ${MAX_FILE_NAME_BYTES} bytes (what aptly, apt and dnf can store)`);
   if (Buffer.byteLength(p.location) > S3_MAX_KEY_BYTES) rules.push(`its object key is longer than S3's ${S3_MAX_KEY_BYTES} bytes`);
@@ -90,7 +95,9 @@ const RPM_QUERY = '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%
 
 /** Reads an RPM's header (without checking its signature: that is checkRpmSignatures' job). */
 async function readRpm(file: string): Promise<Omit<BuildPackage, 'sha256'>> {
-  const { stdout } = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', RPM_QUERY, file], { what: `reading ${path.basename(file)}` });
+  const { stdout } = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', RPM_QUERY, file], {
+    what: `reading ${path.basename(file)}`,
+  });
   const [name, epoch, version, release, arch, sourceRpm] = stdout.split('\t');
   // A source RPM says (none) here; it has no place in a binary repository.
   const binaryArch = sourceRpm === '(none)' ? 'src' : arch;
@@ -114,7 +121,8 @@ async function readDeb(file: string): Promise<Omit<BuildPackage, 'sha256'>> {
   });
   const [name, version, arch] = stdout.replace(/\n$/, '').split('\t');
   const m = /^(?:(\d+):)?(.*)$/.exec(version ?? '')!;
-  // aptly's pool: pool/main/<l or libl>/<source>/<file>; the source defaults to the package name.
+  // aptly's pool: pool/main/<l or libl>/<source>/<file>, the file keeping the name it was added
+  // under; the source defaults to the package name. The file name must be Debian's (no epoch).
   const prefix = name?.startsWith('lib') ? name.slice(0, 4) : (name ?? '').slice(0, 1);
   return {
     format: 'deb',
@@ -124,7 +132,7 @@ async function readDeb(file: string): Promise<Omit<BuildPackage, 'sha256'>> {
     release: '',
     arch: arch ?? '',
     version: version ?? '',
-    location: `pool/main/${prefix}/${name}/${debFileName({ name, version, arch })}`,
+    location: `pool/main/${prefix}/${name}/${path.basename(file)}`,
     file,
   };
 }
@@ -151,7 +159,10 @@ export async function readBuildPackages(
       return;
     }
     if (!p.name || !p.version || !p.arch) {
-      problems.push({ file, rule: `its ${format === 'rpm' ? 'header' : 'control file'} lacks ${!p.name ? 'the name' : !p.version ? 'the version' : 'the architecture'}` });
+      problems.push({
+        file,
+        rule: `its ${format === 'rpm' ? 'header' : 'control file'} lacks ${!p.name ? 'the name' : !p.version ? 'the version' : 'the architecture'}`,
+      });
       return;
     }
     const { size } = await stat(file);
@@ -227,7 +238,11 @@ export function strayPackages(local: readonly BuildPackage[], release: ReleaseCo
  * An unsigned RPM passes rpmkeys' digest check, so a good signature line is required, and its
  * algorithm must be one CentOS 7's rpm 4.11 verifies (RSA with SHA-256 or stronger).
  */
-export async function checkRpmSignatures(files: readonly string[], publicKeys: readonly string[], scratch: string): Promise<InputProblem[]> {
+export async function checkRpmSignatures(
+  files: readonly string[],
+  publicKeys: readonly string[],
+  scratch: string,
+): Promise<InputProblem[]> {
   if (files.length === 0) return [];
   await mkdir(scratch, { recursive: true });
   const dir = await mkdtemp(path.join(scratch, 'rpmdb-'));
@@ -242,17 +257,29 @@ export async function checkRpmSignatures(files: readonly string[], publicKeys: r
   await mapConcurrent(files, 4, async (file) => {
     let out: string;
     try {
-      out = (await run('rpmkeys', ['--dbpath', dbpath, '--define', '__gpg /usr/bin/gpg', '--checksig', '-v', file], { what: 'rpmkeys --checksig' })).stdout;
+      out = (
+        await run('rpmkeys', ['--dbpath', dbpath, '--define', '__gpg /usr/bin/gpg', '--checksig', '-v', file], {
+          what: 'rpmkeys --checksig',
+        })
+      ).stdout;
     } catch (e) {
       const text = (e as Error).message;
-      const why = /NOKEY/.test(text) ? "signed by a key the repository's public.key does not hold" : /BAD/.test(text) ? 'its signature is BAD (the file changed after signing)' : text.split('\n').slice(-3).join(' ');
+      const why = /NOKEY/.test(text)
+        ? "signed by a key the repository's public.key does not hold"
+        : /BAD/.test(text)
+          ? 'its signature is BAD (the file changed after signing)'
+          : text.split('\n').slice(-3).join(' ');
       problems.push({ file, rule: `no valid signature by the repository's key: ${why}` });
       return;
     }
     const sigs = out.split('\n').filter((l) => /Signature, key ID [0-9a-f]+: OK/i.test(l));
-    if (sigs.length === 0) problems.push({ file, rule: "it is not signed (rpmsign --addsign with the repository's key; dnf's gpgcheck=1 refuses it)" });
+    if (sigs.length === 0)
+      problems.push({ file, rule: "it is not signed (rpmsign --addsign with the repository's key; dnf's gpgcheck=1 refuses it)" });
     else if (!sigs.some((l) => /RSA\/SHA(256|384|512)/.test(l)))
-      problems.push({ file, rule: `its signature is not RSA with SHA-256 or stronger, which CentOS 7's rpm 4.11 needs: ${sigs[0].trim()}` });
+      problems.push({
+        file,
+        rule: `its signature is not RSA with SHA-256 or stronger, which CentOS 7's rpm 4.11 needs: ${sigs[0].trim()}`,
+      });
   });
   return problems.sort((a, b) => a.file.localeCompare(b.file));
 }

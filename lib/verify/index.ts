@@ -79,8 +79,11 @@ export function unexpectedPackages(
 function reportUnexpected(repo: string, expected: readonly ExpectedPackage[], listed: readonly ListedPackage[], logger: Logger): void {
   const { otherVersions, strays } = unexpectedPackages(expected, listed);
   if (otherVersions.length)
-    logger.info(`${repo}: also serves other versions of the release's packages: ${otherVersions.map((l) => `${l.name} ${l.version}`).join(', ')}`);
-  for (const l of strays) logger.warn(`${repo}: serves ${l.name} ${l.version}, which the release manifest does not name (a stray: it stays published)`);
+    logger.info(
+      `${repo}: also serves other versions of the release's packages: ${otherVersions.map((l) => `${l.name} ${l.version}`).join(', ')}`,
+    );
+  for (const l of strays)
+    logger.warn(`${repo}: serves ${l.name} ${l.version}, which the release manifest does not name (a stray: it stays published)`);
 }
 
 /** `apt-cache madison` lines: "name | version | url dist/comp arch Packages". */
@@ -92,7 +95,7 @@ export function parseMadison(stdout: string): ListedPackage[] {
     .map(([name, version]) => ({ name, version }));
 }
 
-/** Package and Version of each stanza of `apt-cache dumpavail`. */
+/** Package and Version of each stanza of a Packages index. */
 function parsePackagesIndex(text: string): ListedPackage[] {
   return parseDebianStanzas(text)
     .filter((f) => f.Package && f.Version)
@@ -269,7 +272,11 @@ export async function verifyDebRepository(
     } catch (e) {
       return [`DEB repository ${base}: apt-get update rejects the repository: ${(e as Error).message}`];
     }
-    const listed = parsePackagesIndex((await run('apt-cache', [...options, 'dumpavail'], { what: 'apt-cache dumpavail' })).stdout);
+    // Every version the repository lists: the Packages indexes apt-get update fetched and checked
+    // against the signed InRelease (apt-cache madison and dumpavail show only what they are asked or the candidate).
+    const listsDir = path.join(root, 'var/lib/apt/lists');
+    const indexes = (await readdir(listsDir)).filter((f) => f.endsWith('_Packages'));
+    const listed = (await Promise.all(indexes.map(async (f) => parsePackagesIndex(await readFile(path.join(listsDir, f), 'utf8'))))).flat();
     reportUnexpected(`DEB repository ${base}`, expected, listed, logger);
     logger.info(
       `apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`,

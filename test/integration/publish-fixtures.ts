@@ -27,7 +27,8 @@ export async function makeRpms(outDir: string, packages: readonly TinyPackage[],
   try {
     // rpmbuild takes one version per spec: group by version.
     const byVersion = new Map<string, TinyPackage[]>();
-    for (const p of packages) byVersion.set(`${p.epoch ?? ''}:${p.version}`, [...(byVersion.get(`${p.epoch ?? ''}:${p.version}`) ?? []), p]);
+    for (const p of packages)
+      byVersion.set(`${p.epoch ?? ''}:${p.version}`, [...(byVersion.get(`${p.epoch ?? ''}:${p.version}`) ?? []), p]);
     let n = 0;
     for (const group of byVersion.values()) {
       const version = group[0].version;
@@ -103,7 +104,8 @@ export async function makeDebs(outDir: string, packages: readonly TinyPackage[])
           '',
         ].join('\n'),
       );
-      const file = path.join(outDir, `${p.name}_${p.version}-1_${p.debArch ?? 'amd64'}${p.epoch !== undefined ? `-epoch${p.epoch}` : ''}.deb`);
+      // Debian's file name convention: no epoch.
+      const file = path.join(outDir, `${p.name}_${p.version}-1_${p.debArch ?? 'amd64'}.deb`);
       await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, file], { what: 'building a tiny DEB' });
       files.push(file);
     } finally {

@@ -119,7 +119,12 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
   });
 
   /** Sends a raw request (node:http: no client-side normalisation) and returns status and body. */
-  function raw(method: string, pathAndQuery: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  function raw(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<{ status: number; body: string }> {
     const { port } = new URL(store.endpoint);
     return new Promise((resolve, reject) => {
       const r = http.request({ host: '127.0.0.1', port: Number(port), method, path: pathAndQuery, headers }, (resp) => {
@@ -135,7 +140,12 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
   let uploadId = '';
   const cases: Array<[string, () => [string, string, Record<string, string>?, string?], number, string]> = [
     ['a key over 1,024 bytes', () => ['PUT', `/fuzz/${'k'.repeat(1100)}`, { 'content-length': '1' }, 'x'], 400, 'KeyTooLongError'],
-    ['a key segment over 255 bytes (s3rver died on this one)', () => ['PUT', `/fuzz/${'k'.repeat(300)}`, { 'content-length': '1' }, 'x'], 400, 'KeyTooLongError'],
+    [
+      'a key segment over 255 bytes (s3rver died on this one)',
+      () => ['PUT', `/fuzz/${'k'.repeat(300)}`, { 'content-length': '1' }, 'x'],
+      400,
+      'KeyTooLongError',
+    ],
     ['a bucket name with capitals', () => ['PUT', '/Bad_Bucket', {}], 400, 'InvalidBucketName'],
     ['a bucket name too short', () => ['GET', '/ab/x'], 400, 'InvalidBucketName'],
     ['an unknown bucket', () => ['GET', '/no-such-bucket/x'], 404, 'NoSuchBucket'],
@@ -143,12 +153,32 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
     ['an unsatisfiable range', () => ['GET', '/fuzz/ok', { range: 'bytes=100-200' }], 416, 'InvalidRange'],
     ['a PUT without Content-Length', () => ['PUT', '/fuzz/chunked', { 'transfer-encoding': 'chunked' }, 'x'], 411, 'MissingContentLength'],
     ['part number 0', () => ['PUT', `/fuzz/mp?partNumber=0&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'], 400, 'InvalidArgument'],
-    ['part number 10001', () => ['PUT', `/fuzz/mp?partNumber=10001&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'], 400, 'InvalidArgument'],
-    ['a part number that is not a number', () => ['PUT', `/fuzz/mp?partNumber=abc&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'], 400, 'InvalidArgument'],
+    [
+      'part number 10001',
+      () => ['PUT', `/fuzz/mp?partNumber=10001&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'],
+      400,
+      'InvalidArgument',
+    ],
+    [
+      'a part number that is not a number',
+      () => ['PUT', `/fuzz/mp?partNumber=abc&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'],
+      400,
+      'InvalidArgument',
+    ],
     ['an unknown upload ID', () => ['PUT', '/fuzz/mp?partNumber=1&uploadId=nope', { 'content-length': '1' }, 'x'], 404, 'NoSuchUpload'],
-    ['a malformed CompleteMultipartUpload body', () => ['POST', `/fuzz/mp?uploadId=${uploadId}`, {}, '<CompleteMultipartUpload><Part>'], 400, 'MalformedXML'],
+    [
+      'a malformed CompleteMultipartUpload body',
+      () => ['POST', `/fuzz/mp?uploadId=${uploadId}`, {}, '<CompleteMultipartUpload><Part>'],
+      400,
+      'MalformedXML',
+    ],
     ['a malformed DeleteObjects body', () => ['POST', '/fuzz?delete', {}, 'garbage'], 400, 'MalformedXML'],
-    ['metadata over 2 KB', () => ['PUT', '/fuzz/meta', { 'content-length': '1', 'x-amz-meta-big': 'm'.repeat(2100) }, 'x'], 400, 'MetadataTooLarge'],
+    [
+      'metadata over 2 KB',
+      () => ['PUT', '/fuzz/meta', { 'content-length': '1', 'x-amz-meta-big': 'm'.repeat(2100) }, 'x'],
+      400,
+      'MetadataTooLarge',
+    ],
     ['an undecodable key', () => ['GET', '/fuzz/x%ZZ'], 400, 'InvalidURI'],
   ];
 
@@ -171,7 +201,9 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
       await writeFile(file, Buffer.alloc(PART_SIZE + 1024, 7));
       await uploadFile(b, 'big', file, { cacheControl: 'no-cache', ifNoneMatch: '*' });
       expect((await getObject(b, 'big'))!.body.length).toBe(PART_SIZE + 1024);
-      await expect(uploadFile(b, 'big', file, { cacheControl: 'no-cache', ifNoneMatch: '*' })).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
+      await expect(uploadFile(b, 'big', file, { cacheControl: 'no-cache', ifNoneMatch: '*' })).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 412 },
+      });
     } finally {
       target.client.destroy();
     }
@@ -179,10 +211,12 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
 
   test('if s3rver dies anyway, the request gets 500 InternalError and the store restarts it', async () => {
     const pid = Number(
-      (await new Promise<string>((resolve) => {
-        const { execFile } = childProcess;
-        execFile('pgrep', ['-f', '-P', String(process.pid), 's3rver'], (_e, out) => resolve(out));
-      }))
+      (
+        await new Promise<string>((resolve) => {
+          const { execFile } = childProcess;
+          execFile('pgrep', ['-f', '-P', String(process.pid), 's3rver'], (_e, out) => resolve(out));
+        })
+      )
         .trim()
         .split('\n')
         .find((l) => l) ?? 0,

@@ -210,10 +210,34 @@ describe('metadata is read as XML, not by pattern', () => {
 });
 
 describe('input rules', () => {
-  const rpm = { format: 'rpm' as const, name: 'kubelet', epoch: '', upstream: '1.7.4_1', release: '1', arch: 'x86_64', version: '1.7.4_1-1', location: 'packages/kubelet-1.7.4_1-1.x86_64.rpm', file: '/b/rpms/k.rpm' };
-  const deb = { format: 'deb' as const, name: 'kubelet', epoch: '', upstream: '1.7.4-1', release: '', arch: 'amd64', version: '1.7.4-1', location: 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb', file: '/b/debs/k.deb' };
+  const rpm = {
+    format: 'rpm' as const,
+    name: 'kubelet',
+    epoch: '',
+    upstream: '1.7.4_1',
+    release: '1',
+    arch: 'x86_64',
+    version: '1.7.4_1-1',
+    location: 'packages/kubelet-1.7.4_1-1.x86_64.rpm',
+    file: '/b/rpms/k.rpm',
+  };
+  const deb = {
+    format: 'deb' as const,
+    name: 'kubelet',
+    epoch: '',
+    upstream: '1.7.4-1',
+    release: '',
+    arch: 'amd64',
+    version: '1.7.4-1',
+    location: 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb',
+    file: '/b/debs/k.deb',
+  };
   test.each([
-    ['an RPM of another architecture', { ...rpm, arch: 'aarch64' }, /architecture 'aarch64' is not served by the RPM repository \(x86_64, noarch\)/],
+    [
+      'an RPM of another architecture',
+      { ...rpm, arch: 'aarch64' },
+      /architecture 'aarch64' is not served by the RPM repository \(x86_64, noarch\)/,
+    ],
     ['a source RPM', { ...rpm, arch: 'src' }, /architecture 'src' is not served/],
     ['an RPM name with a space', { ...rpm, name: 'a b' }, /name 'a b' is not a valid RPM name/],
     ['an RPM version with a dash', { ...rpm, upstream: '1-2' }, /version '1-2' is not a valid RPM version/],
@@ -228,15 +252,35 @@ describe('input rules', () => {
   });
   test('accepts the architecture-free packages and valid versions', () => {
     expect(packageRules({ ...rpm, arch: 'noarch' }, 10)).toEqual([]);
-    expect(packageRules({ ...deb, arch: 'all', version: '2:1.12.6-0~ubuntu-xenial' }, 10)).toEqual([]);
+    expect(
+      packageRules(
+        {
+          ...deb,
+          arch: 'all',
+          version: '2:1.12.6-0~ubuntu-xenial',
+          location: 'pool/main/k/kubelet/kubelet_1.12.6-0~ubuntu-xenial_all.deb',
+        },
+        10,
+      ),
+    ).toEqual([]);
+    expect(packageRules({ ...deb, location: 'pool/main/k/kubelet/kubelet-latest.deb' }, 10)).toEqual([
+      expect.stringMatching(/its file name is not Debian's NAME_VERSION_ARCH\.deb without epoch \(kubelet_1\.7\.4-1_amd64\.deb\)/),
+    ]);
     expect(packageRules(rpm, 0)).toEqual(['it is empty']);
     expect(debVersionProblem('1.0')).toBeUndefined();
   });
   test('epochs: file names drop them, so 2:1.0-1 and 3:1.0-1 collide on one file name', () => {
     const published = [{ name: 'p', version: '2:1.0-1', arch: 'x86_64', sha256: 'a', location: 'packages/p-1.0-1.x86_64.rpm' }];
-    const local = [{ ...rpm, name: 'p', version: '3:1.0-1', epoch: '3', upstream: '1.0', location: 'packages/p-1.0-1.x86_64.rpm', sha256: 'b' }];
+    const local = [
+      { ...rpm, name: 'p', version: '3:1.0-1', epoch: '3', upstream: '1.0', location: 'packages/p-1.0-1.x86_64.rpm', sha256: 'b' },
+    ];
     expect(fileNameCollisions(local, published)).toEqual([
-      { file: '/b/rpms/k.rpm', rule: expect.stringMatching(/p 3:1\.0-1 would be stored as p-1\.0-1\.x86_64\.rpm, which already holds the published p 2:1\.0-1: RPM file names carry no epoch/) },
+      {
+        file: '/b/rpms/k.rpm',
+        rule: expect.stringMatching(
+          /p 3:1\.0-1 would be stored as p-1\.0-1\.x86_64\.rpm, which already holds the published p 2:1\.0-1: RPM file names carry no epoch/,
+        ),
+      },
     ]);
     expect(fileNameCollisions([{ ...local[0], version: '2:1.0-1' }], published)).toEqual([]);
   });
@@ -253,7 +297,8 @@ describe('input rules', () => {
 describe('signing key policy', () => {
   const now = new Date('2026-06-01T00:00:00Z');
   const t = (d: string) => String(Date.parse(d) / 1000);
-  const pub = (bits: number, algo: number, expires = '', validity = 'u') => `pub:${validity}:${bits}:${algo}:AAAA:1:${expires}::-:::scSC::::::23::0:`;
+  const pub = (bits: number, algo: number, expires = '', validity = 'u') =>
+    `pub:${validity}:${bits}:${algo}:AAAA:1:${expires}::-:::scSC::::::23::0:`;
   test.each([
     ['DSA-1024', pub(1024, 17), /key F is DSA-1024: CentOS 7's rpm 4\.11 cannot verify DSA keys with SHA-512/],
     ['RSA-1024', pub(1024, 1), /key F is RSA-1024: .*below 2048 bits/],

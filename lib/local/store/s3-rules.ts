@@ -21,7 +21,8 @@ export interface RequestFacts {
 /** S3's bucket naming rules (general purpose buckets). */
 export function bucketNameProblem(name: string): string | undefined {
   if (name.length < 3 || name.length > 63) return 'The bucket name must be between 3 and 63 characters long';
-  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) return 'Bucket names can contain only lowercase letters, numbers, dots and hyphens, and begin and end with a letter or number';
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name))
+    return 'Bucket names can contain only lowercase letters, numbers, dots and hyphens, and begin and end with a letter or number';
   if (name.includes('..')) return 'Bucket names must not contain two adjacent periods';
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'Bucket names must not be formatted as an IP address';
   return undefined;
@@ -57,7 +58,11 @@ export function refusalOf(req: RequestFacts): S3Refusal | undefined {
     if (Buffer.byteLength(key) > MAX_KEY_BYTES) return { status: 400, code: 'KeyTooLongError', message: 'Your key is too long' };
     const segments = key.split('/');
     if (segments.some((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES))
-      return { status: 400, code: 'KeyTooLongError', message: `Your key is too long for the embedded store: each '/'-separated part is at most ${MAX_SEGMENT_BYTES} bytes here (S3 itself allows ${MAX_KEY_BYTES})` };
+      return {
+        status: 400,
+        code: 'KeyTooLongError',
+        message: `Your key is too long for the embedded store: each '/'-separated part is at most ${MAX_SEGMENT_BYTES} bytes here (S3 itself allows ${MAX_KEY_BYTES})`,
+      };
     if (segments.some((s) => s === '.' || s === '..'))
       return { status: 400, code: 'InvalidArgument', message: "The embedded store does not hold keys with '.' or '..' path segments" };
   }
@@ -70,7 +75,11 @@ export function refusalOf(req: RequestFacts): S3Refusal | undefined {
       .filter(([n]) => n.startsWith('x-amz-meta-'))
       .reduce((n, [name, v]) => n + Buffer.byteLength(name.slice('x-amz-meta-'.length)) + Buffer.byteLength(String(v ?? '')), 0);
     if (metadata > MAX_METADATA_BYTES)
-      return { status: 400, code: 'MetadataTooLarge', message: `Your metadata headers exceed the maximum allowed metadata size (${MAX_METADATA_BYTES} bytes)` };
+      return {
+        status: 400,
+        code: 'MetadataTooLarge',
+        message: `Your metadata headers exceed the maximum allowed metadata size (${MAX_METADATA_BYTES} bytes)`,
+      };
   }
   if (req.method === 'PUT' && key !== undefined) {
     if (query.has('partNumber')) {

@@ -106,7 +106,8 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
       .port()
       .then((port) => handle(req, res, port, stats, count, queues, uploads, answer))
       .catch((e: Error) => {
-        if (!res.headersSent) answer(500, 'InternalError', `We encountered an internal error. Please try again. (embedded store: ${e.message})`);
+        if (!res.headersSent)
+          answer(500, 'InternalError', `We encountered an internal error. Please try again. (embedded store: ${e.message})`);
         else res.destroy(e);
       });
   });
@@ -284,12 +285,18 @@ async function handle(
   const { query } = splitPath(req.url ?? '/');
   const uploadId = query.get('uploadId');
   if (uploadId !== null && !uploads.has(uploadId))
-    return answer(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
-  if (method === 'POST' && query.has('uploads')) return forward(req, res, backendPort, count, (body) => {
-    const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
-    if (id) uploads.add(id);
-  });
-  if (uploadId !== null && (method === 'DELETE' || method === 'POST')) res.on('finish', () => res.statusCode < 300 && uploads.delete(uploadId));
+    return answer(
+      404,
+      'NoSuchUpload',
+      'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+    );
+  if (method === 'POST' && query.has('uploads'))
+    return forward(req, res, backendPort, count, (body) => {
+      const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
+      if (id) uploads.add(id);
+    });
+  if (uploadId !== null && (method === 'DELETE' || method === 'POST'))
+    res.on('finish', () => res.statusCode < 300 && uploads.delete(uploadId));
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
   if (!key || !isWrite) return forward(req, res, backendPort, count);

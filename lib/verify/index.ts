@@ -263,6 +263,9 @@ export async function verifyDebRepository(
       'Acquire::Languages=none',
       '-o',
       'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
+      // Plain Packages files in lists/ (read below): hosts such as Docker images set GzipIndexes/lz4.
+      '-o',
+      'Acquire::GzipIndexes=false',
     ];
     try {
       const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });

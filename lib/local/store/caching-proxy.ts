@@ -63,8 +63,9 @@ export function cacheTtlMs(cacheControl: string | undefined, policy: CachePolicy
         return [k, v] as const;
       }),
   );
-  if (min === 0 && (directives.has('no-store') || directives.has('private'))) return undefined;
-  if (min === 0 && directives.has('no-cache')) return 0;
+  // With a minimum TTL above 0, CloudFront keeps even these for the minimum TTL.
+  if (directives.has('no-store') || directives.has('private')) return min === 0 ? undefined : min * 1000;
+  if (directives.has('no-cache')) return min * 1000;
   const age = directives.get('s-maxage') ?? directives.get('max-age');
   const ttl = age !== undefined && /^\d+$/.test(age) ? Number(age) : def;
   return Math.min(Math.max(ttl, min), max) * 1000;

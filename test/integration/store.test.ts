@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { acquireLock } from '../../lib/publish/lock';
+import { acquireLock, acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes as getObject, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
 import { PART_SIZE, uploadFile } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
@@ -232,4 +232,40 @@ describe('the embedded store answers what S3 refuses as S3 does, and keeps servi
     }
     expect(first).toEqual({ status: 200, body: 'ok' });
   }, 30_000);
+});
+
+describe('several repository locks are always taken in one order', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+  let target: S3Target;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ket-locks-test-'));
+    store = await startEmbeddedStore({ dataDir: path.join(dir, 's3') });
+    await store.createBucket('state');
+    target = s3TargetFromEnv({ ...store.env() });
+  }, 30_000);
+
+  afterAll(async () => {
+    target?.client.destroy();
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('two holders asking for the same two locks in opposite orders never wait on each other', async () => {
+    const lock = (key: string) => ({ bucket: 'state', key, logger: silentLogger, what: key, pollMs: 20, waitMs: 20_000, ttlMs: 60_000 });
+    const order: string[] = [];
+    const holder = async (name: string, keys: string[]) => {
+      for (let i = 0; i < 5; i++) {
+        const locks = await acquireLocks(target, keys.map(lock));
+        order.push(`${name}:${locks.held.length}`);
+        await new Promise((r) => setTimeout(r, 30));
+        await locks.release();
+      }
+    };
+    // A publisher asks rpm then deb, a clone deb then rpm: taken in one order, both finish.
+    await Promise.all([holder('publish', ['locks/rpm.lock', 'locks/deb.lock']), holder('clone', ['locks/deb.lock', 'locks/rpm.lock'])]);
+    expect(order).toHaveLength(10);
+    expect(order.every((o) => o.endsWith(':2'))).toBe(true);
+  }, 60_000);
 });

@@ -1,10 +1,9 @@
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Logger, formatBytes } from '../util/log';
 import { ChecksumAlgorithm, DownloadError, fetchToFile } from './fetch';
 import { mirrorUrl } from './mirror';
+import { hashFile } from '../util/hash';
 
 export const DEFAULT_CACHE_DIR = path.join('.cache', 'ket-packages', 'downloads');
 
@@ -146,15 +145,4 @@ export class Downloader {
       await rm(tmpDir, { recursive: true, force: true });
     }
   }
-}
-
-/** Hex digest of a file, streamed. */
-export function hashFile(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash(algorithm);
-    createReadStream(file)
-      .on('data', (d) => hash.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

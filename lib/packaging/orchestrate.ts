@@ -5,7 +5,7 @@ import { Manifest, ResolvedPackage, ResolvedSource } from '../manifest/types';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, ToolError } from '../util/exec';
 import { Logger, stderrLogger } from '../util/log';
 import { buildDeb } from './deb';
 import { repackageDeb, repackageRpms } from './repackage';
@@ -248,7 +248,9 @@ async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => s
         what: `extracting from ${pkg.name} source ${sourceId}`,
       });
     } catch (e) {
-      const missing = /([^\s:]+): Not found in archive/.exec((e as Error).message);
+      if (!(e instanceof ToolError)) throw e;
+      // GNU tar names each absent member on stderr: "tar: PATH: Not found in archive".
+      const missing = /([^\s:]+): Not found in archive/.exec(e.stderr);
       throw new UserError(
         missing
           ? `package "${pkg.name}": source "${sourceId}" (${source.url}) has no member ${missing[1]}`

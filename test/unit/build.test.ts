@@ -10,10 +10,10 @@ import {
   mergeRpmProvides,
   mergeRpmRequires,
   mergeScriptlets,
-  parseDebControl,
   parseRpmFileList,
   parseRpmRequires,
 } from '../../lib/packaging/repackage';
+import { parseControlParagraphs } from '../../lib/util/debian-control';
 import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
 import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
 import { parseManifest } from '../../lib/manifest/load';
@@ -234,14 +234,14 @@ describe('repackaging docker-engine (pure parts)', () => {
     ).toThrow('cannot merge the %post scriptlets');
   });
   it('parses a Debian control file and keeps relation fields on one line', () => {
-    const control = parseDebControl(
+    const [control] = parseControlParagraphs(
       'Package: docker-engine\nVersion: 1.12.6-0~ubuntu-xenial\nDepends: iptables,\n libc6 (>= 2.17)\nRecommends: git\nMaintainer: Docker <support@docker.com>\nDescription: Docker\n more text\n',
     );
     expect(control[2]).toEqual(['Depends', 'iptables,\n libc6 (>= 2.17)']);
     const kept = keptDebFields(control);
     expect(kept.depends).toEqual(['iptables', 'libc6 (>= 2.17)']);
     expect(kept.extraFields).toEqual([['Recommends', 'git']]);
-    expect(() => parseDebControl(' leading continuation')).toThrow('continuation line first');
+    expect(() => parseControlParagraphs(' leading continuation')).toThrow('continuation line first');
   });
 });
 

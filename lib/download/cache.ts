@@ -5,12 +5,8 @@ import { ChecksumAlgorithm, DownloadError, fetchToFile } from './fetch';
 import { mirrorUrl } from './mirror';
 import { hashFile } from '../util/hash';
 
+/** The download cache under the current folder when none is given (the folder CodeBuild caches). */
 export const DEFAULT_CACHE_DIR = path.join('.cache', 'ket-packages', 'downloads');
-
-/** --cache-dir, else KET_CACHE_DIR, else .cache/ket-packages/downloads under the cwd (CodeBuild caches it). */
-export function resolveCacheDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(option || env.KET_CACHE_DIR || DEFAULT_CACHE_DIR);
-}
 
 export interface Checksum {
   readonly algorithm: ChecksumAlgorithm;

@@ -67,13 +67,13 @@ export interface BuildResult {
   readonly downloads: DownloadStats;
 }
 
-/** Picks the packages --only names, refusing unknown names. */
+/** Picks the packages `only` names (all when absent or empty), refusing unknown names. */
 export function selectPackages(manifest: Manifest, only: readonly string[] | undefined): ResolvedPackage[] {
   if (!only || only.length === 0) return [...manifest.packages];
   const known = manifest.packages.map((p) => p.name);
   const unknown = only.filter((n) => !known.includes(n));
   if (unknown.length > 0)
-    throw new UserError(`--only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
+    throw new UserError(`only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
   return manifest.packages.filter((p) => only.includes(p.name));
 }
 

@@ -1,6 +1,5 @@
 import { mirrorUrl, parseMirror } from '../../lib/download/mirror';
 import { applySourcePins } from '../../lib/download/pin';
-import { resolveCacheDir } from '../../lib/download/cache';
 import { rpmPayloadMacro, rpmSpec } from '../../lib/packaging/rpm';
 import { debControl, dpkgCompressionArgs } from '../../lib/packaging/deb';
 import { rpmsignArgs } from '../../lib/packaging/sign';
@@ -18,7 +17,6 @@ import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packag
 import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
 import { parseManifest } from '../../lib/manifest/load';
 import { RpmContents, DebContents } from '../../lib/packaging/types';
-import * as path from 'node:path';
 
 const base = {
   name: 'kubelet',
@@ -52,17 +50,9 @@ describe('mirror URLs', () => {
     );
   });
   it('refuses a mirror that is not an http(s) URL, naming it', () => {
-    expect(() => parseMirror('127.0.0.1:8080')).toThrow(/--mirror "127.0.0.1:8080"|only http/);
+    expect(() => parseMirror('127.0.0.1:8080')).toThrow(/mirror "127.0.0.1:8080"|only http/);
     expect(() => parseMirror('ftp://m/')).toThrow('only http and https');
-    expect(() => parseMirror('not a url')).toThrow('--mirror "not a url" is not a URL');
-  });
-});
-
-describe('cache folder', () => {
-  it('prefers --cache-dir, then KET_CACHE_DIR, then .cache/ket-packages/downloads', () => {
-    expect(resolveCacheDir('/a', { KET_CACHE_DIR: '/b' })).toBe('/a');
-    expect(resolveCacheDir(undefined, { KET_CACHE_DIR: '/b' })).toBe('/b');
-    expect(resolveCacheDir(undefined, {})).toBe(path.resolve('.cache/ket-packages/downloads'));
+    expect(() => parseMirror('not a url')).toThrow('mirror "not a url" is not a URL');
   });
 });
 
@@ -307,9 +297,7 @@ describe('pinning and selection', () => {
   it('--only picks packages and refuses unknown names', () => {
     expect(selectPackages(manifest, ['kubelet']).map((p) => p.name)).toEqual(['kubelet']);
     expect(selectPackages(manifest, undefined).length).toBe(2);
-    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow(
-      '--only: no package named nope in m.yaml (packages: etcd, kubelet)',
-    );
+    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow('only: no package named nope in m.yaml (packages: etcd, kubelet)');
   });
   it('a format-restricted source serves only that format', () => {
     expect(sourcesFor(manifest.packages[0], 'rpm').length).toBe(1);

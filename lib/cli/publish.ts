@@ -1,11 +1,12 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { publishRelease } from '../release/publish';
-import { signingKeyOptionsFromEnv } from '../signing/keyring';
 import { stderrLogger } from '../util/log';
+import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
+import { addSigningOptions, signingOptions } from './signing';
 
-interface PublishCliOptions {
+interface PublishFlags {
   rpmRepo: string;
   debRepo: string;
   from: string;
@@ -13,21 +14,14 @@ interface PublishCliOptions {
   stateUrl: string;
   rpmBaseUrl?: string;
   debBaseUrl?: string;
-  keysPath?: string;
   lockTtl: number;
   lockWait: number;
   allowKeyChange?: boolean;
   allowUnlistedPackages?: boolean;
 }
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`'${value}' is not a positive number of seconds`);
-  return n * 1000;
-}
-
 export function registerPublishCommand(program: Command): void {
-  program
+  const command = program
     .command('publish')
     .description(
       'Publish build/rpms and build/debs into the S3-backed yum and apt repositories (never deletes a package; a re-publish of the same build changes nothing). ' +
@@ -42,21 +36,20 @@ export function registerPublishCommand(program: Command): void {
         .env('KET_STATE_URL')
         .makeOptionMandatory(),
     )
-    .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's endpoint URL)")
-    .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's endpoint URL)")
-    .addOption(
-      new Option('--keys-path <dir>', 'folder with private.key and public.key (or GNUPGHOME, KET_GPG_KEY_SECRET)').env('KEYS_PATH'),
-    )
+    .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's URL)", parseHttpUrl)
+    .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's URL)", parseHttpUrl)
     .addOption(
       new Option(
         '--lock-ttl <seconds>',
         "how long a repository lock stays valid without renewal (a dead publisher's lock is taken over after it)",
       )
         .default(900_000, '900')
-        .argParser(seconds),
+        .argParser(parseSecondsAsMs),
     )
     .addOption(
-      new Option('--lock-wait <seconds>', "how long to wait for another publisher's lock").default(1_200_000, '1200').argParser(seconds),
+      new Option('--lock-wait <seconds>', "how long to wait for another publisher's lock")
+        .default(1_200_000, '1200')
+        .argParser(parseSecondsAsMs),
     )
     .option(
       '--allow-key-change',
@@ -64,50 +57,51 @@ export function registerPublishCommand(program: Command): void {
     )
     .option(
       '--allow-unlisted-packages',
-      'publish packages the manifest does not name or names at another version (served forever; pipelines never pass this)',
-    )
-    .action(
-      action(async (opts: PublishCliOptions) => {
-        // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
-        const controller = new AbortController();
-        const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
-        try {
-          const summary = await publishRelease({
-            manifestFile: opts.manifest,
-            from: opts.from,
-            rpmRepo: opts.rpmRepo,
-            debRepo: opts.debRepo,
-            stateUrl: opts.stateUrl,
-            rpmBaseUrl: opts.rpmBaseUrl,
-            debBaseUrl: opts.debBaseUrl,
-            signingKey: { ...signingKeyOptionsFromEnv(process.env), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) },
-            awsEnv: process.env,
-            lockTtlMs: opts.lockTtl,
-            lockWaitMs: opts.lockWait,
-            allowKeyChange: opts.allowKeyChange ?? false,
-            allowStrays: opts.allowUnlistedPackages ?? false,
-            signal: controller.signal,
-            logger: stderrLogger,
-          });
-          process.stdout.write(
-            [
-              `rpm: ${summary.rpmUrl} (${summary.rpm.added.length} added, ${summary.rpm.alreadyPresent.length} already present)`,
-              `deb: ${summary.debUrl} (${summary.deb.added.length} added, ${summary.deb.alreadyPresent.length} already present)`,
-              '',
-            ].join('\n'),
-          );
-        } catch (e) {
-          if (controller.signal.aborted) {
-            process.stderr.write(`error: ${(e as Error).message}\n`);
-            process.exit(controller.signal.reason === 'SIGTERM' ? 143 : 130);
-          }
-          throw e;
-        } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-        }
-      }),
+      'publish packages the manifest does not name, or names at another version (served forever; pipelines never pass this)',
     );
+  addSigningOptions(command);
+  command.action(
+    action(async (flags: PublishFlags, cmd: Command) => {
+      // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const summary = await publishRelease({
+          manifest: flags.manifest,
+          from: flags.from,
+          rpmRepo: flags.rpmRepo,
+          debRepo: flags.debRepo,
+          stateUrl: flags.stateUrl,
+          rpmBaseUrl: flags.rpmBaseUrl,
+          debBaseUrl: flags.debBaseUrl,
+          signingKey: signingOptions(cmd),
+          awsEnv: process.env,
+          lockTtlMs: flags.lockTtl,
+          lockWaitMs: flags.lockWait,
+          allowKeyChange: flags.allowKeyChange ?? false,
+          allowStrays: flags.allowUnlistedPackages ?? false,
+          signal: controller.signal,
+          logger: stderrLogger,
+        });
+        process.stdout.write(
+          [
+            `rpm: ${summary.rpmUrl} (${summary.rpm.added.length} added, ${summary.rpm.alreadyPresent.length} already present)`,
+            `deb: ${summary.debUrl} (${summary.deb.added.length} added, ${summary.deb.alreadyPresent.length} already present)`,
+            '',
+          ].join('\n'),
+        );
+      } catch (e) {
+        if (controller.signal.aborted) {
+          process.stderr.write(`error: ${(e as Error).message}\n`);
+          process.exit(controller.signal.reason === 'SIGTERM' ? 143 : 130);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    }),
+  );
 }

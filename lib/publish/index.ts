@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
+import { isBucketName } from '../util/bucket-name';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
 import { Cleanup } from './cleanup';
@@ -50,8 +51,6 @@ export interface PublishSummary {
   readonly debUrl: string;
 }
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
 /** Option problems, named by field; none means the options are usable. */
 export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' | 'stateUrl'>): string[] {
   const problems: string[] = [];
@@ -60,7 +59,7 @@ export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' 
     ['debRepo', opts.debRepo],
   ] as const) {
     if (!value) problems.push(`${field}: the bucket of the repository is required`);
-    else if (!BUCKET_NAME.test(value)) problems.push(`${field}: '${value}' is not a valid bucket name`);
+    else if (!isBucketName(value)) problems.push(`${field}: '${value}' is not a valid bucket name`);
   }
   if (opts.rpmRepo && opts.rpmRepo === opts.debRepo)
     problems.push(`rpmRepo and debRepo must be different buckets (both are '${opts.rpmRepo}')`);

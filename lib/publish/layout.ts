@@ -1,3 +1,5 @@
+import { APT_REPOSITORY } from '../release/apt-layout';
+
 /**
  * Where things live in the two repository buckets, and how long a CDN or client may cache them.
  * One module so the publisher, the verifier and the CDN's cache policy (lib/infra) agree.
@@ -6,10 +8,8 @@
 /** RPM packages: packages/NAME-VERSION-RELEASE.ARCH.rpm (rpm's own file name: it has no epoch). */
 export const RPM_PACKAGE_DIR = 'packages';
 
-/** The apt suite, component and architecture the DEB repository serves. */
-export const DISTRIBUTION = 'kismatic-xenial';
-export const COMPONENT = 'main';
-export const DEB_ARCH = 'amd64';
+/** The apt suite, component and architecture the DEB repository serves (lib/release/apt-layout). */
+export const { distribution: DISTRIBUTION, component: COMPONENT, architecture: DEB_ARCH } = APT_REPOSITORY;
 
 /** Architectures each repository serves: its machine architecture and the architecture-free one. */
 export const RPM_ARCHES: readonly string[] = ['x86_64', 'noarch'];

@@ -1,9 +1,13 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { KeyRecord, parseColonsKeys, parseKeyRecords } from '../signing/colons';
 import { gpg, passphraseArgs, SigningKey } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
+
+export type { KeyRecord };
+export { parseKeyRecords };
 
 /**
  * Signing repository metadata, and what the signing key must be for every client KET supports to
@@ -33,37 +37,6 @@ export async function clearSignSha512(key: SigningKey, file: string, out: string
     [...passphraseArgs(key), ...DIGEST_ARGS, '--local-user', key.fingerprint, '--clearsign', '--output', out, file],
     `clear-signing ${path.basename(file)} with key ${key.fingerprint}`,
   );
-}
-
-/** One key or subkey line of `gpg --with-colons` (fields per GnuPG's doc/DETAILS). */
-export interface KeyRecord {
-  readonly kind: 'pub' | 'sub' | 'sec' | 'ssb';
-  /** Field 2: e expired, r revoked, … */
-  readonly validity: string;
-  readonly bits: number;
-  /** Field 4, RFC 4880 9.1 / RFC 6637: 1 RSA, 3 RSA sign-only, 17 DSA, 18 ECDH, 19 ECDSA, 22 EdDSA. */
-  readonly algorithm: number;
-  readonly keyId: string;
-  /** Seconds since the epoch; undefined when the key does not expire. */
-  readonly expires?: number;
-  /** Field 12 capabilities of this (sub)key: s sign, c certify, … */
-  readonly capabilities: string;
-}
-
-export function parseKeyRecords(colons: string): KeyRecord[] {
-  return colons
-    .split('\n')
-    .map((l) => l.split(':'))
-    .filter((f) => ['pub', 'sub', 'sec', 'ssb'].includes(f[0]))
-    .map((f) => ({
-      kind: f[0] as KeyRecord['kind'],
-      validity: f[1],
-      bits: Number(f[2]),
-      algorithm: Number(f[3]),
-      keyId: f[4],
-      expires: f[6] ? Number(f[6]) : undefined,
-      capabilities: f[11] ?? '',
-    }));
 }
 
 const ALGORITHM_NAMES: Record<number, string> = {
@@ -204,18 +177,7 @@ export class ScratchKeyring {
   }
 }
 
-/** Primary-key fingerprints in `gpg --with-colons` output (the fpr line after each pub/sec). */
+/** Primary-key fingerprints in `gpg --with-colons` output. */
 export function primaryFingerprints(colons: string): string[] {
-  const out: string[] = [];
-  let expectPrimary = false;
-  for (const line of colons.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'pub' || f[0] === 'sec') expectPrimary = true;
-    else if (f[0] === 'sub' || f[0] === 'ssb') expectPrimary = false;
-    else if (f[0] === 'fpr' && expectPrimary) {
-      out.push(f[9]);
-      expectPrimary = false;
-    }
-  }
-  return out;
+  return parseColonsKeys(colons).map((k) => k.fingerprint);
 }

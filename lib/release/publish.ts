@@ -2,12 +2,13 @@ import { loadManifest } from '../manifest/load';
 import { publishRepositories, PublishSummary } from '../publish';
 import { SigningKeyOptions } from '../signing/keyring';
 import { Logger } from '../util/log';
-import { releaseContents } from '../verify';
+import { Manifest } from '../manifest/types';
+import { expectedPackages } from './verify';
 
 /** Everything a publish of one release needs; no flags or environment variables are read. */
 export interface PublishReleaseOptions {
-  /** Release manifest (release.yaml): the packages and exact versions the build may contain. */
-  readonly manifestFile: string;
+  /** Release manifest (a path to release.yaml, or one already loaded): the packages and exact versions the build may contain. */
+  readonly manifest: string | Manifest;
   /** Build output folder with rpms/ and debs/. */
   readonly from: string;
   /** Bucket of the yum repository. */
@@ -42,7 +43,7 @@ export interface PublishReleaseOptions {
  * @throws UserError naming every problem (nothing written), or what failed while writing.
  */
 export async function publishRelease(opts: PublishReleaseOptions): Promise<PublishSummary> {
-  const manifest = loadManifest(opts.manifestFile);
+  const manifest = typeof opts.manifest === 'string' ? loadManifest(opts.manifest) : opts.manifest;
   const summary = await publishRepositories({
     rpmRepo: opts.rpmRepo,
     debRepo: opts.debRepo,
@@ -55,7 +56,7 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
     lockTtlMs: opts.lockTtlMs,
     lockWaitMs: opts.lockWaitMs,
     allowKeyChange: opts.allowKeyChange,
-    release: releaseContents(manifest),
+    release: expectedPackages(manifest),
     allowStrays: opts.allowStrays,
     signal: opts.signal,
   });

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Manifest } from '../manifest/types';
+import { APT_REPOSITORY } from '../release/apt-layout';
 import { parseDebianStanzas, rpmEvr } from '../publish/metadata';
 import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
@@ -17,14 +17,6 @@ export interface ExpectedPackage {
   readonly name: string;
   /** RPM: version-release (as `dnf install NAME-VERSION` takes it); DEB: the Version. */
   readonly version: string;
-}
-
-/** The packages a release must serve, at the exact version strings KET installs (RPM EVR, DEB Version). */
-export function releaseContents(manifest: Manifest): { rpm: ExpectedPackage[]; deb: ExpectedPackage[] } {
-  return {
-    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.full })),
-    deb: manifest.packages.map((p) => ({ name: p.name, version: p.deb.version })),
-  };
 }
 
 export interface VerifyOptions {
@@ -220,7 +212,7 @@ export async function verifyDebRepository(
   url: string,
   expected: readonly ExpectedPackage[],
   logger: Logger,
-  distribution = 'kismatic-xenial',
+  distribution: string = APT_REPOSITORY.distribution,
 ): Promise<string[]> {
   const base = trimUrl(url);
   const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
@@ -243,7 +235,10 @@ export async function verifyDebRepository(
     } catch (e) {
       return [`DEB repository ${base}: no public.key: ${(e as Error).message}`];
     }
-    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${keyFile}] ${base} ${distribution} main\n`);
+    await writeFile(
+      path.join(root, 'etc/apt/sources.list'),
+      `deb [arch=${APT_REPOSITORY.architecture} signed-by=${keyFile}] ${base} ${distribution} ${APT_REPOSITORY.component}\n`,
+    );
     const options = [
       '-o',
       `Dir=${root}`,
@@ -252,9 +247,9 @@ export async function verifyDebRepository(
       '-o',
       'Dir::Etc::sourceparts=-',
       '-o',
-      'APT::Architecture=amd64',
+      `APT::Architecture=${APT_REPOSITORY.architecture}`,
       '-o',
-      'APT::Architectures=amd64',
+      `APT::Architectures=${APT_REPOSITORY.architecture}`,
       '-o',
       'APT::Sandbox::User=root',
       '-o',

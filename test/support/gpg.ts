@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseColonsKeys } from '../../lib/signing/colons';
 import { run } from '../../lib/util/exec';
 
 export interface TestKeys {
@@ -36,10 +37,7 @@ export async function generateTestKeys(
     const faked = opts.createdAt ? ['--faked-system-time', `${opts.createdAt}!`, '--ignore-time-conflict'] : [];
     await gpg([...faked, ...pass, '--quick-gen-key', uid, opts.algo ?? 'rsa2048', 'sign', opts.expire ?? 'never']);
     const { stdout } = await gpg(['--with-colons', '--list-secret-keys']);
-    const fpr = stdout
-      .split('\n')
-      .find((l) => l.startsWith('fpr:'))!
-      .split(':')[9];
+    const fpr = parseColonsKeys(stdout)[0].fingerprint;
     await mkdir(dir, { recursive: true });
     const privateKey = (await gpg([...pass, '--armor', '--export-secret-keys', fpr])).stdout;
     const publicKey = (await gpg(['--armor', '--export', fpr])).stdout;

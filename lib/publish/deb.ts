@@ -42,6 +42,8 @@ export interface DebPrepareOptions {
   readonly state: { readonly bucket: Bucket; readonly prefix: string };
   readonly workDir: string;
   readonly logger: Logger;
+  /** Registers cleanup that must run even if `write` never does (the other repository refused). */
+  readonly onCleanup: (task: () => Promise<unknown>) => void;
 }
 
 export function aptlyConfig(rootDir: string, outDir: string): string {
@@ -155,6 +157,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   // The published tree is one directory and one symlink per package plus small indexes: on some
   // disks each mkdir/symlink costs ~0.5 ms (1.4 s of 1.5 s at 1,000 packages), in memory nothing.
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
+  opts.onCleanup(() => rm(outDir, { recursive: true, force: true }));
   try {
     const write = await publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key, publicKey: state.publicKey });
     return {

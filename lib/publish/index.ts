@@ -196,6 +196,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
           key,
           allowKeyChange,
           state: { bucket: stateBucket, prefix: state.prefix },
+          onCleanup: (task) => cleanup.add(task),
           workDir: path.join(workDir, 'deb'),
           logger,
         }),

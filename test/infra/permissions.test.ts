@@ -62,6 +62,7 @@ beforeAll(async () => {
         stateUrl: `s3://${RUN.state}/STATE_PREFIX`,
         signingKey: { keysPath: keys.keysPath },
         env: { ...process.env, ...store.env(), AWS_ENDPOINT_URL_S3: recorder.endpoint },
+        release: { rpm: [{ name: 'kismatic-test', version: '1.0.0-1' }], deb: [{ name: 'kismatic-test', version: '1.0.0-1' }] },
         logger: silentLogger,
       });
   } finally {

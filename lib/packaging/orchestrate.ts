@@ -7,6 +7,7 @@ import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger, stderrLogger } from '../util/log';
+import { writeReleaseManifest } from '../release-manifest';
 import { buildDeb } from './deb';
 import { repackageDeb, repackageRpms } from './repackage';
 import { buildRpm } from './rpm';
@@ -23,6 +24,8 @@ export const DEFAULT_SOURCE_DATE_EPOCH = 1503273600;
 export interface ImageBundleResult {
   readonly files: readonly PackageFile[];
   readonly compression?: PayloadCompression;
+  /** The digest each image was copied at, for the release manifest. */
+  readonly digests?: ReadonlyMap<string, string>;
 }
 
 export interface ImageBundleContext {
@@ -148,6 +151,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
 
     const rpms: string[] = [];
     const debs: string[] = [];
+    const imageDigests = new Map<string, string>();
     await mapConcurrent(packages, 2, async (pkg) => {
       const pkgWork = path.join(workDir, pkg.name);
       await mkdir(pkgWork, { recursive: true });
@@ -171,6 +175,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
           logger,
         });
         plainFiles.push(...bundle.files);
+        for (const [name, digest] of bundle.digests ?? []) imageDigests.set(name, digest);
         compression = bundle.compression ?? compression;
       }
 
@@ -222,6 +227,8 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
 
     // Everything built and signed: now, and only now, into OUT.
     const moved = await moveInto(tmp, outDir);
+    // What this build is, for publish (release.json) and consume: OUT/release-manifest.json.
+    await writeReleaseManifest(opts.manifest, outDir, imageDigests);
     logger.info(
       `built ${moved.rpms.length} RPM(s) in ${path.join(opts.outDir, 'rpms')} and ${moved.debs.length} DEB(s) in ${path.join(opts.outDir, 'debs')} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );

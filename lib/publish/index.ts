@@ -8,7 +8,9 @@ import { publishDebRepository } from './deb';
 import { assertSameSigningKey } from './key-guard';
 import { acquireLock } from './lock';
 import { listPackageFiles, publishRpmRepository, PublishResult } from './rpm';
-import { assertBucket, bucketHttpUrl, parseS3Url, s3TargetFromEnv } from './s3';
+import { assertBucket, bucketHttpUrl, CACHE_METADATA, getObjectBytes, parseS3Url, putObject, s3TargetFromEnv } from './s3';
+import { releaseOfBuild } from '../release-manifest';
+import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
 
 export interface PublishOptions {
   readonly rpmRepo: string;
@@ -59,6 +61,8 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
   const debs = await listPackageFiles(path.join(opts.from, 'debs'), '.deb');
   if (rpms.length === 0) throw new UserError(`no .rpm files in ${path.join(opts.from, 'rpms')}`);
   if (debs.length === 0) throw new UserError(`no .deb files in ${path.join(opts.from, 'debs')}`);
+  // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
+  const release = await releaseOfBuild(opts.from, logger);
 
   const target = s3TargetFromEnv(opts.env);
   try {
@@ -93,6 +97,17 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
           await lock.release();
         }
       };
+      // After a repository's packages and metadata, under its lock: its release.json and signature.
+      const recordReleaseIn = async (bucket: string, assertHeld: () => void) => {
+        if (!release) return;
+        assertHeld();
+        const objects: RepositoryObjects = {
+          get: async (k) => (await getObjectBytes(target, bucket, k))?.body,
+          put: async (k, body, contentType) =>
+            void (await putObject(target, bucket, k, body, { cacheControl: CACHE_METADATA, contentType })),
+        };
+        await recordRelease(objects, gpgDetachedSigner(await key), release, { what: `s3://${bucket}`, logger });
+      };
       // The two repositories are independent (own bucket, own lock): publish them side by side.
       // allSettled: neither is left running while the work folder and the key are cleaned up.
       const [rpmOutcome, debOutcome] = await Promise.allSettled([
@@ -106,7 +121,7 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
             workDir: path.join(workDir, 'rpm'),
             logger,
             beforeTopFiles,
-          }),
+          }).then(async (r) => (await recordReleaseIn(opts.rpmRepo, beforeTopFiles), r)),
         ),
         withLock(opts.debRepo, (beforeTopFiles) =>
           publishDebRepository({
@@ -118,7 +133,7 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
             workDir: path.join(workDir, 'deb'),
             logger,
             beforeTopFiles,
-          }),
+          }).then(async (r) => (await recordReleaseIn(opts.debRepo, beforeTopFiles), r)),
         ),
       ]);
       if (rpmOutcome.status === 'rejected') throw rpmOutcome.reason;

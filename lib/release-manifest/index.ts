@@ -220,3 +220,39 @@ export async function readReleaseManifest(file: string): Promise<ReleaseManifest
   }
   return parseReleaseManifest(data, file);
 }
+
+/**
+ * The release a build folder holds, for publish to record: FROM/release-manifest.json, checked
+ * against the package files next to it (each listed file present with its sha256). A build folder
+ * without one (made before builds wrote it) gives undefined and a warning: publish goes on, but
+ * the repositories' release.json is not updated.
+ * @throws UserError when the file is malformed or disagrees with the package files.
+ */
+export async function releaseOfBuild(fromDir: string, logger: { warn(message: string): void }): Promise<ReleaseManifest | undefined> {
+  const file = path.join(fromDir, RELEASE_MANIFEST_FILE);
+  if (
+    !(await stat(file).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    logger.warn(`${file} is missing (build it again with this version): the repositories' release.json is not updated`);
+    return undefined;
+  }
+  const release = await readReleaseManifest(file);
+  const problems: string[] = [];
+  for (const p of release.packages) {
+    for (const [dir, f] of [
+      ['rpms', p.rpm],
+      ['debs', p.deb],
+    ] as const) {
+      const actual = await sha256File(path.join(fromDir, dir, f.fileName)).catch(() => undefined);
+      if (actual === undefined) problems.push(`${dir}/${f.fileName} is listed but not there`);
+      else if (f.sha256 !== undefined && actual !== f.sha256)
+        problems.push(`${dir}/${f.fileName} has sha256 ${actual}, the manifest says ${f.sha256}`);
+    }
+  }
+  if (problems.length > 0)
+    throw new UserError(`${file} does not describe the packages in ${fromDir}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return release;
+}

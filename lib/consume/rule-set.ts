@@ -52,7 +52,10 @@ export function editRuleSets(text: string, values: KetValues): { text: string; f
       splices.push({ start: set.start + s, end: set.start + e, text: encodeScalar(want, rule.version.type) });
     }
   }
-  return { text: applySplices(text, splices), findings };
+  const out = applySplices(text, splices);
+  // The inspector panics on a rule set that does not parse: prove the edited YAML still does.
+  for (const set of findRuleSets(out)) packageRules(out.slice(set.start, set.end), set.name);
+  return { text: out, findings };
 }
 
 export interface PackageRule {

@@ -45,7 +45,7 @@ export type ScalarStyle = 'PLAIN' | 'QUOTE_DOUBLE' | 'QUOTE_SINGLE';
 
 /**
  * Writes `value` as a YAML scalar in the style the old value had, so "1.14.4" stays quoted and
- * v1.7.3 stays plain. A plain value YAML would read as something else (3.0 is a number, yes a
+ * v1.7.3 stays plain. A plain value YAML 1.1 would read as something else (3.0 is a number, yes a
  * boolean) is double-quoted instead, because KET must receive a string.
  */
 export function encodeScalar(value: string, style: string | undefined): string {
@@ -57,7 +57,8 @@ export function encodeScalar(value: string, style: string | undefined): string {
 function isPlainSafe(value: string): boolean {
   if (value === '' || /[\r\n\t]|^\s|\s$| #|: |^[-?:,[\]{}#&*!|>'"%@`]/.test(value)) return false;
   try {
-    return parse(value) === value;
+    // YAML 1.1, as Ansible (PyYAML) and KET's Go YAML read it: yes/on are booleans there.
+    return parse(value, { version: '1.1' }) === value;
   } catch {
     return false;
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { createTwoFilesPatch } from 'diff';
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { loadManifest } from '../manifest/load';
 import { readReleaseManifest, releaseFromManifest, ReleaseManifest } from '../release-manifest';
 import { fetchVerifiedReleaseIndex, newestRelease, ReleaseIndex, unservedPackages } from '../release-manifest/repository';
@@ -97,7 +97,9 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
   const edited = editAll(originals, values, urls, findings);
   const changed = KET_FILES.filter((f) => edited.get(f) !== originals.get(f));
   const diff = changed
-    .map((f) => createTwoFilesPatch(`a/${f}`, `b/${f}`, originals.get(f)!, edited.get(f)!, '', '', { context: 3 }))
+    .map((f) =>
+      createTwoFilesPatch(`a/${f}`, `b/${f}`, originals.get(f)!, edited.get(f)!, '', '', { context: 3, headerOptions: FILE_HEADERS_ONLY }),
+    )
     .join('');
 
   let written = false;

@@ -4,7 +4,8 @@ import { consumeRelease, ReleaseSource, RepositorySource } from '../consume';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
-import { LOCAL_BUCKETS } from './local';
+import { DEFAULT_SERVE_PORT, LOCAL_BUCKETS } from '../release/local';
+import { parseHttpUrl } from './parsers';
 import { action } from './program';
 
 interface ConsumeCliOptions {
@@ -61,13 +62,17 @@ export function registerConsumeCommand(program: Command): void {
     .option('--release-manifest <file>', 'the build/release-manifest.json a build wrote (no build tools needed)')
     .option('--repository <name>', "take the repository URLs from the deployed stack's outputs (production, staging, …)")
     .option('--local', "with --repository: the embedded store of 'ket-packages local --serve' instead of the stack")
-    .addOption(new Option('--local-endpoint <url>', 'endpoint of the embedded store').default('http://127.0.0.1:4568'))
+    .addOption(
+      new Option('--local-endpoint <url>', 'endpoint of the embedded store')
+        .default(`http://127.0.0.1:${DEFAULT_SERVE_PORT}`)
+        .argParser(parseHttpUrl),
+    )
     .addOption(
       new Option('--stack-name <name>', 'the repositories stack').env('KET_REPOSITORIES_STACK').default('KetPackages-Repositories'),
     )
     .addOption(new Option('--region <region>', 'AWS region of the stack').env('AWS_REGION'))
-    .option('--rpm-url <url>', 'base URL of the yum repository')
-    .option('--deb-url <url>', 'base URL of the apt repository')
+    .option('--rpm-url <url>', 'base URL of the yum repository (where kismatic.repo, public.key and release.json are)', parseHttpUrl)
+    .option('--deb-url <url>', 'base URL of the apt repository (where dists/, public.key and release.json are)', parseHttpUrl)
     .option('--dry-run', 'print the diff, write nothing')
     .action(
       action(async (opts: ConsumeCliOptions) => {

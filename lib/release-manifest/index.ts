@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { KetMapping, Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
+import { hashFile } from '../util/hash';
 
 /**
  * The release manifest: what one release is, as built. `build` writes it to
@@ -76,16 +75,6 @@ export function releaseFromManifest(manifest: Manifest): ReleaseManifest {
   };
 }
 
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (d) => hash.update(d))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
-}
-
 /**
  * Writes OUT/release-manifest.json for the packages of `manifest` whose RPM and DEB are both in
  * OUT/rpms and OUT/debs (what `publish --from OUT` would publish), with their sha256. Image
@@ -116,7 +105,7 @@ export async function writeReleaseManifest(
       notBuilt.push(p.name);
       continue;
     }
-    const [rpmSha, debSha] = await Promise.all([sha256File(rpmPath), sha256File(debPath)]);
+    const [rpmSha, debSha] = await Promise.all([hashFile(rpmPath), hashFile(debPath)]);
     packages.push({
       ...p,
       rpm: { ...p.rpm, sha256: rpmSha },
@@ -246,7 +235,7 @@ export async function releaseOfBuild(fromDir: string, logger: { warn(message: st
       ['rpms', p.rpm],
       ['debs', p.deb],
     ] as const) {
-      const actual = await sha256File(path.join(fromDir, dir, f.fileName)).catch(() => undefined);
+      const actual = await hashFile(path.join(fromDir, dir, f.fileName)).catch(() => undefined);
       if (actual === undefined) problems.push(`${dir}/${f.fileName} is listed but not there`);
       else if (f.sha256 !== undefined && actual !== f.sha256)
         problems.push(`${dir}/${f.fileName} has sha256 ${actual}, the manifest says ${f.sha256}`);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fetchToFile } from '../download/fetch';
 import { detachSign, gpg, SigningKey } from '../signing/keyring';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, ToolError } from '../util/exec';
 import { Logger } from '../util/log';
 import { parseReleaseManifest, ReleaseManifest, ReleasePackage } from './index';
 
@@ -116,7 +116,8 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
       await fetchToFile(`${base}/${name}`, path.join(dir, name), { what: `${what}: ${name}`, maxRedirects: 5, idleTimeoutMs: 30_000 });
     }
     await gpg(home, ['--import', path.join(dir, 'public.key')], `${what}: importing ${base}/public.key`).catch((e: Error) => {
-      throw new UserError(`${what}: ${base}/public.key is not a usable public key: ${e.message}`);
+      const detail = e instanceof ToolError ? (e.detail.stderr ?? e.message).trim() : e.message;
+      throw new UserError(`${what}: ${base}/public.key is not a usable public key: ${detail}`);
     });
     let status = '';
     try {
@@ -128,7 +129,7 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
         )
       ).stdout;
     } catch (e) {
-      const text = (e as Error).message;
+      const text = e instanceof ToolError ? (e.detail.stderr ?? e.message) : (e as Error).message;
       const reason = /BAD signature/i.test(text)
         ? 'BAD signature: release.json was changed after it was signed'
         : /No public key|no public key|NO_PUBKEY/i.test(text)

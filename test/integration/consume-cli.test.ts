@@ -1,29 +1,21 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CliResult, runCli } from '../support/cli';
 import { fixtureRelease, ketFixtureFiles, RELEASE_A, RELEASE_B, snapshot, writeKetFixture } from '../support/ket-fixture';
 
-const CLI = path.resolve(__dirname, '../../dist/bin/ket-packages.js');
-
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, AWS_REGION: 'us-east-1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], cwd: string): Promise<CliResult> {
+  return runCli(args, { cwd, env: { AWS_REGION: 'us-east-1' } });
 }
+
+// Each case starts the CLI through tsx (seconds per start on a busy machine).
+jest.setTimeout(60_000);
 
 describe('ket-packages consume (CLI)', () => {
   let dir: string;
   let ket: string;
   let releaseFile: string;
   beforeAll(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
     dir = await mkdtemp(path.join(os.tmpdir(), 'ket-consume-cli-'));
     ket = path.join(dir, 'ket');
     await writeKetFixture(ket, ketFixtureFiles(RELEASE_A));

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { consumeRelease, ReleaseSource } from '../../lib/consume';
 import { publishRepositories } from '../../lib/publish';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
-import { RELEASE_MANIFEST_FILE, ReleaseManifest, sha256File } from '../../lib/release-manifest';
+import { RELEASE_MANIFEST_FILE, ReleaseManifest } from '../../lib/release-manifest';
+import { hashFile } from '../../lib/util/hash';
 import {
   fetchVerifiedReleaseIndex,
   gpgDetachedSigner,
@@ -228,8 +229,8 @@ describe('consume from published repositories: signed release.json (integration)
             return {
               name: p.name,
               version: p.version,
-              rpm: { version: `${p.version}-1`, fileName: rpm, sha256: await sha256File(path.join(out, 'rpms', rpm)) },
-              deb: { version: `${p.version}-1`, fileName: deb, sha256: await sha256File(path.join(out, 'debs', deb)) },
+              rpm: { version: `${p.version}-1`, fileName: rpm, sha256: await hashFile(path.join(out, 'rpms', rpm)) },
+              deb: { version: `${p.version}-1`, fileName: deb, sha256: await hashFile(path.join(out, 'debs', deb)) },
             };
           }),
         ),

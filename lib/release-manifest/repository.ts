@@ -113,7 +113,16 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
     await run('mkdir', ['-m', '0700', home]);
     await chmod(dir, 0o700);
     for (const name of ['public.key', RELEASE_INDEX, RELEASE_INDEX_SIGNATURE]) {
-      await fetchToFile(`${base}/${name}`, path.join(dir, name), { what: `${what}: ${name}`, maxRedirects: 5, idleTimeoutMs: 30_000 });
+      await fetchToFile(`${base}/${name}`, path.join(dir, name), {
+        what: `${what}: ${name}`,
+        maxRedirects: 5,
+        idleTimeoutMs: 30_000,
+      }).catch((e: Error) => {
+        if (!/HTTP 404/.test(e.message)) throw e;
+        throw new UserError(
+          `${e.message}: nothing has been published to ${base} yet, or only by a publish older than ${RELEASE_INDEX} (publish the release again to record it)`,
+        );
+      });
     }
     await gpg(home, ['--import', path.join(dir, 'public.key')], `${what}: importing ${base}/public.key`).catch((e: Error) => {
       const detail = e instanceof ToolError ? (e.detail.stderr ?? e.message).trim() : e.message;

@@ -80,10 +80,15 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     const resolved = await resolveRepositoryUrls(opts.repository);
     urls = { rpm: resolved.rpm, deb: resolved.deb };
     logger.info(`repositories (from ${resolved.described}): RPM ${urls.rpm}, DEB ${urls.deb}`);
-    const [rpm, deb] = await Promise.all([
+    // Both checked, both reported: a fault in one repository does not hide the other's.
+    const outcomes = await Promise.allSettled([
       fetchVerifiedReleaseIndex(urls.rpm, 'RPM repository'),
       fetchVerifiedReleaseIndex(urls.deb, 'DEB repository'),
     ]);
+    const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as Error] : []));
+    if (failures.some((f) => !(f instanceof UserError))) throw failures.find((f) => !(f instanceof UserError));
+    if (failures.length > 0) throw new UserError(failures.map((f) => f.message).join('\n'));
+    const [rpm, deb] = outcomes.map((o) => (o as PromiseFulfilledResult<ReleaseIndex & { signer: string }>).value);
     logger.info(`release.json verified: RPM signed by ${rpm.signer}, DEB signed by ${deb.signer}`);
     indexes = { rpm, deb };
   } else {

@@ -7,6 +7,7 @@ import { registerKeysCommand } from './keys';
 import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
 import { registerLocalCommand } from './local';
+import { registerConsumeCommand } from './consume';
 import { registerArtifactCommand } from './artifact';
 
 /**
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerPublishCommand(program);
   registerVerifyCommand(program);
   registerLocalCommand(program);
+  registerConsumeCommand(program);
   registerArtifactCommand(program);
   return program;
 }

@@ -22,11 +22,18 @@ interface BuildFlags {
 export function addSourceOptions(command: Command): Command {
   return command
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
-    .option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)', parseMirrorUrl)
-    .option(
-      '--registry-mirror <url>',
-      'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
-      parseRegistryMirrorUrl,
+    .addOption(
+      new Option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)')
+        .env('KET_MIRROR')
+        .argParser(parseMirrorUrl),
+    )
+    .addOption(
+      new Option(
+        '--registry-mirror <url>',
+        'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
+      )
+        .env('KET_REGISTRY_MIRROR')
+        .argParser(parseRegistryMirrorUrl),
     )
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('KET_CACHE_DIR').default(DEFAULT_CACHE_DIR));
 }

@@ -38,6 +38,8 @@ export interface BuildReleaseOptions {
   readonly sourceDateEpoch?: number;
   /** @default stderrLogger */
   readonly logger?: Logger;
+  /** Aborting it (Ctrl-C) kills the running tools; OUT stays as it was. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -63,5 +65,6 @@ export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResu
     sourceDateEpoch: opts.sourceDateEpoch,
     logger: opts.logger ?? stderrLogger,
     imageBundles: offlineImageBundles({ mirror: opts.registryMirror }),
+    signal: opts.signal,
   });
 }

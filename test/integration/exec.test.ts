@@ -17,7 +17,7 @@ describe('run(): every tool one way (integration: real processes)', () => {
 
   test('a non-zero exit is a ToolError with the exit code and the tail of stderr', async () => {
     const e = await failure(run('sh', ['-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i >&2; done; exit 3'], { what: 'counting' }));
-    expect(e).toMatchObject({ tool: 'sh', detail: { exitCode: 3 }, timedOut: false, notInstalled: false });
+    expect(e).toMatchObject({ tool: 'sh', status: 3, timedOut: false, notInstalled: false, aborted: false });
     expect(e.stderr).toContain('line1\n');
     expect(e.stderrTail.split('\n')).toEqual(['line3', 'line4', 'line5', 'line6', 'line7', 'line8', 'line9', 'line10']);
     expect(e.message).toMatch(/^counting: sh -c .* failed \(exit 3\):\nline3\n/);
@@ -26,7 +26,7 @@ describe('run(): every tool one way (integration: real processes)', () => {
   test('a tool that outlives its timeout is killed and says so', async () => {
     const e = await failure(run('sleep', ['30'], { timeoutMs: 200, what: 'waiting' }));
     expect(e.timedOut).toBe(true);
-    expect(e.detail.signal).toBe('SIGTERM');
+    expect(e.signal).toBe('SIGTERM');
     expect(e.message).toContain('waiting: sleep 30 failed (timed out after 0 s)');
   });
 
@@ -35,9 +35,9 @@ describe('run(): every tool one way (integration: real processes)', () => {
     const running = run('sleep', ['30'], { signal: controller.signal });
     setTimeout(() => controller.abort(), 100);
     const e = await failure(running);
-    expect(e).toMatchObject({ timedOut: false, detail: { aborted: true } });
+    expect(e).toMatchObject({ timedOut: false, aborted: true });
     const before = await failure(run('sleep', ['30'], { signal: AbortSignal.abort() }));
-    expect(before.detail.aborted).toBe(true);
+    expect(before.aborted).toBe(true);
   });
 
   test('a missing tool is named with the step that needed it', async () => {

@@ -10,9 +10,13 @@ import { prepareDebRepository } from './deb';
 import { acquireLocks } from './lock';
 import { PreparedRepository, PublishResult } from './repository';
 import { prepareRpmRepository } from './rpm';
-import { assertBucket, bucketHttpUrl, bucketOf, parseS3Url, s3TargetFromEnv } from './s3';
+import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
 import { assertSigningKeyAcceptable } from './sign';
 import { formatProblems, InputProblem, readBuildPackages, ReleaseContents, strayPackages } from './validate';
+import { putBytes } from './upload';
+import { CACHE_METADATA } from './layout';
+import { releaseOfBuild } from '../release-manifest';
+import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
 
 export type { PublishResult } from './repository';
 export type { ReleaseContents } from './validate';
@@ -139,10 +143,15 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
 
-    const [buckets, rpmRead, debRead] = await Promise.all([
+    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
       Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket)),
       readBuildPackages(rpmFiles, 'rpm'),
       readBuildPackages(debFiles, 'deb'),
+      // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
+      releaseOfBuild(opts.from, logger).then(
+        (release) => ({ release, problem: undefined }),
+        (e: Error) => ({ release: undefined, problem: e.message }),
+      ),
     ]);
     const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
     const strays = strayPackages([...rpmRead.packages, ...debRead.packages], opts.release);
@@ -152,6 +161,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     const early = [
       ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
       ...formatProblems(inputProblems),
+      ...(releaseRead.problem ? [releaseRead.problem] : []),
     ];
     const keyOutcome = await key.then(
       () => undefined,
@@ -217,6 +227,19 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       );
       if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
       const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
+      // After both repositories' packages and metadata, still under their locks: release.json + signature.
+      const release = releaseRead.release;
+      if (release) {
+        const signer = gpgDetachedSigner(await key);
+        for (const [i, b] of [rpmBucket, debBucket].entries()) {
+          check(i)();
+          const objects: RepositoryObjects = {
+            get: async (k) => (await getObjectBytes(b, k))?.body,
+            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_METADATA, contentType })),
+          };
+          await recordRelease(objects, signer, release, { what: b.label, logger });
+        }
+      }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
     } finally {
       await locks.release();

@@ -245,6 +245,10 @@ describe('consume from published repositories: signed release.json (integration)
           signingKey: { keysPath: keys.keysPath },
           env: { ...process.env, ...store.env() },
           logger: silentLogger,
+          release: {
+            rpm: tiny.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+            deb: tiny.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+          },
         });
       await publish();
       const urls = { rpm: store.bucketUrl('consume-rpm'), deb: store.bucketUrl('consume-deb') };
@@ -292,6 +296,7 @@ describe('consume from published repositories: signed release.json (integration)
           signingKey: { keysPath: keys.keysPath },
           env: { ...process.env, ...store.env() },
           logger: silentLogger,
+          release: { rpm: [{ name: 'kubelet', version: '1.7.5-1' }], deb: [{ name: 'kubelet', version: '1.7.5-1' }] },
         }),
       ).rejects.toThrow(
         /release-manifest\.json does not describe the packages in .*build-bad:\n {2}- rpms\/kubelet-1\.7\.5-1\.x86_64\.rpm has sha256 [0-9a-f]{64}, the manifest says 0{64}/,

@@ -11,7 +11,7 @@ import { acquireLocks } from './lock';
 import { PreparedRepository, PublishResult } from './repository';
 import { prepareRpmRepository } from './rpm';
 import { assertBucket, Bucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
-import { CACHE_METADATA } from './layout';
+import { CACHE_REVALIDATE } from './layout';
 import { putBytes } from './upload';
 import { releaseOfBuild } from '../release-manifest';
 import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
@@ -229,7 +229,11 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
         plan.write(check(i)).then(async (r) => {
           if (release) {
             check(i)();
-            await recordRelease(repositoryObjects(b), gpgDetachedSigner(await key), release, { what: b.label, logger });
+            await recordRelease(repositoryObjects(b), gpgDetachedSigner(await key), release, {
+              what: b.label,
+              logger,
+              resign: opts.allowKeyChange,
+            });
           }
           return r;
         });
@@ -252,7 +256,8 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
 function repositoryObjects(b: Bucket): RepositoryObjects {
   return {
     get: async (k) => (await getObjectBytes(b, k))?.body,
-    put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_METADATA, contentType })),
+    // A signed pair, like the other signed entry files: caches must ask the origin every time.
+    put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
   };
 }
 

@@ -10,13 +10,13 @@ import { prepareDebRepository } from './deb';
 import { acquireLocks } from './lock';
 import { PreparedRepository, PublishResult } from './repository';
 import { prepareRpmRepository } from './rpm';
-import { assertBucket, Bucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
-import { CACHE_REVALIDATE } from './layout';
-import { putBytes } from './upload';
-import { releaseOfBuild } from '../release-manifest';
-import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
+import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
 import { assertSigningKeyAcceptable } from './sign';
 import { formatProblems, InputProblem, readBuildPackages, ReleaseContents, strayPackages } from './validate';
+import { putBytes } from './upload';
+import { CACHE_REVALIDATE } from './layout';
+import { releaseOfBuild } from '../release-manifest';
+import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
 
 export type { PublishResult } from './repository';
 export type { ReleaseContents } from './validate';
@@ -142,14 +142,16 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     );
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
-    // The release record (lib/release-manifest): FROM/release-manifest.json, checked with the rest before any write.
-    const record = releaseOfBuild(opts.from, logger);
-    record.catch(() => undefined);
 
-    const [buckets, rpmRead, debRead] = await Promise.all([
+    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
       Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket)),
       readBuildPackages(rpmFiles, 'rpm'),
       readBuildPackages(debFiles, 'deb'),
+      // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
+      releaseOfBuild(opts.from, logger).then(
+        (release) => ({ release, problem: undefined }),
+        (e: Error) => ({ release: undefined, problem: e.message }),
+      ),
     ]);
     const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
     const strays = strayPackages([...rpmRead.packages, ...debRead.packages], opts.release);
@@ -159,17 +161,13 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     const early = [
       ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
       ...formatProblems(inputProblems),
+      ...(releaseRead.problem ? [releaseRead.problem] : []),
     ];
     const keyOutcome = await key.then(
       () => undefined,
       (e: Error) => e.message,
     );
     if (keyOutcome) early.push(keyOutcome);
-    const recordOutcome = await record.then(
-      () => undefined,
-      (e: Error) => e.message,
-    );
-    if (recordOutcome) early.push(recordOutcome);
     if (early.length) throw refusal(early);
     aborted();
 
@@ -223,26 +221,27 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       };
       // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
       // is cut off while the other fails, and both failures are reported.
-      // After a repository's packages and metadata, still under its lock: its release.json and signature.
-      const release = await record;
-      const writeAndRecord = (plan: PreparedRepository, b: Bucket, i: number) =>
-        plan.write(check(i)).then(async (r) => {
-          if (release) {
-            check(i)();
-            await recordRelease(repositoryObjects(b), gpgDetachedSigner(await key), release, {
-              what: b.label,
-              logger,
-              resign: opts.allowKeyChange,
-            });
-          }
-          return r;
-        });
-      const written = await Promise.allSettled([writeAndRecord(rpmPlan, rpmBucket, 0), writeAndRecord(debPlan, debBucket, 1)]);
+      const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
       const failed = written.flatMap((w, i) =>
         w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
       );
       if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
       const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
+      // After both repositories' packages and metadata, still under their locks: release.json + signature.
+      const release = releaseRead.release;
+      if (release) {
+        const signer = gpgDetachedSigner(await key);
+        for (const [i, b] of [rpmBucket, debBucket].entries()) {
+          check(i)();
+          const objects: RepositoryObjects = {
+            get: async (k) => (await getObjectBytes(b, k))?.body,
+            // A signed pair, like the other signed entry files: caches must ask the origin every time.
+            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
+          };
+          // A key rotation signs the record again with the new key.
+          await recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange });
+        }
+      }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
     } finally {
       await locks.release();
@@ -250,15 +249,6 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
   } finally {
     await cleanup.run();
   }
-}
-
-/** A repository bucket as lib/release-manifest reads and writes its release.json. */
-function repositoryObjects(b: Bucket): RepositoryObjects {
-  return {
-    get: async (k) => (await getObjectBytes(b, k))?.body,
-    // A signed pair, like the other signed entry files: caches must ask the origin every time.
-    put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
-  };
 }
 
 function refusal(problems: readonly string[]): UserError {

@@ -242,9 +242,11 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
           check(i)();
           const objects: RepositoryObjects = {
             get: async (k) => (await getObjectBytes(b, k))?.body,
+            // A signed pair, like the other signed entry files: caches must ask the origin every time.
             put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
           };
-          await recordRelease(objects, signer, release, { what: b.label, logger });
+          // A key rotation signs the record again with the new key.
+          await recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange });
         }
       }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };

@@ -137,7 +137,7 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
       });
     }
     await gpg(home, ['--import', path.join(dir, 'public.key')], `${what}: importing ${base}/public.key`).catch((e: Error) => {
-      const detail = e instanceof ToolError ? (e.detail.stderr ?? e.message).trim() : e.message;
+      const detail = e instanceof ToolError ? (e.stderr || e.message).trim() : e.message;
       throw new UserError(`${what}: ${base}/public.key is not a usable public key: ${detail}`);
     });
     let status = '';
@@ -150,7 +150,7 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
         )
       ).stdout;
     } catch (e) {
-      const text = e instanceof ToolError ? (e.detail.stderr ?? e.message) : (e as Error).message;
+      const text = e instanceof ToolError ? e.stderr || e.message : (e as Error).message;
       const reason = /BAD signature/i.test(text)
         ? 'BAD signature: release.json was changed after it was signed'
         : /No public key|no public key|NO_PUBKEY/i.test(text)

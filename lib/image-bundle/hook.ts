@@ -18,6 +18,10 @@ export function offlineImageBundles(options: { mirror?: RegistryMirror; concurre
       concurrency: options.concurrency,
       signal: ctx.signal,
     });
-    return { files: imagePackageFiles(images), compression: OFFLINE_COMPRESSION };
+    return {
+      files: imagePackageFiles(images),
+      compression: OFFLINE_COMPRESSION,
+      digests: new Map(images.map((i) => [i.image.name, i.digest])),
+    };
   };
 }

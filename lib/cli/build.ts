@@ -3,6 +3,7 @@ import { DEFAULT_CACHE_DIR } from '../download/cache';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { RegistryMirror } from '../image-bundle/reference';
 import { buildRelease } from '../release/build';
+import { withInterrupt } from './interrupt';
 import { action } from './program';
 import { parseList, parseMirrorUrl, parseRegistryMirrorUrl, parseUnixTime } from './parsers';
 import { addSigningOptions, signingOptions } from './signing';
@@ -57,17 +58,20 @@ export function registerBuildCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: BuildFlags, cmd: Command) => {
-      await buildRelease({
-        manifestFile: flags.manifest,
-        only: flags.only,
-        outDir: flags.out,
-        cacheDir: flags.cacheDir,
-        mirror: flags.mirror,
-        registryMirror: flags.registryMirror,
-        allowUnpinned: flags.allowUnpinned,
-        sourceDateEpoch: flags.sourceDateEpoch,
-        signing: signingOptions(cmd),
-      });
+      await withInterrupt((signal) =>
+        buildRelease({
+          manifestFile: flags.manifest,
+          only: flags.only,
+          outDir: flags.out,
+          cacheDir: flags.cacheDir,
+          mirror: flags.mirror,
+          registryMirror: flags.registryMirror,
+          allowUnpinned: flags.allowUnpinned,
+          sourceDateEpoch: flags.sourceDateEpoch,
+          signing: signingOptions(cmd),
+          signal,
+        }),
+      );
     }),
   );
 }

@@ -56,10 +56,13 @@ export interface PackageRepositoryProps {
   readonly apt?: { readonly distribution: string; readonly component: string };
 }
 
-/** Path patterns of repository metadata, which changes on every publish, per format. */
+/**
+ * Path patterns of repository metadata, which changes on every publish, per format (release.json*:
+ * the signed release record, lib/release-manifest).
+ */
 export const METADATA_PATHS = {
-  rpm: ['repodata/*', '*.repo', 'public.key'],
-  deb: ['dists/*', 'public.key'],
+  rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'],
+  deb: ['dists/*', 'public.key', 'release.json*'],
 } as const;
 
 /**

@@ -130,7 +130,7 @@ describe('repositories stack', () => {
     const t = s.repositoriesTemplate;
     const policies = t.findResources('AWS::CloudFront::CachePolicy');
     const ttl = (ref: { Ref: string }) => policies[ref.Ref].Properties.CachePolicyConfig;
-    const expected = { rpm: ['repodata/*', '*.repo', 'public.key'], deb: ['dists/*', 'public.key'] };
+    const expected = { rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'], deb: ['dists/*', 'public.key', 'release.json*'] };
     for (const repo of s.repositories.repositories.values()) {
       for (const [kind, dist] of [
         ['rpm', repo.rpmDistribution],

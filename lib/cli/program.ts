@@ -7,6 +7,7 @@ import { registerKeysCommand } from './keys';
 import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
 import { registerLocalCommand } from './local';
+import { registerCloneCommand } from './clone';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerPublishCommand(program);
   registerVerifyCommand(program);
   registerLocalCommand(program);
+  registerCloneCommand(program);
   return program;
 }
 

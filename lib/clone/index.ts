@@ -15,7 +15,18 @@ import { aptlyStateForDestination } from './aptly-state';
 import { ReferencedObject } from './indexes';
 import { PublicKeyring } from './keys';
 import { copyObject, CopySettings, deleteKeys, holdsContent } from './objects';
-import { IN_RELEASE, listKeys, readSnapshot, RELEASE, RELEASE_GPG, REPOMD, REPOMD_ASC, RepositorySnapshot } from './snapshot';
+import {
+  DEB_TOP_FILES,
+  IN_RELEASE,
+  listKeys,
+  readSnapshot,
+  RELEASE,
+  RELEASE_GPG,
+  REPOMD,
+  REPOMD_ASC,
+  RepositorySnapshot,
+  RPM_TOP_FILES,
+} from './snapshot';
 import { checkClonePair, CloneProgress, CloneRepository } from './types';
 
 export { checkClonePair, findRepository } from './types';
@@ -89,8 +100,8 @@ export interface CloneResult {
 }
 
 /** B's files the clone writes itself rather than copies: never "B-only", never copied from A. */
-const RPM_OWN = new Set(['public.key', 'kismatic.repo', REPOMD, REPOMD_ASC]);
-const DEB_OWN = new Set(['public.key', RELEASE, RELEASE_GPG, IN_RELEASE]);
+const RPM_OWN = new Set<string>(RPM_TOP_FILES);
+const DEB_OWN = new Set<string>(DEB_TOP_FILES);
 
 interface Planned extends ReferencedObject {
   readonly sourceBucket: string;
@@ -358,7 +369,11 @@ async function writeTopFiles(
   await detachSign(key, repomd, `${repomd}.asc`);
   await detachSign(key, release, `${release}.gpg`);
   await clearSign(key, release, path.join(work, 'InRelease'));
-  const put = (bucket: string, k: string, body: Buffer | string) => putObject(target, bucket, k, body, { cacheControl: CACHE_METADATA });
+  // Each file with the headers the source serves it with (caching rules follow publish's).
+  const put = (bucket: string, k: string, body: Buffer | string) => {
+    const h = (bucket === b.rpmBucket ? snapshot.topHeaders.rpm : snapshot.topHeaders.deb)[k] ?? {};
+    return putObject(target, bucket, k, body, { cacheControl: h.cacheControl ?? CACHE_METADATA, contentType: h.contentType });
+  };
   assertHeld();
   await put(b.rpmBucket, 'public.key', rpmPublicKey);
   await put(b.rpmBucket, 'kismatic.repo', kismaticRepoFile(rpmUrl));

@@ -38,16 +38,29 @@ export interface DebSnapshot {
   readonly packages: readonly PackageEntry[];
 }
 
+export interface TopFileHeaders {
+  readonly contentType?: string;
+  readonly cacheControl?: string;
+}
+
 export interface RepositorySnapshot {
   readonly rpm: RpmSnapshot;
   readonly deb: DebSnapshot;
+  /**
+   * Content-Type and Cache-Control of the source's top and root files, by bucket kind and key:
+   * the destination's own versions are written with the same headers.
+   */
+  readonly topHeaders: { readonly rpm: Readonly<Record<string, TopFileHeaders>>; readonly deb: Readonly<Record<string, TopFileHeaders>> };
 }
+
+export const RPM_TOP_FILES = ['public.key', 'kismatic.repo', 'repodata/repomd.xml', 'repodata/repomd.xml.asc'] as const;
 
 export const REPOMD = 'repodata/repomd.xml';
 export const REPOMD_ASC = 'repodata/repomd.xml.asc';
 export const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
 export const RELEASE = `dists/${DISTRIBUTION}/Release`;
 export const RELEASE_GPG = `dists/${DISTRIBUTION}/Release.gpg`;
+export const DEB_TOP_FILES = ['public.key', RELEASE, RELEASE_GPG, IN_RELEASE] as const;
 
 function sha256(body: Buffer): string {
   return createHash('sha256').update(body).digest('hex');
@@ -83,7 +96,20 @@ export async function readSnapshot(
   if (!inReleaseHead)
     throw new UserError(`clone from '${repo.name}': s3://${repo.debBucket} has no ${IN_RELEASE} but its RPM repository is published`);
   const [rpm, deb] = await Promise.all([readRpm(target, repo, keyring, logger, opts), readDeb(target, repo, keyring, logger, opts)]);
-  return { rpm, deb };
+  const headers = async (bucket: string, keys: readonly string[]) =>
+    Object.fromEntries(
+      await Promise.all(
+        keys.map(async (k) => {
+          const h = await headObjectHeaders(target, bucket, k);
+          return [k, { contentType: h?.contentType, cacheControl: h?.cacheControl }] as const;
+        }),
+      ),
+    );
+  const topHeaders = {
+    rpm: await headers(repo.rpmBucket, RPM_TOP_FILES),
+    deb: await headers(repo.debBucket, DEB_TOP_FILES),
+  };
+  return { rpm, deb, topHeaders };
 }
 
 async function mustGet(target: S3Target, bucket: string, key: string, what: string): Promise<Buffer> {

@@ -74,7 +74,12 @@ async function readRecord(to: string): Promise<CloneRecord | undefined> {
 
 async function writeRecord(to: string, record: CloneRecord): Promise<void> {
   await s3.send(
-    new PutObjectCommand({ ...recordLocation(to), Body: JSON.stringify(record, null, 2), ContentType: 'application/json', CacheControl: 'no-store' }),
+    new PutObjectCommand({
+      ...recordLocation(to),
+      Body: JSON.stringify(record, null, 2),
+      ContentType: 'application/json',
+      CacheControl: 'no-store',
+    }),
   );
 }
 
@@ -102,7 +107,10 @@ export async function onEvent(event: CloudFormationCustomResourceEvent): Promise
       const now = properties(event.ResourceProperties);
       const old = event.OldResourceProperties as Record<string, unknown>;
       if (old.From === now.From && old.Generation === now.Generation && old.To === now.To)
-        return { PhysicalResourceId: event.PhysicalResourceId, Data: { Message: 'cloneFrom and cloneGeneration unchanged: not cloned again' } };
+        return {
+          PhysicalResourceId: event.PhysicalResourceId,
+          Data: { Message: 'cloneFrom and cloneGeneration unchanged: not cloned again' },
+        };
       return cloneUnlessDone(now, undefined);
     }
     case 'Delete': {

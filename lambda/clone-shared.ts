@@ -1,6 +1,8 @@
-import { BatchGetBuildsCommand, Build, CodeBuildClient, StartBuildCommand } from '@aws-sdk/client-codebuild';
+import { CodeBuildClient, StartBuildCommand } from '@aws-sdk/client-codebuild';
 import { HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { checkClonePair, CloneRepository } from '../lib/clone/types';
+
+export { buildFailureReason, buildLogsUrl, getBuild } from '../lib/clone/codebuild';
 
 /**
  * What the clone functions know of the deployment, from their CLONE_DEPLOYMENT environment
@@ -83,26 +85,4 @@ export async function startCloneBuild(codebuild: CodeBuildClient, projectName: s
   );
   if (!out.build?.id) throw new Error(`StartBuild of ${projectName} returned no build id`);
   return out.build.id;
-}
-
-/** The console page of a build's log. */
-export function buildLogsUrl(region: string, buildId: string): string {
-  const project = buildId.split(':')[0];
-  return `https://${region}.console.aws.amazon.com/codesuite/codebuild/projects/${encodeURIComponent(project)}/build/${encodeURIComponent(buildId)}/log?region=${region}`;
-}
-
-export async function getBuild(codebuild: CodeBuildClient, buildId: string): Promise<Build> {
-  const out = await codebuild.send(new BatchGetBuildsCommand({ ids: [buildId] }));
-  const build = out.builds?.[0];
-  if (!build) throw new Error(`clone build ${buildId} not found${out.buildsNotFound?.length ? ' (CodeBuild: not found)' : ''}`);
-  return build;
-}
-
-/** Why a build ended badly: the failed phase and its message. */
-export function buildFailureReason(build: Build): string {
-  const failed = (build.phases ?? []).filter((p) => p.phaseStatus && p.phaseStatus !== 'SUCCEEDED');
-  const detail = failed
-    .map((p) => `${p.phaseType} ${p.phaseStatus}${p.contexts?.length ? `: ${p.contexts.map((c) => c.message).join('; ')}` : ''}`)
-    .join(', ');
-  return `clone build ${build.id} ${build.buildStatus}${detail ? ` (${detail})` : ''}`;
 }

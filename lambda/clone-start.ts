@@ -32,7 +32,8 @@ export function parseCloneStartEvent(event: unknown): CloneStartEvent {
       throw new Error(`clone-start: field "${field}" must be a repository name, got ${JSON.stringify(e[field])}`);
   }
   const extra = Object.keys(e).filter((k) => k !== 'from' && k !== 'to');
-  if (extra.length) throw new Error(`clone-start: unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}; the event takes "from" and "to"`);
+  if (extra.length)
+    throw new Error(`clone-start: unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}; the event takes "from" and "to"`);
   return { from: e.from as string, to: e.to as string };
 }
 

@@ -46,7 +46,10 @@ export async function aptlyStateForDestination(
   const extra = held.filter((r) => !wanted.has(r));
   const lacking = snapshotPackages.length - held.filter((r) => wanted.has(r)).length;
   if (extra.length === 0) {
-    return { body: db.body, note: `aptly database copied (${held.length} package(s)${lacking ? `, ${lacking} left for publish to take from the pool` : ''})` };
+    return {
+      body: db.body,
+      note: `aptly database copied (${held.length} package(s)${lacking ? `, ${lacking} left for publish to take from the pool` : ''})`,
+    };
   }
   await aptly(['repo', 'remove', APTLY_REPO, ...extra], 'removing packages published after the snapshot from the aptly database');
   await run('tar', ['-czf', path.join(workDir, 'db.tar.gz'), '-C', root, 'db'], { what: 'packing the aptly database' });

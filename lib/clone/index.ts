@@ -265,7 +265,8 @@ async function cloneLocked(
   for (let phase = 0; phase < 6; phase++) {
     const batch = copying.filter((o) => rank(o) === phase);
     await mapConcurrent(batch, opts.concurrency ?? 16, async (o) => {
-      if (opts.signal?.aborted) throw new UserError(`clone '${a.name}' → '${b.name}' stopped before its top files; run it again to complete it`);
+      if (opts.signal?.aborted)
+        throw new UserError(`clone '${a.name}' → '${b.name}' stopped before its top files; run it again to complete it`);
       await copyObject(
         target,
         { sourceBucket: o.sourceBucket, sourceKey: o.sourceKey ?? o.key, bucket: o.bucket, key: o.key, size: o.size, headers: o.headers },
@@ -325,7 +326,9 @@ async function cloneLocked(
     ];
     verifyMs = Date.now() - t;
     if (problems.length)
-      throw new UserError(`clone to '${b.name}': the final check found ${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+      throw new UserError(
+        `clone to '${b.name}': the final check found ${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}`,
+      );
   }
   const copiedBytes = copying.reduce((n, o) => n + o.size, 0);
   return {

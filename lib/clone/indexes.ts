@@ -32,7 +32,12 @@ export interface ListedPackage {
   readonly object: ReferencedObject;
 }
 
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => ['data', 'package'].includes(name) });
+const xml = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  parseTagValue: false,
+  isArray: (name) => ['data', 'package'].includes(name),
+});
 
 type XmlNode = Record<string, unknown>;
 

@@ -67,7 +67,17 @@ export class PublicKeyring {
 
   private async signer(args: string[]): Promise<string | undefined> {
     try {
-      const { stdout } = await run('gpg', ['--batch', '--no-tty', '--homedir', this.home, '--status-fd', '1', '--trust-model', 'always', ...args]);
+      const { stdout } = await run('gpg', [
+        '--batch',
+        '--no-tty',
+        '--homedir',
+        this.home,
+        '--status-fd',
+        '1',
+        '--trust-model',
+        'always',
+        ...args,
+      ]);
       // VALIDSIG <fpr> ... <primary-fpr>: the last field is the primary key's fingerprint.
       const valid = stdout.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '));
       if (!valid) return undefined;

@@ -42,7 +42,10 @@ export function progressReporter(stream: NodeJS.WriteStream, everyMs = 5000): Pr
           started = true;
         } else bar.update(p.objectsDone, payload);
       },
-      stop: () => started && bar.stop(),
+      stop: () => {
+        if (started) bar.stop();
+        started = false;
+      },
     };
   }
   let last = 0;
@@ -59,6 +62,7 @@ export function progressReporter(stream: NodeJS.WriteStream, everyMs = 5000): Pr
     },
     stop: () => {
       if (latest && printed !== latest) stream.write(`${progressLine(latest)}\n`);
+      printed = latest;
     },
   };
 }

@@ -141,7 +141,10 @@ async function readRpm(
   opts: SnapshotOptions,
 ): Promise<RpmSnapshot> {
   const where = `clone from '${repo.name}' (RPM s3://${repo.rpmBucket})`;
-  const keyFingerprints = await keyring.import(await mustGet(target, repo.rpmBucket, 'public.key', where).then(String), `s3://${repo.rpmBucket}/public.key`);
+  const keyFingerprints = await keyring.import(
+    await mustGet(target, repo.rpmBucket, 'public.key', where).then(String),
+    `s3://${repo.rpmBucket}/public.key`,
+  );
   const repomdXml = await retrying(`${where}: ${REPOMD_ASC}`, opts, logger, async () => {
     const xml = await mustGet(target, repo.rpmBucket, REPOMD, where);
     const asc = await mustGet(target, repo.rpmBucket, REPOMD_ASC, where);

@@ -24,7 +24,11 @@ const CLI = path.join(ROOT, 'bin/ket-packages.ts');
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, [CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -63,7 +67,7 @@ describe('clone (integration, slow)', () => {
     target?.client.destroy();
     await store?.close();
     await rm(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   /** A repository with its buckets (created unless `create` is false). */
   async function repository(name: string, opts: { production?: boolean; create?: boolean } = {}): Promise<CloneRepository> {
@@ -122,7 +126,14 @@ describe('clone (integration, slow)', () => {
   function writesTo(r: CloneRepository, from: number): string[] {
     return trace
       .slice(from)
-      .filter((l) => /^(PUT|POST|DELETE) /.test(l) && (l.includes(` /${r.rpmBucket}/`) || l.includes(` /${r.debBucket}/`) || l.includes(` /${r.rpmBucket}?`) || l.includes(` /${r.debBucket}?`)));
+      .filter(
+        (l) =>
+          /^(PUT|POST|DELETE) /.test(l) &&
+          (l.includes(` /${r.rpmBucket}/`) ||
+            l.includes(` /${r.debBucket}/`) ||
+            l.includes(` /${r.rpmBucket}?`) ||
+            l.includes(` /${r.debBucket}?`)),
+      );
   }
 
   const small: SizedPackage[] = [
@@ -140,8 +151,12 @@ describe('clone (integration, slow)', () => {
     expect(result).toMatchObject({ status: 'cloned', rpmPackages: 3, debPackages: 3, replaced: [], removed: [] });
     await verifyServes(b, small);
     const fingerprints = async (bucket: string) =>
-      (await run('gpg', ['--with-colons', '--import-options', 'show-only', '--import'], { input: (await getObjectBytes(target, bucket, 'public.key'))!.body }))
-        .stdout.split('\n')
+      (
+        await run('gpg', ['--with-colons', '--import-options', 'show-only', '--import'], {
+          input: (await getObjectBytes(target, bucket, 'public.key'))!.body,
+        })
+      ).stdout
+        .split('\n')
         .filter((l) => l.startsWith('fpr:'))
         .map((l) => l.split(':')[9]);
     expect((await fingerprints(b.rpmBucket)).sort()).toEqual([stagingKey.fingerprint, productionKey.fingerprint].sort());
@@ -186,7 +201,8 @@ describe('clone (integration, slow)', () => {
     await mapConcurrent(pairs, 16, async ([from, to, o]) => {
       const [x, y] = await Promise.all([describeObject(from, o.key), describeObject(to, o.key)]);
       if (y.sha256 !== o.sha256) differing.push(`${o.key}: B holds sha256 ${y.sha256}, the snapshot says ${o.sha256}`);
-      if (o.kind !== 'index' && JSON.stringify(x) !== JSON.stringify(y)) differing.push(`${o.key}: A ${JSON.stringify(x)} B ${JSON.stringify(y)}`);
+      if (o.kind !== 'index' && JSON.stringify(x) !== JSON.stringify(y))
+        differing.push(`${o.key}: A ${JSON.stringify(x)} B ${JSON.stringify(y)}`);
       if (o.kind === 'index' && (x.contentType !== y.contentType || x.cacheControl !== y.cacheControl))
         differing.push(`${o.key}: headers differ: A ${JSON.stringify(x)} B ${JSON.stringify(y)}`);
     });
@@ -202,7 +218,10 @@ describe('clone (integration, slow)', () => {
     beforeAll(async () => {
       big = await repository('prod-big', { production: true });
       const out = path.join(dir, 'builds', 'big');
-      await Promise.all([makeSizedRpms(path.join(out, 'rpms'), bigRpms, productionKey.keysPath), makeSizedDebs(path.join(out, 'debs'), bigDebs)]);
+      await Promise.all([
+        makeSizedRpms(path.join(out, 'rpms'), bigRpms, productionKey.keysPath),
+        makeSizedDebs(path.join(out, 'debs'), bigDebs),
+      ]);
       await publish(big, out, productionKey);
     }, 600_000);
 
@@ -300,10 +319,13 @@ describe('clone (integration, slow)', () => {
         ...oldRepodata.map((k) => `s3://${b.rpmBucket}/${k}`),
       ]),
     );
-    for (const u of [...result.replaced, ...result.removed]) expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
+    for (const u of [...result.replaced, ...result.removed])
+      expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
     expect([...(await listKeys(target, b.rpmBucket)).keys()].some((k) => k.includes('staging-only'))).toBe(false);
     await verifyServes(b, small);
-    expect(await aptlyPackagesOf(b)).toEqual(expect.arrayContaining(['kubelet_1.7.4-1_amd64', 'kubectl_1.7.4-1_amd64', 'etcd_3.1.10-1_amd64']));
+    expect(await aptlyPackagesOf(b)).toEqual(
+      expect.arrayContaining(['kubelet_1.7.4-1_amd64', 'kubectl_1.7.4-1_amd64', 'etcd_3.1.10-1_amd64']),
+    );
     expect(await aptlyPackagesOf(b)).toHaveLength(3);
     resetB = b;
   }, 180_000);
@@ -311,11 +333,15 @@ describe('clone (integration, slow)', () => {
   // publish writes public.key as its signing key alone, dropping A's key that signed the cloned
   // RPMs, until issue 11 (item 10: public.key carries every key that signed a served package)
   // lands. Then this test starts passing, jest reports the .failing as an error, and .failing goes.
-  test.failing('a publish into the reset B afterwards passes the key guard and keeps every package installable', async () => {
-    const next: SizedPackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
-    await publish(resetB!, await build(next, stagingKey), stagingKey);
-    await verifyServes(resetB!, [...small, ...next]);
-  }, 180_000);
+  test.failing(
+    'a publish into the reset B afterwards passes the key guard and keeps every package installable',
+    async () => {
+      const next: SizedPackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
+      await publish(resetB!, await build(next, stagingKey), stagingKey);
+      await verifyServes(resetB!, [...small, ...next]);
+    },
+    180_000,
+  );
 
   test('guards: A = B, unknown A or B, B production, A not published; each a clear message, nothing written', async () => {
     const a = await repository('prod-guards', { production: true });
@@ -324,12 +350,20 @@ describe('clone (integration, slow)', () => {
     const empty = await repository('never-published');
     const mark = trace.length;
     await expect(clone(b, b)).rejects.toThrow(/clone from and to are both 'staging-guards': a repository cannot be cloned into itself/);
-    await expect(clone({ ...a, name: 'nope' }, b)).rejects.toThrow(/clone from: no repository named 'nope' \(known: .*prod-guards.*staging-guards/);
+    await expect(clone({ ...a, name: 'nope' }, b)).rejects.toThrow(
+      /clone from: no repository named 'nope' \(known: .*prod-guards.*staging-guards/,
+    );
     await expect(clone(a, { ...b, name: 'nowhere' })).rejects.toThrow(/clone to: no repository named 'nowhere'/);
-    await expect(clone(b, a)).rejects.toThrow(/clone to: 'prod-guards' is a production repository; production is never a clone destination/);
+    await expect(clone(b, a)).rejects.toThrow(
+      /clone to: 'prod-guards' is a production repository; production is never a clone destination/,
+    );
     await expect(clone(empty, b)).rejects.toThrow(/clone from 'never-published': nothing is published there yet .*nothing was copied/);
     const quiet = await clone(empty, b, { emptySource: 'succeed' });
-    expect(quiet).toMatchObject({ status: 'source-empty', objects: 0, message: expect.stringMatching(/nothing is published there yet.*nothing copied into 'staging-guards'/) });
+    expect(quiet).toMatchObject({
+      status: 'source-empty',
+      objects: 0,
+      message: expect.stringMatching(/nothing is published there yet.*nothing copied into 'staging-guards'/),
+    });
     for (const r of [a, b, empty]) expect(writesTo(r, mark)).toEqual([]);
     expect(trace.slice(mark).filter((l) => /^(PUT|POST|DELETE) /.test(l))).toEqual([]);
   }, 120_000);
@@ -352,15 +386,48 @@ describe('clone (integration, slow)', () => {
     } finally {
       await local.close();
     }
-    const ok = await cli(['clone', '--local', '--data-dir', data, '--from', 'staging', '--to', 'staging-copy', '--keys-path', stagingKey.keysPath]);
+    const ok = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'staging',
+      '--to',
+      'staging-copy',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
     expect({ code: ok.code, stderr: ok.stderr.split('\n').slice(-5).join('\n') }).toMatchObject({ code: 0 });
     expect(ok.stdout).toMatch(/cloned 'staging' into 'staging-copy': 3 RPM and 3 DEB package\(s\)/);
     expect(ok.stderr).toMatch(/created the local repository 'staging-copy'/);
     expect(ok.stderr).toMatch(/clone: \d+\/\d+ objects/);
-    const unknown = await cli(['clone', '--local', '--data-dir', data, '--from', 'nope', '--to', 'other', '--keys-path', stagingKey.keysPath]);
+    const unknown = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'nope',
+      '--to',
+      'other',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/clone from: no repository named 'nope' \(known: other, production, staging, staging-copy\)/);
-    const toProduction = await cli(['clone', '--local', '--data-dir', data, '--from', 'staging', '--to', 'production', '--keys-path', stagingKey.keysPath]);
+    const toProduction = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'staging',
+      '--to',
+      'production',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
     expect(toProduction.code).toBe(1);
     expect(toProduction.stderr).toMatch(/production is never a clone destination/);
     // The new repository serves, and survives a restart of the store.

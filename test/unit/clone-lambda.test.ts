@@ -55,7 +55,9 @@ describe('clone-start', () => {
   test('starts the staging zone project with only the two names and returns the build id and its log URL', async () => {
     await expect(handler({ from: 'production', to: 'staging' })).resolves.toEqual({
       buildId: 'KetClone-staging:1111-2222',
-      logsUrl: expect.stringMatching(/^https:\/\/eu-west-1\.console\.aws\.amazon\.com\/codesuite\/codebuild\/projects\/KetClone-staging\/build\/KetClone-staging%3A1111-2222\/log/),
+      logsUrl: expect.stringMatching(
+        /^https:\/\/eu-west-1\.console\.aws\.amazon\.com\/codesuite\/codebuild\/projects\/KetClone-staging\/build\/KetClone-staging%3A1111-2222\/log/,
+      ),
     });
     const calls = codebuild.commandCalls(StartBuildCommand);
     expect(calls).toHaveLength(1);
@@ -125,7 +127,10 @@ describe('clone custom resource', () => {
     s3.on(GetObjectCommand).rejects(notFound('NoSuchKey'));
     s3.on(HeadObjectCommand).rejects(notFound());
     const out = await onEvent(create);
-    expect(out).toMatchObject({ PhysicalResourceId: 'clone:staging:1:source-empty', Data: { Message: expect.stringMatching(/nothing published yet/) } });
+    expect(out).toMatchObject({
+      PhysicalResourceId: 'clone:staging:1:source-empty',
+      Data: { Message: expect.stringMatching(/nothing published yet/) },
+    });
     expect(codebuild.commandCalls(StartBuildCommand)).toHaveLength(0);
     const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
     expect(put).toMatchObject({ Bucket: 'stag-state', Key: 'staging/clone-record.json' });
@@ -136,7 +141,13 @@ describe('clone custom resource', () => {
   test('an update clones again only when From or Generation changes', async () => {
     s3.on(GetObjectCommand).rejects(notFound('NoSuchKey'));
     const update = (p: Record<string, string>) =>
-      ({ ...base, RequestType: 'Update', PhysicalResourceId: 'old', ResourceProperties: { ...props, ...p }, OldResourceProperties: props }) as CloudFormationCustomResourceEvent;
+      ({
+        ...base,
+        RequestType: 'Update',
+        PhysicalResourceId: 'old',
+        ResourceProperties: { ...props, ...p },
+        OldResourceProperties: props,
+      }) as CloudFormationCustomResourceEvent;
     await expect(onEvent(update({}))).resolves.toMatchObject({ PhysicalResourceId: 'old' });
     expect(codebuild.commandCalls(StartBuildCommand)).toHaveLength(0);
     await expect(onEvent(update({ Generation: '2' }))).resolves.toMatchObject({ PhysicalResourceId: 'KetClone-staging:1111-2222' });
@@ -165,17 +176,28 @@ describe('clone custom resource', () => {
           buildStatus: status as never,
           phases: [
             { phaseType: 'INSTALL', phaseStatus: 'SUCCEEDED' },
-            { phaseType: 'BUILD', phaseStatus: status as never, contexts: [{ message: 'Error while executing command: node ket-packages.js clone' }] },
+            {
+              phaseType: 'BUILD',
+              phaseStatus: status as never,
+              contexts: [{ message: 'Error while executing command: node ket-packages.js clone' }],
+            },
           ],
         },
       ],
     });
-    await expect(isComplete(event)).rejects.toThrow(new RegExp(`clone build KetClone-staging:1111-2222 ${status} \\(BUILD ${status}: Error while executing command`));
+    await expect(isComplete(event)).rejects.toThrow(
+      new RegExp(`clone build KetClone-staging:1111-2222 ${status} \\(BUILD ${status}: Error while executing command`),
+    );
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
   });
 
   test('delete deletes no data; a rollback while the build runs stops it', async () => {
-    const del = { ...base, RequestType: 'Delete', PhysicalResourceId: 'KetClone-staging:1111-2222', ResourceProperties: props } as CloudFormationCustomResourceEvent;
+    const del = {
+      ...base,
+      RequestType: 'Delete',
+      PhysicalResourceId: 'KetClone-staging:1111-2222',
+      ResourceProperties: props,
+    } as CloudFormationCustomResourceEvent;
     codebuild.on(BatchGetBuildsCommand).resolves({ builds: [{ id: 'KetClone-staging:1111-2222', buildStatus: 'IN_PROGRESS' }] });
     await expect(onEvent(del)).resolves.toEqual({ PhysicalResourceId: 'KetClone-staging:1111-2222' });
     expect(codebuild.commandCalls(StopBuildCommand)[0].args[0].input).toEqual({ id: 'KetClone-staging:1111-2222' });
@@ -187,8 +209,8 @@ describe('clone custom resource', () => {
   });
 
   test('malformed properties are refused naming the property', async () => {
-    await expect(onEvent({ ...create, ResourceProperties: { ServiceToken: 'x', From: 'production', To: 'staging' } } as never)).rejects.toThrow(
-      /property Generation must be a non-empty string/,
-    );
+    await expect(
+      onEvent({ ...create, ResourceProperties: { ServiceToken: 'x', From: 'production', To: 'staging' } } as never),
+    ).rejects.toThrow(/property Generation must be a non-empty string/);
   });
 });

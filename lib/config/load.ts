@@ -218,6 +218,7 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
       debBucketName: r.buckets?.deb,
       stateBucketName: r.buckets?.state,
       cloneFrom: r.cloneFrom,
+      cloneGeneration: r.cloneGeneration ?? 1,
     };
   });
   for (const r of repos) {

@@ -10,6 +10,7 @@ import { AccessLogBucket, privateBucketProps } from './buckets';
 import { PackageRepository } from './package-repository';
 import { BuildProject, PublishProject, VerifyProject } from './projects';
 import { ReleasePipeline } from './release-pipeline';
+import { CloneMachinery, cloneRoleName } from './clone';
 
 export interface RepositoriesStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -40,6 +41,15 @@ export class RepositoriesStack extends Stack {
           debBucketName: r.debBucketName,
           stateBucketName: r.stateBucketName,
           noncurrentVersionExpiration: Duration.days(r.noncurrentVersionRetentionDays),
+          resetRoleArn:
+            r.name === c.pipelines.production.repository
+              ? undefined
+              : Stack.of(this).formatArn({
+                  service: 'iam',
+                  region: '',
+                  resource: 'role',
+                  resourceName: cloneRoleName(c.stackPrefix, 'staging'),
+                }),
         }),
       );
     }
@@ -82,6 +92,7 @@ export class PipelinesStack extends Stack {
   readonly publishProjects: { readonly staging: PublishProject; readonly production: PublishProject };
   readonly verifyProjects: { readonly staging: VerifyProject; readonly production: VerifyProject };
   readonly pipelines: { readonly staging: ReleasePipeline; readonly production: ReleasePipeline };
+  readonly clone: CloneMachinery;
 
   constructor(scope: Construct, id: string, props: PipelinesStackProps) {
     super(scope, id, props);
@@ -136,6 +147,20 @@ export class PipelinesStack extends Stack {
     this.publishProjects = { staging: staging.publish, production: production.publish };
     this.verifyProjects = { staging: staging.verify, production: production.verify };
     this.pipelines = { staging: staging.pipeline, production: production.pipeline };
+    this.clone = new CloneMachinery(this, 'Clone', {
+      repositories: c.repositories.map((r) => ({
+        repository: repos.repository(r.name),
+        zone: r.name === c.pipelines.production.repository ? 'production' : 'staging',
+        bucketNamePrefix: c.bucketNamePrefix,
+        rpmBucketName: r.rpmBucketName,
+        debBucketName: r.debBucketName,
+        stateBucketName: r.stateBucketName,
+        cloneFrom: r.cloneFrom,
+        cloneGeneration: r.cloneGeneration,
+      })),
+      stagingSigningKey: repos.signingKey,
+      stagingCloneRoleName: cloneRoleName(c.stackPrefix, 'staging'),
+    });
   }
 }
 

@@ -5,7 +5,12 @@
 //   infra       CDK synthesis, assertions and cdk-nag
 // Type checking is done once by `tsc` in `npm test`; ts-jest only transpiles.
 const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
-const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+const common = {
+  testEnvironment: 'node',
+  transform,
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  setupFiles: ['<rootDir>/test/support/env.ts'],
+};
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },

@@ -16,7 +16,7 @@ import { registerCloneCommand } from './clone';
 export function buildProgram(): Command {
   const program = new Command('ket-packages')
     .description('Build, sign, publish and verify the KET package repositories from release.yaml.')
-    .showHelpAfterError()
+    .showHelpAfterError('(run the command with --help for its options)')
     .configureHelp({ sortSubcommands: false });
   registerVersionsCommand(program);
   registerBuildCommand(program);

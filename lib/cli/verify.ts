@@ -1,18 +1,8 @@
 import { Command } from 'commander';
-import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
-import { Manifest } from '../manifest/types';
-import { UserError } from '../util/errors';
-import { stderrLogger } from '../util/log';
-import { ExpectedPackage, verifyRepositories } from '../verify';
+import { DEFAULT_MANIFEST } from '../manifest/load';
+import { verifyRelease } from '../release/verify';
 import { action } from './program';
-
-/** The packages a release must serve, at the exact strings KET installs. */
-export function expectedPackages(manifest: Manifest): { rpm: ExpectedPackage[]; deb: ExpectedPackage[] } {
-  return {
-    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.full })),
-    deb: manifest.packages.map((p) => ({ name: p.name, version: p.deb.version })),
-  };
-}
+import { parseHttpUrl } from './parsers';
 
 export function registerVerifyCommand(program: Command): void {
   program
@@ -21,16 +11,13 @@ export function registerVerifyCommand(program: Command): void {
       'Check published repositories with real clients in throwaway roots: dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by). ' +
         'Every package of the manifest must be listed at its exact version, downloadable and correctly signed; exits non-zero naming what is missing or wrong.',
     )
-    .option('--rpm-url <url>', 'base URL of the yum repository')
-    .option('--deb-url <url>', 'base URL of the apt repository')
+    .requiredOption('--rpm-url <url>', 'base URL of the yum repository', parseHttpUrl)
+    .requiredOption('--deb-url <url>', 'base URL of the apt repository', parseHttpUrl)
     .option('--manifest <file>', 'release manifest whose packages must be served', DEFAULT_MANIFEST)
     .action(
-      action(async (opts: { rpmUrl?: string; debUrl?: string; manifest: string }) => {
-        if (!opts.rpmUrl) throw new UserError('verify needs --rpm-url (the yum repository base URL)');
-        if (!opts.debUrl) throw new UserError('verify needs --deb-url (the apt repository base URL)');
-        const expected = expectedPackages(loadManifest(opts.manifest));
-        await verifyRepositories({ rpmUrl: opts.rpmUrl, debUrl: opts.debUrl, ...expected, logger: stderrLogger });
-        process.stdout.write(`verified ${opts.rpmUrl} and ${opts.debUrl}\n`);
+      action(async (flags: { rpmUrl: string; debUrl: string; manifest: string }) => {
+        await verifyRelease({ manifest: flags.manifest, rpmUrl: flags.rpmUrl, debUrl: flags.debUrl });
+        process.stdout.write(`verified ${flags.rpmUrl} and ${flags.debUrl}\n`);
       }),
     );
 }

@@ -1,4 +1,4 @@
-import { LOCAL_BUCKETS } from '../cli/local';
+import { LOCAL_BUCKETS } from '../release/local';
 import { REPOSITORY_NAME } from '../config/schema';
 import { getObjectBytes, isS3Error, putObject, S3Target } from '../publish/s3';
 import { UserError } from '../util/errors';

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import Ajv, { ErrorObject } from 'ajv';
+import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { parseDocument } from 'yaml';
 import { UserError } from '../util/errors';
+import { parseYamlWithSchema, readYamlFile } from '../util/yaml-schema';
 import { deploymentConfigSchema } from './schema';
 import { DeploymentConfig, DeploymentConfigFile, PipelineConfig, RepositoryConfig, SourceConfig, SourceConfigFile } from './types';
 
@@ -37,26 +35,17 @@ export class DeploymentConfigError extends UserError {
 }
 
 export function loadDeploymentConfig(file: string = DEFAULT_DEPLOYMENT_CONFIG): DeploymentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the deployment configuration: ${(e as Error).message}`);
-  }
-  return parseDeploymentConfig(text, path.relative(process.cwd(), file) || file);
+  const { text, name } = readYamlFile(file, 'deployment configuration');
+  return parseDeploymentConfig(text, name);
 }
 
 export function parseDeploymentConfig(text: string, file: string): DeploymentConfig {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) throw new DeploymentConfigError(file, [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`]);
-  const data = doc.toJS() as unknown;
-  if (validate(data)) {
-    const problems: string[] = [];
-    const config = resolve(data as DeploymentConfigFile, file, problems);
-    if (problems.length === 0) return config;
-    throw new DeploymentConfigError(file, problems);
-  }
-  throw new DeploymentConfigError(file, [...new Set((validate.errors ?? []).map((e) => describe(data, e)))]);
+  const { data, problems: structural } = parseYamlWithSchema(text, validate, { patterns: patternMessages });
+  if (structural.length > 0) throw new DeploymentConfigError(file, structural);
+  const problems: string[] = [];
+  const config = resolve(data as DeploymentConfigFile, file, problems);
+  if (problems.length > 0) throw new DeploymentConfigError(file, problems);
+  return config;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
@@ -81,31 +70,6 @@ const patternMessages: Record<string, string> = {
   cloneFrom: 'must be a repository name',
   signingKeySecretName: 'must be a Secrets Manager secret name (letters, digits and /_+=.@-)',
 };
-
-function describe(data: unknown, e: ErrorObject): string {
-  const segments = e.instancePath.split('/').slice(1);
-  const field = fieldPath(segments);
-  const last = segments[segments.length - 1];
-  const got = JSON.stringify(valueAt(data, segments));
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return `unknown key "${join(field, String(e.params.additionalProperty))}"`;
-    case 'required':
-      return `missing field "${join(field, String(e.params.missingProperty))}"`;
-    case 'pattern':
-      return `field "${field}" ${patternMessages[last] ?? `must match ${e.params.pattern}`}, got ${got}`;
-    case 'format':
-      return `field "${field}" must be an email address, got ${got}`;
-    case 'enum':
-      return `field "${field}" must be one of ${(e.params.allowedValues as unknown[]).join(', ')}, got ${got}`;
-    case 'minItems':
-      return `field "${field}" needs at least ${e.params.limit} entries`;
-    case 'type':
-      return `field "${field || '(top level)'}" must be ${e.params.type === 'object' ? 'a mapping' : e.params.type === 'array' ? 'a list' : `a ${e.params.type}`}, got ${got}`;
-    default:
-      return `field "${field || '(top level)'}" ${e.message ?? e.keyword}, got ${got}`;
-  }
-}
 
 function resolve(f: DeploymentConfigFile, file: string, problems: string[]): DeploymentConfig {
   const source = resolveSource(f.source, problems);
@@ -230,16 +194,4 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
       );
   }
   return repos;
-}
-
-function fieldPath(segments: string[]): string {
-  return segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '');
-}
-
-function join(base: string, key: string): string {
-  return base ? `${base}.${key}` : key;
-}
-
-function valueAt(data: unknown, segments: string[]): unknown {
-  return segments.reduce<unknown>((v, s) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[s] : undefined), data);
 }

@@ -1,5 +1,7 @@
+import { BUCKET_NAME_PATTERN } from '../util/bucket-name';
+
 /** JSON schema of deploy.config.yaml (structure only; cross-field rules live in load.ts). */
-export const BUCKET_NAME = '^(?!xn--)(?!.*\\.\\.)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+export const BUCKET_NAME = BUCKET_NAME_PATTERN;
 export const REPOSITORY_NAME = '^[a-z][a-z0-9-]{0,19}$';
 
 const bucketName = { type: 'string', pattern: BUCKET_NAME };

@@ -1,17 +1,12 @@
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Logger, formatBytes } from '../util/log';
 import { ChecksumAlgorithm, DownloadError, fetchToFile } from './fetch';
 import { mirrorUrl } from './mirror';
+import { hashFile } from '../util/hash';
 
+/** The download cache under the current folder when none is given (the folder CodeBuild caches). */
 export const DEFAULT_CACHE_DIR = path.join('.cache', 'ket-packages', 'downloads');
-
-/** --cache-dir, else KET_CACHE_DIR, else .cache/ket-packages/downloads under the cwd (CodeBuild caches it). */
-export function resolveCacheDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(option || env.KET_CACHE_DIR || DEFAULT_CACHE_DIR);
-}
 
 export interface Checksum {
   readonly algorithm: ChecksumAlgorithm;
@@ -146,15 +141,4 @@ export class Downloader {
       await rm(tmpDir, { recursive: true, force: true });
     }
   }
-}
-
-/** Hex digest of a file, streamed. */
-export function hashFile(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash(algorithm);
-    createReadStream(file)
-      .on('data', (d) => hash.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

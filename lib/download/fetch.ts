@@ -1,10 +1,12 @@
+import { HashAlgorithm } from '../util/hash';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { UserError } from '../util/errors';
 
-export type ChecksumAlgorithm = 'sha256' | 'sha512';
+/** The checksums release.yaml pins (lib/util/hash). */
+export type ChecksumAlgorithm = HashAlgorithm;
 
 export interface FetchResult {
   readonly bytes: number;

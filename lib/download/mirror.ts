@@ -14,16 +14,15 @@ export function mirrorUrl(upstream: string, mirror: string | undefined): string 
   return `${base}/${u.host}${u.pathname}${u.search}`;
 }
 
-/** Validates a --mirror value, naming it in the message. */
+/** Validates a mirror URL (http or https, no query or fragment). @throws UserError naming the value */
 export function parseMirror(mirror: string): string {
   let u: URL;
   try {
     u = new URL(mirror);
   } catch {
-    throw new UserError(`--mirror ${JSON.stringify(mirror)} is not a URL (expected e.g. http://127.0.0.1:8080/)`);
+    throw new UserError(`mirror ${JSON.stringify(mirror)} is not a URL (expected e.g. http://127.0.0.1:8080/)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new UserError(`--mirror ${mirror}: only http and https mirrors are supported`);
-  if (u.search || u.hash) throw new UserError(`--mirror ${mirror}: must not have a query or fragment`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UserError(`mirror ${mirror}: only http and https mirrors are supported`);
+  if (u.search || u.hash) throw new UserError(`mirror ${mirror}: must not have a query or fragment`);
   return mirror;
 }

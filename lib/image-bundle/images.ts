@@ -4,6 +4,7 @@ import { PackageFile } from '../packaging/types';
 import { ResolvedImage, ResolvedPackage } from '../manifest/types';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
+import { ToolError } from '../util/exec';
 import { formatBytes, Logger, stderrLogger } from '../util/log';
 import { archiveTag, cacheFileName, dockerTransportRef, RegistryMirror, sourceRepository } from './reference';
 import { copyToDockerArchive, inspectDigest } from './skopeo';
@@ -130,21 +131,24 @@ async function classifyFailure<T>(
   try {
     return await action();
   } catch (e) {
-    if (!(e instanceof UserError)) throw e;
+    if (!(e instanceof ToolError)) throw e;
     const what = describeImage(image);
     const registry = source.split('/')[0];
-    const detail = lastLine(e.message);
+    if (e.timedOut || e.notInstalled) throw new UserError(`${what}: ${e.message}`);
+    // skopeo says what went wrong only in its stderr text (its exit status is 1 for everything).
+    const said = e.stderr;
+    const detail = lastLine(said);
     if (
       /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|TLS handshake|server gave HTTP response to HTTPS/i.test(
-        e.message,
+        said,
       )
     ) {
       throw new UserError(`${what}: cannot reach registry ${registry}: ${detail}`);
     }
-    if (/does not match|digest mismatch|manifest digest/i.test(e.message) && !/manifest unknown/i.test(e.message)) {
+    if (/does not match|digest mismatch|manifest digest/i.test(said) && !/manifest unknown/i.test(said)) {
       throw new UserError(`${what}: digest mismatch: ${source} served content that does not hash to the pinned ${digest}: ${detail}`);
     }
-    if (/manifest unknown|not found|name unknown|NAME_UNKNOWN|MANIFEST_UNKNOWN/i.test(e.message)) {
+    if (/manifest unknown|not found|name unknown|NAME_UNKNOWN|MANIFEST_UNKNOWN/i.test(said)) {
       if (digest !== undefined) {
         const current = await inspectDigest(dockerTransportRef(source, { tag: image.tag }), { tlsVerify }).catch(() => undefined);
         if (current !== undefined && current !== digest) {

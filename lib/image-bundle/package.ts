@@ -1,5 +1,6 @@
 import { buildDeb } from '../packaging/deb';
 import { buildRpm } from '../packaging/rpm';
+import { packageContents } from '../packaging/orchestrate';
 import { PayloadCompression } from '../packaging/types';
 import { PackageMetadata, ResolvedPackage } from '../manifest/types';
 import { formatBytes, stderrLogger } from '../util/log';
@@ -32,27 +33,18 @@ export interface BuiltOfflinePackage {
 }
 
 /**
- * Builds a package whose content is container images (kismatic-offline): every image is copied
- * and verified first, so a missing or mismatched image fails before any package file is written;
- * then both writers read the cached archives in place (no copy of gigabytes into memory).
+ * Builds a package whose content is container images (kismatic-offline) on its own, without
+ * signing (the benchmark and tests; `build` goes through the orchestrator's hook, hook.ts): every
+ * image is copied and verified first, so a missing or mismatched image fails before any package
+ * file is written; then both writers read the cached archives in place (no copy of gigabytes
+ * into memory). Contents are assembled by packageContents, as in a full build.
  */
 export async function buildOfflinePackage(pkg: ResolvedPackage, options: BuildOfflineOptions): Promise<BuiltOfflinePackage> {
   const logger = options.logger ?? stderrLogger;
   const images = await fetchImages(pkg, options);
   const files = imagePackageFiles(images);
   const compression = options.compression ?? OFFLINE_COMPRESSION;
-  const { metadata } = options;
-  const common = {
-    name: pkg.name,
-    description: pkg.description,
-    license: metadata.license,
-    vendor: metadata.vendor,
-    maintainer: metadata.maintainer,
-    homepage: metadata.homepage,
-    files,
-    compression,
-    sourceDateEpoch: options.sourceDateEpoch,
-  };
+  const contents = packageContents(pkg, options.metadata, { files, compression, sourceDateEpoch: options.sourceDateEpoch });
   const formats = options.formats ?? ['rpm', 'deb'];
   const what = `${compression.algorithm} -${compression.level}, ${compression.threads === 0 ? 'all cores' : `${compression.threads} thread(s)`}`;
   const total = formatBytes(images.reduce((s, i) => s + i.bytes, 0));
@@ -61,16 +53,13 @@ export async function buildOfflinePackage(pkg: ResolvedPackage, options: BuildOf
   if (formats.includes('rpm')) {
     logger.info(`${pkg.name}: writing ${pkg.rpm.fileName} (${total} of images, ${what})`);
     const started = Date.now();
-    rpm = await buildRpm(
-      { ...common, version: pkg.rpm.version, release: pkg.rpm.release, arch: metadata.arch.rpm, requires: pkg.depends?.rpm ?? [] },
-      options.rpmDir,
-    );
+    rpm = await buildRpm(contents.rpm, options.rpmDir);
     logger.info(`${pkg.name}: ${pkg.rpm.fileName} written in ${seconds(started)}`);
   }
   if (formats.includes('deb')) {
     logger.info(`${pkg.name}: writing ${pkg.deb.fileName} (${total} of images, ${what})`);
     const started = Date.now();
-    deb = await buildDeb({ ...common, version: pkg.deb.version, arch: metadata.arch.deb, depends: pkg.depends?.deb ?? [] }, options.debDir);
+    deb = await buildDeb(contents.deb, options.debDir);
     logger.info(`${pkg.name}: ${pkg.deb.fileName} written in ${seconds(started)}`);
   }
   return { images, rpm, deb };

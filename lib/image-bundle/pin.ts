@@ -1,6 +1,7 @@
 import { ManifestPin, writePins } from '../manifest/pin-edit';
 import { Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
+import { ToolError } from '../util/exec';
 import { Logger } from '../util/log';
 import { describeImage, resolveImageDigest } from './images';
 import { RegistryMirror } from './reference';
@@ -36,7 +37,9 @@ export async function pinImages(
     try {
       digest = await resolveImageDigest(image.repository, image.tag, mirror);
     } catch (e) {
-      throw new UserError(`${describeImage(image)}: cannot resolve its digest: ${(e as Error).message.trim().split('\n').pop()}`);
+      if (!(e instanceof UserError)) throw e;
+      const detail = e instanceof ToolError && !e.timedOut ? e.stderrTail : e.message;
+      throw new UserError(`${describeImage(image)}: cannot resolve its digest: ${detail.trim().split('\n').pop()}`);
     }
     pins.push({ packageName: pkg.name, imageName: image.name, digest });
     logger.info(`pinned      ${pkg.name} image ${image.name} (${image.reference}): ${digest}`);

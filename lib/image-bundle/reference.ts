@@ -28,14 +28,14 @@ export interface RegistryMirror {
 }
 
 /**
- * Parses --registry-mirror. `http://` means plain HTTP (a local registry such as the fixtures' on
+ * Parses a registry mirror. `http://` means plain HTTP (a local registry such as the fixtures' on
  * 127.0.0.1); `https://` or no scheme means TLS with certificate verification. Plain HTTP is
  * acceptable because every image is still verified against its pinned digest.
  */
 export function parseRegistryMirror(value: string): RegistryMirror {
   const m = /^(?:(https?):\/\/)?([^/\s?#]+)((?:\/[^/\s?#]+)*)\/?$/.exec(value.trim());
   if (!m || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(m[2])) {
-    throw new UserError(`--registry-mirror must look like http://HOST:PORT or https://HOST[/PATH], got ${JSON.stringify(value)}`);
+    throw new UserError(`registry mirror must look like http://HOST:PORT or https://HOST[/PATH], got ${JSON.stringify(value)}`);
   }
   return { base: `${m[2]}${m[3]}`.toLowerCase(), tlsVerify: m[1] !== 'http' };
 }

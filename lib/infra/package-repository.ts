@@ -1,3 +1,4 @@
+import { APT_REPOSITORY } from '../release/apt-layout';
 import { CfnOutput, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -196,7 +197,7 @@ export class PackageRepository extends Construct {
     this.debBaseUrl = `https://${this.debDistribution.distributionDomainName}`;
     this.stateUrl = `s3://${this.stateBucket.bucketName}/${this.statePrefix}`;
 
-    const apt = props.apt ?? { distribution: 'kismatic-xenial', component: 'main' };
+    const apt = props.apt ?? APT_REPOSITORY;
     const outputs: Record<string, [string, string]> = {
       RpmBaseUrl: [this.rpmBaseUrl, 'yum/dnf baseurl'],
       YumRepoFileUrl: [`${this.rpmBaseUrl}/kismatic.repo`, 'ready-made yum/dnf client file (curl -o /etc/yum.repos.d/kismatic.repo URL)'],

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseColonsKeys } from '../signing/colons';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
 
@@ -12,7 +13,7 @@ import { Logger } from '../util/log';
  */
 export async function ensureDevelopmentKey(dir: string, logger: Logger): Promise<string> {
   if (existsSync(path.join(dir, 'private.key'))) return dir;
-  logger.info(`no signing key configured (KEYS_PATH, GNUPGHOME, KET_GPG_KEY_SECRET): creating a local development key in ${dir}`);
+  logger.info(`no signing key configured: creating a local development key in ${dir}`);
   const home = await mkdtemp(path.join(os.tmpdir(), 'ket-devkey-'));
   await chmod(home, 0o700);
   const gpg = (args: string[]) =>
@@ -22,10 +23,7 @@ export async function ensureDevelopmentKey(dir: string, logger: Logger): Promise
   try {
     // RSA: CentOS 7's rpm and xenial's apt verify it.
     await gpg(['--quick-gen-key', 'KET local development key (not for production) <ket-local@example.invalid>', 'rsa3072', 'sign', '3y']);
-    const fpr = (await gpg(['--with-colons', '--list-secret-keys'])).stdout
-      .split('\n')
-      .find((l) => l.startsWith('fpr:'))!
-      .split(':')[9];
+    const fpr = parseColonsKeys((await gpg(['--with-colons', '--list-secret-keys'])).stdout)[0].fingerprint;
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'private.key'), (await gpg(['--armor', '--export-secret-keys', fpr])).stdout, { mode: 0o600 });
     await writeFile(path.join(dir, 'public.key'), (await gpg(['--armor', '--export', fpr])).stdout);

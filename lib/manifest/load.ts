@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import Ajv, { ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import Ajv from 'ajv';
 import { UserError } from '../util/errors';
+import { fieldPath, parseYamlWithSchema, readYamlFile, SchemaMessages, valueAt } from '../util/yaml-schema';
 import { manifestSchema } from './schema';
 import { expandTemplate, TemplateError } from './template';
 import { Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
@@ -21,24 +19,13 @@ export class ManifestError extends UserError {
 }
 
 export function loadManifest(file: string = DEFAULT_MANIFEST): Manifest {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read release manifest: ${(e as Error).message}`);
-  }
-  return parseManifest(text, path.relative(process.cwd(), file) || file);
+  const { text, name } = readYamlFile(file, 'release manifest');
+  return parseManifest(text, name);
 }
 
 /** Parses, validates and resolves manifest text; `file` names it in messages. */
 export function parseManifest(text: string, file: string): Manifest {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    // The first syntax error is the real one; the rest are usually its echoes.
-    throw new ManifestError(file, [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`]);
-  }
-  const data = doc.toJS() as unknown;
-  const structural = validateStructure(data);
+  const { data, problems: structural } = parseYamlWithSchema(text, validateSchema, schemaMessages);
   if (structural.length > 0) throw new ManifestError(file, structural);
   const manifest = data as ManifestFile;
   const semantic = validateReferences(manifest);
@@ -52,86 +39,41 @@ export function parseManifest(text: string, file: string): Manifest {
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validateSchema = ajv.compile(manifestSchema);
 
-function validateStructure(data: unknown): string[] {
-  if (validateSchema(data)) return [];
-  const errors = (validateSchema.errors ?? []).filter((e) => !e.schemaPath.includes('/oneOf/'));
-  return dedupe(errors.map((e) => describeSchemaError(data, e)));
-}
-
 const oneOfMessages: Record<string, string> = {
   source: 'needs exactly one of sha256, sha512 or "unpinned: true"',
   image: 'needs exactly one of digest or "unpinned: true"',
   package: 'needs exactly one of version or versionFrom',
 };
 
-const patternMessages: Record<string, string> = {
-  sha256: 'must be 64 lowercase hexadecimal characters',
-  sha512: 'must be 128 lowercase hexadecimal characters',
-  digest: 'must be "sha256:" followed by 64 lowercase hexadecimal characters',
-  version: 'must be dotted numbers such as 1.7.4',
-  name: 'must be lowercase letters, digits, and + . - (a valid package name)',
-  id: 'must be lowercase letters, digits, and + . -',
-  mode: 'must be an octal mode such as "0755"',
-  path: 'must be an absolute file path',
-  url: 'must be an http(s) URL template',
-  homepage: 'must be an http(s) URL',
-};
-
-function describeSchemaError(data: unknown, e: ErrorObject): string {
-  const segments = e.instancePath.split('/').slice(1);
-  const where = locate(data, segments);
-  const field = segments[segments.length - 1];
-  let message: string;
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return `${where.prefix}unknown key "${joinField(where.field, String(e.params.additionalProperty))}"`;
-    case 'required':
-      return `${where.prefix}missing field "${joinField(where.field, String(e.params.missingProperty))}"`;
-    case 'oneOf': {
-      const kind = segments.includes('images') ? 'image' : segments.includes('sources') ? 'source' : 'package';
-      message = oneOfMessages[kind];
-      return `${where.prefix}${where.field ? `field "${where.field}" ` : ''}${message}`;
+const schemaMessages: SchemaMessages = {
+  patterns: {
+    sha256: 'must be 64 lowercase hexadecimal characters',
+    sha512: 'must be 128 lowercase hexadecimal characters',
+    digest: 'must be "sha256:" followed by 64 lowercase hexadecimal characters',
+    version: 'must be dotted numbers such as 1.7.4',
+    name: 'must be lowercase letters, digits, and + . - (a valid package name)',
+    id: 'must be lowercase letters, digits, and + . -',
+    mode: 'must be an octal mode such as "0755"',
+    path: 'must be an absolute file path',
+    url: 'must be an http(s) URL template',
+    homepage: 'must be an http(s) URL',
+  },
+  // The branches of a failed oneOf only echo it.
+  ignore: (e) => e.schemaPath.includes('/oneOf/'),
+  // /packages/2/sources/0/sha256 → 'package "etcd": ' and 'sources[0].sha256'.
+  locate: (data, segments) => {
+    if (segments[0] === 'packages' && segments.length >= 2) {
+      const pkgName = (valueAt(data, ['packages', segments[1], 'name']) as string | undefined) ?? `#${Number(segments[1]) + 1}`;
+      return { prefix: `package "${pkgName}": `, field: fieldPath(segments.slice(2)) };
     }
-    case 'pattern':
-      message = `${patternMessages[field] ?? `must match ${e.params.pattern}`}, got ${JSON.stringify(valueAt(data, segments))}`;
-      break;
-    case 'enum':
-      message = `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}, got ${JSON.stringify(valueAt(data, segments))}`;
-      break;
-    case 'const':
-      message = `must be ${JSON.stringify(e.params.allowedValue)}`;
-      break;
-    default:
-      message = e.message ?? e.keyword;
-  }
-  return `${where.prefix}field "${where.field || '(top level)'}" ${message}`;
-}
-
-/** Turns /packages/2/sources/0/sha256 into 'package "etcd": ' and 'sources[0].sha256'. */
-function locate(data: unknown, segments: string[]): { prefix: string; field: string } {
-  if (segments[0] === 'packages' && segments.length >= 2) {
-    const index = Number(segments[1]);
-    const pkgName = (valueAt(data, ['packages', segments[1], 'name']) as string | undefined) ?? `#${index + 1}`;
-    return { prefix: `package "${pkgName}": `, field: fieldPath(segments.slice(2)) };
-  }
-  return { prefix: '', field: fieldPath(segments) };
-}
-
-function fieldPath(segments: string[]): string {
-  return segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '');
-}
-
-function joinField(base: string, key: string): string {
-  return base ? `${base}.${key}` : key;
-}
-
-function valueAt(data: unknown, segments: string[]): unknown {
-  return segments.reduce<unknown>((v, s) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[s] : undefined), data);
-}
-
-function dedupe(list: string[]): string[] {
-  return [...new Set(list)];
-}
+    return { prefix: '', field: fieldPath(segments) };
+  },
+  describe: (e, { segments, prefix, field }) => {
+    if (e.keyword !== 'oneOf') return undefined;
+    const kind = segments.includes('images') ? 'image' : segments.includes('sources') ? 'source' : 'package';
+    return `${prefix}${field ? `field "${field}" ` : ''}${oneOfMessages[kind]}`;
+  },
+};
 
 function validateReferences(m: ManifestFile): string[] {
   const problems: string[] = [];

@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Downloader, DownloadStats } from '../download/cache';
-import { Manifest, ResolvedPackage, ResolvedSource } from '../manifest/types';
+import { Manifest, PackageMetadata, ResolvedPackage, ResolvedSource } from '../manifest/types';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, ToolError } from '../util/exec';
 import { Logger, stderrLogger } from '../util/log';
 import { buildDeb } from './deb';
 import { repackageDeb, repackageRpms } from './repackage';
@@ -67,13 +67,13 @@ export interface BuildResult {
   readonly downloads: DownloadStats;
 }
 
-/** Picks the packages --only names, refusing unknown names. */
+/** Picks the packages `only` names (all when absent or empty), refusing unknown names. */
 export function selectPackages(manifest: Manifest, only: readonly string[] | undefined): ResolvedPackage[] {
   if (!only || only.length === 0) return [...manifest.packages];
   const known = manifest.packages.map((p) => p.name);
   const unknown = only.filter((n) => !known.includes(n));
   if (unknown.length > 0)
-    throw new UserError(`--only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
+    throw new UserError(`only: no package named ${unknown.join(', ')} in ${manifest.file} (packages: ${known.join(', ')})`);
   return manifest.packages.filter((p) => only.includes(p.name));
 }
 
@@ -152,15 +152,6 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       const pkgWork = path.join(workDir, pkg.name);
       await mkdir(pkgWork, { recursive: true });
       const sourcePath = (id: string) => downloaded.get(`${pkg.name}/${id}`)!;
-      const base = {
-        name: pkg.name,
-        description: pkg.description,
-        license: opts.manifest.metadata.license,
-        vendor: opts.manifest.metadata.vendor,
-        maintainer: opts.manifest.metadata.maintainer,
-        homepage: opts.manifest.metadata.homepage,
-        sourceDateEpoch: sde,
-      };
       const plainFiles = await manifestFiles(pkg, sourcePath, pkgWork);
       let compression = opts.compression;
       if (pkg.images.length > 0 && opts.imageBundles) {
@@ -175,45 +166,34 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       }
 
       const rpmSources = pkg.sources.filter((x) => x.format === 'rpm');
-      let rpmParts: { files: PackageFile[]; extras: RpmExtras & { requires: string[] } } = { files: [], extras: { requires: [] } };
-      if (rpmSources.length > 0) {
-        rpmParts = await repackageRpms(
-          rpmSources.map((x) => sourcePath(x.id)),
-          path.join(pkgWork, 'rpm-in'),
-          pkg.name,
-          `repackaging ${pkg.name}`,
-        );
-      }
-      const rpmContents: RpmContents = {
-        ...base,
-        ...rpmParts.extras,
-        compression,
-        version: pkg.rpm.version,
-        release: pkg.rpm.release,
-        arch: opts.manifest.metadata.arch.rpm,
-        files: [...plainFiles, ...rpmParts.files],
-        requires: [...rpmParts.extras.requires, ...(pkg.depends?.rpm ?? [])],
-      };
-      logger.info(`building    ${pkg.rpm.fileName}`);
-      rpms.push(await buildRpm(rpmContents, rpmDir));
-
+      const rpmParts =
+        rpmSources.length > 0
+          ? await repackageRpms(
+              rpmSources.map((x) => sourcePath(x.id)),
+              path.join(pkgWork, 'rpm-in'),
+              pkg.name,
+              `repackaging ${pkg.name}`,
+            )
+          : undefined;
       const debSource = pkg.sources.filter((x) => x.format === 'deb');
       if (debSource.length > 1)
         throw new UserError(`package "${pkg.name}": only one upstream .deb can be repackaged, ${debSource.length} given`);
-      let debParts: { files: PackageFile[]; depends: string[]; extras: DebExtras } = { files: [], depends: [], extras: {} };
-      if (debSource.length === 1)
-        debParts = await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`);
-      const debContents: DebContents = {
-        ...base,
-        ...debParts.extras,
+      const debParts =
+        debSource.length === 1
+          ? await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`)
+          : undefined;
+      const contents = packageContents(pkg, opts.manifest.metadata, {
+        files: plainFiles,
         compression,
-        version: pkg.deb.version,
-        arch: opts.manifest.metadata.arch.deb,
-        files: [...plainFiles, ...debParts.files],
-        depends: [...debParts.depends, ...(pkg.depends?.deb ?? [])],
-      };
+        sourceDateEpoch: sde,
+        rpm: rpmParts,
+        deb: debParts,
+      });
+      logger.info(`building    ${pkg.rpm.fileName}`);
+      rpms.push(await buildRpm(contents.rpm, rpmDir));
+
       logger.info(`building    ${pkg.deb.fileName}`);
-      debs.push(await buildDeb(debContents, debDir));
+      debs.push(await buildDeb(contents.deb, debDir));
       await rm(pkgWork, { recursive: true, force: true });
     });
 
@@ -232,6 +212,60 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/** What goes into one package besides the manifest's metadata and version strings. */
+export interface PackageParts {
+  /** Files both formats install (manifest files, image archives). */
+  readonly files: readonly PackageFile[];
+  /** The writers' default when absent. */
+  readonly compression?: PayloadCompression;
+  readonly sourceDateEpoch: number;
+  /** What repackaged upstream RPMs contribute (docker-engine). */
+  readonly rpm?: { readonly files: readonly PackageFile[]; readonly extras: RpmExtras & { readonly requires: readonly string[] } };
+  /** What a repackaged upstream DEB contributes. */
+  readonly deb?: { readonly files: readonly PackageFile[]; readonly depends: readonly string[]; readonly extras: DebExtras };
+}
+
+/**
+ * The one place a package's RPM and DEB contents are assembled from the manifest: metadata,
+ * NEVRA parts (version, release, arch) and DEB version, dependencies (repackaged ones first, then
+ * the manifest's depends.rpm / depends.deb), files.
+ */
+export function packageContents(
+  pkg: ResolvedPackage,
+  metadata: PackageMetadata,
+  parts: PackageParts,
+): { rpm: RpmContents; deb: DebContents } {
+  const base = {
+    name: pkg.name,
+    description: pkg.description,
+    license: metadata.license,
+    vendor: metadata.vendor,
+    maintainer: metadata.maintainer,
+    homepage: metadata.homepage,
+    sourceDateEpoch: parts.sourceDateEpoch,
+    compression: parts.compression,
+  };
+  return {
+    rpm: {
+      ...base,
+      ...parts.rpm?.extras,
+      version: pkg.rpm.version,
+      release: pkg.rpm.release,
+      arch: metadata.arch.rpm,
+      files: [...parts.files, ...(parts.rpm?.files ?? [])],
+      requires: [...(parts.rpm?.extras.requires ?? []), ...(pkg.depends?.rpm ?? [])],
+    },
+    deb: {
+      ...base,
+      ...parts.deb?.extras,
+      version: pkg.deb.version,
+      arch: metadata.arch.deb,
+      files: [...parts.files, ...(parts.deb?.files ?? [])],
+      depends: [...(parts.deb?.depends ?? []), ...(pkg.depends?.deb ?? [])],
+    },
+  };
+}
+
 /** Files the manifest lists: the source itself, or a member extracted from the source archive. */
 async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => string, workDir: string): Promise<PackageFile[]> {
   const byArchive = new Map<string, string[]>();
@@ -248,7 +282,9 @@ async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => s
         what: `extracting from ${pkg.name} source ${sourceId}`,
       });
     } catch (e) {
-      const missing = /([^\s:]+): Not found in archive/.exec((e as Error).message);
+      if (!(e instanceof ToolError)) throw e;
+      // GNU tar names each absent member on stderr: "tar: PATH: Not found in archive".
+      const missing = /([^\s:]+): Not found in archive/.exec(e.stderr);
       throw new UserError(
         missing
           ? `package "${pkg.name}": source "${sourceId}" (${source.url}) has no member ${missing[1]}`

@@ -19,6 +19,7 @@
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
+import { ControlParagraph, controlField, foldControlValue, parseControlParagraphs } from '../util/debian-control';
 import { run } from '../util/exec';
 import { DebExtras, DebMaintainerScript, PackageFile, RpmExtras, RpmScriptlet, RpmScriptletName } from './types';
 
@@ -269,35 +270,11 @@ export const KEPT_DEB_FIELDS = [
   'Priority',
 ];
 
-/** Parses a DEBIAN/control paragraph into [field, value] pairs; continuation lines are folded into one. */
-export function parseDebControl(text: string): Array<[string, string]> {
-  const fields: Array<[string, string]> = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    if (/^\s/.test(line)) {
-      if (fields.length === 0) throw new UserError(`malformed control file: continuation line first: ${line}`);
-      fields[fields.length - 1][1] += `\n${line}`;
-      continue;
-    }
-    const m = /^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$/.exec(line);
-    if (!m) throw new UserError(`malformed control file line: ${line}`);
-    fields.push([m[1], m[2]]);
-  }
-  return fields;
-}
-
 /** The upstream fields we keep, relation fields folded to one line. */
-export function keptDebFields(control: Array<[string, string]>): { depends: string[]; extraFields: Array<[string, string]> } {
-  const get = (k: string) => control.find(([f]) => f.toLowerCase() === k.toLowerCase())?.[1];
-  const oneLine = (v: string) =>
-    v
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .join(' ');
-  const dependsText = get('Depends');
+export function keptDebFields(control: ControlParagraph): { depends: string[]; extraFields: Array<[string, string]> } {
+  const dependsText = controlField(control, 'Depends');
   const depends = dependsText
-    ? oneLine(dependsText)
+    ? foldControlValue(dependsText)
         .split(',')
         .map((d) => d.trim())
         .filter(Boolean)
@@ -305,8 +282,8 @@ export function keptDebFields(control: Array<[string, string]>): { depends: stri
   const extraFields: Array<[string, string]> = [];
   for (const k of KEPT_DEB_FIELDS) {
     if (k === 'Depends') continue;
-    const v = get(k);
-    if (v !== undefined) extraFields.push([k, oneLine(v)]);
+    const v = controlField(control, k);
+    if (v !== undefined) extraFields.push([k, foldControlValue(v)]);
   }
   return { depends, extraFields };
 }
@@ -319,7 +296,10 @@ export async function repackageDeb(
 ): Promise<{ files: PackageFile[]; depends: string[]; extras: DebExtras }> {
   await run('dpkg-deb', ['-R', file, dir], { what: `${what}: unpacking ${path.basename(file)}` });
   const debian = path.join(dir, 'DEBIAN');
-  const control = parseDebControl(await readFile(path.join(debian, 'control'), 'utf8'));
+  const [control = []] = parseControlParagraphs(
+    await readFile(path.join(debian, 'control'), 'utf8'),
+    `${what}: ${path.basename(file)}: DEBIAN/control`,
+  );
   const { depends, extraFields } = keptDebFields(control);
   const maintainerScripts: Partial<Record<DebMaintainerScript, string>> = {};
   for (const s of ['preinst', 'postinst', 'prerm', 'postrm'] as const) {

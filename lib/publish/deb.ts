@@ -1,3 +1,4 @@
+import { APT_REPOSITORY } from '../release/apt-layout';
 import { accessSync, constants, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -23,9 +24,7 @@ import { CACHE_IMMUTABLE, CACHE_METADATA, getObjectBytes, isS3Error, putFile, pu
  * delete. (aptly 1.5.0 publishing straight to S3 lists the whole bucket on every publish and
  * replaces its .tmp index files by copy + DeleteObject, which the repository buckets' policy denies.)
  */
-export const DISTRIBUTION = 'kismatic-xenial';
-export const COMPONENT = 'main';
-export const DEB_ARCH = 'amd64';
+export const { distribution: DISTRIBUTION, component: COMPONENT, architecture: DEB_ARCH } = APT_REPOSITORY;
 const APTLY_REPO = 'kismatic';
 const PACKAGES_INDEX = `dists/${DISTRIBUTION}/${COMPONENT}/binary-${DEB_ARCH}/Packages.gz`;
 

@@ -1,3 +1,4 @@
+import { isBucketName } from '../util/bucket-name';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,8 +35,6 @@ export interface PublishSummary {
   readonly debUrl: string;
 }
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
 export async function publishRepositories(opts: PublishOptions): Promise<PublishSummary> {
   const { logger } = opts;
   for (const [flag, value] of [
@@ -43,7 +42,7 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
     ['--deb-repo (DEB_REPO)', opts.debRepo],
   ] as const) {
     if (!value) throw new UserError(`publish needs ${flag}: the bucket of the repository`);
-    if (!BUCKET_NAME.test(value)) throw new UserError(`${flag}: '${value}' is not a valid bucket name`);
+    if (!isBucketName(value)) throw new UserError(`${flag}: '${value}' is not a valid bucket name`);
   }
   if (opts.rpmRepo === opts.debRepo)
     throw new UserError(`--rpm-repo and --deb-repo must be different buckets (both are '${opts.rpmRepo}')`);

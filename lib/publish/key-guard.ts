@@ -1,3 +1,4 @@
+import { parseColonsKeys } from '../signing/colons';
 import { gpg, SigningKey } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
@@ -42,15 +43,5 @@ async function fingerprintsOf(key: SigningKey, armored: string, bucket: string):
 }
 
 export function parsePrimaryFingerprints(colons: string): string[] {
-  const out: string[] = [];
-  let expectPrimary = false;
-  for (const line of colons.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'pub' || f[0] === 'sec') expectPrimary = true;
-    else if (f[0] === 'fpr' && expectPrimary) {
-      out.push(f[9]);
-      expectPrimary = false;
-    }
-  }
-  return out;
+  return parseColonsKeys(colons).map((k) => k.fingerprint);
 }

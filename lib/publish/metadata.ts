@@ -1,4 +1,5 @@
 import { gunzipSync } from 'node:zlib';
+import { parseControlParagraphs } from '../util/debian-control';
 import { UserError } from '../util/errors';
 
 /**
@@ -78,26 +79,9 @@ export function decompressMetadata(file: string, body: Buffer): string {
   throw new UserError(`${file}: unsupported metadata compression (expected .gz)`);
 }
 
-/** Parses a Debian Packages index into stanzas of fields. */
+/** Parses a Debian Packages index into stanzas of fields (lib/util/debian-control). */
 export function parseDebianStanzas(text: string): Array<Record<string, string>> {
-  const stanzas: Array<Record<string, string>> = [];
-  for (const block of text.split(/\n\s*\n/)) {
-    if (!block.trim()) continue;
-    const fields: Record<string, string> = {};
-    let last = '';
-    for (const line of block.split('\n')) {
-      if (/^[ \t]/.test(line) && last) {
-        fields[last] += `\n${line.trim()}`;
-        continue;
-      }
-      const i = line.indexOf(':');
-      if (i <= 0) continue;
-      last = line.slice(0, i);
-      fields[last] = line.slice(i + 1).trim();
-    }
-    stanzas.push(fields);
-  }
-  return stanzas;
+  return parseControlParagraphs(text, 'Packages index').map((p) => Object.fromEntries(p));
 }
 
 export function parsePackagesIndex(text: string): PublishedPackage[] {

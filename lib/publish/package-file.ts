@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { hashFile } from '../util/hash';
 import { PublishedPackage } from './metadata';
 
 /** A package file of this build, identified like a published one. */
@@ -8,12 +7,7 @@ export interface LocalPackage extends PublishedPackage {
   readonly file: string;
 }
 
+/** sha256 of a package file (one helper for the project: lib/util/hash). */
 export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (d) => hash.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
+  return hashFile(file, 'sha256');
 }

@@ -1,3 +1,4 @@
+import { isBucketName } from '../util/bucket-name';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import {
@@ -66,8 +67,8 @@ export function bucketHttpUrl(target: Pick<S3Target, 'endpoint' | 'region'>, buc
 
 /** Parses s3://BUCKET/PREFIX into its parts; the prefix has no leading slash and ends with one if non-empty. */
 export function parseS3Url(url: string, what: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UserError(`${what}: '${url}' is not an s3://BUCKET/PREFIX URL`);
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+  if (!m || !isBucketName(m[1])) throw new UserError(`${what}: '${url}' is not an s3://BUCKET/PREFIX URL`);
   const prefix = (m[2] ?? '').replace(/^\/+/, '').replace(/\/*$/, '');
   return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
 }

@@ -1,7 +1,9 @@
 import { cloneRepositoryContent, CloneProgress, CloneResult } from '../clone';
 import { localRepositories, newLocalRepository, recordLocalRepository } from '../clone/local';
 import { startEmbeddedStore } from '../local/store/server';
-import { LOCAL_BUCKETS } from '../cli/local';
+import { LOCAL_BUCKETS } from './local';
+import * as path from 'node:path';
+import { ensureDevelopmentKey } from '../local/dev-key';
 import { s3TargetFromEnv } from '../publish/s3';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
@@ -27,8 +29,10 @@ export interface LocalCloneOptions {
   readonly dataDir: string;
   /** Port of the store; 0 picks a free one. */
   readonly port?: number;
-  /** B's signing key (locally: the key `ket-packages local` publishes with). */
+  /** B's signing key; when it names none, the development key of `ket-packages local` (devKeyDir). */
   readonly signingKey: SigningKeyOptions;
+  /** @default '.local/keys' */
+  readonly devKeyDir?: string;
   readonly logger: Logger;
   readonly onProgress?: (p: CloneProgress) => void;
   readonly concurrency?: number;
@@ -56,7 +60,13 @@ export async function cloneRepository(opts: LocalCloneOptions): Promise<CloneRes
       to: opts.to,
       repositories,
       target,
-      signingKey: opts.signingKey,
+      signingKey:
+        opts.signingKey.keysPath || opts.signingKey.gnupgHome || opts.signingKey.secretId
+          ? opts.signingKey
+          : {
+              ...opts.signingKey,
+              keysPath: await ensureDevelopmentKey(path.resolve(opts.devKeyDir ?? path.join('.local', 'keys')), opts.logger),
+            },
       logger: opts.logger,
       onProgress: opts.onProgress,
       concurrency: opts.concurrency,

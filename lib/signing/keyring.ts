@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, ToolError } from '../util/exec';
+import { parseColonsKeys } from './colons';
 import { decodeSigningSecret, PRIVATE_KEY_HEADER } from './secret';
 
 /**
@@ -13,15 +14,36 @@ import { decodeSigningSecret, PRIVATE_KEY_HEADER } from './secret';
  * GNUPGHOME. A passphrase comes from a value or a file, never from a prompt.
  */
 export interface SigningKeyOptions {
+  /** A folder holding private.key (ASCII-armored) and public.key. */
   readonly keysPath?: string;
+  /** An existing GnuPG home holding the secret key. */
   readonly gnupgHome?: string;
+  /** A Secrets Manager secret (name or ARN) written by `ket-packages keys import`. */
   readonly secretId?: string;
   readonly passphrase?: string;
   readonly passphraseFile?: string;
   /** Which secret key to use when the keyring holds several (fingerprint, key id or uid). */
   readonly keyId?: string;
+  /**
+   * What the user called each setting, so messages name what they typed: e.g.
+   * `{ keysPath: '--keys-path' }` or `{ keysPath: 'KEYS_PATH' }`.
+   * @default the field name ('keysPath', …)
+   */
+  readonly labels?: SigningKeyLabels;
 }
 
+export type SigningKeyLabels = Partial<Record<Exclude<keyof SigningKeyOptions, 'labels'>, string>>;
+
+/** 'KEYS_PATH=/x' for an environment variable, '--keys-path /x' for a flag or a field name. */
+export function describeSetting(label: string, value: string): string {
+  return /^[A-Z][A-Z0-9_]*$/.test(label) ? `${label}=${value}` : `${label} ${value}`;
+}
+
+/**
+ * The signing settings of the environment, labelled with their variable names.
+ * @deprecated the CLI maps these with commander (lib/cli/signing.ts, addSigningOptions); kept
+ * until lib/cli/publish.ts does too.
+ */
 export function signingKeyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SigningKeyOptions {
   return {
     secretId: env.KET_GPG_KEY_SECRET || undefined,
@@ -30,6 +52,14 @@ export function signingKeyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): 
     passphrase: env.KET_GPG_PASSPHRASE || undefined,
     passphraseFile: env.KET_GPG_PASSPHRASE_FILE || undefined,
     keyId: env.KET_GPG_KEY_ID || undefined,
+    labels: {
+      secretId: 'KET_GPG_KEY_SECRET',
+      keysPath: 'KEYS_PATH',
+      gnupgHome: 'GNUPGHOME',
+      passphrase: 'KET_GPG_PASSPHRASE',
+      passphraseFile: 'KET_GPG_PASSPHRASE_FILE',
+      keyId: 'KET_GPG_KEY_ID',
+    },
   };
 }
 
@@ -54,6 +84,7 @@ export interface SigningKey {
  * starts, so a bad key fails in seconds rather than after a long build.
  */
 export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'): Promise<SigningKey> {
+  const label = (k: keyof SigningKeyLabels) => opts.labels?.[k] ?? k;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-gpg-'));
   await chmod(scratch, 0o700);
   let home = opts.gnupgHome;
@@ -68,36 +99,42 @@ export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'):
     let passphrase = opts.passphrase;
     if (opts.passphraseFile) {
       passphrase = await readFile(opts.passphraseFile, 'utf8').catch((e: Error) => {
-        throw new UserError(`cannot read the passphrase file ${opts.passphraseFile} (KET_GPG_PASSPHRASE_FILE): ${e.message}`);
+        throw new UserError(
+          `${describeSetting(label('passphraseFile'), opts.passphraseFile!)}: cannot read the passphrase file: ${e.message}`,
+        );
       });
       passphrase = passphrase.replace(/\r?\n$/, '');
     }
     if (opts.secretId) {
-      source = `secret ${opts.secretId}`;
-      const secret = await readSigningSecret(opts.secretId);
+      source = describeSetting(label('secretId'), opts.secretId);
+      const secret = await readSigningSecret(opts.secretId, source);
       passphrase = passphrase ?? secret.passphrase;
       await importKey(home!, secret.privateKey, passphrase, source);
     } else if (opts.keysPath) {
-      source = `KEYS_PATH=${opts.keysPath}`;
+      source = describeSetting(label('keysPath'), opts.keysPath);
       const privatePath = path.join(opts.keysPath, 'private.key');
       if (!existsSync(privatePath))
         throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
       await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
     } else if (opts.gnupgHome) {
-      source = `GNUPGHOME=${opts.gnupgHome}`;
+      source = describeSetting(label('gnupgHome'), opts.gnupgHome);
       if (!existsSync(opts.gnupgHome)) throw new UserError(`${source}: no such directory`);
     } else {
       throw new UserError(
-        `${what} needs a GPG key: set KEYS_PATH (a folder with private.key and public.key), GNUPGHOME, or KET_GPG_KEY_SECRET (a Secrets Manager secret written by 'ket-packages keys import')`,
+        `${what} needs a GPG key: set ${label('keysPath')} (a folder with private.key and public.key), ${label('gnupgHome')}, or ${label('secretId')} (a Secrets Manager secret written by 'ket-packages keys import')`,
       );
     }
-    const key = await findSecretKey(home!, opts.keyId, source);
+    const key = await findSecretKey(home!, opts.keyId, source, label('keyId'));
     let passphraseFile: string | undefined;
     if (passphrase !== undefined && passphrase !== '') {
       passphraseFile = path.join(scratch, 'passphrase');
       await writeFile(passphraseFile, passphrase, { mode: 0o600 });
     }
-    await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'));
+    const passphraseFrom = opts.passphraseFile ? label('passphraseFile') : opts.passphrase !== undefined ? label('passphrase') : undefined;
+    await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'), {
+      given: passphraseFrom,
+      settings: `${label('passphrase')} or ${label('passphraseFile')}`,
+    });
     const publicKeyArmored = (await gpg(home!, ['--armor', '--export', key.fingerprint], `exporting the public key from ${source}`)).stdout;
     return {
       gnupgHome: home!,
@@ -163,6 +200,7 @@ async function findSecretKey(
   home: string,
   wanted: string | undefined,
   source: string,
+  keyIdLabel: string,
 ): Promise<{ fingerprint: string; keyId: string; uid: string }> {
   const { stdout } = await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({
     stdout: '',
@@ -170,34 +208,19 @@ async function findSecretKey(
   const keys = parseSecretKeys(stdout);
   const matches = wanted ? keys.filter((k) => k.fingerprint.endsWith(wanted.toUpperCase()) || k.uid.includes(wanted)) : keys;
   if (keys.length === 0) throw new UserError(`${source}: holds no secret (private) key`);
-  if (matches.length === 0) throw new UserError(`${source}: no secret key matches KET_GPG_KEY_ID=${wanted}`);
+  if (matches.length === 0) throw new UserError(`${source}: no secret key matches ${describeSetting(keyIdLabel, wanted!)}`);
   if (matches.length > 1)
     throw new UserError(
-      `${source}: holds ${matches.length} secret keys; choose one with KET_GPG_KEY_ID (fingerprints: ${matches.map((k) => k.fingerprint).join(', ')})`,
+      `${source}: holds ${matches.length} secret keys; choose one with ${keyIdLabel} (fingerprints: ${matches.map((k) => k.fingerprint).join(', ')})`,
     );
   return matches[0];
 }
 
-/** Parses `gpg --with-colons --list-secret-keys`: primary keys with their fingerprint and first uid. */
+/** The secret keys of a `gpg --with-colons --list-secret-keys` listing, with their first uid. */
 export function parseSecretKeys(colons: string): Array<{ fingerprint: string; keyId: string; uid: string }> {
-  const keys: Array<{ fingerprint: string; keyId: string; uid: string }> = [];
-  let current: { fingerprint: string; keyId: string; uid: string } | undefined;
-  let inPrimary = false;
-  for (const line of colons.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'sec') {
-      current = { fingerprint: '', keyId: f[4], uid: '' };
-      keys.push(current);
-      inPrimary = true;
-    } else if (f[0] === 'ssb') {
-      inPrimary = false;
-    } else if (f[0] === 'fpr' && current && inPrimary && !current.fingerprint) {
-      current.fingerprint = f[9];
-    } else if (f[0] === 'uid' && current && !current.uid) {
-      current.uid = f[9];
-    }
-  }
-  return keys;
+  return parseColonsKeys(colons)
+    .filter((k) => k.type === 'sec')
+    .map((k) => ({ fingerprint: k.fingerprint, keyId: k.keyId, uid: k.uids[0] ?? '' }));
 }
 
 // The test signature goes to a scratch file, never /dev/null: gpg removes its output file when
@@ -208,6 +231,7 @@ async function proveSigning(
   passphraseFile: string | undefined,
   source: string,
   out: string,
+  passphrase: { given?: string; settings: string },
 ): Promise<void> {
   try {
     await gpg(
@@ -217,22 +241,19 @@ async function proveSigning(
       'ket-packages key check\n',
     );
   } catch (e) {
-    const text = (e as Error).message;
-    if (/Bad passphrase|bad passphrase/i.test(text)) {
-      throw new UserError(
-        passphraseFile
-          ? `${source}: wrong passphrase for key ${fingerprint} (from KET_GPG_PASSPHRASE / KET_GPG_PASSPHRASE_FILE)`
-          : `${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`,
-      );
+    if (!(e instanceof ToolError) || e.timedOut || e.notInstalled) throw e;
+    // gpg reports these only as text: "signing failed: Bad passphrase" / "No passphrase given"
+    // (pinentry-mode loopback with an empty passphrase).
+    const needsOne = `${source}: key ${fingerprint} is protected by a passphrase: set ${passphrase.settings}`;
+    if (/bad passphrase/i.test(e.stderr)) {
+      throw new UserError(passphraseFile ? `${source}: wrong passphrase for key ${fingerprint} (from ${passphrase.given})` : needsOne);
     }
-    if (/No passphrase given|no passphrase/i.test(text)) {
-      throw new UserError(`${source}: key ${fingerprint} is protected by a passphrase: set KET_GPG_PASSPHRASE or KET_GPG_PASSPHRASE_FILE`);
-    }
-    throw new UserError(`${source}: key ${fingerprint} cannot sign: ${text}`);
+    if (/no passphrase/i.test(e.stderr)) throw new UserError(needsOne);
+    throw new UserError(`${source}: key ${fingerprint} cannot sign: ${e.message}`);
   }
 }
 
-async function readSigningSecret(secretId: string) {
+async function readSigningSecret(secretId: string, source: string) {
   const client = new SecretsManagerClient({});
   try {
     const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
@@ -240,7 +261,7 @@ async function readSigningSecret(secretId: string) {
     return decodeSigningSecret(out.SecretString, secretId);
   } catch (e) {
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot read the signing key secret ${secretId} (KET_GPG_KEY_SECRET): ${(e as Error).message}`);
+    throw new UserError(`${source}: cannot read the signing key secret: ${(e as Error).message}`);
   } finally {
     client.destroy();
   }

@@ -1,3 +1,4 @@
+import { APT_REPOSITORY } from '../release/apt-layout';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -159,7 +160,7 @@ export async function verifyDebRepository(
   url: string,
   expected: readonly ExpectedPackage[],
   logger: Logger,
-  distribution = 'kismatic-xenial',
+  distribution: string = APT_REPOSITORY.distribution,
 ): Promise<string[]> {
   const base = trimUrl(url);
   const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
@@ -182,7 +183,10 @@ export async function verifyDebRepository(
     } catch (e) {
       return [`DEB repository ${base}: no public.key: ${(e as Error).message}`];
     }
-    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${keyFile}] ${base} ${distribution} main\n`);
+    await writeFile(
+      path.join(root, 'etc/apt/sources.list'),
+      `deb [arch=${APT_REPOSITORY.architecture} signed-by=${keyFile}] ${base} ${distribution} ${APT_REPOSITORY.component}\n`,
+    );
     const options = [
       '-o',
       `Dir=${root}`,
@@ -191,9 +195,9 @@ export async function verifyDebRepository(
       '-o',
       'Dir::Etc::sourceparts=-',
       '-o',
-      'APT::Architecture=amd64',
+      `APT::Architecture=${APT_REPOSITORY.architecture}`,
       '-o',
-      'APT::Architectures=amd64',
+      `APT::Architectures=${APT_REPOSITORY.architecture}`,
       '-o',
       'APT::Sandbox::User=root',
       '-o',

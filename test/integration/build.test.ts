@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -6,10 +5,9 @@ import * as path from 'node:path';
 import { parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { FixtureServer, startFixtureServer } from '../../lib/local/offline-upstream/server';
 import { run } from '../../lib/util/exec';
+import { CliResult, runCli } from '../support/cli';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'bin', 'ket-packages.js');
 const PASSPHRASE = 'fixture passphrase';
 /** The binary packages; kismatic-offline needs the fixture registry and has its own tests. */
 const ONLY = ['--only', 'kubelet,kubectl,etcd,transition-etcd,docker-engine'];
@@ -29,21 +27,8 @@ const DEBS = [
   'transition-etcd_3.0.17_amd64.deb',
 ];
 
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCli(args, { env, cleanEnv: true });
 }
 
 async function listPackages(out: string): Promise<string[]> {
@@ -93,7 +78,6 @@ describe('build (integration, slow)', () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
     tmp = await mkdtemp(path.join(os.tmpdir(), 'ket-build-test-'));
     server = await startFixtureServer({ dir: path.join(tmp, 'fixtures') });
     keys = await generateTestKeys(path.join(tmp, 'keys'), { passphrase: PASSPHRASE });
@@ -352,6 +336,14 @@ describe('build (integration, slow)', () => {
     expect(wrong.stderr).not.toContain('downloading');
     const none = await cli(['build', '--manifest', server.manifestPath, '--mirror', server.url, ...ONLY, '--out', dir], {});
     await expectCleanFailure(none, /needs a GPG key: set KEYS_PATH/, dir, before);
+  });
+
+  it('a key folder given as --keys-path is named as --keys-path, not KEYS_PATH', async () => {
+    const { dir, before } = await previousOutput('keys-flag');
+    const missing = path.join(tmp, 'no-such-keys');
+    const r = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys'), '--keys-path', missing], { KEYS_PATH: '' });
+    await expectCleanFailure(r, new RegExp(`--keys-path ${missing}: no private\\.key`), dir, before);
+    expect(r.stderr).not.toContain('KEYS_PATH');
   });
 
   it('a failure after some packages were built leaves none of them', async () => {

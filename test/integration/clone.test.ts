@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,26 +14,13 @@ import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server'
 import { run } from '../../lib/util/exec';
 import { Logger, silentLogger } from '../../lib/util/log';
 import { verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
+import { runCli } from '../support/cli';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { makeBuild, makeSizedDebs, makeSizedRpms, mixedPackages, SizedPackage } from './clone-fixtures';
 
-const ROOT = path.resolve(__dirname, '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-const CLI = path.join(ROOT, 'bin/ket-packages.ts');
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+/** ket-packages with no key from the caller's environment: the command line names it. */
+function cli(args: string[]) {
+  return runCli(args, { env: { KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' } });
 }
 
 /** A logger that keeps what it was told, for the messages the clone prints. */
@@ -371,7 +357,7 @@ describe('clone (integration, slow)', () => {
   test('ket-packages clone --local: staging into a new staging-copy with no AWS; an unknown --from names the repositories the store holds', async () => {
     const data = path.join(dir, 'local-s3');
     const local = await startEmbeddedStore({ dataDir: data });
-    const { LOCAL_BUCKETS } = await import('../../lib/cli/local');
+    const { LOCAL_BUCKETS } = await import('../../lib/release/local');
     try {
       for (const bucket of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.state]) await local.createBucket(bucket);
       await publishRepositories({

@@ -12,23 +12,11 @@ import { freePort } from '../../lib/local/registry/registry';
 import { run } from '../../lib/util/exec';
 import { silentLogger } from '../../lib/util/log';
 import { generateTestKeys } from '../support/gpg';
-import { spawn } from 'node:child_process';
+import { runCli } from '../support/cli';
 import { readFile, writeFile } from 'node:fs/promises';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-const CLI = path.join(ROOT, 'bin/ket-packages.ts');
-
-function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, SOURCE_DATE_EPOCH: '1503273600' },
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
+function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  return runCli(args, { env: { SOURCE_DATE_EPOCH: '1503273600' } });
 }
 
 jest.setTimeout(120_000);

@@ -1,26 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CliResult, runCli } from '../support/cli';
 import { generateTestKeys } from '../support/gpg';
 
-const ROOT = path.resolve(__dirname, '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-const CLI = path.join(ROOT, 'bin/ket-packages.ts');
-
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], {
-      cwd,
-      env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], cwd: string): Promise<CliResult> {
+  return runCli(args, { cwd, env: { KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' } });
 }
 
 describe('ket-packages local (integration, slow)', () => {
@@ -59,9 +45,23 @@ describe('ket-packages local (integration, slow)', () => {
     expect(second.stderr).toMatch(/DEB repository s3:\/\/kismatic-packages-deb-test: all 6 packages already published; metadata unchanged/);
   }, 240_000);
 
+  test('a busy --port fails before any fixture start-up, naming the port', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const r = await cli(['local', '--fixtures', '--port', String(port), '--data-dir', path.join(dir, 's3-busy')], dir);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`port ${port}: already in use on 127\\.0\\.0\\.1`));
+      expect(r.stderr).not.toMatch(/fixtures:|building/);
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+
   test('a bad --port is a clear error', async () => {
     const r = await cli(['local', '--port', 'x', '--data-dir', path.join(dir, 's3-bad')], dir);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/--port: 'x' is not a port number/);
+    expect(r.stderr).toMatch(/option '--port <n>' argument 'x' is invalid\. not a port number/);
   }, 60_000);
 });

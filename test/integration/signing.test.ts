@@ -7,6 +7,9 @@ import { generateTestKeys, TestKeys } from '../support/gpg';
 
 jest.setTimeout(60_000);
 
+/** How the CLI labels settings read from the environment. */
+const AS_ENV = { keysPath: 'KEYS_PATH', passphrase: 'KET_GPG_PASSPHRASE', passphraseFile: 'KET_GPG_PASSPHRASE_FILE' };
+
 describe('signing keys (integration, gpg)', () => {
   let dir: string;
   let plain: TestKeys;
@@ -62,19 +65,28 @@ describe('signing keys (integration, gpg)', () => {
   });
 
   test('a wrong passphrase is named as such', async () => {
-    await expect(openSigningKey({ keysPath: protectedKeys.keysPath, passphrase: 'wrong' })).rejects.toThrow(
+    await expect(openSigningKey({ keysPath: protectedKeys.keysPath, passphrase: 'wrong', labels: AS_ENV })).rejects.toThrow(
       /KEYS_PATH=.*wrong passphrase for key/,
     );
   });
 
   test('a missing passphrase says which variable to set', async () => {
-    await expect(openSigningKey({ keysPath: protectedKeys.keysPath })).rejects.toThrow(/protected by a passphrase: set KET_GPG_PASSPHRASE/);
+    await expect(openSigningKey({ keysPath: protectedKeys.keysPath, labels: AS_ENV })).rejects.toThrow(
+      /protected by a passphrase: set KET_GPG_PASSPHRASE/,
+    );
+    // Without labels, the library names its own fields.
+    await expect(openSigningKey({ keysPath: protectedKeys.keysPath })).rejects.toThrow(
+      /protected by a passphrase: set passphrase or passphraseFile/,
+    );
   });
 
   test('a folder without private.key is named', async () => {
     const empty = path.join(dir, 'empty');
     await mkdir(empty, { recursive: true });
-    await expect(openSigningKey({ keysPath: empty })).rejects.toThrow(`KEYS_PATH=${empty}: no private.key`);
+    await expect(openSigningKey({ keysPath: empty, labels: AS_ENV })).rejects.toThrow(`KEYS_PATH=${empty}: no private.key`);
+    await expect(openSigningKey({ keysPath: empty, labels: { keysPath: '--keys-path' } })).rejects.toThrow(
+      `--keys-path ${empty}: no private.key`,
+    );
   });
 
   test('a private.key that is not a key is named', async () => {
@@ -85,6 +97,6 @@ describe('signing keys (integration, gpg)', () => {
   });
 
   test('no key source at all says how to provide one', async () => {
-    await expect(openSigningKey({}, 'build')).rejects.toThrow(/build needs a GPG key: set KEYS_PATH/);
+    await expect(openSigningKey({ labels: AS_ENV }, 'build')).rejects.toThrow(/build needs a GPG key: set KEYS_PATH/);
   });
 });

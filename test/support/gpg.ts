@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseColonsKeys } from '../../lib/signing/colons';
 import { run } from '../../lib/util/exec';
 
 export interface TestKeys {
@@ -23,10 +24,7 @@ export async function generateTestKeys(dir: string, opts: { passphrase?: string;
     const uid = `${opts.name ?? 'KET Test Signing'} <test@example.invalid>`;
     await gpg([...pass, '--quick-gen-key', uid, 'rsa2048', 'sign', 'never']);
     const { stdout } = await gpg(['--with-colons', '--list-secret-keys']);
-    const fpr = stdout
-      .split('\n')
-      .find((l) => l.startsWith('fpr:'))!
-      .split(':')[9];
+    const fpr = parseColonsKeys(stdout)[0].fingerprint;
     await mkdir(dir, { recursive: true });
     const privateKey = (await gpg([...pass, '--armor', '--export-secret-keys', fpr])).stdout;
     const publicKey = (await gpg(['--armor', '--export', fpr])).stdout;

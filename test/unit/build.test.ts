@@ -1,6 +1,5 @@
 import { mirrorUrl, parseMirror } from '../../lib/download/mirror';
 import { applySourcePins } from '../../lib/download/pin';
-import { resolveCacheDir } from '../../lib/download/cache';
 import { rpmPayloadMacro, rpmSpec } from '../../lib/packaging/rpm';
 import { debControl, dpkgCompressionArgs } from '../../lib/packaging/deb';
 import { rpmsignArgs } from '../../lib/packaging/sign';
@@ -10,15 +9,14 @@ import {
   mergeRpmProvides,
   mergeRpmRequires,
   mergeScriptlets,
-  parseDebControl,
   parseRpmFileList,
   parseRpmRequires,
 } from '../../lib/packaging/repackage';
+import { parseControlParagraphs } from '../../lib/util/debian-control';
 import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
 import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
 import { parseManifest } from '../../lib/manifest/load';
 import { RpmContents, DebContents } from '../../lib/packaging/types';
-import * as path from 'node:path';
 
 const base = {
   name: 'kubelet',
@@ -52,17 +50,9 @@ describe('mirror URLs', () => {
     );
   });
   it('refuses a mirror that is not an http(s) URL, naming it', () => {
-    expect(() => parseMirror('127.0.0.1:8080')).toThrow(/--mirror "127.0.0.1:8080"|only http/);
+    expect(() => parseMirror('127.0.0.1:8080')).toThrow(/mirror "127.0.0.1:8080"|only http/);
     expect(() => parseMirror('ftp://m/')).toThrow('only http and https');
-    expect(() => parseMirror('not a url')).toThrow('--mirror "not a url" is not a URL');
-  });
-});
-
-describe('cache folder', () => {
-  it('prefers --cache-dir, then KET_CACHE_DIR, then .cache/ket-packages/downloads', () => {
-    expect(resolveCacheDir('/a', { KET_CACHE_DIR: '/b' })).toBe('/a');
-    expect(resolveCacheDir(undefined, { KET_CACHE_DIR: '/b' })).toBe('/b');
-    expect(resolveCacheDir(undefined, {})).toBe(path.resolve('.cache/ket-packages/downloads'));
+    expect(() => parseMirror('not a url')).toThrow('mirror "not a url" is not a URL');
   });
 });
 
@@ -234,14 +224,14 @@ describe('repackaging docker-engine (pure parts)', () => {
     ).toThrow('cannot merge the %post scriptlets');
   });
   it('parses a Debian control file and keeps relation fields on one line', () => {
-    const control = parseDebControl(
+    const [control] = parseControlParagraphs(
       'Package: docker-engine\nVersion: 1.12.6-0~ubuntu-xenial\nDepends: iptables,\n libc6 (>= 2.17)\nRecommends: git\nMaintainer: Docker <support@docker.com>\nDescription: Docker\n more text\n',
     );
     expect(control[2]).toEqual(['Depends', 'iptables,\n libc6 (>= 2.17)']);
     const kept = keptDebFields(control);
     expect(kept.depends).toEqual(['iptables', 'libc6 (>= 2.17)']);
     expect(kept.extraFields).toEqual([['Recommends', 'git']]);
-    expect(() => parseDebControl(' leading continuation')).toThrow('continuation line first');
+    expect(() => parseControlParagraphs(' leading continuation')).toThrow('continuation line first');
   });
 });
 
@@ -307,9 +297,7 @@ describe('pinning and selection', () => {
   it('--only picks packages and refuses unknown names', () => {
     expect(selectPackages(manifest, ['kubelet']).map((p) => p.name)).toEqual(['kubelet']);
     expect(selectPackages(manifest, undefined).length).toBe(2);
-    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow(
-      '--only: no package named nope in m.yaml (packages: etcd, kubelet)',
-    );
+    expect(() => selectPackages(manifest, ['kubelet', 'nope'])).toThrow('only: no package named nope in m.yaml (packages: etcd, kubelet)');
   });
   it('a format-restricted source serves only that format', () => {
     expect(sourcesFor(manifest.packages[0], 'rpm').length).toBe(1);

@@ -43,7 +43,7 @@ describe('image references', () => {
   });
 
   it.each(['', 'ftp://x', 'http://', 'http://host/has space', 'http://host?x=1'])('rejects the mirror %j naming the option', (bad) => {
-    expect(() => parseRegistryMirror(bad)).toThrow(/--registry-mirror must look like/);
+    expect(() => parseRegistryMirror(bad)).toThrow(/registry mirror must look like/);
   });
 
   it('builds skopeo references by digest and by tag', () => {

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { parsePrimaryFingerprints } from '../../lib/publish/key-guard';
 import { gzipSync } from 'node:zlib';
-import { clientInstructions, missingBuildOutputs } from '../../lib/cli/local';
+import { clientInstructions, missingBuildOutputs } from '../../lib/release/local';
 import { loadManifest } from '../../lib/manifest/load';
 import { evaluateWritePreconditions, normalizeEtag } from '../../lib/local/store/conditional';
 import {

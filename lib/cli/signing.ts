@@ -1,0 +1,45 @@
+import { Command, Option } from 'commander';
+import { SigningKeyLabels, SigningKeyOptions } from '../signing/keyring';
+
+/** Each signing setting: its option key, flag and environment variable (the old process's KEYS_PATH, the pipelines' KET_GPG_*). */
+const SETTINGS = [
+  { key: 'keysPath', flag: '--keys-path <dir>', env: 'KEYS_PATH', help: 'folder with private.key and public.key' },
+  { key: 'gnupgHome', flag: '--gnupg-home <dir>', env: 'GNUPGHOME', help: 'GnuPG home holding the secret key' },
+  {
+    key: 'secretId',
+    flag: '--key-secret <name-or-arn>',
+    env: 'KET_GPG_KEY_SECRET',
+    help: "Secrets Manager secret written by 'keys import'",
+  },
+  { key: 'keyId', flag: '--key-id <id>', env: 'KET_GPG_KEY_ID', help: 'which secret key, when the keyring holds several' },
+  { key: 'passphraseFile', flag: '--passphrase-file <file>', env: 'KET_GPG_PASSPHRASE_FILE', help: "file holding the key's passphrase" },
+  // A passphrase on the command line shows in `ps`: the flag exists for Option.env() and is hidden.
+  { key: 'passphrase', flag: '--passphrase <value>', env: 'KET_GPG_PASSPHRASE', help: "the key's passphrase", hidden: true },
+] as const;
+
+/** Adds the signing key options to a command, each also read from its environment variable. */
+export function addSigningOptions(command: Command): Command {
+  for (const s of SETTINGS) {
+    const option = new Option(s.flag, s.help).env(s.env);
+    command.addOption('hidden' in s && s.hidden ? option.hideHelp() : option);
+  }
+  return command;
+}
+
+/**
+ * The signing options of a parsed command, labelled with what the user typed (the flag, or the
+ * variable) so that messages name it; an empty variable counts as unset.
+ */
+export function signingOptions(command: Command): SigningKeyOptions {
+  const values = command.opts<Record<string, string | undefined>>();
+  const options: Record<string, string | undefined> = {};
+  const labels: Record<string, string> = {};
+  for (const s of SETTINGS) {
+    const value = values[s.key] || undefined;
+    const long = s.flag.split(' ')[0];
+    const source = command.getOptionValueSource(s.key);
+    options[s.key] = value;
+    labels[s.key] = source === 'cli' ? long : source === 'env' ? s.env : `${s.env} (or ${long})`;
+  }
+  return { ...options, labels: labels as SigningKeyLabels };
+}

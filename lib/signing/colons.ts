@@ -1,0 +1,38 @@
+/**
+ * A primary key as `gpg --with-colons` lists it (--list-keys, --list-secret-keys, or
+ * --import-options show-only --import). Format: GnuPG's doc/DETAILS, "Format of the colon
+ * listings": field 1 is the record type, field 5 the key id, field 10 the fingerprint (fpr) or
+ * user id (uid); a record belongs to the pub/sec above it, sub/ssb start a subkey.
+ */
+export interface ColonsKey {
+  /** 'sec' for a secret key, 'pub' for a public one. */
+  readonly type: 'pub' | 'sec';
+  /** Long key id, 16 hex digits. */
+  readonly keyId: string;
+  /** Primary-key fingerprint, 40 hex digits (upper case, as gpg prints it). */
+  readonly fingerprint: string;
+  /** User ids in listing order. */
+  readonly uids: readonly string[];
+}
+
+/** Parses a colon listing into its primary keys; subkeys' records are skipped. */
+export function parseColonsKeys(colons: string): ColonsKey[] {
+  const keys: Array<{ type: 'pub' | 'sec'; keyId: string; fingerprint: string; uids: string[] }> = [];
+  let current: (typeof keys)[number] | undefined;
+  let inPrimary = false;
+  for (const line of colons.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === 'pub' || f[0] === 'sec') {
+      current = { type: f[0], keyId: f[4], fingerprint: '', uids: [] };
+      keys.push(current);
+      inPrimary = true;
+    } else if (f[0] === 'sub' || f[0] === 'ssb') {
+      inPrimary = false;
+    } else if (f[0] === 'fpr' && current && inPrimary && !current.fingerprint) {
+      current.fingerprint = f[9];
+    } else if (f[0] === 'uid' && current) {
+      current.uids.push(f[9]);
+    }
+  }
+  return keys;
+}

@@ -203,7 +203,7 @@ export class CloneMachinery extends Construct {
         timeout,
         memorySize: 256,
         environment: { CLONE_DEPLOYMENT: stack.toJsonString(deployment) },
-        bundling: { minify: true, sourceMap: false, forceDockerBundling: false },
+        bundling: { minify: true, sourceMap: false, forceDockerBundling: false, logLevel: nodejs.LogLevel.ERROR },
         logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.ONE_YEAR }),
       });
       for (const r of props.repositories) r.repository.grantRead(f);

@@ -39,7 +39,9 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-CFR1',
       'AwsSolutions-CFR2',
       'AwsSolutions-CFR4',
+      'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
+      'AwsSolutions-SF2',
       'AwsSolutions-SMG4',
     ]);
     for (const [, reason] of acks) expect(reason.length).toBeGreaterThan(40);

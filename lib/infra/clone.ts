@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ArnFormat, AssetHashType, CfnOutput, CustomResource, DockerImage, Duration, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as eventschemas from 'aws-cdk-lib/aws-eventschemas';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -278,12 +279,70 @@ export class CloneMachinery extends Construct {
       "Step Functions' log delivery to CloudWatch Logs (logs:CreateLogDelivery and friends) is authorised on resource * only (AWS documents no narrower resource); cr.Provider adds exactly that statement for the waiter's logging.",
       [/^Resource::\*$/],
     );
+    this.addConsoleTestEvent();
     new CfnOutput(this, 'CloneStartFunctionName', {
       value: this.startFunction.functionName,
       description: 'clone-start: invoke with {"from": "production", "to": "staging"} (ket-packages clone --from … --to … does)',
     }).overrideLogicalId('CloneStartFunctionName');
   }
+
+  /**
+   * The console's one-click path: a shareable test event "production-to-staging" on clone-start
+   * (Lambda → the function → Test). The console keeps shareable events as schemas in the
+   * EventBridge registry lambda-testevent-schemas, which it creates on first use: it is created
+   * here unless it exists (ConflictException ignored) and never deleted.
+   */
+  private addConsoleTestEvent(): void {
+    const stack = Stack.of(this);
+    const registryArn = stack.formatArn({ service: 'schemas', resource: 'registry', resourceName: TEST_EVENT_REGISTRY });
+    const registry = new cr.AwsCustomResource(this, 'TestEventRegistry', {
+      onCreate: {
+        service: 'Schemas',
+        action: 'CreateRegistry',
+        parameters: { RegistryName: TEST_EVENT_REGISTRY, Description: 'Lambda console shareable test events' },
+        physicalResourceId: cr.PhysicalResourceId.of(TEST_EVENT_REGISTRY),
+        ignoreErrorCodesMatching: 'ConflictException',
+      },
+      policy: cr.AwsCustomResourcePolicy.fromSdkCalls({ resources: [registryArn] }),
+      installLatestAwsSdk: false,
+      logGroup: new logs.LogGroup(this, 'TestEventRegistryLogs', { retention: logs.RetentionDays.ONE_YEAR }),
+    });
+    const schema = new eventschemas.CfnSchema(this, 'StartTestEvent', {
+      registryName: TEST_EVENT_REGISTRY,
+      schemaName: `_${this.startFunction.functionName}-schema`,
+      type: 'OpenApi3',
+      content: JSON.stringify({
+        openapi: '3.0.0',
+        info: { version: '1.0.0', title: 'Event' },
+        paths: {},
+        components: {
+          schemas: {
+            Event: {
+              type: 'object',
+              required: ['from', 'to'],
+              properties: { from: { type: 'string' }, to: { type: 'string' } },
+            },
+          },
+          examples: { 'production-to-staging': { value: { from: 'production', to: 'staging' } } },
+        },
+      }),
+    });
+    schema.node.addDependency(registry);
+    // AwsCustomResource runs one singleton function per stack, under the stack itself.
+    const singleton = stack.node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287');
+    if (singleton)
+      acknowledge(singleton, [
+        {
+          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+          reason:
+            "AwsCustomResource's function (it creates the console's test-event registry) uses AWSLambdaBasicExecutionRole only to write its own logs.",
+        },
+      ]);
+  }
 }
+
+/** Where the Lambda console keeps shareable test events (one registry per account and region). */
+export const TEST_EVENT_REGISTRY = 'lambda-testevent-schemas';
 
 /** The asset: the CLI bundled into one file, the buildspec and the deployment file. */
 function bundleEngine(outputDir: string, deploymentFile: CloneDeploymentFile): boolean {

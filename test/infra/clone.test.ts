@@ -71,6 +71,16 @@ describe('clone machinery', () => {
       Object.values(resources).map((r) => ({ From: r.Properties.From, To: r.Properties.To, Generation: r.Properties.Generation })),
     ).toEqual([{ From: 'production', To: 'staging', Generation: '1' }]);
     expect(s.pipelinesTemplate.toJSON().Outputs.CloneStartFunctionName).toBeDefined();
+    // The console's saved test event production → staging, on clone-start.
+    const schemas = Object.values(s.pipelinesTemplate.findResources('AWS::EventSchemas::Schema'));
+    expect(schemas).toHaveLength(1);
+    expect(schemas[0].Properties).toMatchObject({
+      RegistryName: 'lambda-testevent-schemas',
+      SchemaName: { 'Fn::Join': ['', ['_', { Ref: logicalId(s.pipelines.clone.startFunction) }, '-schema']] },
+    });
+    expect(JSON.parse(schemas[0].Properties.Content).components.examples).toEqual({
+      'production-to-staging': { value: { from: 'production', to: 'staging' } },
+    });
   });
 
   test('the clone role reads every repository but writes, replaces and deletes only staging, never production', () => {

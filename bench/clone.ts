@@ -7,6 +7,8 @@
  *
  * Usage: tsx bench/clone.ts [ROUNDS]   (default 2; engine and baseline alternate)
  */
+// What bin/ket-packages.ts sets: no AWS SDK Node-version warning in the output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -114,7 +114,11 @@ async function main(): Promise<void> {
         await runEngine(i);
       }
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((x, y) => x - y);
+      const m = Math.floor(v.length / 2);
+      return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+    };
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     const ratio = median(engine) / median(baseline);
     process.stdout.write(

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,6 +123,73 @@ describe('clone (integration, slow)', () => {
       );
   }
 
+  /**
+   * Installs one package from B with each real client, every check on, into throwaway roots:
+   * dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by B's public.key), then looks for its file.
+   */
+  async function installFrom(r: CloneRepository, name: string): Promise<void> {
+    const root = await mkdtemp(path.join(dir, 'install-'));
+    const rpmBase = store.bucketUrl(r.rpmBucket);
+    await mkdir(path.join(root, 'dnf', 'repos'), { recursive: true });
+    await writeFile(path.join(root, 'dnf', 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\n');
+    await writeFile(
+      path.join(root, 'dnf', 'repos', 'b.repo'),
+      `[b]\nname=B\nbaseurl=${rpmBase}/\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=${rpmBase}/public.key\nmetadata_expire=0\n`,
+    );
+    const installroot = path.join(root, 'dnf', 'installroot');
+    await run('dnf', [
+      '-y',
+      '-q',
+      `--config=${path.join(root, 'dnf', 'dnf.conf')}`,
+      `--installroot=${installroot}`,
+      `--setopt=reposdir=${path.join(root, 'dnf', 'repos')}`,
+      `--setopt=cachedir=${path.join(root, 'dnf', 'cache')}`,
+      '--releasever=7',
+      '--disablerepo=*',
+      '--enablerepo=b',
+      'install',
+      name,
+    ]);
+    expect((await run('rpm', ['--root', installroot, '-q', name])).stdout.trim()).toMatch(new RegExp(`^${name}-`));
+
+    const apt = path.join(root, 'apt');
+    for (const d of [
+      'etc/apt/sources.list.d',
+      'etc/apt/preferences.d',
+      'var/lib/dpkg/info',
+      'var/lib/dpkg/updates',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+      'var/log/apt',
+    ])
+      await mkdir(path.join(apt, d), { recursive: true });
+    await writeFile(path.join(apt, 'var/lib/dpkg/status'), '');
+    const key = path.join(apt, 'public.key');
+    await writeFile(key, (await getObjectBytes(target, r.debBucket, 'public.key'))!.body);
+    await writeFile(
+      path.join(apt, 'etc/apt/sources.list'),
+      `deb [arch=amd64 signed-by=${key}] ${store.bucketUrl(r.debBucket)} kismatic-xenial main\n`,
+    );
+    const o = (k: string, v: string) => ['-o', `${k}=${v}`];
+    const options = [
+      ...o('Dir', apt),
+      ...o('Dir::State::status', path.join(apt, 'var/lib/dpkg/status')),
+      ...o('APT::Architecture', 'amd64'),
+      ...o('APT::Sandbox::User', 'root'),
+      ...o('Debug::NoLocking', '1'),
+      ...o('Acquire::Languages', 'none'),
+      ...o('DPkg::Options::', `--root=${apt}`),
+      ...o('DPkg::Options::', `--admindir=${path.join(apt, 'var/lib/dpkg')}`),
+      ...o('DPkg::Options::', '--force-not-root'),
+      ...o('DPkg::Options::', '--force-script-chrootless'),
+      ...o('Dpkg::Use-Pty', '0'),
+    ];
+    const update = await run('apt-get', [...options, '-q', 'update']);
+    expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
+    await run('apt-get', [...options, '-q', '-y', 'install', name]);
+    expect(existsSync(path.join(apt, 'usr/share/ket-clone', name))).toBe(true);
+  }
+
   const small: SizedPackage[] = [
     { name: 'kubelet', version: '1.7.4', bytes: 20_000 },
     { name: 'kubectl', version: '1.7.4' },
@@ -149,6 +217,7 @@ describe('clone (integration, slow)', () => {
     expect(await fingerprints(b.debBucket)).toEqual([stagingKey.fingerprint]);
     const repoFile = (await getObjectBytes(target, b.rpmBucket, 'kismatic.repo'))!.body.toString();
     expect(repoFile).toContain(`baseurl=${store.bucketUrl(b.rpmBucket)}/`);
+    await installFrom(b, 'kubelet');
   }, 120_000);
 
   /** Every object A's top files reference (key, signed sha256, kind), read the way the clone reads them. */
@@ -309,6 +378,8 @@ describe('clone (integration, slow)', () => {
       expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
     expect([...(await listKeys(target, b.rpmBucket)).keys()].some((k) => k.includes('staging-only'))).toBe(false);
     await verifyServes(b, small);
+    // A's kubelet, signed by production's key, installs from the reset B with every check on.
+    await installFrom(b, 'kubelet');
     expect(await aptlyPackagesOf(b)).toEqual(
       expect.arrayContaining(['kubelet_1.7.4-1_amd64', 'kubectl_1.7.4-1_amd64', 'etcd_3.1.10-1_amd64']),
     );

@@ -50,12 +50,12 @@ async function main(): Promise<void> {
     for (const b of [a.rpmBucket, a.debBucket, 'bench-state']) await store.createBucket(b);
     process.stderr.write('building 500 RPMs and 1,500 DEBs of mixed sizes\n');
     const out = path.join(dir, 'build');
-    await Promise.all([
-      makeSizedRpms(path.join(out, 'rpms'), mixedPackages(500, 'rpm'), sourceKey.keysPath),
-      makeSizedDebs(path.join(out, 'debs'), mixedPackages(1500, 'deb')),
-    ]);
+    const [rpms, debs] = [mixedPackages(500, 'rpm'), mixedPackages(1500, 'deb')];
+    await Promise.all([makeSizedRpms(path.join(out, 'rpms'), rpms, sourceKey.keysPath), makeSizedDebs(path.join(out, 'debs'), debs)]);
     process.stderr.write('publishing them into the source repository\n');
+    const named = (ps: Array<{ name: string; version: string }>) => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
     await publishRepositories({
+      release: { rpm: named(rpms), deb: named(debs) },
       rpmRepo: a.rpmBucket,
       debRepo: a.debBucket,
       from: out,

@@ -75,7 +75,16 @@ async function benchOne(m: number, root: string): Promise<{ ours: Measure; basel
     await makeRpms(path.join(next, 'rpms'), fresh, keys.keysPath);
     await makeDebs(path.join(next, 'debs'), fresh);
     process.stderr.write(`M=${m}: pre-filling the repositories\n`);
-    const common = { from: prefill, stateUrl: 's3://ket-state/bench', signingKey: { keysPath: keys.keysPath }, env, logger: silentLogger };
+    const common = {
+      from: prefill,
+      stateUrl: 's3://ket-state/bench',
+      signingKey: { keysPath: keys.keysPath },
+      env,
+      logger: silentLogger,
+      // synthetic packages: no release manifest names them
+      release: { rpm: [], deb: [] },
+      allowStrays: true,
+    };
     await publishRepositories({ ...common, rpmRepo: 'ours-rpm', debRepo: 'ours-deb' });
     await cp(path.join(store.dataDir, 'ours-rpm'), path.join(store.dataDir, 'base-rpm'), { recursive: true, force: true });
     await cp(path.join(store.dataDir, 'ours-deb'), path.join(store.dataDir, 'base-deb'), { recursive: true, force: true });

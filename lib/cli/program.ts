@@ -8,6 +8,7 @@ import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
 import { registerLocalCommand } from './local';
 import { registerCloneCommand } from './clone';
+import { registerConsumeCommand } from './consume';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerLocalCommand(program);
   registerCloneCommand(program);
+  registerConsumeCommand(program);
   return program;
 }
 

@@ -1,73 +1,107 @@
-import { Command } from 'commander';
-import { publishRepositories } from '../publish';
-import { signingKeyOptionsFromEnv } from '../signing/keyring';
-import { UserError } from '../util/errors';
+import { Command, Option } from 'commander';
+import { DEFAULT_MANIFEST } from '../manifest/load';
+import { publishRelease } from '../release/publish';
 import { stderrLogger } from '../util/log';
+import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
+import { addSigningOptions, signingOptions } from './signing';
 
-interface PublishCliOptions {
-  rpmRepo?: string;
-  debRepo?: string;
+interface PublishFlags {
+  rpmRepo: string;
+  debRepo: string;
   from: string;
-  stateUrl?: string;
+  manifest: string;
+  stateUrl: string;
   rpmBaseUrl?: string;
   debBaseUrl?: string;
-  keysPath?: string;
-  lockTtl: string;
-  lockWait: string;
+  lockTtl: number;
+  lockWait: number;
   allowKeyChange?: boolean;
-}
-
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UserError(`${flag}: '${value}' is not a positive number of seconds`);
-  return n * 1000;
+  allowUnlistedPackages?: boolean;
 }
 
 export function registerPublishCommand(program: Command): void {
-  program
+  const command = program
     .command('publish')
     .description(
       'Publish build/rpms and build/debs into the S3-backed yum and apt repositories (never deletes a package; a re-publish of the same build changes nothing). ' +
-        'Endpoint and credentials come from the standard AWS configuration, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL included.',
+        'Every check of both repositories runs before the first write. Endpoint and credentials come from the standard AWS configuration, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL included.',
     )
-    .option('--rpm-repo <bucket>', 'bucket of the yum repository (env RPM_REPO)')
-    .option('--deb-repo <bucket>', 'bucket of the apt repository (env DEB_REPO)')
+    .addOption(new Option('--rpm-repo <bucket>', 'bucket of the yum repository').env('RPM_REPO').makeOptionMandatory())
+    .addOption(new Option('--deb-repo <bucket>', 'bucket of the apt repository').env('DEB_REPO').makeOptionMandatory())
     .option('--from <dir>', 'build output holding rpms/ and debs/', 'build')
-    .option('--state-url <s3url>', "private s3://BUCKET/PREFIX for aptly's database and the repository locks (env KET_STATE_URL)")
-    .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's endpoint URL)")
-    .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's endpoint URL)")
-    .option('--keys-path <dir>', 'folder with private.key and public.key (env KEYS_PATH; or GNUPGHOME, KET_GPG_KEY_SECRET)')
-    .option(
-      '--lock-ttl <seconds>',
-      "how long a repository lock stays valid without renewal (a dead publisher's lock is taken over after it)",
-      '900',
+    .option('--manifest <file>', 'release manifest: the build may hold only its packages at their exact versions', DEFAULT_MANIFEST)
+    .addOption(
+      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for aptly's database and the repository locks")
+        .env('KET_STATE_URL')
+        .makeOptionMandatory(),
     )
-    .option('--allow-key-change', "publish although the repositories' public.key is another key (a deliberate key rotation)")
-    .option('--lock-wait <seconds>', "how long to wait for another publisher's lock", '1200')
-    .action(
-      action(async (opts: PublishCliOptions) => {
-        const env = process.env;
-        const summary = await publishRepositories({
-          rpmRepo: opts.rpmRepo ?? env.RPM_REPO ?? '',
-          debRepo: opts.debRepo ?? env.DEB_REPO ?? '',
-          from: opts.from,
-          stateUrl: opts.stateUrl ?? env.KET_STATE_URL ?? '',
-          rpmBaseUrl: opts.rpmBaseUrl,
-          signingKey: { ...signingKeyOptionsFromEnv(env), ...(opts.keysPath ? { keysPath: opts.keysPath } : {}) },
+    .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's URL)", parseHttpUrl)
+    .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's URL)", parseHttpUrl)
+    .addOption(
+      new Option(
+        '--lock-ttl <seconds>',
+        "how long a repository lock stays valid without renewal (a dead publisher's lock is taken over after it)",
+      )
+        .default(900_000, '900')
+        .argParser(parseSecondsAsMs),
+    )
+    .addOption(
+      new Option('--lock-wait <seconds>', "how long to wait for another publisher's lock")
+        .default(1_200_000, '1200')
+        .argParser(parseSecondsAsMs),
+    )
+    .option(
+      '--allow-key-change',
+      'rotate the signing key: re-sign all metadata with this key; public.key keeps the old key for the packages it signed',
+    )
+    .option(
+      '--allow-unlisted-packages',
+      'publish packages the manifest does not name, or names at another version (served forever; pipelines never pass this)',
+    );
+  addSigningOptions(command);
+  command.action(
+    action(async (flags: PublishFlags, cmd: Command) => {
+      // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const summary = await publishRelease({
+          manifest: flags.manifest,
+          from: flags.from,
+          rpmRepo: flags.rpmRepo,
+          debRepo: flags.debRepo,
+          stateUrl: flags.stateUrl,
+          rpmBaseUrl: flags.rpmBaseUrl,
+          debBaseUrl: flags.debBaseUrl,
+          signingKey: signingOptions(cmd),
+          awsEnv: process.env,
+          lockTtlMs: flags.lockTtl,
+          lockWaitMs: flags.lockWait,
+          allowKeyChange: flags.allowKeyChange ?? false,
+          allowStrays: flags.allowUnlistedPackages ?? false,
+          signal: controller.signal,
           logger: stderrLogger,
-          lockTtlMs: seconds(opts.lockTtl, '--lock-ttl'),
-          lockWaitMs: seconds(opts.lockWait, '--lock-wait'),
-          allowKeyChange: opts.allowKeyChange ?? false,
         });
-        const debUrl = opts.debBaseUrl ?? summary.debUrl;
         process.stdout.write(
           [
             `rpm: ${summary.rpmUrl} (${summary.rpm.added.length} added, ${summary.rpm.alreadyPresent.length} already present)`,
-            `deb: ${debUrl} (${summary.deb.added.length} added, ${summary.deb.alreadyPresent.length} already present)`,
+            `deb: ${summary.debUrl} (${summary.deb.added.length} added, ${summary.deb.alreadyPresent.length} already present)`,
             '',
           ].join('\n'),
         );
-      }),
-    );
+      } catch (e) {
+        if (controller.signal.aborted) {
+          process.stderr.write(`error: ${(e as Error).message}\n`);
+          process.exit(controller.signal.reason === 'SIGTERM' ? 143 : 130);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    }),
+  );
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { aptlyConfig, aptlyPackageRef, parseAptlyRepoShow, stateKey } from '../publish/deb';
-import { getObjectBytes, S3Target } from '../publish/s3';
+import { bucketOf, getObjectBytes, S3Target } from '../publish/s3';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
 import { PackageEntry } from './snapshot';
@@ -32,7 +32,7 @@ export async function aptlyStateForDestination(
   logger: Logger,
 ): Promise<AptlyStateForDestination> {
   const key = stateKey(source.state.prefix, source.debBucket);
-  const db = await getObjectBytes(target, source.state.bucket, key);
+  const db = await getObjectBytes(bucketOf(target, source.state.bucket, `state of '${source.name}'`), key);
   if (!db) return { note: `no aptly database at s3://${source.state.bucket}/${key}; the next publish rebuilds it from the pool` };
   const root = path.join(workDir, 'aptly');
   await mkdir(root, { recursive: true });

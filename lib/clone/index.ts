@@ -3,9 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { stateKey } from '../publish/deb';
-import { acquireLock, HeldLock } from '../publish/lock';
+import { acquireLocks } from '../publish/lock';
 import { kismaticRepoFile } from '../publish/rpm';
-import { assertBucket, bucketHttpUrl, CACHE_METADATA, describeS3Error, putObject, S3Target } from '../publish/s3';
+import { cacheControlOf } from '../publish/layout';
+import { assertBucket, bucketHttpUrl, bucketOf, describeS3Error, S3Target } from '../publish/s3';
+import { putBytes } from '../publish/upload';
 import { clearSign, detachSign, openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
@@ -128,8 +130,8 @@ export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneR
   const rpmUrl = b.rpmBaseUrl ?? bucketHttpUrl(target, b.rpmBucket);
   const debUrl = b.debBaseUrl ?? bucketHttpUrl(target, b.debBucket);
   await Promise.all([
-    assertBucket(target, a.rpmBucket, `clone from '${a.name}': RPM repository`),
-    assertBucket(target, a.debBucket, `clone from '${a.name}': DEB repository`),
+    assertBucket(bucketOf(target, a.rpmBucket, `clone from '${a.name}': RPM repository`)),
+    assertBucket(bucketOf(target, a.debBucket, `clone from '${a.name}': DEB repository`)),
   ]);
 
   const keyring = await PublicKeyring.open();
@@ -166,34 +168,33 @@ export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneR
     }
     await opts.createDestination?.(b);
     await Promise.all([
-      assertBucket(target, b.rpmBucket, `clone to '${b.name}': RPM repository`),
-      assertBucket(target, b.debBucket, `clone to '${b.name}': DEB repository`),
-      assertBucket(target, b.state.bucket, `clone to '${b.name}': state`),
+      assertBucket(bucketOf(target, b.rpmBucket, `clone to '${b.name}': RPM repository`)),
+      assertBucket(bucketOf(target, b.debBucket, `clone to '${b.name}': DEB repository`)),
+      assertBucket(bucketOf(target, b.state.bucket, `clone to '${b.name}': state`)),
     ]);
     key = openSigningKey(opts.signingKey, `clone to '${b.name}' (signing its repository metadata)`);
     key.catch(() => undefined);
     const signing = await key;
     await keyring.import(signing.publicKeyArmored, `the signing key of '${b.name}' (${signing.source})`);
 
-    const locks: HeldLock[] = [];
+    // B's publish locks, taken in publish's fixed order (lib/publish/lock.ts acquireLocks), so a
+    // clone and a publish of B can never each hold one and wait for the other.
+    const locks = await acquireLocks(
+      target,
+      [b.rpmBucket, b.debBucket].map((bucket) => ({
+        bucket: b.state.bucket,
+        key: `${b.state.prefix}locks/${bucket}.lock`,
+        what: `clone to '${b.name}' (s3://${bucket})`,
+        logger,
+        ttlMs: opts.lockTtlMs,
+        waitMs: opts.lockWaitMs,
+      })),
+    );
     try {
-      // B's publish locks, in publish's order (RPM, then DEB): a publish into B waits for the clone.
-      for (const bucket of [b.rpmBucket, b.debBucket]) {
-        locks.push(
-          await acquireLock(target, {
-            bucket: b.state.bucket,
-            key: `${b.state.prefix}locks/${bucket}.lock`,
-            what: `clone to '${b.name}' (s3://${bucket})`,
-            logger,
-            ttlMs: opts.lockTtlMs,
-            waitMs: opts.lockWaitMs,
-          }),
-        );
-      }
-      const assertHeld = () => locks.forEach((l) => l.assertHeld());
+      const assertHeld = () => locks.held.forEach((l) => l.assertHeld());
       return await cloneLocked(opts, a, b, snapshot, signing, keyring, work, assertHeld, { rpmUrl, debUrl });
     } finally {
-      for (const l of locks.reverse()) await l.release();
+      await locks.release();
     }
   } finally {
     await keyring.dispose();
@@ -283,7 +284,10 @@ async function cloneLocked(
   const dbKey = stateKey(b.state.prefix, b.debBucket);
   const db = await aptlyStateForDestination(target, a, snapshot.deb.packages, work, logger);
   if (db.body) {
-    await putObject(target, b.state.bucket, dbKey, db.body, { cacheControl: 'no-store', contentType: 'application/gzip' });
+    await putBytes(bucketOf(target, b.state.bucket, `state of '${b.name}'`), dbKey, db.body, {
+      cacheControl: 'no-store',
+      contentType: 'application/gzip',
+    });
   } else {
     await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: dbKey })).catch((e: unknown) => {
       throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${dbKey}`);
@@ -372,11 +376,11 @@ async function writeTopFiles(
   await detachSign(key, repomd, `${repomd}.asc`);
   await detachSign(key, release, `${release}.gpg`);
   await clearSign(key, release, path.join(work, 'InRelease'));
-  // Each file with the headers the source serves it with (caching rules follow publish's).
-  const put = (bucket: string, k: string, body: Buffer | string) => {
-    const h = (bucket === b.rpmBucket ? snapshot.topHeaders.rpm : snapshot.topHeaders.deb)[k] ?? {};
-    return putObject(target, bucket, k, body, { cacheControl: h.cacheControl ?? CACHE_METADATA, contentType: h.contentType });
-  };
+  // B's own files follow publish's caching rule (signed entry files revalidated on every request).
+  const put = (bucket: string, k: string, body: Buffer | string) =>
+    putBytes(bucketOf(target, bucket, `clone to '${b.name}'`), k, body, {
+      cacheControl: cacheControlOf(bucket === b.rpmBucket ? 'rpm' : 'deb', k),
+    });
   assertHeld();
   await put(b.rpmBucket, 'public.key', rpmPublicKey);
   await put(b.rpmBucket, 'kismatic.repo', kismaticRepoFile(rpmUrl));

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parsePrimaryFingerprints } from '../publish/key-guard';
+import { parseColonsKeys } from '../signing/colons';
 import { gpg } from '../signing/keyring';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
@@ -35,7 +35,7 @@ export class PublicKeyring {
         throw new UserError(`${what} is not a readable PGP public key: ${e.message}`);
       },
     );
-    const fingerprints = parsePrimaryFingerprints(shown.stdout);
+    const fingerprints = primaryFingerprints(shown.stdout);
     if (fingerprints.length === 0) throw new UserError(`${what} holds no public key`);
     await gpg(this.home, ['--import'], `importing ${what}`, armored);
     return fingerprints;
@@ -94,7 +94,7 @@ export class PublicKeyring {
    */
   async export(fingerprints: readonly string[]): Promise<string> {
     const { stdout } = await gpg(this.home, ['--armor', '--export', ...fingerprints], 'exporting public keys');
-    const held = parsePrimaryFingerprints(
+    const held = primaryFingerprints(
       (await gpg(this.home, ['--with-colons', '--import-options', 'show-only', '--import'], 'checking the export', stdout)).stdout,
     );
     const missing = fingerprints.filter((f) => !held.includes(f));
@@ -106,4 +106,8 @@ export class PublicKeyring {
     await run('gpgconf', ['--homedir', this.home, '--kill', 'all']).catch(() => undefined);
     await rm(this.scratch, { recursive: true, force: true });
   }
+}
+
+function primaryFingerprints(colons: string): string[] {
+  return parseColonsKeys(colons).map((k) => k.fingerprint);
 }

@@ -1,6 +1,7 @@
 import { LOCAL_BUCKETS } from '../release/local';
 import { REPOSITORY_NAME } from '../config/schema';
-import { getObjectBytes, isS3Error, putObject, S3Target } from '../publish/s3';
+import { bucketOf, getObjectBytes, isS3Error, S3Target } from '../publish/s3';
+import { putBytes } from '../publish/upload';
 import { UserError } from '../util/errors';
 import { CloneRepository } from './types';
 
@@ -45,7 +46,7 @@ export function newLocalRepository(name: string): CloneRepository {
 
 /** Every repository the store holds: the built-in two and those recorded by earlier clones. */
 export async function localRepositories(target: S3Target): Promise<CloneRepository[]> {
-  const recorded = await getObjectBytes(target, LOCAL_BUCKETS.state, LOCAL_REGISTRY_KEY).catch((e: unknown) => {
+  const recorded = await getObjectBytes(bucketOf(target, LOCAL_BUCKETS.state, 'local state'), LOCAL_REGISTRY_KEY).catch((e: unknown) => {
     if (isS3Error(e, 'NoSuchBucket')) return undefined;
     throw e;
   });
@@ -63,9 +64,14 @@ export async function recordLocalRepository(target: S3Target, name: string): Pro
   if (current.some((r) => r.name === name)) return current.find((r) => r.name === name)!;
   const builtIn = new Set(builtInLocalRepositories().map((r) => r.name));
   const names = [...current.filter((r) => !builtIn.has(r.name)).map((r) => r.name), name].sort();
-  await putObject(target, LOCAL_BUCKETS.state, LOCAL_REGISTRY_KEY, JSON.stringify({ repositories: names }, null, 2), {
-    cacheControl: 'no-store',
-    contentType: 'application/json',
-  });
+  await putBytes(
+    bucketOf(target, LOCAL_BUCKETS.state, 'local state'),
+    LOCAL_REGISTRY_KEY,
+    JSON.stringify({ repositories: names }, null, 2),
+    {
+      cacheControl: 'no-store',
+      contentType: 'application/json',
+    },
+  );
   return repo;
 }

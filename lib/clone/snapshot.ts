@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DISTRIBUTION } from '../publish/deb';
-import { describeS3Error, getObjectBytes, S3Target } from '../publish/s3';
+import { bucketOf, describeS3Error, getObjectBytes, S3Target } from '../publish/s3';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
 import { metadataText, packagesIndexObjects, primaryPackages, ReferencedObject, releaseObjects, repomdFiles } from './indexes';
@@ -38,19 +38,9 @@ export interface DebSnapshot {
   readonly packages: readonly PackageEntry[];
 }
 
-export interface TopFileHeaders {
-  readonly contentType?: string;
-  readonly cacheControl?: string;
-}
-
 export interface RepositorySnapshot {
   readonly rpm: RpmSnapshot;
   readonly deb: DebSnapshot;
-  /**
-   * Content-Type and Cache-Control of the source's top and root files, by bucket kind and key:
-   * the destination's own versions are written with the same headers.
-   */
-  readonly topHeaders: { readonly rpm: Readonly<Record<string, TopFileHeaders>>; readonly deb: Readonly<Record<string, TopFileHeaders>> };
 }
 
 export const RPM_TOP_FILES = ['public.key', 'kismatic.repo', 'repodata/repomd.xml', 'repodata/repomd.xml.asc'] as const;
@@ -96,24 +86,11 @@ export async function readSnapshot(
   if (!inReleaseHead)
     throw new UserError(`clone from '${repo.name}': s3://${repo.debBucket} has no ${IN_RELEASE} but its RPM repository is published`);
   const [rpm, deb] = await Promise.all([readRpm(target, repo, keyring, logger, opts), readDeb(target, repo, keyring, logger, opts)]);
-  const headers = async (bucket: string, keys: readonly string[]) =>
-    Object.fromEntries(
-      await Promise.all(
-        keys.map(async (k) => {
-          const h = await headObjectHeaders(target, bucket, k);
-          return [k, { contentType: h?.contentType, cacheControl: h?.cacheControl }] as const;
-        }),
-      ),
-    );
-  const topHeaders = {
-    rpm: await headers(repo.rpmBucket, RPM_TOP_FILES),
-    deb: await headers(repo.debBucket, DEB_TOP_FILES),
-  };
-  return { rpm, deb, topHeaders };
+  return { rpm, deb };
 }
 
 async function mustGet(target: S3Target, bucket: string, key: string, what: string): Promise<Buffer> {
-  const obj = await getObjectBytes(target, bucket, key);
+  const obj = await getObjectBytes(bucketOf(target, bucket, what), key);
   if (!obj) throw new UserError(`${what}: s3://${bucket}/${key} is missing`);
   return obj.body;
 }

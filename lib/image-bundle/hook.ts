@@ -17,6 +17,10 @@ export function offlineImageBundles(options: { mirror?: RegistryMirror; concurre
       logger: ctx.logger,
       concurrency: options.concurrency,
     });
-    return { files: imagePackageFiles(images), compression: OFFLINE_COMPRESSION };
+    return {
+      files: imagePackageFiles(images),
+      compression: OFFLINE_COMPRESSION,
+      digests: new Map(images.map((i) => [i.image.name, i.digest])),
+    };
   };
 }

@@ -3,7 +3,7 @@ import { UserError } from '../util/errors';
 import { fieldPath, parseYamlWithSchema, readYamlFile, SchemaMessages, valueAt } from '../util/yaml-schema';
 import { manifestSchema } from './schema';
 import { expandTemplate, TemplateError } from './template';
-import { Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
+import { KetMapping, Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
 import { debFileName, debVersion, rpmFileName, rpmVersion, VersionInput } from './versions';
 
 export const DEFAULT_MANIFEST = 'release.yaml';
@@ -165,8 +165,10 @@ function resolvePackage(m: ManifestFile, p: PackageSpec, problems: string[]): Re
   }));
   const images: ResolvedImage[] = (p.images ?? []).map((img, j) => {
     const tag = expand(img.tag, `images[${j}].tag`);
-    return { ...img, tag, reference: `${img.repository}:${tag}` };
+    const ket = expandKet(img.ket, `images[${j}].ket`, { tag, version: v.version }, p.name, problems);
+    return { ...img, tag, reference: `${img.repository}:${tag}`, ...(ket ? { ket } : {}) };
   });
+  const ket = expandKet(p.ket, 'ket', { version: v.version, rpm: `${rpm.version}-${rpm.release}`, deb }, p.name, problems);
   return {
     ...p,
     version: v.version,
@@ -176,5 +178,30 @@ function resolvePackage(m: ManifestFile, p: PackageSpec, problems: string[]): Re
     sources,
     files: (p.files ?? []).map((f, j) => (f.member === undefined ? f : { ...f, member: expand(f.member, `files[${j}].member`) })),
     images,
+    ...(ket ? { ket } : {}),
   };
+}
+
+/** Expands every template of a `ket` mapping; an unknown placeholder is a problem naming the field. */
+function expandKet(
+  mapping: KetMapping | undefined,
+  field: string,
+  vars: Record<string, string>,
+  pkgName: string,
+  problems: string[],
+): KetMapping | undefined {
+  if (mapping === undefined) return undefined;
+  const out: Record<string, Record<string, string>> = {};
+  for (const [kind, map] of Object.entries(mapping) as Array<[keyof KetMapping, Record<string, string>]>) {
+    out[kind] = {};
+    for (const [name, template] of Object.entries(map)) {
+      try {
+        out[kind][name] = expandTemplate(template, vars);
+      } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        problems.push(`package "${pkgName}": field "${field}.${kind}.${name}" ${e.message}`);
+      }
+    }
+  }
+  return out;
 }

@@ -12,6 +12,20 @@ const rpmRelease = { type: 'string', pattern: '^[0-9A-Za-z._+~]+$' };
 const absolutePath = { type: 'string', pattern: '^/[^\\s]*[^/\\s]$' };
 const dependencyList = { type: 'array', items: { type: 'string', minLength: 1 } };
 
+// KET mapping: NAME → template; names as KET spells them (all.yaml variables are snake_case,
+// Makefile variables upper case, README/provision labels free text).
+const templates = (names: object) => ({ type: 'object', propertyNames: names, additionalProperties: { type: 'string', minLength: 1 } });
+const ket = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    variables: templates({ pattern: '^[a-z_][a-z0-9_]*$' }),
+    make: templates({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+    readme: templates({ minLength: 1 }),
+    provision: templates({ minLength: 1 }),
+  },
+};
+
 const source = {
   type: 'object',
   additionalProperties: false,
@@ -50,6 +64,7 @@ const image = {
     tag: { type: 'string', pattern: '^[A-Za-z0-9_{}][A-Za-z0-9_.{}-]*$' },
     digest,
     unpinned: { const: true },
+    ket,
   },
   oneOf: [{ required: ['digest'] }, { required: ['unpinned'] }],
 };
@@ -75,6 +90,7 @@ const pkg = {
       properties: { rpm: dependencyList, deb: dependencyList },
     },
     images: { type: 'array', items: image },
+    ket,
   },
   oneOf: [{ required: ['version'] }, { required: ['versionFrom'] }],
 };

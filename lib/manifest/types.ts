@@ -36,6 +36,24 @@ export interface PackageSpec {
   readonly files?: readonly FileSpec[];
   readonly depends?: { readonly rpm?: readonly string[]; readonly deb?: readonly string[] };
   readonly images?: readonly ImageSpec[];
+  /** Where KET states this package's versions; templates may use {version}, {rpm}, {deb}. */
+  readonly ket?: KetMapping;
+}
+
+/**
+ * Where a KET checkout states a version of this release, for `ket-packages consume`: each map
+ * is NAME → template, expanded when the manifest is loaded. The mapping lives here, in data, so
+ * a renamed KET variable or a new image is one edit of release.yaml and no code.
+ */
+export interface KetMapping {
+  /** Top-level variables of KET's ansible/group_vars/all.yaml, e.g. kismatic_yum_version: "{rpm}". */
+  readonly variables?: Readonly<Record<string, string>>;
+  /** Variables assigned in KET's Makefile, e.g. KUBECTL_VERSION: "v{version}". */
+  readonly make?: Readonly<Record<string, string>>;
+  /** Rows of the "Components" table of KET's README.md: component → version cell, e.g. Kubernetes: "v{version}". */
+  readonly readme?: Readonly<Record<string, string>>;
+  /** "Kismatic package of COMPONENT VERSION" cells of KET's docs/provision.md: component → version. */
+  readonly provision?: Readonly<Record<string, string>>;
 }
 
 export interface SourceSpec {
@@ -70,6 +88,8 @@ export interface ImageSpec {
   readonly tag: string;
   readonly digest?: string;
   readonly unpinned?: boolean;
+  /** Where KET states this image's tag; templates may use {tag} and {version} (the package's). */
+  readonly ket?: KetMapping;
 }
 
 /** A package with templates expanded and version strings derived. */

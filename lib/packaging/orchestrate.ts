@@ -23,6 +23,8 @@ export const DEFAULT_SOURCE_DATE_EPOCH = 1503273600;
 export interface ImageBundleResult {
   readonly files: readonly PackageFile[];
   readonly compression?: PayloadCompression;
+  /** The digest each image was copied at, for the release manifest. */
+  readonly digests?: ReadonlyMap<string, string>;
 }
 
 export interface ImageBundleContext {
@@ -65,6 +67,8 @@ export interface BuildResult {
   /** Packages not built, with the reason. */
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
   readonly downloads: DownloadStats;
+  /** Image name → the digest its archive was copied at (image bundles built by this run). */
+  readonly imageDigests: ReadonlyMap<string, string>;
 }
 
 /** Picks the packages `only` names (all when absent or empty), refusing unknown names. */
@@ -120,7 +124,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   checkSourcesPinned(packages, opts.allowUnpinned ?? false, opts.manifest.file);
   if (packages.length === 0) {
     logger.info('nothing to build');
-    return { rpms: [], debs: [], skipped, downloads: { fetched: 0, fromCache: 0, bytesFetched: 0 } };
+    return { rpms: [], debs: [], skipped, downloads: { fetched: 0, fromCache: 0, bytesFetched: 0 }, imageDigests: new Map() };
   }
   const outDir = path.resolve(opts.outDir);
   await mkdir(path.dirname(outDir), { recursive: true });
@@ -148,6 +152,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
 
     const rpms: string[] = [];
     const debs: string[] = [];
+    const imageDigests = new Map<string, string>();
     await mapConcurrent(packages, 2, async (pkg) => {
       const pkgWork = path.join(workDir, pkg.name);
       await mkdir(pkgWork, { recursive: true });
@@ -162,6 +167,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
           logger,
         });
         plainFiles.push(...bundle.files);
+        for (const [name, digest] of bundle.digests ?? []) imageDigests.set(name, digest);
         compression = bundle.compression ?? compression;
       }
 
@@ -205,7 +211,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     logger.info(
       `built ${moved.rpms.length} RPM(s) in ${path.join(opts.outDir, 'rpms')} and ${moved.debs.length} DEB(s) in ${path.join(opts.outDir, 'debs')} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );
-    return { ...moved, skipped, downloads: { ...downloader.stats } };
+    return { ...moved, skipped, downloads: { ...downloader.stats }, imageDigests };
   } finally {
     await rm(tmp, { recursive: true, force: true });
     await key.dispose();

@@ -1,17 +1,22 @@
-import { APT_REPOSITORY } from '../release/apt-layout';
 import { accessSync, constants, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { clearSign, detachSign, SigningKey } from '../signing/keyring';
+import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
-import { LocalPackage, sha256File } from './package-file';
+import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
-import { putCreateOnly, PublishResult, writeIfChanged } from './rpm';
-import { CACHE_IMMUTABLE, CACHE_METADATA, getObjectBytes, isS3Error, putFile, putObject, S3Target } from './s3';
+import { sha256File } from './package-file';
+import { PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
+import { Bucket, getObjectBytes } from './s3';
+import { clearSignSha512, detachSignSha512 } from './sign';
+import { putBytes, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
+import { BuildPackage, fileNameCollisions } from './validate';
+
+export { COMPONENT, DEB_ARCH, DISTRIBUTION };
 
 /**
  * Publishes DEBs into an apt repository in a bucket with aptly: distribution kismatic-xenial,
@@ -24,29 +29,21 @@ import { CACHE_IMMUTABLE, CACHE_METADATA, getObjectBytes, isS3Error, putFile, pu
  * delete. (aptly 1.5.0 publishing straight to S3 lists the whole bucket on every publish and
  * replaces its .tmp index files by copy + DeleteObject, which the repository buckets' policy denies.)
  */
-export const { distribution: DISTRIBUTION, component: COMPONENT, architecture: DEB_ARCH } = APT_REPOSITORY;
 const APTLY_REPO = 'kismatic';
 const PACKAGES_INDEX = `dists/${DISTRIBUTION}/${COMPONENT}/binary-${DEB_ARCH}/Packages.gz`;
 
-export interface DebPublishOptions {
-  readonly target: S3Target;
-  readonly bucket: string;
-  readonly debs: readonly string[];
-  /** Opened while the metadata is read; awaited before the first signature and the first write. */
+export interface DebPrepareOptions {
+  readonly bucket: Bucket;
+  readonly debs: readonly BuildPackage[];
+  /** Opened while the metadata is read; awaited before the first signature. */
   readonly key: Promise<SigningKey>;
-  /** Private place for aptly's database: bucket and key prefix. */
-  readonly state: { readonly target: S3Target; readonly bucket: string; readonly prefix: string };
+  readonly allowKeyChange: boolean;
+  /** Private place for aptly's database: its bucket and key prefix. */
+  readonly state: { readonly bucket: Bucket; readonly prefix: string };
   readonly workDir: string;
   readonly logger: Logger;
-  readonly beforeTopFiles: () => void;
-}
-
-export async function readDebPackage(file: string): Promise<LocalPackage> {
-  const { stdout } = await run('dpkg-deb', ['--show', '--showformat=${Package}\\t${Version}\\t${Architecture}', file], {
-    what: `reading ${path.basename(file)}`,
-  });
-  const [name, version, arch] = stdout.trim().split('\t');
-  return { name, version, arch, sha256: await sha256File(file), location: '', file };
+  /** Registers cleanup that must run even if `write` never does (the other repository refused). */
+  readonly onCleanup: (task: () => Promise<unknown>) => void;
 }
 
 export function aptlyConfig(rootDir: string, outDir: string): string {
@@ -92,21 +89,67 @@ export function distsUploadPhase(rel: string): 'by-hash' | 'index' | 'top' | 'sk
   return 'index';
 }
 
-export async function publishDebRepository(opts: DebPublishOptions): Promise<PublishResult> {
-  const { target, bucket, logger } = opts;
-  const repo = `DEB repository s3://${bucket}`;
-  const local = await mapConcurrent(opts.debs, 4, readDebPackage);
-  const index = await getObjectBytes(target, bucket, PACKAGES_INDEX);
+const RELEASE = `dists/${DISTRIBUTION}/Release`;
+const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
+
+/**
+ * Reads the repository, checks the build against it and prepares everything locally (aptly's
+ * publication, signatures): nothing is written. Epoch and conflict problems are found from the
+ * published index before aptly runs.
+ */
+export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
+  const { bucket: b, logger } = opts;
+  const [index, inRelease] = await Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]);
   const published = index ? parsePackagesIndex(decompressMetadata(PACKAGES_INDEX, index.body)) : [];
   logger.info(
-    `${repo}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
+    `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
   );
-  const classified = classifyPackages(local, published);
-  if (classified.conflicts.length) throw new UserError(conflictMessage(repo, classified.conflicts));
+  const state = await readRepositoryKeys(b, {
+    key: opts.key,
+    allowKeyChange: opts.allowKeyChange,
+    signature: inRelease?.body,
+    scratch: opts.workDir,
+    logger,
+  });
+  const problems = [...state.problems];
+  const classified = classifyPackages(opts.debs, published);
+  if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
+  for (const i of fileNameCollisions(classified.fresh, published)) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
+  const result: PublishResult = {
+    added: classified.fresh.map((p) => path.basename(p.file)),
+    alreadyPresent: classified.present.map((p) => path.basename(p.file)),
+  };
+  if (problems.length) return { problems, result, write: async () => result };
+
+  const key = await opts.key;
   if (classified.fresh.length === 0) {
-    logger.info(`${repo}: all ${local.length} packages already published; metadata unchanged`);
-    await writeIfChanged(target, bucket, 'public.key', (await opts.key).publicKeyArmored);
-    return { added: [], alreadyPresent: local.map((p) => path.basename(p.file)) };
+    // Nothing new: the published Release stays; a rotation signs it again with the new key.
+    const release = state.rotation && inRelease ? await getObjectBytes(b, RELEASE) : undefined;
+    if (state.rotation && inRelease && !release)
+      throw new UserError(`${b.label}: ${IN_RELEASE} exists but ${RELEASE} does not; the repository is damaged`);
+    const signedDir = await mkdtemp(path.join(opts.workDir, 'resign-'));
+    if (release) {
+      await writeFile(path.join(signedDir, 'Release'), release.body);
+      await clearSignSha512(key, path.join(signedDir, 'Release'), path.join(signedDir, 'InRelease'));
+      await detachSignSha512(key, path.join(signedDir, 'Release'), path.join(signedDir, 'Release.gpg'));
+    }
+    return {
+      problems: [],
+      result,
+      write: async (beforeEntryFiles) => {
+        if (!release) {
+          logger.info(`${b.label}: all ${opts.debs.length} packages already published; metadata unchanged`);
+          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
+          return result;
+        }
+        beforeEntryFiles();
+        await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
+        for (const name of ['Release.gpg', 'InRelease'])
+          await uploadFile(b, `dists/${DISTRIBUTION}/${name}`, path.join(signedDir, name), { cacheControl: CACHE_REVALIDATE });
+        logger.info(`${b.label}: re-signed dists/${DISTRIBUTION} with ${key.fingerprint} (key rotation)`);
+        return result;
+      },
+    };
   }
 
   const aptlyRoot = path.join(opts.workDir, 'aptly');
@@ -114,10 +157,23 @@ export async function publishDebRepository(opts: DebPublishOptions): Promise<Pub
   // The published tree is one directory and one symlink per package plus small indexes: on some
   // disks each mkdir/symlink costs ~0.5 ms (1.4 s of 1.5 s at 1,000 packages), in memory nothing.
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
+  opts.onCleanup(() => rm(outDir, { recursive: true, force: true }));
   try {
-    return await publishFromAptly(opts, { repo, local, published, classified, aptlyRoot, outDir });
-  } finally {
+    const write = await publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key, publicKey: state.publicKey });
+    return {
+      problems: [],
+      result,
+      write: async (beforeEntryFiles) => {
+        try {
+          return await write(beforeEntryFiles);
+        } finally {
+          await rm(outDir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (e) {
     await rm(outDir, { recursive: true, force: true });
+    throw e;
   }
 }
 
@@ -132,37 +188,39 @@ export function memoryScratch(): string {
 }
 
 interface Prepared {
-  readonly repo: string;
-  readonly local: LocalPackage[];
   readonly published: PublishedPackage[];
-  readonly classified: ReturnType<typeof classifyPackages<LocalPackage>>;
+  readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
   readonly aptlyRoot: string;
   readonly outDir: string;
+  readonly key: SigningKey;
+  readonly publicKey: string;
 }
 
-async function publishFromAptly(
-  opts: DebPublishOptions,
-  { repo, published, classified, aptlyRoot, outDir }: Prepared,
-): Promise<PublishResult> {
-  const { target, bucket, logger } = opts;
+/** aptly publishes into outDir and the Release is signed; returns the upload step. */
+async function publishIntoDirectory(
+  opts: DebPrepareOptions,
+  { published, classified, aptlyRoot, outDir, key, publicKey }: Prepared,
+): Promise<(beforeEntryFiles: () => void) => Promise<PublishResult>> {
+  const { bucket: b, logger } = opts;
+  const repo = b.label;
   const configFile = path.join(opts.workDir, 'aptly.conf');
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
   const aptly = (args: string[], what: string) => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` });
 
   // aptly's database: restore it from the state place, or start a new one.
-  const dbKey = stateKey(opts.state.prefix, bucket);
-  const snapshot = await getObjectBytes(opts.state.target, opts.state.bucket, dbKey);
+  const dbKey = stateKey(opts.state.prefix, b.name);
+  const snapshot = await getObjectBytes(opts.state.bucket, dbKey);
   if (snapshot) {
     await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
     await run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' });
-    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket}/${dbKey} (${snapshot.body.length} bytes)`);
+    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
     await aptly(
       ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
       'creating the aptly repository',
     );
     if (published.length)
-      logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket}/${dbKey}; rebuilding it from the published repository`);
+      logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
   // Anything published that the database lacks (a lost database, or a publish that died before
@@ -176,7 +234,7 @@ async function publishFromAptly(
     const rebuildDir = path.join(opts.workDir, 'rebuild');
     await mkdir(rebuildDir, { recursive: true });
     const files = await mapConcurrent(missing, 4, async (p) => {
-      const obj = await getObjectBytes(target, bucket, p.location);
+      const obj = await getObjectBytes(b, p.location);
       if (!obj) throw new UserError(`${repo}: the index lists ${p.location} but the pool has no such file`);
       const file = path.join(rebuildDir, path.posix.basename(p.location));
       await writeFile(file, obj.body);
@@ -216,9 +274,8 @@ async function publishFromAptly(
   });
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  const key = await opts.key;
-  await clearSign(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
-  await detachSign(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
+  await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
 
   // Where the new packages went in the pool, from the index aptly just wrote.
   const newIndex = parsePackagesIndex(
@@ -231,36 +288,36 @@ async function publishFromAptly(
     throw new UserError(
       `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,
     );
-
-  // 1. pool files
-  await mapConcurrent(fresh, 4, (p) => putCreateOnly(target, bucket, p.location, p.file, p.sha256, repo));
-  logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
-  // 2. by-hash indexes, 3. plain indexes, 4. Release, Release.gpg, InRelease
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
-  const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
-  await mapConcurrent(phase('by-hash'), 4, async (rel) => {
-    try {
-      await putFile(target, bucket, rel, path.join(outDir, rel), { cacheControl: CACHE_IMMUTABLE, ifNoneMatch: '*' });
-    } catch (e) {
-      if (!isS3Error(e, 'PreconditionFailed', '412')) throw e;
-    }
-  });
-  await mapConcurrent(phase('index'), 4, (rel) => putFile(target, bucket, rel, path.join(outDir, rel), { cacheControl: CACHE_METADATA }));
-  opts.beforeTopFiles();
-  await writeIfChanged(target, bucket, 'public.key', key.publicKeyArmored);
-  for (const name of ['Release', 'Release.gpg', 'InRelease']) {
-    const rel = `dists/${DISTRIBUTION}/${name}`;
-    await putFile(target, bucket, rel, path.join(outDir, rel), { cacheControl: CACHE_METADATA });
-  }
-  logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.keyId})`);
-
-  // aptly's database, for the next publish (if this is lost, the next one rebuilds from the pool).
   await packedDb;
-  await putObject(opts.state.target, opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), {
-    cacheControl: 'no-store',
-    contentType: 'application/gzip',
-  });
-  return { added: fresh.map((p) => path.posix.basename(p.location)), alreadyPresent: classified.present.map((p) => path.basename(p.file)) };
+
+  return async (beforeEntryFiles) => {
+    // 1. pool files
+    await mapConcurrent(fresh, 4, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
+    logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
+    // 2. by-hash indexes, 3. plain indexes, 4. Release, Release.gpg, InRelease
+    const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
+    await mapConcurrent(phase('by-hash'), 4, (rel) => putHashed(b, rel, path.join(outDir, rel)));
+    await mapConcurrent(phase('index'), 4, (rel) =>
+      uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) }),
+    );
+    beforeEntryFiles();
+    await writeIfChanged(b, 'public.key', publicKey, CACHE_REVALIDATE);
+    for (const name of ['Release', 'Release.gpg', 'InRelease']) {
+      const rel = `dists/${DISTRIBUTION}/${name}`;
+      await uploadFile(b, rel, path.join(outDir, rel), { cacheControl: CACHE_REVALIDATE });
+    }
+    logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.fingerprint})`);
+    // aptly's database, for the next publish (if this is lost, the next one rebuilds from the pool).
+    await putBytes(opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), {
+      cacheControl: 'no-store',
+      contentType: 'application/gzip',
+    });
+    return {
+      added: fresh.map((p) => path.posix.basename(p.location)),
+      alreadyPresent: classified.present.map((p) => path.basename(p.file)),
+    };
+  };
 }
 
 /** Files (following symlinks that resolve) under dir, as posix paths prefixed with rel. */

@@ -1,31 +1,51 @@
-import { isBucketName } from '../util/bucket-name';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSigningKey, SigningKeyOptions } from '../signing/keyring';
+import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
+import { isBucketName } from '../util/bucket-name';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
-import { publishDebRepository } from './deb';
-import { assertSameSigningKey } from './key-guard';
-import { acquireLock } from './lock';
-import { listPackageFiles, publishRpmRepository, PublishResult } from './rpm';
-import { assertBucket, bucketHttpUrl, parseS3Url, s3TargetFromEnv } from './s3';
+import { Cleanup } from './cleanup';
+import { prepareDebRepository } from './deb';
+import { acquireLocks } from './lock';
+import { PreparedRepository, PublishResult } from './repository';
+import { prepareRpmRepository } from './rpm';
+import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
+import { assertSigningKeyAcceptable } from './sign';
+import { formatProblems, InputProblem, readBuildPackages, ReleaseContents, strayPackages } from './validate';
+import { putBytes } from './upload';
+import { CACHE_METADATA } from './layout';
+import { releaseOfBuild } from '../release-manifest';
+import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
+
+export type { PublishResult } from './repository';
+export type { ReleaseContents } from './validate';
 
 export interface PublishOptions {
+  /** Bucket of the yum repository. */
   readonly rpmRepo: string;
+  /** Bucket of the apt repository. */
   readonly debRepo: string;
   /** Build output: FROM/rpms/*.rpm and FROM/debs/*.deb. */
   readonly from: string;
   /** s3://BUCKET/PREFIX: private place for aptly's database and the repository locks. */
   readonly stateUrl: string;
+  /** Public URL of the yum repository, written into kismatic.repo (default: the bucket's URL). */
   readonly rpmBaseUrl?: string;
   readonly signingKey: SigningKeyOptions;
+  /** Environment for the S3 endpoint and credentials (AWS_*); default process.env. */
   readonly env?: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly lockTtlMs?: number;
   readonly lockWaitMs?: number;
-  /** Publish even though the repositories' public.key is another key (a deliberate rotation). */
+  /** Publish although the repositories' metadata is signed by another key (a deliberate rotation). */
   readonly allowKeyChange?: boolean;
+  /** What the release contains: a package of the build outside it is refused (a stray). */
+  readonly release: ReleaseContents;
+  /** Publish packages the release does not name (never in pipelines: strays are served forever). */
+  readonly allowStrays?: boolean;
+  /** Aborting stops the publish before its next write and cleans up its secrets at once. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PublishSummary {
@@ -35,103 +55,218 @@ export interface PublishSummary {
   readonly debUrl: string;
 }
 
-export async function publishRepositories(opts: PublishOptions): Promise<PublishSummary> {
-  const { logger } = opts;
-  for (const [flag, value] of [
-    ['--rpm-repo (RPM_REPO)', opts.rpmRepo],
-    ['--deb-repo (DEB_REPO)', opts.debRepo],
+/** Option problems, named by field; none means the options are usable. */
+export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' | 'stateUrl'>): string[] {
+  const problems: string[] = [];
+  for (const [field, value] of [
+    ['rpmRepo', opts.rpmRepo],
+    ['debRepo', opts.debRepo],
   ] as const) {
-    if (!value) throw new UserError(`publish needs ${flag}: the bucket of the repository`);
-    if (!isBucketName(value)) throw new UserError(`${flag}: '${value}' is not a valid bucket name`);
+    if (!value) problems.push(`${field}: the bucket of the repository is required`);
+    else if (!isBucketName(value)) problems.push(`${field}: '${value}' is not a valid bucket name`);
   }
-  if (opts.rpmRepo === opts.debRepo)
-    throw new UserError(`--rpm-repo and --deb-repo must be different buckets (both are '${opts.rpmRepo}')`);
+  if (opts.rpmRepo && opts.rpmRepo === opts.debRepo)
+    problems.push(`rpmRepo and debRepo must be different buckets (both are '${opts.rpmRepo}')`);
   if (!opts.stateUrl)
-    throw new UserError(
-      "publish needs --state-url s3://BUCKET/PREFIX (or KET_STATE_URL): a private place for aptly's database and the repository locks, never served publicly",
+    problems.push(
+      "stateUrl: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly",
     );
-  const state = parseS3Url(opts.stateUrl, '--state-url');
-  if (state.bucket === opts.rpmRepo || state.bucket === opts.debRepo)
-    throw new UserError(`--state-url must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
+  else {
+    try {
+      const state = parseS3Url(opts.stateUrl, 'stateUrl');
+      if (state.bucket === opts.rpmRepo || state.bucket === opts.debRepo)
+        problems.push(`stateUrl must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  return problems;
+}
 
-  const rpms = await listPackageFiles(path.join(opts.from, 'rpms'), '.rpm');
-  const debs = await listPackageFiles(path.join(opts.from, 'debs'), '.deb');
-  if (rpms.length === 0) throw new UserError(`no .rpm files in ${path.join(opts.from, 'rpms')}`);
-  if (debs.length === 0) throw new UserError(`no .deb files in ${path.join(opts.from, 'debs')}`);
-
-  const target = s3TargetFromEnv(opts.env);
+/**
+ * Publishes a build into the yum and apt repositories. Every check of both repositories runs
+ * before the first write of either (inputs, strays, RPM signatures, conflicts, epochs, the signing
+ * key, buckets), and every failure is reported together; then both are written side by side.
+ * Locks on the two repositories are taken in one fixed order. Secrets are cleaned on every path.
+ *
+ * @throws UserError listing every problem, with nothing written, or naming what failed while writing.
+ */
+export async function publishRepositories(opts: PublishOptions): Promise<PublishSummary> {
+  const problems = optionProblems(opts);
+  if (problems.length) throw new UserError(problems.join('\n'));
+  const cleanup = new Cleanup();
+  const interrupted = () =>
+    new UserError(`publish interrupted (${String(opts.signal?.reason ?? 'aborted')}); secrets and scratch files removed`, 130);
+  const work = publish(opts, cleanup, () => {
+    if (opts.signal?.aborted) throw interrupted();
+  });
+  if (!opts.signal) return work;
+  // On abort the secrets go at once and the caller gets its answer when they are gone; the work
+  // stops at its next check (before any further write of a signed entry file).
+  work.catch(() => undefined);
+  const signal = opts.signal;
+  let onAbort = () => {};
+  const abortedAndClean = new Promise<never>((_, reject) => {
+    onAbort = () => void cleanup.run().then(() => reject(interrupted()));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  abortedAndClean.catch(() => undefined);
   try {
-    // Every precondition is checked before the first write to a repository: the buckets here, the
-    // key before the first signature (it opens while the old metadata is read).
-    await Promise.all([
-      assertBucket(target, opts.rpmRepo, 'RPM repository'),
-      assertBucket(target, opts.debRepo, 'DEB repository'),
-      assertBucket(target, state.bucket, 'state (--state-url)'),
+    return await Promise.race([work, abortedAndClean]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => void): Promise<PublishSummary> {
+  const { logger } = opts;
+  const state = parseS3Url(opts.stateUrl, 'stateUrl');
+  const s3 = s3TargetFromEnv(opts.env);
+  cleanup.add(async () => s3.client.destroy());
+  try {
+    aborted();
+    const [rpmFiles, debFiles] = await Promise.all([
+      listPackageFiles(opts.from, 'rpms', '.rpm'),
+      listPackageFiles(opts.from, 'debs', '.deb'),
     ]);
-    const key = openSigningKey(opts.signingKey, 'publish (signing repository metadata)');
-    key.catch(() => undefined); // reported below or by the publishers that await it
-    await assertSameSigningKey(target, [opts.rpmRepo, opts.debRepo], await key, opts.allowKeyChange ?? false, logger);
+    const rpmBucket = bucketOf(s3, opts.rpmRepo, 'RPM repository');
+    const debBucket = bucketOf(s3, opts.debRepo, 'DEB repository');
+    const stateBucket = bucketOf(s3, state.bucket, 'state (stateUrl)');
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
+    cleanup.add(() => rm(workDir, { recursive: true, force: true }));
+
+    // The key opens (and is checked against what clients accept) while everything else is read.
+    const key: Promise<SigningKey> = openSigningKey(opts.signingKey, 'publish (signing repository metadata)', (home, fingerprint, source) =>
+      assertSigningKeyAcceptable(home, fingerprint, source, logger),
+    );
+    key.catch(() => undefined);
+    cleanup.add(() => key.then((k) => k.dispose()));
+
+    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
+      Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket)),
+      readBuildPackages(rpmFiles, 'rpm'),
+      readBuildPackages(debFiles, 'deb'),
+      // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
+      releaseOfBuild(opts.from, logger).then(
+        (release) => ({ release, problem: undefined }),
+        (e: Error) => ({ release: undefined, problem: e.message }),
+      ),
+    ]);
+    const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
+    const strays = strayPackages([...rpmRead.packages, ...debRead.packages], opts.release);
+    if (strays.length && opts.allowStrays)
+      for (const s of formatProblems(strays)) logger.warn(`publishing a package the release does not name: ${s}`);
+    else inputProblems.push(...strays);
+    const early = [
+      ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
+      ...formatProblems(inputProblems),
+      ...(releaseRead.problem ? [releaseRead.problem] : []),
+    ];
+    const keyOutcome = await key.then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    if (keyOutcome) early.push(keyOutcome);
+    if (early.length) throw refusal(early);
+    aborted();
+
+    // Both repositories locked in one order, then both checked and prepared before any write.
+    const locks = await acquireLocks(
+      s3,
+      [rpmBucket, debBucket].map((b) => ({
+        bucket: state.bucket,
+        key: `${state.prefix}locks/${b.name}.lock`,
+        what: `s3://${b.name}`,
+        logger,
+        ttlMs: opts.lockTtlMs,
+        waitMs: opts.lockWaitMs,
+      })),
+    );
+    cleanup.add(() => locks.release());
     try {
       logger.info(
-        `publishing ${rpms.length} RPM(s) to s3://${opts.rpmRepo} and ${debs.length} DEB(s) to s3://${opts.debRepo}${target.endpoint ? ` at ${target.endpoint}` : ''}`,
+        `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
       );
-      const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(target, opts.rpmRepo);
-      const withLock = async <T>(bucket: string, fn: (assertHeld: () => void) => Promise<T>): Promise<T> => {
-        const lock = await acquireLock(target, {
-          bucket: state.bucket,
-          key: `${state.prefix}locks/${bucket}.lock`,
-          what: `s3://${bucket}`,
+      const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
+      const allowKeyChange = opts.allowKeyChange ?? false;
+      const prepared = await Promise.allSettled([
+        prepareRpmRepository({
+          bucket: rpmBucket,
+          rpms: rpmRead.packages,
+          key,
+          allowKeyChange,
+          baseUrl: rpmUrl,
+          workDir: path.join(workDir, 'rpm'),
           logger,
-          ttlMs: opts.lockTtlMs,
-          waitMs: opts.lockWaitMs,
-        });
-        try {
-          return await fn(() => lock.assertHeld());
-        } finally {
-          await lock.release();
-        }
-      };
-      // The two repositories are independent (own bucket, own lock): publish them side by side.
-      // allSettled: neither is left running while the work folder and the key are cleaned up.
-      const [rpmOutcome, debOutcome] = await Promise.allSettled([
-        withLock(opts.rpmRepo, (beforeTopFiles) =>
-          publishRpmRepository({
-            target,
-            bucket: opts.rpmRepo,
-            rpms,
-            key,
-            baseUrl: rpmUrl,
-            workDir: path.join(workDir, 'rpm'),
-            logger,
-            beforeTopFiles,
-          }),
-        ),
-        withLock(opts.debRepo, (beforeTopFiles) =>
-          publishDebRepository({
-            target,
-            bucket: opts.debRepo,
-            debs,
-            key,
-            state: { target, ...state },
-            workDir: path.join(workDir, 'deb'),
-            logger,
-            beforeTopFiles,
-          }),
-        ),
+        }),
+        prepareDebRepository({
+          bucket: debBucket,
+          debs: debRead.packages,
+          key,
+          allowKeyChange,
+          state: { bucket: stateBucket, prefix: state.prefix },
+          onCleanup: (task) => cleanup.add(task),
+          workDir: path.join(workDir, 'deb'),
+          logger,
+        }),
       ]);
-      if (rpmOutcome.status === 'rejected') throw rpmOutcome.reason;
-      if (debOutcome.status === 'rejected') throw debOutcome.reason;
-      const [rpm, deb] = [rpmOutcome.value, debOutcome.value];
-      return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(target, opts.debRepo) };
-    } finally {
-      await rm(workDir, { recursive: true, force: true });
-      await key.then(
-        (k) => k.dispose(),
-        () => undefined,
+      const refused = prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems));
+      if (refused.length) throw refusal(refused);
+      aborted();
+      const [rpmPlan, debPlan] = prepared.map((p) => (p as PromiseFulfilledResult<PreparedRepository>).value);
+      const check = (i: number) => () => {
+        aborted();
+        locks.held[i].assertHeld();
+      };
+      // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
+      // is cut off while the other fails, and both failures are reported.
+      const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
+      const failed = written.flatMap((w, i) =>
+        w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
       );
+      if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
+      const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
+      // After both repositories' packages and metadata, still under their locks: release.json + signature.
+      const release = releaseRead.release;
+      if (release) {
+        const signer = gpgDetachedSigner(await key);
+        for (const [i, b] of [rpmBucket, debBucket].entries()) {
+          check(i)();
+          const objects: RepositoryObjects = {
+            get: async (k) => (await getObjectBytes(b, k))?.body,
+            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_METADATA, contentType })),
+          };
+          await recordRelease(objects, signer, release, { what: b.label, logger });
+        }
+      }
+      return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
+    } finally {
+      await locks.release();
     }
   } finally {
-    target.client.destroy();
+    await cleanup.run();
   }
+}
+
+function refusal(problems: readonly string[]): UserError {
+  return new UserError(
+    `publish refused (${problems.length} problem(s)); nothing was written:\n${problems.map((p) => `- ${p}`).join('\n')}`,
+  );
+}
+
+/** The package files of a build folder (FROM/SUBDIR/*.EXT), sorted; none is an error naming the folder. */
+export async function listPackageFiles(from: string, subdir: string, ext: '.rpm' | '.deb'): Promise<string[]> {
+  const dir = path.join(from, subdir);
+  const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(
+      `cannot read ${dir}: ${e.code === 'ENOENT' ? 'no such directory (run ket-packages build first, or pass the build folder)' : e.message}`,
+    );
+  });
+  const files = names
+    .filter((n) => n.endsWith(ext))
+    .sort()
+    .map((n) => path.join(dir, n));
+  if (files.length === 0) throw new UserError(`no ${ext} files in ${dir}`);
+  return files;
 }

@@ -2,7 +2,8 @@ import * as os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
-import { describeS3Error, getObjectBytes, isS3Error, putObject, S3Target } from './s3';
+import { bucketOf, describeS3Error, getObjectBytes, isS3Error, S3Target } from './s3';
+import { putBytes } from './upload';
 
 /**
  * A lock per repository, held as one object in the private state place and taken with S3
@@ -55,6 +56,7 @@ export interface HeldLock {
 }
 
 export async function acquireLock(target: S3Target, opts: LockOptions): Promise<HeldLock> {
+  const b = bucketOf(target, opts.bucket, 'state');
   const ttlMs = opts.ttlMs ?? 15 * 60_000;
   const waitMs = opts.waitMs ?? 20 * 60_000;
   const pollMs = opts.pollMs ?? 2_000;
@@ -72,7 +74,7 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   while (etag === undefined) {
     const now = new Date();
     try {
-      etag = await putObject(target, opts.bucket, opts.key, record(now), {
+      etag = await putBytes(b, opts.key, record(now), {
         cacheControl: 'no-store',
         contentType: 'application/json',
         ifNoneMatch: '*',
@@ -82,12 +84,12 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
       if (!isS3Error(e, 'PreconditionFailed', '412', 'ConditionalRequestConflict'))
         throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
     }
-    const current = await getObjectBytes(target, opts.bucket, opts.key);
+    const current = await getObjectBytes(b, opts.key);
     if (current) {
       const held = parseLockRecord(current.body.toString('utf8'));
       if (isLockFree(held, now)) {
         try {
-          etag = await putObject(target, opts.bucket, opts.key, record(now), {
+          etag = await putBytes(b, opts.key, record(now), {
             cacheControl: 'no-store',
             contentType: 'application/json',
             ifMatch: current.etag,
@@ -117,7 +119,7 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   let currentEtag = etag;
   const renew = setInterval(
     () => {
-      putObject(target, opts.bucket, opts.key, record(new Date()), {
+      putBytes(b, opts.key, record(new Date()), {
         cacheControl: 'no-store',
         contentType: 'application/json',
         ifMatch: currentEtag,
@@ -141,7 +143,7 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
     release: async () => {
       clearInterval(renew);
       if (lost) return;
-      await putObject(target, opts.bucket, opts.key, record(new Date(), true), {
+      await putBytes(b, opts.key, record(new Date(), true), {
         cacheControl: 'no-store',
         contentType: 'application/json',
         ifMatch: currentEtag,
@@ -150,4 +152,32 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
       });
     },
   };
+}
+
+/**
+ * Takes several locks, always in one order (by state bucket, then key), so two processes that
+ * need overlapping sets (two publishers, a publisher and a clone) can never each hold one and
+ * wait for the other. Releases in reverse order; on a failure, releases what it took.
+ */
+export async function acquireLocks(
+  target: S3Target,
+  locks: readonly LockOptions[],
+): Promise<{ held: HeldLock[]; release(): Promise<void> }> {
+  const ordered = [...locks].sort((a, b) => lockOrder(a).localeCompare(lockOrder(b)));
+  const held: HeldLock[] = [];
+  const release = async () => {
+    for (const l of held.splice(0).reverse()) await l.release();
+  };
+  try {
+    for (const l of ordered) held.push(await acquireLock(target, l));
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  return { held: [...held], release };
+}
+
+/** The order locks are taken in: state bucket, then key. */
+export function lockOrder(l: Pick<LockOptions, 'bucket' | 'key'>): string {
+  return `${l.bucket}\u0000${l.key}`;
 }

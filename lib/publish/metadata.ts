@@ -1,4 +1,6 @@
-import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createGunzip, gunzipSync } from 'node:zlib';
+import { SaxesParser } from 'saxes';
 import { parseControlParagraphs } from '../util/debian-control';
 import { UserError } from '../util/errors';
 
@@ -25,52 +27,123 @@ export interface RepomdEntry {
   readonly checksumType: string;
 }
 
+/**
+ * Reads repomd.xml (the rpm-md format createrepo_c writes: <repomd><data type=…><checksum
+ * type=…>…</checksum><location href=…/></data></repomd>) with an XML parser: attributes in any
+ * order, namespaces and entities as XML has them.
+ */
 export function parseRepomd(xml: string): RepomdEntry[] {
   const entries: RepomdEntry[] = [];
-  for (const m of xml.matchAll(/<data\s+type="([^"]+)"\s*>([\s\S]*?)<\/data>/g)) {
-    const body = m[2];
-    const href = /<location\s+href="([^"]+)"/.exec(body)?.[1];
-    const ck = /<checksum\s+type="([^"]+)"\s*>([0-9a-f]+)<\/checksum>/.exec(body);
-    if (!href || !ck) throw new UserError(`repomd.xml: entry '${m[1]}' has no location or checksum`);
-    entries.push({ type: m[1], href, checksum: ck[2], checksumType: ck[1] });
+  let current: { type: string; href?: string; checksum?: string; checksumType?: string } | undefined;
+  let inChecksum = false;
+  const parser = new SaxesParser({ xmlns: false });
+  parser.on('opentag', (tag) => {
+    const attr = (n: string) => (tag.attributes as Record<string, string>)[n];
+    if (tag.name === 'data') current = { type: attr('type') ?? '' };
+    else if (current && tag.name === 'location') current.href = attr('href');
+    else if (current && tag.name === 'checksum') {
+      current.checksumType = attr('type');
+      current.checksum = '';
+      inChecksum = true;
+    }
+  });
+  parser.on('text', (t) => {
+    if (inChecksum && current) current.checksum += t;
+  });
+  parser.on('closetag', (tag) => {
+    if (tag.name === 'checksum') inChecksum = false;
+    else if (tag.name === 'data' && current) {
+      if (!current.href || !current.checksum || !current.checksumType)
+        throw new UserError(`repomd.xml: entry '${current.type}' has no location or checksum`);
+      entries.push({ type: current.type, href: current.href, checksum: current.checksum.trim(), checksumType: current.checksumType });
+      current = undefined;
+    }
+  });
+  try {
+    parser.write(xml).close();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`repomd.xml is not well-formed XML: ${(e as Error).message}`);
   }
   return entries;
-}
-
-function unescapeXml(s: string): string {
-  return s
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&amp;/g, '&');
 }
 
 export function rpmEvr(epoch: string | undefined, version: string, release: string): string {
   return `${epoch && epoch !== '0' ? `${epoch}:` : ''}${version}-${release}`;
 }
 
-/** Reads the packages of a primary.xml (createrepo_c format). */
-export function parsePrimaryXml(xml: string): PublishedPackage[] {
+/**
+ * Reads the packages of a primary.xml (createrepo_c format) as a stream, so memory stays flat
+ * whatever the repository's size: only the fields publish compares are kept per package.
+ * Compression follows the file name: .gz, or none (.xml); others are refused by name.
+ */
+export function readPrimaryXml(input: Readable, file: string): Promise<PublishedPackage[]> {
   const packages: PublishedPackage[] = [];
-  for (const m of xml.matchAll(/<package\s+type="rpm"\s*>([\s\S]*?)<\/package>/g)) {
-    const body = m[1];
-    const name = /<name>([^<]*)<\/name>/.exec(body)?.[1];
-    const arch = /<arch>([^<]*)<\/arch>/.exec(body)?.[1];
-    const ver = /<version\s+epoch="([^"]*)"\s+ver="([^"]*)"\s+rel="([^"]*)"/.exec(body);
-    const ck = /<checksum\s+type="sha256"\s+pkgid="YES"\s*>([0-9a-f]{64})<\/checksum>/.exec(body);
-    const href = /<location\s+(?:xml:base="[^"]*"\s+)?href="([^"]+)"/.exec(body)?.[1];
-    if (!name || !arch || !ver || !ck || !href)
-      throw new UserError(`primary.xml: a package entry lacks name, arch, version, sha256 checksum or location: ${body.slice(0, 200)}`);
-    packages.push({
-      name: unescapeXml(name),
-      arch,
-      version: rpmEvr(ver[1], unescapeXml(ver[2]), unescapeXml(ver[3])),
-      sha256: ck[1],
-      location: unescapeXml(href),
+  const parser = new SaxesParser({ xmlns: false });
+  type Partial = { name?: string; arch?: string; version?: string; sha256?: string; location?: string };
+  let pkg: Partial | undefined;
+  let field: 'name' | 'arch' | 'sha256' | undefined;
+  let text = '';
+  parser.on('opentag', (tag) => {
+    const attr = (n: string) => (tag.attributes as Record<string, string>)[n];
+    if (tag.name === 'package') pkg = {};
+    else if (!pkg) return;
+    else if (tag.name === 'name' || tag.name === 'arch') {
+      field = tag.name;
+      text = '';
+    } else if (tag.name === 'checksum' && attr('type') === 'sha256') {
+      field = 'sha256';
+      text = '';
+    } else if (tag.name === 'version') pkg.version = rpmEvr(attr('epoch'), attr('ver') ?? '', attr('rel') ?? '');
+    else if (tag.name === 'location') pkg.location = attr('href');
+  });
+  parser.on('text', (t) => {
+    if (field) text += t;
+  });
+  parser.on('closetag', (tag) => {
+    if (!pkg) return;
+    if (field && (tag.name === field || (field === 'sha256' && tag.name === 'checksum'))) {
+      pkg[field] = text.trim();
+      field = undefined;
+    } else if (tag.name === 'package') {
+      const p = pkg;
+      pkg = undefined;
+      if (!p.name || !p.arch || !p.version || !p.sha256 || !p.location)
+        throw new UserError(`${file}: a package entry lacks name, arch, version, sha256 checksum or location (${p.name ?? 'unnamed'})`);
+      packages.push({ name: p.name, arch: p.arch, version: p.version, sha256: p.sha256, location: p.location });
+    }
+  });
+  return new Promise((resolve, reject) => {
+    let source: Readable = input;
+    if (file.endsWith('.gz')) source = input.pipe(createGunzip());
+    else if (!file.endsWith('.xml'))
+      return reject(new UserError(`${file}: unsupported metadata compression (publish writes and reads .gz, which CentOS 7 reads)`));
+    const fail = (e: Error) => reject(e instanceof UserError ? e : new UserError(`${file}: ${e.message}`));
+    input.on('error', fail);
+    source.setEncoding('utf8');
+    source.on('data', (chunk: string) => {
+      try {
+        parser.write(chunk);
+      } catch (e) {
+        source.destroy();
+        fail(e as Error);
+      }
     });
-  }
-  return packages;
+    source.on('error', fail);
+    source.on('end', () => {
+      try {
+        parser.close();
+        resolve(packages);
+      } catch (e) {
+        fail(e as Error);
+      }
+    });
+  });
+}
+
+/** primary.xml from a string or buffer (tests, small repositories). */
+export function parsePrimaryXml(xml: string | Buffer, file = 'primary.xml'): Promise<PublishedPackage[]> {
+  return readPrimaryXml(Readable.from([Buffer.from(xml)]), file);
 }
 
 export function decompressMetadata(file: string, body: Buffer): string {

@@ -1,15 +1,5 @@
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { isBucketName } from '../util/bucket-name';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import {
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  PutObjectCommandInput,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
 import { UserError } from '../util/errors';
 
 /**
@@ -101,98 +91,56 @@ export function describeS3Error(e: unknown, target: S3Target, what: string): Use
   return new UserError(`${what}: ${err.name}: ${err.message}${where}`);
 }
 
+/**
+ * One bucket as the publisher uses it: the connection, the bucket's name, and what it is for
+ * messages ("RPM repository s3://kismatic-rpm"). Every object operation takes one of these.
+ */
+export interface Bucket {
+  readonly s3: S3Target;
+  readonly name: string;
+  /** e.g. "RPM repository s3://NAME": starts every message about this bucket. */
+  readonly label: string;
+}
+
+export function bucketOf(s3: S3Target, name: string, role: string): Bucket {
+  return { s3, name, label: `${role} s3://${name}` };
+}
+
 /** Fails with a clear message when a bucket is missing or unreachable, before anything is written. */
-export async function assertBucket(target: S3Target, bucket: string, role: string): Promise<void> {
+export async function assertBucket(b: Bucket): Promise<void> {
   try {
-    await target.client.send(new HeadBucketCommand({ Bucket: bucket }));
+    await b.s3.client.send(new HeadBucketCommand({ Bucket: b.name }));
   } catch (e) {
     if (isS3Error(e, 'NotFound', 'NoSuchBucket', '404')) {
       throw new UserError(
-        `${role} bucket '${bucket}' does not exist${target.endpoint ? ` at ${target.endpoint}` : ''}; create it first (cdk deploy, or 'ket-packages local' for the embedded store)`,
+        `${b.label}: the bucket does not exist${b.s3.endpoint ? ` at ${b.s3.endpoint}` : ''}; create it first (cdk deploy, or 'ket-packages local' for the embedded store)`,
       );
     }
-    throw describeS3Error(e, target, `${role} bucket '${bucket}'`);
+    throw describeS3Error(e, b.s3, b.label);
   }
 }
 
-export async function getObjectBytes(target: S3Target, bucket: string, key: string): Promise<{ body: Buffer; etag: string } | undefined> {
+/** An object's bytes and ETag; undefined when the key does not exist. Errors name the bucket and key. */
+export async function getObjectBytes(b: Bucket, key: string): Promise<{ body: Buffer; etag: string } | undefined> {
   try {
-    const out = await target.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const out = await b.s3.client.send(new GetObjectCommand({ Bucket: b.name, Key: key }));
     const body = Buffer.from(await out.Body!.transformToByteArray());
     return { body, etag: out.ETag ?? '' };
   } catch (e) {
     if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return undefined;
-    throw describeS3Error(e, target, `reading s3://${bucket}/${key}`);
+    throw describeS3Error(e, b.s3, `${b.label}: reading ${key}`);
   }
 }
 
 export async function headObject(
-  target: S3Target,
-  bucket: string,
+  b: Bucket,
   key: string,
 ): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
   try {
-    const out = await target.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const out = await b.s3.client.send(new HeadObjectCommand({ Bucket: b.name, Key: key }));
     return { etag: out.ETag ?? '', size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
   } catch (e) {
     if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return undefined;
-    throw describeS3Error(e, target, `checking s3://${bucket}/${key}`);
+    throw describeS3Error(e, b.s3, `${b.label}: checking ${key}`);
   }
-}
-
-/** How long a CDN and clients may cache an object: packages and by-hash files never change. */
-export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
-export const CACHE_METADATA = 'public, max-age=60';
-
-export interface PutOptions {
-  readonly cacheControl: string;
-  readonly contentType?: string;
-  readonly metadata?: Record<string, string>;
-  /** Create only: the store answers 412 if the key exists (AWS conditional write). */
-  readonly ifNoneMatch?: '*';
-  readonly ifMatch?: string;
-}
-
-export async function putObject(target: S3Target, bucket: string, key: string, body: Buffer | string, opts: PutOptions): Promise<string> {
-  const input: PutObjectCommandInput = {
-    Bucket: bucket,
-    Key: key,
-    Body: body,
-    CacheControl: opts.cacheControl,
-    ContentType: opts.contentType ?? contentTypeOf(key),
-    Metadata: opts.metadata,
-    IfNoneMatch: opts.ifNoneMatch,
-    IfMatch: opts.ifMatch,
-  };
-  const out = await target.client.send(new PutObjectCommand(input));
-  return out.ETag ?? '';
-}
-
-export async function putFile(target: S3Target, bucket: string, key: string, file: string, opts: PutOptions): Promise<void> {
-  const { size } = await stat(file);
-  await target.client.send(
-    new PutObjectCommand({
-      Bucket: bucket,
-      Key: key,
-      // Small files go as a buffer: the SDK can retry them, and does not log a refused
-      // conditional write of a stream as an error.
-      Body: size < 64 * 1024 * 1024 ? await readFile(file) : createReadStream(file),
-      ContentLength: size,
-      CacheControl: opts.cacheControl,
-      ContentType: opts.contentType ?? contentTypeOf(key),
-      Metadata: opts.metadata,
-      IfNoneMatch: opts.ifNoneMatch,
-    }),
-  );
-}
-
-export function contentTypeOf(key: string): string {
-  if (key.endsWith('.rpm')) return 'application/x-rpm';
-  if (key.endsWith('.deb')) return 'application/vnd.debian.binary-package';
-  if (key.endsWith('.xml')) return 'application/xml';
-  if (key.endsWith('.gz')) return 'application/gzip';
-  if (key.endsWith('.bz2')) return 'application/x-bzip2';
-  if (key.endsWith('.xz')) return 'application/x-xz';
-  if (key.endsWith('.asc') || key.endsWith('.key') || key.endsWith('.gpg')) return 'application/pgp-signature';
-  return 'text/plain';
 }

@@ -5,6 +5,7 @@ import { checkImagesPinned } from '../image-bundle/images';
 import { RegistryMirror } from '../image-bundle/reference';
 import { loadManifest } from '../manifest/load';
 import { BuildResult, buildPackages, selectPackages } from '../packaging/orchestrate';
+import { writeReleaseManifest } from '../release-manifest';
 import { SigningKeyOptions } from '../signing/keyring';
 import { Logger, stderrLogger } from '../util/log';
 
@@ -44,7 +45,8 @@ export interface BuildReleaseOptions {
  * Builds and signs the packages of a release manifest, image bundles (kismatic-offline) included:
  * what `ket-packages build` and `ket-packages local` run. Unpinned sources and images are refused
  * before any download (naming every one) unless `allowUnpinned`; the signing key is opened before
- * any download too. Nothing lands in OUT unless everything, signing included, succeeded.
+ * any download too. Nothing lands in OUT unless everything, signing included, succeeded; then
+ * OUT/release-manifest.json describes what OUT holds (lib/release-manifest).
  * @throws UserError for a bad manifest, an unknown name in `only`, an unpinned source or image, a
  *   key that cannot sign, a download or tool failure; OUT is then as it was.
  */
@@ -52,7 +54,7 @@ export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResu
   const manifest = loadManifest(opts.manifestFile);
   const allowUnpinned = opts.allowUnpinned ?? false;
   for (const p of selectPackages(manifest, opts.only)) checkImagesPinned(p, allowUnpinned);
-  return buildPackages({
+  const result = await buildPackages({
     manifest,
     only: opts.only,
     outDir: opts.outDir,
@@ -64,4 +66,7 @@ export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResu
     logger: opts.logger ?? stderrLogger,
     imageBundles: offlineImageBundles({ mirror: opts.registryMirror }),
   });
+  // What OUT now holds, for publish (each repository's release.json) and consume.
+  await writeReleaseManifest(manifest, opts.outDir, result.imageDigests);
+  return result;
 }

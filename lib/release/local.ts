@@ -13,7 +13,7 @@ import { UserError } from '../util/errors';
 import { Logger, stderrLogger } from '../util/log';
 import { aptSourceLine } from './apt-layout';
 import { buildRelease } from './build';
-import { verifyRelease } from './verify';
+import { expectedPackages, verifyRelease } from './verify';
 
 /** The embedded store's buckets: the old process's names, staging ("-test") and production. */
 export const LOCAL_BUCKETS = {
@@ -143,6 +143,7 @@ async function publishAndVerify(
       stateUrl: `s3://${state}/staging`,
       signingKey: signing,
       env: { ...process.env, ...store.env() },
+      release: expectedPackages(manifest),
       logger,
     });
     // The pipeline's verify insists on the whole manifest; here a package the build did not

@@ -36,3 +36,34 @@ export function parseColonsKeys(colons: string): ColonsKey[] {
   }
   return keys;
 }
+
+/** One key or subkey record (pub, sub, sec, ssb) with what decides whether clients accept its signatures. */
+export interface KeyRecord {
+  readonly kind: 'pub' | 'sub' | 'sec' | 'ssb';
+  /** Field 2: e expired, r revoked, … */
+  readonly validity: string;
+  readonly bits: number;
+  /** Field 4, RFC 4880 9.1 / RFC 6637: 1 RSA, 3 RSA sign-only, 17 DSA, 18 ECDH, 19 ECDSA, 22 EdDSA. */
+  readonly algorithm: number;
+  readonly keyId: string;
+  /** Seconds since the epoch; undefined when the key does not expire. */
+  readonly expires?: number;
+  /** Field 12 capabilities of this (sub)key: s sign, c certify, … */
+  readonly capabilities: string;
+}
+
+export function parseKeyRecords(colons: string): KeyRecord[] {
+  return colons
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => ['pub', 'sub', 'sec', 'ssb'].includes(f[0]))
+    .map((f) => ({
+      kind: f[0] as KeyRecord['kind'],
+      validity: f[1],
+      bits: Number(f[2]),
+      algorithm: Number(f[3]),
+      keyId: f[4],
+      expires: f[6] ? Number(f[6]) : undefined,
+      capabilities: f[11] ?? '',
+    }));
+}

@@ -83,7 +83,12 @@ export interface SigningKey {
  * Opens the signing key and proves it can sign (right key, right passphrase) before any work
  * starts, so a bad key fails in seconds rather than after a long build.
  */
-export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'): Promise<SigningKey> {
+export async function openSigningKey(
+  opts: SigningKeyOptions,
+  what = 'signing',
+  /** Refuses a key before it is used (e.g. one clients would not accept); runs before the test signature. */
+  accept?: (gnupgHome: string, fingerprint: string, source: string) => Promise<void>,
+): Promise<SigningKey> {
   const label = (k: keyof SigningKeyLabels) => opts.labels?.[k] ?? k;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-gpg-'));
   await chmod(scratch, 0o700);
@@ -130,6 +135,7 @@ export async function openSigningKey(opts: SigningKeyOptions, what = 'signing'):
       passphraseFile = path.join(scratch, 'passphrase');
       await writeFile(passphraseFile, passphrase, { mode: 0o600 });
     }
+    await accept?.(home!, key.fingerprint, source);
     const passphraseFrom = opts.passphraseFile ? label('passphraseFile') : opts.passphrase !== undefined ? label('passphrase') : undefined;
     await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'), {
       given: passphraseFrom,

@@ -1,7 +1,9 @@
-import { APT_REPOSITORY } from '../release/apt-layout';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { APT_REPOSITORY } from '../release/apt-layout';
+import { parseDebianStanzas, rpmEvr } from '../publish/metadata';
+import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
@@ -36,13 +38,44 @@ export function missingPackages(expected: readonly ExpectedPackage[], listed: re
   return expected.filter((p) => !have.has(`${p.name}\u0000${p.version}`));
 }
 
-/** `dnf repoquery --qf '%{name}\t%{evr}'` lines. */
+/** Query format of full EVRs: the epoch separately, so 2:1.0-1 and 1.0-1 differ (%{evr} hides a 0 epoch only). */
+export const REPOQUERY_FORMAT = '%{name}\\t%{epoch}\\t%{version}\\t%{release}';
+
+/** `dnf repoquery --qf REPOQUERY_FORMAT` lines, as name and full EVR ([epoch:]version-release, epoch 0 omitted as RPM does). */
 export function parseRepoquery(stdout: string): ListedPackage[] {
   return stdout
     .split('\n')
     .map((l) => l.trim().split('\t'))
     .filter((f) => f.length >= 2 && f[0])
-    .map(([name, version]) => ({ name, version }));
+    .map((f) => (f.length >= 4 ? { name: f[0], version: rpmEvr(f[1], f[2], f[3]) } : { name: f[0], version: f[1] }));
+}
+
+/**
+ * What a repository serves beyond the release: packages of the release's names at other versions
+ * (older releases: information) and packages of names the release does not know (strays: warnings,
+ * since a repository never deletes and a stray is served forever).
+ */
+export function unexpectedPackages(
+  expected: readonly ExpectedPackage[],
+  listed: readonly ListedPackage[],
+): { otherVersions: ListedPackage[]; strays: ListedPackage[] } {
+  const names = new Set(expected.map((p) => p.name));
+  const exact = new Set(expected.map((p) => `${p.name}\u0000${p.version}`));
+  const unique = [...new Map(listed.map((l) => [`${l.name}\u0000${l.version}`, l])).values()];
+  return {
+    otherVersions: unique.filter((l) => names.has(l.name) && !exact.has(`${l.name}\u0000${l.version}`)),
+    strays: unique.filter((l) => !names.has(l.name)),
+  };
+}
+
+function reportUnexpected(repo: string, expected: readonly ExpectedPackage[], listed: readonly ListedPackage[], logger: Logger): void {
+  const { otherVersions, strays } = unexpectedPackages(expected, listed);
+  if (otherVersions.length)
+    logger.info(
+      `${repo}: also serves other versions of the release's packages: ${otherVersions.map((l) => `${l.name} ${l.version}`).join(', ')}`,
+    );
+  for (const l of strays)
+    logger.warn(`${repo}: serves ${l.name} ${l.version}, which the release manifest does not name (a stray: it stays published)`);
 }
 
 /** `apt-cache madison` lines: "name | version | url dist/comp arch Packages". */
@@ -52,6 +85,13 @@ export function parseMadison(stdout: string): ListedPackage[] {
     .map((l) => l.split('|').map((f) => f.trim()))
     .filter((f) => f.length >= 3 && f[0])
     .map(([name, version]) => ({ name, version }));
+}
+
+/** Package and Version of each stanza of a Packages index. */
+function parsePackagesIndex(text: string): ListedPackage[] {
+  return parseDebianStanzas(text)
+    .filter((f) => f.Package && f.Version)
+    .map((f) => ({ name: f.Package, version: f.Version }));
 }
 
 function trimUrl(url: string): string {
@@ -104,8 +144,9 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     } catch (e) {
       return [`RPM repository ${base}: dnf rejects the repository metadata: ${(e as Error).message}`];
     }
-    const listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', '%{name}\\t%{version}-%{release}'], 'repoquery')).stdout);
+    const listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', REPOQUERY_FORMAT], 'repoquery')).stdout);
     logger.info(`dnf: ${base} lists ${listed.length} package(s), metadata signature OK`);
+    reportUnexpected(`RPM repository ${base}`, expected, listed, logger);
     const missing = missingPackages(expected, listed);
     for (const p of missing)
       problems.push(
@@ -131,9 +172,20 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
       await mkdir(dbpath);
       const keyFile = path.join(root, 'public.key');
       await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
-      await run('rpmkeys', ['--dbpath', dbpath, '--import', keyFile], {
-        what: 'importing the repository key into a throwaway rpm database',
-      });
+      // public.key may hold several keys (a rotated repository keeps the old one); rpmkeys
+      // imports only the first key of an armored block, so each is imported on its own.
+      const keyring = await ScratchKeyring.create(path.join(root, 'keyrings'));
+      try {
+        await keyring.import(await readFile(keyFile, 'utf8'), `${base}/public.key`);
+        for (const [i, k] of (await keyring.exportEach()).entries()) {
+          await writeFile(`${keyFile}.${i}`, k);
+          await run('rpmkeys', ['--dbpath', dbpath, '--import', `${keyFile}.${i}`], {
+            what: 'importing the repository key into a throwaway rpm database',
+          });
+        }
+      } finally {
+        await keyring.dispose();
+      }
       for (const f of (await readdir(dest)).filter((n) => n.endsWith('.rpm')).sort()) {
         try {
           const { stdout } = await run(
@@ -206,6 +258,9 @@ export async function verifyDebRepository(
       'Acquire::Languages=none',
       '-o',
       'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
+      // Plain Packages files in lists/ (read below): hosts such as Docker images set GzipIndexes/lz4.
+      '-o',
+      'Acquire::GzipIndexes=false',
     ];
     try {
       const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
@@ -215,10 +270,12 @@ export async function verifyDebRepository(
     } catch (e) {
       return [`DEB repository ${base}: apt-get update rejects the repository: ${(e as Error).message}`];
     }
-    const names = [...new Set(expected.map((p) => p.name))];
-    const listed = names.length
-      ? parseMadison((await run('apt-cache', [...options, 'madison', ...names], { what: 'apt-cache madison' })).stdout)
-      : [];
+    // Every version the repository lists: the Packages indexes apt-get update fetched and checked
+    // against the signed InRelease (apt-cache madison and dumpavail show only what they are asked or the candidate).
+    const listsDir = path.join(root, 'var/lib/apt/lists');
+    const indexes = (await readdir(listsDir)).filter((f) => f.endsWith('_Packages'));
+    const listed = (await Promise.all(indexes.map(async (f) => parsePackagesIndex(await readFile(path.join(listsDir, f), 'utf8'))))).flat();
+    reportUnexpected(`DEB repository ${base}`, expected, listed, logger);
     logger.info(
       `apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`,
     );

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { FixtureServer, startFixtureServer } from '../../lib/local/offline-upstream/server';
 import { run } from '../../lib/util/exec';
+import { readReleaseManifest, RELEASE_MANIFEST_FILE } from '../../lib/release-manifest';
+import { hashFile } from '../../lib/util/hash';
 import { CliResult, runCli } from '../support/cli';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 
@@ -97,6 +99,23 @@ describe('build (integration, slow)', () => {
     expect(await listPackages(out)).toEqual([...DEBS.map((d) => `debs/${d}`), ...RPMS.map((r) => `rpms/${r}`)].sort());
     expect(cold.stderr).toMatch(/downloads: 6 fetched .*, 0 from cache/);
     expect(cold.stderr).toMatch(/downloaded {2}kubelet source node-binaries: .*sha256 verified/);
+  });
+
+  it('writes build/release-manifest.json: each package with its version strings, file names and sha256', async () => {
+    const release = await readReleaseManifest(path.join(out, RELEASE_MANIFEST_FILE));
+    expect(release.packages.map((p) => p.name)).toEqual(['kubelet', 'kubectl', 'etcd', 'transition-etcd', 'docker-engine']);
+    const kubelet = release.packages[0];
+    expect(kubelet.rpm).toEqual({
+      version: '1.7.4_1-1',
+      fileName: RPMS.find((r) => r.startsWith('kubelet-')),
+      sha256: await hashFile(path.join(out, 'rpms', kubelet.rpm.fileName)),
+    });
+    expect(kubelet.deb).toEqual({
+      version: '1.7.4-1',
+      fileName: DEBS.find((d) => d.startsWith('kubelet_')),
+      sha256: await hashFile(path.join(out, 'debs', kubelet.deb.fileName)),
+    });
+    expect(kubelet.ket?.variables).toMatchObject({ kismatic_yum_version: '1.7.4_1-1' });
   });
 
   it('RPMs: version-release, requires, files with modes and root owner', async () => {

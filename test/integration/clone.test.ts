@@ -10,8 +10,9 @@ import { listKeys, readSnapshot } from '../../lib/clone/snapshot';
 import { mapConcurrent } from '../../lib/util/concurrency';
 import { aptlyConfig, parseAptlyRepoShow, stateKey } from '../../lib/publish/deb';
 import { publishRepositories } from '../../lib/publish';
-import { getObjectBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
+import { bucketOf, getObjectBytes as getBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
+import { startCachingProxy } from '../../lib/local/store/caching-proxy';
 import { run } from '../../lib/util/exec';
 import { Logger, silentLogger } from '../../lib/util/log';
 import { verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
@@ -29,6 +30,12 @@ function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
 }
+
+type Release = { rpm: Array<{ name: string; version: string }>; deb: Array<{ name: string; version: string }> };
+const releaseOf = (rpm: SizedPackage[], deb: SizedPackage[] = rpm): Release => ({
+  rpm: rpm.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+  deb: deb.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+});
 
 describe('clone (integration, slow)', () => {
   let dir: string;
@@ -73,8 +80,13 @@ describe('clone (integration, slow)', () => {
     return r;
   }
 
+  /** What each build folder holds, for publish's check of the build against the release. */
+  const releases = new Map<string, Release>();
+  const getObjectBytes = (_t: S3Target, bucket: string, key: string) => getBytes(bucketOf(target, bucket, 'test'), key);
+
   async function publish(r: CloneRepository, build: string, keys: TestKeys): Promise<void> {
     await publishRepositories({
+      release: releases.get(build)!,
       rpmRepo: r.rpmBucket,
       debRepo: r.debBucket,
       from: build,
@@ -86,8 +98,10 @@ describe('clone (integration, slow)', () => {
   }
 
   let buildSeq = 0;
-  function build(packages: SizedPackage[], keys: TestKeys): Promise<string> {
-    return makeBuild(path.join(dir, 'builds', String(buildSeq++)), packages, keys.keysPath);
+  async function build(packages: SizedPackage[], keys: TestKeys): Promise<string> {
+    const out = await makeBuild(path.join(dir, 'builds', String(buildSeq++)), packages, keys.keysPath);
+    releases.set(out, releaseOf(packages));
+    return out;
   }
 
   function clone(from: CloneRepository, to: CloneRepository, extra: Partial<CloneOptions> = {}) {
@@ -127,9 +141,9 @@ describe('clone (integration, slow)', () => {
    * Installs one package from B with each real client, every check on, into throwaway roots:
    * dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by B's public.key), then looks for its file.
    */
-  async function installFrom(r: CloneRepository, name: string): Promise<void> {
+  async function installFrom(r: CloneRepository, name: string, endpoint = store.endpoint): Promise<void> {
     const root = await mkdtemp(path.join(dir, 'install-'));
-    const rpmBase = store.bucketUrl(r.rpmBucket);
+    const rpmBase = `${endpoint}/${r.rpmBucket}`;
     await mkdir(path.join(root, 'dnf', 'repos'), { recursive: true });
     await writeFile(path.join(root, 'dnf', 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\n');
     await writeFile(
@@ -168,7 +182,7 @@ describe('clone (integration, slow)', () => {
     await writeFile(key, (await getObjectBytes(target, r.debBucket, 'public.key'))!.body);
     await writeFile(
       path.join(apt, 'etc/apt/sources.list'),
-      `deb [arch=amd64 signed-by=${key}] ${store.bucketUrl(r.debBucket)} kismatic-xenial main\n`,
+      `deb [arch=amd64 signed-by=${key}] ${endpoint}/${r.debBucket} kismatic-xenial main\n`,
     );
     const o = (k: string, v: string) => ['-o', `${k}=${v}`];
     const options = [
@@ -217,7 +231,13 @@ describe('clone (integration, slow)', () => {
     expect(await fingerprints(b.debBucket)).toEqual([stagingKey.fingerprint]);
     const repoFile = (await getObjectBytes(target, b.rpmBucket, 'kismatic.repo'))!.body.toString();
     expect(repoFile).toContain(`baseurl=${store.bucketUrl(b.rpmBucket)}/`);
-    await installFrom(b, 'kubelet');
+    // Installed through a cache that behaves as CloudFront does.
+    const cdn = await startCachingProxy({ origin: store.endpoint });
+    try {
+      await installFrom(b, 'kubelet', cdn.endpoint);
+    } finally {
+      await cdn.close();
+    }
   }, 120_000);
 
   /** Every object A's top files reference (key, signed sha256, kind), read the way the clone reads them. */
@@ -277,6 +297,7 @@ describe('clone (integration, slow)', () => {
         makeSizedRpms(path.join(out, 'rpms'), bigRpms, productionKey.keysPath),
         makeSizedDebs(path.join(out, 'debs'), bigDebs),
       ]);
+      releases.set(out, releaseOf(bigRpms, bigDebs));
       await publish(big, out, productionKey);
     }, 600_000);
 
@@ -357,8 +378,25 @@ describe('clone (integration, slow)', () => {
     ];
     await publish(b, await build(bOwn, stagingKey), stagingKey);
     const oldRepodata = [...(await listKeys(target, b.rpmBucket, 'repodata/')).keys()].filter((k) => !k.includes('repomd'));
+    // A CDN in front of B has B's own kubelet cached (immutable, a year) before the reset.
+    let cdn = await startCachingProxy({ origin: store.endpoint });
+    await installFrom(b, 'kubelet', cdn.endpoint);
     const logger = recordingLogger();
-    const result = await clone(a, b, { logger });
+    const invalidated: Array<{ rpm: string[]; deb: string[] }> = [];
+    const result = await clone(a, b, {
+      logger,
+      // CloudFront's invalidation, played by dropping the cache.
+      invalidate: async (_b, paths) => {
+        invalidated.push(paths);
+        await cdn.close();
+        cdn = await startCachingProxy({ origin: store.endpoint });
+      },
+    });
+    expect(invalidated).toHaveLength(1);
+    expect(invalidated[0].rpm).toEqual(expect.arrayContaining(['packages/kubelet-1.7.4-1.x86_64.rpm', 'repodata/repomd.xml']));
+    expect(invalidated[0].deb).toEqual(
+      expect.arrayContaining(['pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb', 'dists/kismatic-xenial/InRelease']),
+    );
     expect(result.replaced).toEqual(
       expect.arrayContaining([
         `s3://${b.rpmBucket}/packages/kubelet-1.7.4-1.x86_64.rpm`,
@@ -378,8 +416,12 @@ describe('clone (integration, slow)', () => {
       expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
     expect([...(await listKeys(target, b.rpmBucket)).keys()].some((k) => k.includes('staging-only'))).toBe(false);
     await verifyServes(b, small);
-    // A's kubelet, signed by production's key, installs from the reset B with every check on.
-    await installFrom(b, 'kubelet');
+    // A's kubelet, signed by production's key, installs from the reset B through the CDN.
+    try {
+      await installFrom(b, 'kubelet', cdn.endpoint);
+    } finally {
+      await cdn.close();
+    }
     expect(await aptlyPackagesOf(b)).toEqual(
       expect.arrayContaining(['kubelet_1.7.4-1_amd64', 'kubectl_1.7.4-1_amd64', 'etcd_3.1.10-1_amd64']),
     );
@@ -387,9 +429,6 @@ describe('clone (integration, slow)', () => {
     resetB = b;
   }, 180_000);
 
-  // publish writes public.key as its signing key alone, dropping A's key that signed the cloned
-  // RPMs, until issue 11 (item 10: public.key carries every key that signed a served package)
-  // lands. Then this test starts passing, jest reports the .failing as an error, and .failing goes.
   test.failing(
     'a publish into the reset B afterwards passes the key guard and keeps every package installable',
     async () => {
@@ -470,6 +509,7 @@ describe('clone (integration, slow)', () => {
     try {
       for (const bucket of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.state]) await local.createBucket(bucket);
       await publishRepositories({
+        release: releaseOf(small),
         rpmRepo: LOCAL_BUCKETS.staging.rpm,
         debRepo: LOCAL_BUCKETS.staging.deb,
         from: await build(small, stagingKey),

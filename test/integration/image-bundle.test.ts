@@ -10,6 +10,7 @@ import { inspectRawManifest } from '../../lib/image-bundle/skopeo';
 import { FixtureRegistry, FixtureImageSpec, pushFixtureImages, startFixtureRegistry } from '../../lib/local/registry/fixture-images';
 import { freePort } from '../../lib/local/registry/registry';
 import { run } from '../../lib/util/exec';
+import { readReleaseManifest, RELEASE_MANIFEST_FILE } from '../../lib/release-manifest';
 import { silentLogger } from '../../lib/util/log';
 import { generateTestKeys } from '../support/gpg';
 import { runCli } from '../support/cli';
@@ -242,6 +243,11 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
       keys.keyId.slice(-16).toLowerCase(),
     );
     expect(await readdir(path.join(dir, 'out/debs'))).toEqual(['kismatic-offline_1.7.4-1_amd64.deb']);
+    // The release manifest names each image with the digest it was copied at.
+    const release = await readReleaseManifest(path.join(dir, 'out', RELEASE_MANIFEST_FILE));
+    expect(release.packages.find((p) => p.name === 'kismatic-offline')!.images).toEqual(
+      fixtures.images.map((i) => ({ name: i.name, repository: i.repository, tag: i.tag, digest: i.digest })),
+    );
 
     const missing = imageLine('tiller', 'gcr.io/kubernetes-helm/tiller', 'v2.5.1', fixtures.images[0].digest);
     await writeFile(path.join(dir, 'missing.yaml'), manifestText([...lines, missing].join('\n')));

@@ -15,6 +15,10 @@ export interface TinyPackage {
   readonly version: string;
   /** Extra bytes in the payload, to make two builds of one version differ. */
   readonly salt?: string;
+  /** RPM Epoch / DEB epoch (absent: none). */
+  readonly epoch?: number;
+  /** DEB Architecture (default amd64). */
+  readonly debArch?: string;
 }
 
 export async function makeRpms(outDir: string, packages: readonly TinyPackage[], keysPath?: string): Promise<string[]> {
@@ -23,11 +27,14 @@ export async function makeRpms(outDir: string, packages: readonly TinyPackage[],
   try {
     // rpmbuild takes one version per spec: group by version.
     const byVersion = new Map<string, TinyPackage[]>();
-    for (const p of packages) byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), p]);
+    for (const p of packages)
+      byVersion.set(`${p.epoch ?? ''}:${p.version}`, [...(byVersion.get(`${p.epoch ?? ''}:${p.version}`) ?? []), p]);
     let n = 0;
-    for (const [version, group] of byVersion) {
+    for (const group of byVersion.values()) {
+      const version = group[0].version;
       const spec = [
         `Name: ket-tiny-base-${n}`,
+        ...(group[0].epoch !== undefined ? [`Epoch: ${group[0].epoch}`] : []),
         `Version: ${version}`,
         'Release: 1',
         'Summary: tiny',
@@ -90,14 +97,15 @@ export async function makeDebs(outDir: string, packages: readonly TinyPackage[])
         path.join(root, 'DEBIAN/control'),
         [
           `Package: ${p.name}`,
-          `Version: ${p.version}-1`,
-          'Architecture: amd64',
+          `Version: ${p.epoch !== undefined ? `${p.epoch}:` : ''}${p.version}-1`,
+          `Architecture: ${p.debArch ?? 'amd64'}`,
           'Maintainer: KET tests <test@example.invalid>',
           `Description: ${p.name} test package`,
           '',
         ].join('\n'),
       );
-      const file = path.join(outDir, `${p.name}_${p.version}-1_amd64.deb`);
+      // Debian's file name convention: no epoch.
+      const file = path.join(outDir, `${p.name}_${p.version}-1_${p.debArch ?? 'amd64'}.deb`);
       await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, file], { what: 'building a tiny DEB' });
       files.push(file);
     } finally {

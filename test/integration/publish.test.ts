@@ -1,8 +1,11 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { primaryFingerprints, ScratchKeyring } from '../../lib/publish/sign';
+import { run } from '../../lib/util/exec';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { publishRepositories, PublishOptions } from '../../lib/publish';
+import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 import { ExpectedPackage, verifyDebRepository, verifyRepositories, verifyRpmRepository } from '../../lib/verify';
@@ -43,11 +46,15 @@ describe('publish and verify (integration, slow)', () => {
     return r;
   }
 
-  /** A build folder with tiny signed RPMs and DEBs. */
+  /** What each build folder's release (its manifest) names. */
+  const releases = new Map<string, ReleaseContents>();
+
+  /** A build folder with tiny signed RPMs and DEBs; its release names exactly these. */
   async function build(name: string, packages: TinyPackage[], signWith: TestKeys = keys): Promise<string> {
     const out = path.join(dir, 'builds', name);
     await makeRpms(path.join(out, 'rpms'), packages, signWith.keysPath);
     await makeDebs(path.join(out, 'debs'), packages);
+    releases.set(out, { rpm: rpmExpected(packages), deb: debExpected(packages) });
     return out;
   }
 
@@ -60,6 +67,7 @@ describe('publish and verify (integration, slow)', () => {
       signingKey: { keysPath: keys.keysPath },
       env: { ...process.env, ...store.env() },
       logger: silentLogger,
+      release: releases.get(from) ?? { rpm: [], deb: [] },
       ...extra,
     };
   }
@@ -165,7 +173,20 @@ describe('publish and verify (integration, slow)', () => {
       const b2 = await build(`k2-${bucketSeq}`, release2);
       const matches = matcherFor(r as { rpm: string; deb: string });
       const killed = await runCliKilledAt(
-        ['publish', '--rpm-repo', r.rpm, '--deb-repo', r.deb, '--from', b2, '--state-url', 's3://ket-state/killed', '--lock-ttl', '3'],
+        [
+          'publish',
+          '--rpm-repo',
+          r.rpm,
+          '--deb-repo',
+          r.deb,
+          '--from',
+          b2,
+          '--state-url',
+          's3://ket-state/killed',
+          '--lock-ttl',
+          '3',
+          '--allow-unlisted-packages',
+        ],
         matches,
       );
       expect(killed).toBe(true);
@@ -201,7 +222,7 @@ describe('publish and verify (integration, slow)', () => {
 
     // A repository published with someone else's key: clients with the published key... of the other.
     const f = await repos();
-    await publishRepositories(options(f, await build('t2', release1), { signingKey: { keysPath: foreignKeys.keysPath } }));
+    await publishRepositories(options(f, await build('t2', release1, foreignKeys), { signingKey: { keysPath: foreignKeys.keysPath } }));
     await put(f.rpm, 'public.key', await readText(keys.publicKeyPath));
     await put(f.deb, 'public.key', await readText(keys.publicKeyPath));
     expect(await verifyRpmRepository(store.bucketUrl(f.rpm), rpmExpected(release1), silentLogger)).toEqual([
@@ -212,40 +233,93 @@ describe('publish and verify (integration, slow)', () => {
     );
   }, 120_000);
 
-  test('publishing with another key than the published public.key is refused unless rotating', async () => {
+  test('key rotation: refused without allowKeyChange; with it every metadata file is re-signed even with nothing new, public.key keeps the old key, old and new packages install, the retired key is refused', async () => {
     const r = await repos();
-    await publishRepositories(options(r, await build('k1', release1)));
+    const b1 = await build('k1', release1);
+    await publishRepositories(options(r, b1));
     const mark = trace.length;
-    const other = await build('k2', release2, foreignKeys);
-    await expect(publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath } }))).rejects.toThrow(
+    const asB = { signingKey: { keysPath: foreignKeys.keysPath } };
+    await expect(publishRepositories(options(r, b1, asB))).rejects.toThrow(
       new RegExp(
-        `public\\.key holds key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*--allow-key-change.*nothing was written`,
+        `its metadata is signed by key ${keys.fingerprint}, but this publish signs with ${foreignKeys.fingerprint}.*rotate.*nothing was written`,
       ),
     );
     expect(writesTo(r, mark)).toEqual([]);
     await verify(r, release1);
-    // A deliberate rotation goes through, and the repository then carries the new key.
-    await publishRepositories(options(r, other, { signingKey: { keysPath: foreignKeys.keysPath }, allowKeyChange: true }));
-    expect(await (await fetch(`${store.bucketUrl(r.deb)}/public.key`)).text()).toBe(await readText(foreignKeys.publicKeyPath));
-  }, 60_000);
 
-  test('RPMs signed by another key than public.key fail the signature check', async () => {
+    // The same build, the new key, nothing new: every signed entry file is signed again by B.
+    const rotated = await publishRepositories(options(r, b1, { ...asB, allowKeyChange: true }));
+    expect(rotated.rpm.added).toEqual([]);
+    expect(rotated.deb.added).toEqual([]);
+    expect(await signerOf(store.bucketUrl(r.rpm), 'repodata/repomd.xml.asc', 'repodata/repomd.xml')).toBe(foreignKeys.fingerprint);
+    expect(await signerOf(store.bucketUrl(r.deb), 'dists/kismatic-xenial/Release.gpg', 'dists/kismatic-xenial/Release')).toBe(
+      foreignKeys.fingerprint,
+    );
+    expect(await signerOf(store.bucketUrl(r.deb), 'dists/kismatic-xenial/InRelease')).toBe(foreignKeys.fingerprint);
+    for (const bucket of [r.rpm, r.deb])
+      expect(await keysIn(store.bucketUrl(bucket))).toEqual([keys.fingerprint, foreignKeys.fingerprint].sort());
+    await verify(r, release1);
+
+    // A new release signed by B; old (A-signed) and new (B-signed) packages install with every check on.
+    const b2 = await build('k2', release2, foreignKeys);
+    await publishRepositories(options(r, b2, asB));
+    await verify(r, [...release1, ...release2]);
+    await dnfInstall(store.bucketUrl(r.rpm), ['kubelet-1.7.4-1', 'etcd-3.1.11-1']);
+    await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.4-1', 'etcd=3.1.11-1']);
+
+    // The retired key A is in public.key but no longer signs the metadata: refused.
+    const mark2 = trace.length;
+    await expect(publishRepositories(options(r, await build('k3', [{ name: 'late', version: '1.0' }])))).rejects.toThrow(
+      new RegExp(
+        `signed by key ${foreignKeys.fingerprint}, but this publish signs with ${keys.fingerprint}.*retired key of this repository`,
+      ),
+    );
+    expect(writesTo(r, mark2)).toEqual([]);
+  }, 240_000);
+
+  test('an RPM without a valid signature by the repository key is refused before any write, naming each file', async () => {
     const r = await repos();
-    // Packages signed with the foreign key, repository metadata with ours.
-    await publishRepositories(options(r, await build('s1', release1, foreignKeys)));
-    const problems = await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release1), silentLogger);
-    expect(problems.join('\n')).toMatch(/signature/);
-  }, 60_000);
+    await publishRepositories(options(r, await build('s0', release1)));
+    // One RPM signed by a key public.key does not hold, one with its signature removed (rpmsign --delsign).
+    const foreign = await build('s1', [{ name: 'foreign-signed', version: '1.0' }], foreignKeys);
+    const b = await build('s2', [
+      { name: 'unsigned', version: '1.0' },
+      { name: 'good', version: '1.0' },
+    ]);
+    await run('rpmsign', ['--delsign', path.join(b, 'rpms', 'unsigned-1.0-1.x86_64.rpm')]);
+    await copyFile(path.join(foreign, 'rpms', 'foreign-signed-1.0-1.x86_64.rpm'), path.join(b, 'rpms', 'foreign-signed-1.0-1.x86_64.rpm'));
+    await copyFile(path.join(foreign, 'debs', 'foreign-signed_1.0-1_amd64.deb'), path.join(b, 'debs', 'foreign-signed_1.0-1_amd64.deb'));
+    const release = {
+      rpm: rpmExpected([
+        ...release1,
+        { name: 'unsigned', version: '1.0' },
+        { name: 'good', version: '1.0' },
+        { name: 'foreign-signed', version: '1.0' },
+      ]),
+      deb: [] as ExpectedPackage[],
+    };
+    release.deb = release.rpm;
+    const mark = trace.length;
+    const refusal = publishRepositories(options(r, b, { release }));
+    await expect(refusal).rejects.toThrow(/nothing was written/);
+    const message = await refusal.catch((e: Error) => e.message);
+    expect(message).toMatch(
+      /foreign-signed-1\.0-1\.x86_64\.rpm: no valid signature by the repository's key: signed by a key the repository's public\.key does not hold/,
+    );
+    expect(message).toMatch(/unsigned-1\.0-1\.x86_64\.rpm: it is not signed/);
+    expect(message).not.toMatch(/good-1\.0-1/);
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
 
   test('a missing bucket, a wrong endpoint or a missing key is a clear error and nothing is written', async () => {
     const r = await repos();
     const b = await build('e1', release1);
     const mark = trace.length;
     await expect(publishRepositories(options({ rpm: r.rpm, deb: 'no-such-bucket' }, b))).rejects.toThrow(
-      /DEB repository bucket 'no-such-bucket' does not exist/,
+      /DEB repository s3:\/\/no-such-bucket: the bucket does not exist/,
     );
     await expect(publishRepositories(options(r, b, { stateUrl: 's3://no-such-state/x' }))).rejects.toThrow(
-      /state \(--state-url\) bucket 'no-such-state' does not exist/,
+      /state \(stateUrl\) s3:\/\/no-such-state: the bucket does not exist/,
     );
     const emptyKeys = path.join(dir, 'empty-keys');
     await mkdir(emptyKeys, { recursive: true });
@@ -258,6 +332,229 @@ describe('publish and verify (integration, slow)', () => {
     expect(writesTo(r, mark)).toEqual([]);
     expect(trace.slice(mark).filter((l) => l.includes('/no-such-bucket/') && l.startsWith('PUT'))).toEqual([]);
   }, 60_000);
+
+  // Issue 11, item 1: every package file is checked before the first write of either repository.
+  test('a DEB of an architecture the repository does not serve, or an unreadable one, is refused naming the file; nothing is written to either repository', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('i0', release1)));
+    const b = await build('i1', [
+      { name: 'kubelet', version: '1.7.5' },
+      { name: 'kubelet-arm', version: '1.7.5', debArch: 'arm64' },
+      { name: 'kismatic-docs', version: '1.0', debArch: 'all' },
+    ]);
+    await writeFile(path.join(b, 'debs', 'broken_1.0-1_amd64.deb'), 'not an ar archive');
+    const mark = trace.length;
+    const message = await publishRepositories(options(r, b)).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(/nothing was written/);
+    expect(message).toMatch(/kubelet-arm_1\.7\.5-1_arm64\.deb: Architecture 'arm64' is not served by the DEB repository \(amd64, all\)/);
+    expect(message).toMatch(/broken_1\.0-1_amd64\.deb: cannot read its control fields/);
+    expect(message).not.toMatch(/kismatic-docs/);
+    expect(writesTo(r, mark)).toEqual([]);
+    // Without the bad files the same build publishes, the architecture-free one included.
+    await rm(path.join(b, 'debs', 'kubelet-arm_1.7.5-1_arm64.deb'));
+    await rm(path.join(b, 'debs', 'broken_1.0-1_amd64.deb'));
+    const ok = await publishRepositories(options(r, b));
+    expect(ok.deb.added).toEqual(['kismatic-docs_1.0-1_all.deb', 'kubelet_1.7.5-1_amd64.deb']);
+  }, 120_000);
+
+  // Item 2: keys and digests clients reject are refused up front, naming the key.
+  test.each([
+    ['DSA-1024', { algo: 'dsa1024' }, /is DSA-1024: CentOS 7's rpm 4\.11 cannot verify/],
+    ['RSA-1024', { algo: 'rsa1024' }, /is RSA-1024: .*below 2048 bits/],
+    ['expired', { createdAt: '20200101T000000', expire: '1d' }, /expired on 2020-01-02/],
+  ])(
+    'a %s signing key is refused before any write, naming the key',
+    async (_what, keyOpts, rule) => {
+      const weak = await generateTestKeys(path.join(dir, `weak-${bucketSeq}-${_what}`), { name: `Weak ${_what}`, ...keyOpts });
+      const r = await repos();
+      const mark = trace.length;
+      await expect(
+        publishRepositories(options(r, await build(`w-${_what}`, release1), { signingKey: { keysPath: weak.keysPath } })),
+      ).rejects.toThrow(new RegExp(`key ${weak.fingerprint} ${rule.source}`));
+      expect(writesTo(r, mark)).toEqual([]);
+    },
+    60_000,
+  );
+
+  test('a key expiring within 90 days publishes with a warning; every signature is SHA-512', async () => {
+    const soon = await generateTestKeys(path.join(dir, 'soon-keys'), { name: 'Soon', expire: '30d' });
+    const r = await repos();
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, warn: (m: string) => warnings.push(m) };
+    await publishRepositories(options(r, await build('soon', release1, soon), { signingKey: { keysPath: soon.keysPath }, logger }));
+    expect(warnings.join('\n')).toMatch(new RegExp(`key ${soon.fingerprint} expires on \\d{4}-\\d\\d-\\d\\d \\(in (29|30) days\\)`));
+    expect(await signerOf(store.bucketUrl(r.rpm), 'repodata/repomd.xml.asc', 'repodata/repomd.xml')).toBe(soon.fingerprint);
+    expect(await signerOf(store.bucketUrl(r.deb), 'dists/kismatic-xenial/Release.gpg', 'dists/kismatic-xenial/Release')).toBe(
+      soon.fingerprint,
+    );
+    expect(await signerOf(store.bucketUrl(r.deb), 'dists/kismatic-xenial/InRelease')).toBe(soon.fingerprint);
+  }, 60_000);
+
+  // Item 4: all checks of both repositories before the first write of either; every failure reported.
+  test('a new RPM plus a DEB that conflicts with a published one writes nothing to either repository; failures of both sides are all reported', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('h1', [{ name: 'kubectl', version: '1.7.4' }])));
+    // New RPM (other version) but the DEB of the same name and version rebuilt with other bytes.
+    const b = await build('h2', [{ name: 'kubectl', version: '1.7.4', salt: 'rebuilt' }]);
+    await rm(path.join(b, 'rpms'), { recursive: true });
+    await makeRpms(path.join(b, 'rpms'), [{ name: 'kubectl', version: '1.7.5' }], keys.keysPath);
+    const release = {
+      rpm: rpmExpected([{ name: 'kubectl', version: '1.7.5' }]),
+      deb: debExpected([{ name: 'kubectl', version: '1.7.4' }]),
+    };
+    const mark = trace.length;
+    await expect(publishRepositories(options(r, b, { release }))).rejects.toThrow(
+      /nothing was written:\n- DEB repository s3:\/\/deb-repo-\d+: 1 package\(s\) already published under the same name and version with different bytes/,
+    );
+    expect(writesTo(r, mark)).toEqual([]);
+    // Both sides conflicting: both reported.
+    const both = await build('h3', [{ name: 'kubectl', version: '1.7.4', salt: 'rebuilt again' }]);
+    const message = await publishRepositories(options(r, both)).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(/RPM repository s3:\/\/rpm-repo-\d+: 1 package\(s\) already published/);
+    expect(message).toMatch(/DEB repository s3:\/\/deb-repo-\d+: 1 package\(s\) already published/);
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
+
+  // Item 5: epochs.
+  test('an epoch-only version change says what collides (file names drop the epoch) on both sides, before aptly; verify tells 2:1.0-1 from 1.0-1', async () => {
+    const r = await repos();
+    const e2 = [{ name: 'epochal', version: '1.0', epoch: 2 }];
+    const b2 = await build('ep2', e2);
+    await publishRepositories(
+      options(r, b2, { release: { rpm: [{ name: 'epochal', version: '2:1.0-1' }], deb: [{ name: 'epochal', version: '2:1.0-1' }] } }),
+    );
+    const b3 = await build('ep3', [{ name: 'epochal', version: '1.0', epoch: 3 }]);
+    const mark = trace.length;
+    const message = await publishRepositories(
+      options(r, b3, { release: { rpm: [{ name: 'epochal', version: '3:1.0-1' }], deb: [{ name: 'epochal', version: '3:1.0-1' }] } }),
+    ).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(
+      /epochal 3:1\.0-1 would be stored as epochal-1\.0-1\.x86_64\.rpm, which already holds the published epochal 2:1\.0-1: RPM file names carry no epoch/,
+    );
+    expect(message).toMatch(
+      /epochal 3:1\.0-1 would be stored as epochal_1\.0-1_amd64\.deb, which already holds the published epochal 2:1\.0-1: Debian file names carry no epoch/,
+    );
+    expect(message).not.toMatch(/aptly|no such file|same name and version/);
+    expect(writesTo(r, mark)).toEqual([]);
+    // verify compares full EVRs: the repository serves 2:1.0-1, not 1.0-1.
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), [{ name: 'epochal', version: '2:1.0-1' }], silentLogger)).toEqual([]);
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), [{ name: 'epochal', version: '1.0-1' }], silentLogger)).toEqual([
+      expect.stringMatching(/epochal-1\.0-1 is not listed \(listed versions of epochal: 2:1\.0-1\)/),
+    ]);
+    expect(await verifyDebRepository(store.bucketUrl(r.deb), [{ name: 'epochal', version: '1.0-1' }], silentLogger)).toEqual([
+      expect.stringMatching(/epochal=1\.0-1 is not listed \(listed versions of epochal: 2:1\.0-1\)/),
+    ]);
+  }, 120_000);
+
+  // Item 7: the build must match the release; verify reports the rest.
+  test('a package the release does not name is refused unless allowStrays; verify warns about strays and notes other versions', async () => {
+    const r = await repos();
+    const b = await build('st1', [...release1, { name: 'stray', version: '0.1' }]);
+    const mark = trace.length;
+    await expect(
+      publishRepositories(options(r, b, { release: { rpm: rpmExpected(release1), deb: debExpected(release1) } })),
+    ).rejects.toThrow(
+      /stray-0\.1-1\.x86_64\.rpm: stray is not a package of the release manifest[\s\S]*stray_0\.1-1_amd64\.deb: stray is not a package/,
+    );
+    expect(writesTo(r, mark)).toEqual([]);
+    await publishRepositories(options(r, b, { release: { rpm: rpmExpected(release1), deb: debExpected(release1) }, allowStrays: true }));
+    await publishRepositories(options(r, await build('st2', release2)));
+    const notes: string[] = [];
+    const logger = { info: (m: string) => notes.push(`info: ${m}`), warn: (m: string) => notes.push(`warn: ${m}`) };
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release2), logger)).toEqual([]);
+    expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release2), logger)).toEqual([]);
+    const text = notes.join('\n');
+    expect(text).toMatch(/info: RPM repository .*: also serves other versions of the release's packages: .*kubelet 1\.7\.4-1/);
+    expect(text).toMatch(/warn: RPM repository .*: serves stray 0\.1-1, which the release manifest does not name/);
+    expect(text).toMatch(/info: DEB repository .*: also serves other versions .*etcd 3\.1\.10-1/);
+    expect(text).toMatch(/warn: DEB repository .*: serves stray 0\.1-1/);
+    expect(text).not.toMatch(/warn: .*(kubelet|etcd)/);
+  }, 120_000);
+
+  // Item 6: secrets are cleaned on every path, signals included.
+  describe('secrets are cleaned on every path', () => {
+    /** Runs the CLI with its own TMPDIR; returns its exit code, stderr and what is left behind. */
+    async function runCli(
+      args: string[],
+      opts: { keysPath?: string; env?: Record<string, string>; signalWhen?: (tmp: string) => boolean; signal?: NodeJS.Signals } = {},
+    ) {
+      const tmp = await mkdtemp(path.join(dir, 'cli-tmp-'));
+      // node --import tsx: one process, so the signal reaches the CLI itself (tsx's own CLI would relay it).
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+        cwd: ROOT,
+        env: { ...process.env, ...store.env(), KEYS_PATH: opts.keysPath ?? keys.keysPath, TMPDIR: tmp, ...opts.env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      let sent = false;
+      const timer = setInterval(() => {
+        if (!sent && opts.signalWhen?.(tmp)) sent = child.kill(opts.signal);
+      }, 20);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      clearInterval(timer);
+      // tsx runs the CLI in a grandchild: wait for the whole tree (and any gpg-agent it left) to go.
+      await new Promise((r) => setTimeout(r, 500));
+      const left = readdirSync(tmp).filter((n) => !n.startsWith('tsx-'));
+      const agents = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes('gpg-agent') && l.includes(tmp));
+      return { code, stderr, left, agents, sent };
+    }
+    const publishArgs = (r: { rpm: string; deb: string }, from: string) => [
+      'publish',
+      '--rpm-repo',
+      r.rpm,
+      '--deb-repo',
+      r.deb,
+      '--from',
+      from,
+      '--state-url',
+      's3://ket-state/cli',
+      '--allow-unlisted-packages',
+    ];
+
+    test('success, refusal (a key change) and an exception (an unreachable store) leave no key, passphrase file or gpg-agent', async () => {
+      const r = await repos();
+      const b = await build('sec1', release1);
+      const ok = await runCli(publishArgs(r, b));
+      expect({ code: ok.code, left: ok.left, agents: ok.agents }).toEqual({ code: 0, left: [], agents: [] });
+      const refused = await runCli(publishArgs(r, b), { keysPath: foreignKeys.keysPath });
+      expect(refused.stderr).toMatch(/its metadata is signed by key/);
+      expect({ code: refused.code, left: refused.left, agents: refused.agents }).toEqual({ code: 1, left: [], agents: [] });
+      const broken = await runCli(publishArgs(r, b), { env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } });
+      expect(broken.stderr).toMatch(/cannot reach the S3 endpoint/);
+      expect({ code: broken.code, left: broken.left, agents: broken.agents }).toEqual({ code: 1, left: [], agents: [] });
+    }, 180_000);
+
+    test.each([
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)(
+      '%s during a publish: exit %d, nothing secret left, no gpg-agent',
+      async (signal, exitCode) => {
+        const r = await repos();
+        const b = await build(`sig-${signal}`, release2);
+        // Signalled once the key is open (its temporary GNUPGHOME exists) and the agent runs.
+        const res = await runCli(publishArgs(r, b), {
+          signal,
+          signalWhen: (tmp) =>
+            readdirSync(tmp).some((n) => n.startsWith('ket-publish-')) && readdirSync(tmp).some((n) => n.startsWith('ket-gpg-')),
+        });
+        expect(res.sent).toBe(true);
+        expect(res.stderr).toMatch(/publish interrupted \(SIG(TERM|INT)\); secrets and scratch files removed/);
+        expect({ code: res.code, left: res.left, agents: res.agents }).toEqual({ code: exitCode, left: [], agents: [] });
+      },
+      120_000,
+    );
+  });
 
   /** Runs the CLI and SIGKILLs it when the store has answered a request matching `when`. */
   async function runCliKilledAt(args: string[], when: (line: string) => boolean): Promise<boolean> {
@@ -288,4 +585,112 @@ function lastIndex<T>(items: T[], pred: (item: T) => boolean): number {
 
 function readText(file: string): Promise<string> {
   return readFile(file, 'utf8');
+}
+
+/** Primary fingerprint of the key whose good signature `sig` is, checked against the repository's public.key. */
+async function signerOf(base: string, sig: string, signed?: string): Promise<string | undefined> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-signer-'));
+  const keyring = await ScratchKeyring.create(scratch);
+  try {
+    await keyring.import(await (await fetch(`${base}/public.key`)).text(), 'public.key');
+    const body = Buffer.from(await (await fetch(`${base}/${sig}`)).arrayBuffer());
+    const data = signed ? Buffer.from(await (await fetch(`${base}/${signed}`)).arrayBuffer()) : undefined;
+    const text = body.toString('utf8');
+    // Every metadata signature is SHA-512 (apt 2.6 rejects SHA-1).
+    if (text.startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) expect(text).toMatch(/^Hash: SHA512$/m);
+    const { stdout } = await run('gpg', ['--batch', '--homedir', keyring.home, '--list-packets'], {
+      input: signed ? body : extractSignature(text),
+    });
+    expect(stdout).toMatch(/digest algo 10/);
+    return await keyring.signerOf(body, data, scratch);
+  } finally {
+    await keyring.dispose();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function extractSignature(clearSigned: string): string {
+  return clearSigned.slice(clearSigned.indexOf('-----BEGIN PGP SIGNATURE-----'));
+}
+
+async function keysIn(base: string): Promise<string[]> {
+  const { stdout } = await run('gpg', ['--batch', '--with-colons', '--import-options', 'show-only', '--import'], {
+    input: await (await fetch(`${base}/public.key`)).text(),
+  });
+  return primaryFingerprints(stdout).sort();
+}
+
+/** dnf install into a throwaway root with gpgcheck, repo_gpgcheck and the repository's public.key. */
+async function dnfInstall(base: string, specs: string[]): Promise<void> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-dnf-install-'));
+  try {
+    await mkdir(path.join(root, 'repos'));
+    await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nlocalpkg_gpgcheck=1\nskip_if_unavailable=False\n');
+    await writeFile(
+      path.join(root, 'repos', 'k.repo'),
+      `[k]\nname=k\nbaseurl=${base}/\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=${base}/public.key\nmetadata_expire=0\n`,
+    );
+    await run(
+      'dnf',
+      [
+        '-y',
+        '-q',
+        `--config=${root}/dnf.conf`,
+        `--installroot=${root}/root`,
+        `--setopt=reposdir=${root}/repos`,
+        `--setopt=cachedir=${root}/cache`,
+        '--releasever=7',
+        '--disablerepo=*',
+        '--enablerepo=k',
+        'install',
+        ...specs,
+      ],
+      { what: 'dnf install' },
+    );
+    const { stdout } = await run('rpm', ['--root', `${root}/root`, '-qa', '--qf', '%{name}-%{version}-%{release}\n']);
+    for (const spec of specs) expect(stdout).toContain(spec);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** apt-get install (download and check against the signed InRelease) into a throwaway root. */
+async function aptInstall(base: string, specs: string[]): Promise<void> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-apt-install-'));
+  try {
+    for (const d of [
+      'etc/apt/apt.conf.d',
+      'etc/apt/preferences.d',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+      'var/lib/dpkg',
+    ])
+      await mkdir(path.join(root, d), { recursive: true });
+    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
+    await writeFile(path.join(root, 'key.asc'), await (await fetch(`${base}/public.key`)).text());
+    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${root}/key.asc] ${base} kismatic-xenial main\n`);
+    const o = [
+      '-o',
+      `Dir=${root}`,
+      '-o',
+      `Dir::State::status=${root}/var/lib/dpkg/status`,
+      '-o',
+      'Dir::Etc::sourceparts=-',
+      '-o',
+      'APT::Architecture=amd64',
+      '-o',
+      'APT::Sandbox::User=root',
+      '-o',
+      'Debug::NoLocking=1',
+      '-o',
+      'Acquire::Languages=none',
+    ];
+    const update = await run('apt-get', [...o, '-q', 'update'], { what: 'apt-get update' });
+    expect(`${update.stdout}${update.stderr}`).not.toMatch(/^(W|E):/m);
+    await run('apt-get', [...o, '-q', '-y', '--download-only', 'install', ...specs], { what: 'apt-get install' });
+    const got = await readdir(path.join(root, 'var/cache/apt/archives'));
+    for (const spec of specs) expect(got.some((f) => f.startsWith(`${spec.split('=')[0]}_${spec.split('=')[1]}_`))).toBe(true);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }

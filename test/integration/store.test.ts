@@ -1,9 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import * as childProcess from 'node:child_process';
+import * as http from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { acquireLock } from '../../lib/publish/lock';
-import { getObjectBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
+import { acquireLock, acquireLocks } from '../../lib/publish/lock';
+import { bucketOf, getObjectBytes as getObject, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
+import { PART_SIZE, uploadFile } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 
@@ -25,6 +28,7 @@ describe('embedded store and repository locks (integration, slow)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const getObjectBytes = (_t: S3Target, bucket: string, key: string) => getObject(bucketOf(target, bucket, 'test'), key);
   const put = (Key: string, Body: string, cond: { IfNoneMatch?: string; IfMatch?: string } = {}) =>
     target.client.send(new PutObjectCommand({ Bucket: 'state', Key, Body, ...cond }));
 
@@ -96,5 +100,172 @@ describe('embedded store and repository locks (integration, slow)', () => {
     const record = JSON.parse((await getObjectBytes(target, 'state', 'locks/repo.lock'))!.body.toString());
     expect(record.owner).toBe(next.owner);
     await next.release();
+  }, 60_000);
+});
+
+describe('the embedded store answers what S3 refuses as S3 does, and keeps serving', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ket-store-fuzz-'));
+    store = await startEmbeddedStore({ dataDir: path.join(dir, 's3') });
+    await store.createBucket('fuzz');
+    await fetch(`${store.endpoint}/fuzz/ok`, { method: 'PUT', body: 'ok' });
+  }, 30_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Sends a raw request (node:http: no client-side normalisation) and returns status and body. */
+  function raw(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<{ status: number; body: string }> {
+    const { port } = new URL(store.endpoint);
+    return new Promise((resolve, reject) => {
+      const r = http.request({ host: '127.0.0.1', port: Number(port), method, path: pathAndQuery, headers }, (resp) => {
+        let text = '';
+        resp.on('data', (d: Buffer) => (text += d.toString()));
+        resp.on('end', () => resolve({ status: resp.statusCode ?? 0, body: text }));
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+  }
+
+  let uploadId = '';
+  const cases: Array<[string, () => [string, string, Record<string, string>?, string?], number, string]> = [
+    ['a key over 1,024 bytes', () => ['PUT', `/fuzz/${'k'.repeat(1100)}`, { 'content-length': '1' }, 'x'], 400, 'KeyTooLongError'],
+    [
+      'a key segment over 255 bytes (s3rver died on this one)',
+      () => ['PUT', `/fuzz/${'k'.repeat(300)}`, { 'content-length': '1' }, 'x'],
+      400,
+      'KeyTooLongError',
+    ],
+    ['a bucket name with capitals', () => ['PUT', '/Bad_Bucket', {}], 400, 'InvalidBucketName'],
+    ['a bucket name too short', () => ['GET', '/ab/x'], 400, 'InvalidBucketName'],
+    ['an unknown bucket', () => ['GET', '/no-such-bucket/x'], 404, 'NoSuchBucket'],
+    ['an unknown key', () => ['GET', '/fuzz/absent'], 404, 'NoSuchKey'],
+    ['an unsatisfiable range', () => ['GET', '/fuzz/ok', { range: 'bytes=100-200' }], 416, 'InvalidRange'],
+    ['a PUT without Content-Length', () => ['PUT', '/fuzz/chunked', { 'transfer-encoding': 'chunked' }, 'x'], 411, 'MissingContentLength'],
+    ['part number 0', () => ['PUT', `/fuzz/mp?partNumber=0&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'], 400, 'InvalidArgument'],
+    [
+      'part number 10001',
+      () => ['PUT', `/fuzz/mp?partNumber=10001&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'],
+      400,
+      'InvalidArgument',
+    ],
+    [
+      'a part number that is not a number',
+      () => ['PUT', `/fuzz/mp?partNumber=abc&uploadId=${uploadId}`, { 'content-length': '1' }, 'x'],
+      400,
+      'InvalidArgument',
+    ],
+    ['an unknown upload ID', () => ['PUT', '/fuzz/mp?partNumber=1&uploadId=nope', { 'content-length': '1' }, 'x'], 404, 'NoSuchUpload'],
+    [
+      'a malformed CompleteMultipartUpload body',
+      () => ['POST', `/fuzz/mp?uploadId=${uploadId}`, {}, '<CompleteMultipartUpload><Part>'],
+      400,
+      'MalformedXML',
+    ],
+    ['a malformed DeleteObjects body', () => ['POST', '/fuzz?delete', {}, 'garbage'], 400, 'MalformedXML'],
+    [
+      'metadata over 2 KB',
+      () => ['PUT', '/fuzz/meta', { 'content-length': '1', 'x-amz-meta-big': 'm'.repeat(2100) }, 'x'],
+      400,
+      'MetadataTooLarge',
+    ],
+    ['an undecodable key', () => ['GET', '/fuzz/x%ZZ'], 400, 'InvalidURI'],
+  ];
+
+  test.each(cases)('%s: S3 error, and the next request is served', async (_what, request, status, code) => {
+    if (!uploadId) {
+      const created = await raw('POST', '/fuzz/mp?uploads');
+      uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(created.body)![1];
+    }
+    const [method, p, headers, body] = request();
+    const answer = await raw(method, p, headers, body);
+    expect({ status: answer.status, code: /<Code>([^<]+)<\/Code>/.exec(answer.body)?.[1] }).toEqual({ status, code });
+    expect(await raw('GET', '/fuzz/ok')).toEqual({ status: 200, body: 'ok' });
+  });
+
+  test('a multipart upload with If-None-Match: * completes once; over an existing key it is refused with 412', async () => {
+    const target = s3TargetFromEnv({ ...store.env() });
+    try {
+      const b = bucketOf(target, 'fuzz', 'fuzz bucket');
+      const file = path.join(dir, 'big');
+      await writeFile(file, Buffer.alloc(PART_SIZE + 1024, 7));
+      await uploadFile(b, 'big', file, { cacheControl: 'no-cache', ifNoneMatch: '*' });
+      expect((await getObject(b, 'big'))!.body.length).toBe(PART_SIZE + 1024);
+      await expect(uploadFile(b, 'big', file, { cacheControl: 'no-cache', ifNoneMatch: '*' })).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 412 },
+      });
+    } finally {
+      target.client.destroy();
+    }
+  }, 60_000);
+
+  test('if s3rver dies anyway, the request gets 500 InternalError and the store restarts it', async () => {
+    const pid = Number(
+      (
+        await new Promise<string>((resolve) => {
+          const { execFile } = childProcess;
+          execFile('pgrep', ['-f', '-P', String(process.pid), 's3rver'], (_e, out) => resolve(out));
+        })
+      )
+        .trim()
+        .split('\n')
+        .find((l) => l) ?? 0,
+    );
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    let first = await raw('GET', '/fuzz/ok').catch(() => ({ status: 0, body: '' }));
+    for (let i = 0; i < 50 && first.status !== 200; i++) {
+      expect([0, 500]).toContain(first.status);
+      await new Promise((r) => setTimeout(r, 100));
+      first = await raw('GET', '/fuzz/ok');
+    }
+    expect(first).toEqual({ status: 200, body: 'ok' });
+  }, 30_000);
+});
+
+describe('several repository locks are always taken in one order', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+  let target: S3Target;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ket-locks-test-'));
+    store = await startEmbeddedStore({ dataDir: path.join(dir, 's3') });
+    await store.createBucket('state');
+    target = s3TargetFromEnv({ ...store.env() });
+  }, 30_000);
+
+  afterAll(async () => {
+    target?.client.destroy();
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('two holders asking for the same two locks in opposite orders never wait on each other', async () => {
+    const lock = (key: string) => ({ bucket: 'state', key, logger: silentLogger, what: key, pollMs: 20, waitMs: 20_000, ttlMs: 60_000 });
+    const order: string[] = [];
+    const holder = async (name: string, keys: string[]) => {
+      for (let i = 0; i < 5; i++) {
+        const locks = await acquireLocks(target, keys.map(lock));
+        order.push(`${name}:${locks.held.length}`);
+        await new Promise((r) => setTimeout(r, 30));
+        await locks.release();
+      }
+    };
+    // A publisher asks rpm then deb, a clone deb then rpm: taken in one order, both finish.
+    await Promise.all([holder('publish', ['locks/rpm.lock', 'locks/deb.lock']), holder('clone', ['locks/deb.lock', 'locks/rpm.lock'])]);
+    expect(order).toHaveLength(10);
+    expect(order.every((o) => o.endsWith(':2'))).toBe(true);
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { parsePrimaryFingerprints } from '../../lib/publish/key-guard';
+import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
 import { gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/release/local';
 import { loadManifest } from '../../lib/manifest/load';
@@ -13,7 +13,10 @@ import {
   parseRepomd,
   rpmEvr,
 } from '../../lib/publish/metadata';
-import { isLockFree, parseLockRecord } from '../../lib/publish/lock';
+import { isLockFree, lockOrder, parseLockRecord } from '../../lib/publish/lock';
+import { cacheControlOf, SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
+import { debVersionProblem, fileNameCollisions, packageRules, strayPackages } from '../../lib/publish/validate';
+import { Cleanup } from '../../lib/publish/cleanup';
 import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';
 import { kismaticRepoFile } from '../../lib/publish/rpm';
 import { bucketHttpUrl, parseS3Url } from '../../lib/publish/s3';
@@ -45,14 +48,16 @@ describe('repository metadata', () => {
       '<repomd><data type="primary"><checksum type="sha256">ab12</checksum><location href="repodata/ab12-primary.xml.gz"/></data></repomd>';
     expect(parseRepomd(xml)).toEqual([{ type: 'primary', href: 'repodata/ab12-primary.xml.gz', checksum: 'ab12', checksumType: 'sha256' }]);
   });
-  test('reads primary.xml packages with epoch-aware versions, gzip or not', () => {
-    const ps = parsePrimaryXml(decompressMetadata('x-primary.xml.gz', gzipSync(primary)));
+  test('reads primary.xml packages with epoch-aware versions, gzip or not', async () => {
+    const ps = await parsePrimaryXml(gzipSync(primary), 'x-primary.xml.gz');
+    expect(await parsePrimaryXml(primary, 'x-primary.xml')).toEqual(ps);
     expect(ps.map((p) => [p.name, p.version, p.location])).toEqual([
       ['kubelet', '1.7.4_1-1', 'packages/kubelet-1.7.4_1-1.x86_64.rpm'],
       ['docker-engine', '2:1.12.6-1.el7.centos', 'packages/docker-engine-1.12.6-1.el7.centos.x86_64.rpm'],
     ]);
     expect(rpmEvr('0', '1', '2')).toBe('1-2');
     expect(() => decompressMetadata('x.xml.zst', Buffer.from(''))).toThrow(/unsupported metadata compression/);
+    await expect(parsePrimaryXml('', 'x-primary.xml.zst')).rejects.toThrow(/x-primary\.xml\.zst: unsupported metadata compression/);
   });
   test('reads a Packages index and names a broken entry', () => {
     const idx = `Package: kubelet\nVersion: 1.7.4-1\nArchitecture: amd64\nDescription: k\n multi line\nFilename: pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb\nSHA256: ${'c'.repeat(64)}\n\nPackage: etcd\nVersion: 3.1.10\n`;
@@ -175,5 +180,174 @@ describe('parsePrimaryFingerprints', () => {
       'fpr:::::::::PRIMARY2:',
     ].join('\n');
     expect(parsePrimaryFingerprints(colons)).toEqual(['PRIMARY1', 'PRIMARY2']);
+  });
+});
+
+describe('metadata is read as XML, not by pattern', () => {
+  test('repomd.xml with attributes in another order, namespaces, entities and zstd-free hrefs', () => {
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1</revision>
+  <data type="primary"><location xml:base="" href="repodata/ab-primary.xml.gz"/><checksum type="sha256">ab</checksum><open-checksum type="sha256">cd</open-checksum></data>
+  <data type="other"><checksum type="sha256">ef</checksum><location href="repodata/ef-other.xml.gz"></location></data>
+</repomd>`;
+    expect(parseRepomd(xml)).toEqual([
+      { type: 'primary', href: 'repodata/ab-primary.xml.gz', checksum: 'ab', checksumType: 'sha256' },
+      { type: 'other', href: 'repodata/ef-other.xml.gz', checksum: 'ef', checksumType: 'sha256' },
+    ]);
+    expect(() => parseRepomd('<repomd><data type="primary">')).toThrow(/repomd\.xml is not well-formed XML/);
+  });
+  test('primary.xml with reordered attributes, entities and nested rpm: elements', async () => {
+    const xml = `<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="1">
+<package type="rpm"><name>a&amp;b</name><arch>noarch</arch><version rel="1" ver="2.0" epoch="3"/>
+<checksum pkgid="YES" type="sha256">${'e'.repeat(64)}</checksum><summary>s</summary>
+<format><rpm:provides><rpm:entry name="a&amp;b"/></rpm:provides></format>
+<location href="packages/a&amp;b-2.0-1.noarch.rpm"/></package></metadata>`;
+    expect(await parsePrimaryXml(xml, 'p.xml')).toEqual([
+      { name: 'a&b', arch: 'noarch', version: '3:2.0-1', sha256: 'e'.repeat(64), location: 'packages/a&b-2.0-1.noarch.rpm' },
+    ]);
+  });
+});
+
+describe('input rules', () => {
+  const rpm = {
+    format: 'rpm' as const,
+    name: 'kubelet',
+    epoch: '',
+    upstream: '1.7.4_1',
+    release: '1',
+    arch: 'x86_64',
+    version: '1.7.4_1-1',
+    location: 'packages/kubelet-1.7.4_1-1.x86_64.rpm',
+    file: '/b/rpms/k.rpm',
+  };
+  const deb = {
+    format: 'deb' as const,
+    name: 'kubelet',
+    epoch: '',
+    upstream: '1.7.4-1',
+    release: '',
+    arch: 'amd64',
+    version: '1.7.4-1',
+    location: 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb',
+    file: '/b/debs/k.deb',
+  };
+  test.each([
+    [
+      'an RPM of another architecture',
+      { ...rpm, arch: 'aarch64' },
+      /architecture 'aarch64' is not served by the RPM repository \(x86_64, noarch\)/,
+    ],
+    ['a source RPM', { ...rpm, arch: 'src' }, /architecture 'src' is not served/],
+    ['an RPM name with a space', { ...rpm, name: 'a b' }, /name 'a b' is not a valid RPM name/],
+    ['an RPM version with a dash', { ...rpm, upstream: '1-2' }, /version '1-2' is not a valid RPM version/],
+    ['a DEB of another architecture', { ...deb, arch: 'arm64' }, /Architecture 'arm64' is not served by the DEB repository \(amd64, all\)/],
+    ['a DEB name with capitals', { ...deb, name: 'Kubelet' }, /Package 'Kubelet' is not a valid Debian package name/],
+    ['a DEB version not starting with a digit', { ...deb, version: 'v1.0-1' }, /upstream version must start with a digit/],
+    ['a DEB revision with a colon-free bad char', { ...deb, version: '1.0-1_2' }, /the revision holds only/],
+    ['a file name too long for disks', { ...rpm, location: `packages/${'x'.repeat(256)}.rpm` }, /longer than 255 bytes/],
+    ['an object key too long for S3', { ...rpm, location: `${'d/'.repeat(520)}x.rpm` }, /longer than S3's 1024 bytes/],
+  ])('refuses %s, naming the rule', (_what, p, rule) => {
+    expect(packageRules(p, 10).join('\n')).toMatch(rule);
+  });
+  test('accepts the architecture-free packages and valid versions', () => {
+    expect(packageRules({ ...rpm, arch: 'noarch' }, 10)).toEqual([]);
+    expect(
+      packageRules(
+        {
+          ...deb,
+          arch: 'all',
+          version: '2:1.12.6-0~ubuntu-xenial',
+          location: 'pool/main/k/kubelet/kubelet_1.12.6-0~ubuntu-xenial_all.deb',
+        },
+        10,
+      ),
+    ).toEqual([]);
+    expect(packageRules({ ...deb, location: 'pool/main/k/kubelet/kubelet-latest.deb' }, 10)).toEqual([
+      expect.stringMatching(/its file name is not Debian's NAME_VERSION_ARCH\.deb without epoch \(kubelet_1\.7\.4-1_amd64\.deb\)/),
+    ]);
+    expect(packageRules(rpm, 0)).toEqual(['it is empty']);
+    expect(debVersionProblem('1.0')).toBeUndefined();
+  });
+  test('epochs: file names drop them, so 2:1.0-1 and 3:1.0-1 collide on one file name', () => {
+    const published = [{ name: 'p', version: '2:1.0-1', arch: 'x86_64', sha256: 'a', location: 'packages/p-1.0-1.x86_64.rpm' }];
+    const local = [
+      { ...rpm, name: 'p', version: '3:1.0-1', epoch: '3', upstream: '1.0', location: 'packages/p-1.0-1.x86_64.rpm', sha256: 'b' },
+    ];
+    expect(fileNameCollisions(local, published)).toEqual([
+      {
+        file: '/b/rpms/k.rpm',
+        rule: expect.stringMatching(
+          /p 3:1\.0-1 would be stored as p-1\.0-1\.x86_64\.rpm, which already holds the published p 2:1\.0-1: RPM file names carry no epoch/,
+        ),
+      },
+    ]);
+    expect(fileNameCollisions([{ ...local[0], version: '2:1.0-1' }], published)).toEqual([]);
+  });
+  test('strays: unknown names and named packages at other versions', () => {
+    const release = { rpm: [{ name: 'kubelet', version: '1.7.4_1-1' }], deb: [{ name: 'kubelet', version: '1.7.5-1' }] };
+    const stray = { ...deb, name: 'stray', file: '/b/debs/stray.deb', sha256: 's' };
+    expect(strayPackages([{ ...rpm, sha256: 'x' }, { ...deb, sha256: 'y' }, stray], release)).toEqual([
+      { file: '/b/debs/k.deb', rule: 'kubelet 1.7.4-1 is not the version the release manifest names (1.7.5-1)' },
+      { file: '/b/debs/stray.deb', rule: 'stray is not a package of the release manifest' },
+    ]);
+  });
+});
+
+describe('signing key policy', () => {
+  const now = new Date('2026-06-01T00:00:00Z');
+  const t = (d: string) => String(Date.parse(d) / 1000);
+  const pub = (bits: number, algo: number, expires = '', validity = 'u') =>
+    `pub:${validity}:${bits}:${algo}:AAAA:1:${expires}::-:::scSC::::::23::0:`;
+  test.each([
+    ['DSA-1024', pub(1024, 17), /key F is DSA-1024: CentOS 7's rpm 4\.11 cannot verify DSA keys with SHA-512/],
+    ['RSA-1024', pub(1024, 1), /key F is RSA-1024: .*below 2048 bits/],
+    ['EdDSA', pub(255, 22), /key F is EdDSA-255: .*anything but RSA and DSA/],
+    ['an expired key', pub(3072, 1, t('2026-05-01'), 'e'), /key F expired on 2026-05-01/],
+    ['a revoked key', pub(3072, 1, '', 'r'), /key F is revoked/],
+  ])('refuses %s, naming the key', (_what, colons, rule) => {
+    expect(signingKeyProblems(parseKeyRecords(colons), 'F', now).problems.join('\n')).toMatch(rule);
+  });
+  test('a weak signing subkey is refused though the primary is fine; an expiring key warns', () => {
+    const colons = [pub(4096, 1, t('2026-07-01')), 'sub:u:1024:17:BBBB:1::::::s::::::23:'].join('\n');
+    const r = signingKeyProblems(parseKeyRecords(colons), 'F', now);
+    expect(r.problems).toEqual([expect.stringMatching(/signing subkey BBBB of key F is DSA-1024/)]);
+    expect(r.warnings).toEqual([expect.stringMatching(/key F expires on 2026-07-01 \(in 30 days\)/)]);
+    expect(signingKeyProblems(parseKeyRecords(pub(2048, 1)), 'F', now)).toEqual({ problems: [], warnings: [] });
+  });
+});
+
+describe('cache rule', () => {
+  test('signed entry files and public.key are revalidated; packages and hashed files immutable', () => {
+    for (const k of SIGNED_ENTRY_FILES.rpm) expect(cacheControlOf('rpm', k)).toBe('no-cache');
+    for (const k of SIGNED_ENTRY_FILES.deb) expect(cacheControlOf('deb', k)).toBe('no-cache');
+    expect(cacheControlOf('rpm', 'packages/a-1-1.x86_64.rpm')).toMatch(/immutable/);
+    expect(cacheControlOf('rpm', `repodata/${'a'.repeat(64)}-primary.xml.gz`)).toMatch(/immutable/);
+    expect(cacheControlOf('deb', 'dists/kismatic-xenial/main/binary-amd64/Packages.gz')).toBe('public, max-age=60');
+  });
+});
+
+describe('cleanup', () => {
+  test('runs each task once, newest first, also tasks added after it started', async () => {
+    const order: string[] = [];
+    const c = new Cleanup();
+    c.add(async () => order.push('a'));
+    c.add(async () => {
+      throw new Error('ignored');
+    });
+    c.add(async () => order.push('c'));
+    const first = c.run();
+    c.add(async () => order.push('late'));
+    await Promise.all([first, c.run()]);
+    await c.run();
+    expect(order).toEqual(['c', 'a', 'late']);
+  });
+});
+
+describe('lock order', () => {
+  test('locks sort by state bucket and key, whoever asks', () => {
+    const a = { bucket: 's', key: 'p/locks/rpm-b.lock' };
+    const b = { bucket: 's', key: 'p/locks/deb-b.lock' };
+    expect([a, b].sort((x, y) => lockOrder(x).localeCompare(lockOrder(y)))).toEqual([b, a]);
   });
 });

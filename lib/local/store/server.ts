@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { UserError } from '../../util/errors';
 import { evaluateWritePreconditions, s3ErrorXml } from './conditional';
 import { isUploadPartCopy, uploadPartCopy } from './upload-part-copy';
+import { refusalOf, splitPath } from './s3-rules';
 
 /**
  * The embedded S3-compatible store: s3rver 3.7.1 in a child process (its listings past 1,000 keys
@@ -14,7 +15,11 @@ import { isUploadPartCopy, uploadPartCopy } from './upload-part-copy';
  *   - enforces the conditional headers AWS S3 enforces on writes (If-None-Match: *, If-Match),
  *     atomically per key: every write of a key passes one at a time through a per-key queue, so
  *     check-then-write cannot interleave (this is what lets a lock object prove a lock);
- *   - counts requests and bytes in each direction, for the publish benchmark.
+ *   - counts requests and bytes in each direction, for the publish benchmark;
+ *   - answers what AWS S3 refuses (s3-rules.ts) with S3's error before s3rver sees it, and unknown
+ *     multipart upload IDs with NoSuchUpload;
+ *   - never goes down with s3rver: a request it fails on is answered 500 InternalError (as S3
+ *     answers its own failures) and s3rver is restarted on the same data for the next requests.
  * Both listen on 127.0.0.1 only.
  */
 export interface StoreStats {
@@ -69,13 +74,11 @@ process.on('SIGTERM', () => server.close().then(() => process.exit(0), () => pro
 export async function startEmbeddedStore(opts: StartStoreOptions): Promise<EmbeddedStore> {
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, require.resolve('s3rver'), dataDir], {
-    env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const backendPort = await waitForPort(child);
+  const backend = await startBackend(dataDir);
   const stats: StoreStats = emptyStats();
   const queues = new Map<string, Promise<void>>();
+  /** Multipart upload IDs s3rver handed out (s3rver itself accepts parts for any ID). */
+  const uploads = new Set<string>();
 
   const server = http.createServer((req, res) => {
     const mine = { bytesRead: 0, bytesWritten: 0 };
@@ -93,14 +96,21 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
       opts.onRequest?.(`${req.method} ${req.url} ${res.statusCode}`);
       opts.onTransfer?.({ method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname, status: res.statusCode, ...mine });
     });
-    handle(req, res, backendPort, stats, count, queues).catch((e: Error) => {
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'application/xml' });
-        res.end(s3ErrorXml('InternalError', `embedded store proxy: ${e.message}`));
-      } else {
-        res.destroy(e);
-      }
-    });
+    const answer = (status: number, code: string, message: string) => {
+      req.resume();
+      const body = s3ErrorXml(code, message);
+      count.read(Buffer.byteLength(body));
+      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    backend
+      .port()
+      .then((port) => handle(req, res, port, stats, count, queues, uploads, answer))
+      .catch((e: Error) => {
+        if (!res.headersSent)
+          answer(500, 'InternalError', `We encountered an internal error. Please try again. (embedded store: ${e.message})`);
+        else res.destroy(e);
+      });
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -115,7 +125,7 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
     );
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   }).catch((e) => {
-    child.kill('SIGTERM');
+    void backend.stop();
     throw e;
   });
   const port = (server.address() as AddressInfo).port;
@@ -132,13 +142,13 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
       AWS_ENDPOINT_URL_S3: endpoint,
     }),
     bucketUrl: (bucket) => `${endpoint}/${bucket}`,
-    createBucket: (bucket) => createBucket(backendPort, bucket),
+    createBucket: async (bucket) => createBucket(await backend.port(), bucket),
     stats: () => ({ ...stats, byMethod: { ...stats.byMethod } }),
     resetStats: () => Object.assign(stats, emptyStats()),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await stopChild(child);
+      await backend.stop();
     },
   };
 }
@@ -157,6 +167,40 @@ function createBucket(backendPort: number, bucket: string): Promise<void> {
     r.on('error', reject);
     r.end();
   });
+}
+
+/**
+ * s3rver in a child process, restarted on the same data when it exits: a request that kills it
+ * costs that request, not every one after it.
+ */
+interface Backend {
+  port(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startBackend(dataDir: string): Promise<Backend> {
+  let stopped = false;
+  let child: ChildProcess;
+  const launch = (): Promise<number> => {
+    child = spawn(process.execPath, ['-e', CHILD_SCRIPT, require.resolve('s3rver'), dataDir], {
+      env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ready = waitForPort(child);
+    child.once('exit', () => {
+      if (!stopped) current = ready.then(() => launch());
+    });
+    return ready;
+  };
+  let current = launch();
+  await current;
+  return {
+    port: () => current,
+    stop: async () => {
+      stopped = true;
+      await stopChild(child);
+    },
+  };
 }
 
 interface Counter {
@@ -231,10 +275,29 @@ async function handle(
   stats: StoreStats,
   count: Counter,
   queues: Map<string, Promise<void>>,
+  uploads: Set<string>,
+  answer: (status: number, code: string, message: string) => void,
 ): Promise<void> {
   const method = req.method ?? 'GET';
   stats.requests += 1;
   stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
+  const refusal = refusalOf({ method, url: req.url ?? '/', headers: req.headers });
+  if (refusal) return answer(refusal.status, refusal.code, refusal.message);
+  const { query } = splitPath(req.url ?? '/');
+  const uploadId = query.get('uploadId');
+  if (uploadId !== null && !uploads.has(uploadId))
+    return answer(
+      404,
+      'NoSuchUpload',
+      'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+    );
+  if (method === 'POST' && query.has('uploads'))
+    return forward(req, res, backendPort, count, (body) => {
+      const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
+      if (id) uploads.add(id);
+    });
+  if (uploadId !== null && (method === 'DELETE' || method === 'POST'))
+    res.on('finish', () => res.statusCode < 300 && uploads.delete(uploadId));
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
   if (!key || !isWrite) return forward(req, res, backendPort, count);
@@ -280,13 +343,25 @@ function headEtag(backendPort: number, rawUrl: string): Promise<string | undefin
   });
 }
 
-function forward(req: http.IncomingMessage, res: http.ServerResponse, backendPort: number, count: Counter): Promise<void> {
+function forward(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  backendPort: number,
+  count: Counter,
+  /** Sees the response body (small XML answers only). */
+  onBody?: (body: string) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers };
     delete headers.expect; // the front server has already answered 100-continue
     const upstream = http.request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers }, (resp) => {
-      res.writeHead(resp.statusCode ?? 502, resp.headers);
-      resp.on('data', (d: Buffer) => count.read(d.length));
+      res.writeHead(resp.statusCode ?? 500, resp.headers);
+      let seen = '';
+      resp.on('data', (d: Buffer) => {
+        count.read(d.length);
+        if (onBody && seen.length < 65536) seen += d.toString('utf8');
+      });
+      resp.on('end', () => onBody?.(seen));
       resp.pipe(res);
       resp.on('end', () => resolve());
       resp.on('error', reject);

@@ -1,0 +1,86 @@
+import { isMap, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
+import { KetFileError } from './errors';
+import { applySplices, encodeScalar, Splice } from './text';
+import { KetValues } from './values';
+
+export const RULE_SET = 'pkg/inspector/rule/rule_set.go';
+
+/** The Go string constants holding the inspector's YAML rule sets; both must be present. */
+export const RULE_SET_CONSTANTS = ['defaultRuleSet', 'upgradeRuleSet'] as const;
+
+/** Where a rule set's YAML sits inside the Go file: the raw string between the backquotes. */
+export function findRuleSets(text: string): Array<{ name: string; start: number; end: number }> {
+  return RULE_SET_CONSTANTS.map((name) => {
+    const m = new RegExp(`const ${name}\\s*=\\s*\``).exec(text);
+    if (!m) throw new KetFileError(RULE_SET, `expected the rule set constant "const ${name} = \`" (KET's inspector rule sets)`);
+    const start = m.index + m[0].length;
+    const end = text.indexOf('`', start);
+    if (end < 0) throw new KetFileError(RULE_SET, `the raw string of ${name} has no closing backquote`);
+    return { name, start, end };
+  });
+}
+
+const RPM_PLATFORMS = ['centos', 'rhel'];
+const DEB_PLATFORMS = ['ubuntu'];
+
+/**
+ * Sets packageVersion of every `kind: PackageDependency` rule for one of the release's packages,
+ * in both rule sets: the RPM version-release on centos/rhel rules, the DEB version on ubuntu ones
+ * (the platform named in `when`; the node role does not matter). Only the version scalars change.
+ * A rule whose `when` names no platform or both kinds is reported and left alone.
+ * @throws KetFileError when a constant is missing or its YAML does not parse.
+ */
+export function editRuleSets(text: string, values: KetValues): { text: string; findings: string[] } {
+  const splices: Splice[] = [];
+  const findings: string[] = [];
+  for (const set of findRuleSets(text)) {
+    const yamlText = text.slice(set.start, set.end);
+    for (const rule of packageRules(yamlText, set.name)) {
+      const pkg = values.packages.get(rule.packageName);
+      if (!pkg || !rule.version) continue;
+      const rpm = rule.when.some((w) => RPM_PLATFORMS.includes(w));
+      const deb = rule.when.some((w) => DEB_PLATFORMS.includes(w));
+      if (rpm === deb) {
+        findings.push(
+          `${RULE_SET}: ${set.name} rule for ${rule.packageName} with when ${JSON.stringify(rule.when)} names ${rpm ? 'both RPM and DEB' : 'no'} platform; left as it is`,
+        );
+        continue;
+      }
+      const want = rpm ? pkg.rpm : pkg.deb;
+      if (String(rule.version.value) === want) continue;
+      const [s, e] = rule.version.range!;
+      splices.push({ start: set.start + s, end: set.start + e, text: encodeScalar(want, rule.version.type) });
+    }
+  }
+  const out = applySplices(text, splices);
+  // The inspector panics on a rule set that does not parse: prove the edited YAML still does.
+  for (const set of findRuleSets(out)) packageRules(out.slice(set.start, set.end), set.name);
+  return { text: out, findings };
+}
+
+export interface PackageRule {
+  readonly packageName: string;
+  readonly when: string[];
+  /** The packageVersion scalar (absent for anyVersion rules). */
+  readonly version?: Scalar;
+}
+
+/** The PackageDependency rules of one rule set's YAML. @throws KetFileError when it does not parse. */
+export function packageRules(yamlText: string, constant: string): PackageRule[] {
+  const doc = parseDocument(yamlText, { keepSourceTokens: false });
+  if (doc.errors.length > 0)
+    throw new KetFileError(RULE_SET, `the YAML of ${constant} does not parse: ${doc.errors[0].message.split('\n')[0]}`);
+  if (!isSeq(doc.contents)) throw new KetFileError(RULE_SET, `expected ${constant} to hold a YAML list of rules`);
+  const rules: PackageRule[] = [];
+  for (const item of doc.contents.items) {
+    if (!isMap(item) || String(item.get('kind')) !== 'PackageDependency') continue;
+    const when = item.get('when');
+    const version = item.get('packageVersion', true);
+    rules.push({
+      packageName: String(item.get('packageName')),
+      when: isSeq(when) ? when.items.map((w) => String(isScalar(w) ? w.value : w)) : [],
+      version: isScalar(version) ? version : undefined,
+    });
+  }
+  return rules;
+}

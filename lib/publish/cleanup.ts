@@ -1,0 +1,26 @@
+/**
+ * Cleanup of a publish's secrets and scratch files (the temporary GNUPGHOME with the secret key,
+ * the passphrase file, gpg-agents, work folders) that runs exactly once, on whichever path ends
+ * the publish first: success, refusal, exception, or an abort signal (the CLI turns SIGINT and
+ * SIGTERM into one). Tasks run newest first, each awaited, failures ignored (cleanup must finish).
+ */
+export class Cleanup {
+  private readonly tasks: Array<() => Promise<unknown>> = [];
+  private running?: Promise<void>;
+
+  /** Registers a task; after run() started, it runs at once (nothing registered late is left behind). */
+  add(task: () => Promise<unknown>): void {
+    if (this.running) this.running = this.running.then(() => task().then(noop, noop));
+    else this.tasks.push(task);
+  }
+
+  /** Runs every task once; later calls return the same promise. */
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const t of this.tasks.splice(0).reverse()) await t().then(noop, noop);
+    })();
+    return this.running;
+  }
+}
+
+function noop(): void {}

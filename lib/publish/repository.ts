@@ -1,0 +1,95 @@
+import { mkdtemp } from 'node:fs/promises';
+import * as path from 'node:path';
+import { SigningKey } from '../signing/keyring';
+import { Logger } from '../util/log';
+import { Bucket, getObjectBytes } from './s3';
+import { ScratchKeyring } from './sign';
+
+/** What one repository's publish added and found already there (file names). */
+export interface PublishResult {
+  readonly added: string[];
+  readonly alreadyPresent: string[];
+}
+
+/**
+ * A repository checked and prepared for a publish: everything read and built locally, nothing
+ * written. `problems` lists every reason to refuse (empty: `write` may run).
+ */
+export interface PreparedRepository {
+  readonly problems: string[];
+  readonly result: PublishResult;
+  /** Uploads in crash-safe order; calls `beforeEntryFiles` (the lock check) before the signed entry files. */
+  write(beforeEntryFiles: () => void): Promise<PublishResult>;
+}
+
+/** The keys of a repository as this publish leaves them. */
+export interface RepositoryState {
+  /** Reasons to refuse: a key change without rotation, metadata no served key verifies. */
+  readonly problems: string[];
+  /** The metadata is signed today by another key than this publish's, and a rotation is allowed: re-sign it. */
+  readonly rotation: boolean;
+  /** public.key as this publish writes it: every key that signed a package still served, plus the new one. */
+  readonly publicKey: string;
+  /** The same keys, one armored block each (for rpmkeys). */
+  readonly publicKeys: string[];
+}
+
+/**
+ * The key guard. Clients trust the key that signs the repository's metadata today (found from the
+ * signature itself, not from membership in public.key, which also holds retired keys): a publish
+ * with another key is refused unless it is a rotation, and a rotation re-signs the metadata.
+ * public.key keeps every key it held (each signed packages the repository still serves: nothing
+ * is ever deleted) and gains the new one.
+ *
+ * `signature` is repomd.xml.asc over `signed` (repomd.xml), or InRelease (clear-signed: `signed`
+ * undefined); both undefined for a repository without metadata yet.
+ */
+export async function readRepositoryKeys(
+  b: Bucket,
+  opts: {
+    readonly key: Promise<SigningKey>;
+    readonly allowKeyChange: boolean;
+    readonly signature?: Buffer;
+    readonly signed?: Buffer;
+    readonly scratch: string;
+    readonly logger: Logger;
+  },
+): Promise<RepositoryState> {
+  const old = await getObjectBytes(b, 'public.key');
+  const key = await opts.key;
+  const keyring = await ScratchKeyring.create(path.join(opts.scratch, 'keyrings'));
+  try {
+    const problems: string[] = [];
+    const oldFingerprints = old ? await keyring.import(old.body.toString('utf8'), `${b.label}/public.key`) : [];
+    let today: string | undefined;
+    if (opts.signature) {
+      today = await keyring.signerOf(opts.signature, opts.signed, await mkdtemp(path.join(opts.scratch, 'sigcheck-')));
+      if (!today && !opts.allowKeyChange)
+        problems.push(
+          `${b.label}: its metadata signature is not a good signature by any key of its public.key (${oldFingerprints.join(', ') || 'none'}): the repository is damaged; a key rotation (allowKeyChange) re-signs it with ${key.fingerprint}`,
+        );
+    } else if (oldFingerprints.length && !oldFingerprints.includes(key.fingerprint)) {
+      today = oldFingerprints[oldFingerprints.length - 1];
+    }
+    const rotation = (opts.signature !== undefined && today === undefined) || (today !== undefined && today !== key.fingerprint);
+    if (today && today !== key.fingerprint) {
+      const message = `${b.label}: its metadata is signed by key ${today}, but this publish signs with ${key.fingerprint} (${key.source})`;
+      if (!opts.allowKeyChange)
+        problems.push(
+          `${message}: clients that trust the repository's key would reject it${oldFingerprints.includes(key.fingerprint) ? ` (${key.fingerprint} is a retired key of this repository)` : ''}. Use the repository's key, or rotate to the new key deliberately (allowKeyChange); nothing was written`,
+        );
+      else
+        opts.logger.warn(
+          `${message}: rotating the key; every metadata file is re-signed and public.key keeps the old key for the packages it signed`,
+        );
+    }
+    let publicKey = old?.body.toString('utf8') ?? '';
+    if (!oldFingerprints.includes(key.fingerprint)) {
+      await keyring.import(key.publicKeyArmored, `the public key of ${key.source}`);
+      publicKey = oldFingerprints.length ? await keyring.exportAll() : key.publicKeyArmored;
+    }
+    return { problems, rotation: rotation && opts.allowKeyChange, publicKey, publicKeys: await keyring.exportEach() };
+  } finally {
+    await keyring.dispose();
+  }
+}

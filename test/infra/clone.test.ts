@@ -1,12 +1,13 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
+import { parseDeploymentConfig } from '../../lib/config/load';
 import { CloneDeploymentFile, deploymentRepositories } from '../../lib/clone/deployment';
 import { CLONE_BUILDSPEC } from '../../lib/infra/clone';
 import { PackageRepository } from '../../lib/infra/package-repository';
 import { run } from '../../lib/util/exec';
-import { committedConfig, list, logicalId, Statement, statementsOfRole, synthesize, Synthesized } from './support';
+import { committedConfig, list, logicalId, ROOT, Statement, statementsOfRole, synthesize, Synthesized } from './support';
 
 let outdir: string;
 let s: Synthesized;
@@ -38,6 +39,20 @@ function access(roleLogicalId: string): string[] {
 }
 
 const WRITE = /^s3:(Put|Delete|Abort|Restore|\*)/;
+
+describe('deploy.config.yaml: cloneGeneration', () => {
+  const withGeneration = (g: unknown) => {
+    const doc = parseDocument(readFileSync(path.join(ROOT, 'deploy.config.yaml'), 'utf8'));
+    doc.setIn(['repositories', 1, 'cloneGeneration'], g);
+    return parseDeploymentConfig(String(doc), 'deploy.config.yaml');
+  };
+  test('defaults to 1, takes a whole number from 1, and anything else is refused naming the field', () => {
+    expect(committedConfig().repositories.find((r) => r.name === 'staging')?.cloneGeneration).toBe(1);
+    expect(withGeneration(2).repositories[1].cloneGeneration).toBe(2);
+    expect(() => withGeneration(0)).toThrow(/repositories\[1\]\.cloneGeneration/);
+    expect(() => withGeneration('again')).toThrow(/repositories\[1\]\.cloneGeneration/);
+  });
+});
 
 describe('clone machinery', () => {
   test('one clone project, for the staging zone: the bundled asset as source, buildspecs/clone.yml, Node 22+, within the provider time limit', () => {

@@ -101,7 +101,8 @@ export function primaryPackages(primaryXml: string): ListedPackage[] {
     if (!href || ckType !== 'sha256' || !/^[0-9a-f]{64}$/.test(sha256) || !Number.isFinite(size))
       throw new UserError(`primary.xml: package '${name || '(unnamed)'}' lacks a location, a sha256 checksum or a package size`);
     return {
-      pkg: { name, version: `${attr(ver, 'ver')}-${attr(ver, 'rel')}`, arch },
+      // Full EVR as verify lists it: the epoch only when not 0 (RPM's own convention).
+      pkg: { name, version: `${epochPrefix(attr(ver, 'epoch'))}${attr(ver, 'ver')}-${attr(ver, 'rel')}`, arch },
       object: { key: href, size, sha256, kind: 'package' as const },
     };
   });
@@ -198,4 +199,8 @@ export function metadataText(name: string, body: Buffer): string {
   if (name.endsWith('.gz')) return gunzipSync(body).toString('utf8');
   if (/\.(bz2|xz|zst|zck)$/.test(name)) throw new UserError(`${name}: compression not supported here (expected .gz or plain)`);
   return body.toString('utf8');
+}
+
+function epochPrefix(epoch: string | undefined): string {
+  return epoch && epoch !== '0' ? `${epoch}:` : '';
 }

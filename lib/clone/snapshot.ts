@@ -17,7 +17,7 @@ import { CloneRepository } from './types';
  */
 export interface PackageEntry {
   readonly name: string;
-  /** RPM: version-release (what `dnf download NAME-VERSION` takes); DEB: the Version field. */
+  /** RPM: [epoch:]version-release (the epoch only when not 0); DEB: the Version field. */
   readonly version: string;
   readonly arch: string;
 }

@@ -3,6 +3,7 @@ import { DEFAULT_CACHE_DIR } from '../download/cache';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { RegistryMirror } from '../image-bundle/reference';
 import { buildRelease } from '../release/build';
+import { withInterrupt } from './interrupt';
 import { action } from './program';
 import { parseList, parseMirrorUrl, parseRegistryMirrorUrl, parseUnixTime } from './parsers';
 import { addSigningOptions, signingOptions } from './signing';
@@ -22,11 +23,18 @@ interface BuildFlags {
 export function addSourceOptions(command: Command): Command {
   return command
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
-    .option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)', parseMirrorUrl)
-    .option(
-      '--registry-mirror <url>',
-      'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
-      parseRegistryMirrorUrl,
+    .addOption(
+      new Option('--mirror <url>', 'fetch every upstream URL from URL/HOST/PATH instead (air-gapped builds, tests)')
+        .env('KET_MIRROR')
+        .argParser(parseMirrorUrl),
+    )
+    .addOption(
+      new Option(
+        '--registry-mirror <url>',
+        'fetch every container image from URL/REGISTRY/REPOSITORY instead (http:// = plain HTTP, e.g. a local registry)',
+      )
+        .env('KET_REGISTRY_MIRROR')
+        .argParser(parseRegistryMirrorUrl),
     )
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('KET_CACHE_DIR').default(DEFAULT_CACHE_DIR));
 }
@@ -50,17 +58,20 @@ export function registerBuildCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: BuildFlags, cmd: Command) => {
-      await buildRelease({
-        manifestFile: flags.manifest,
-        only: flags.only,
-        outDir: flags.out,
-        cacheDir: flags.cacheDir,
-        mirror: flags.mirror,
-        registryMirror: flags.registryMirror,
-        allowUnpinned: flags.allowUnpinned,
-        sourceDateEpoch: flags.sourceDateEpoch,
-        signing: signingOptions(cmd),
-      });
+      await withInterrupt((signal) =>
+        buildRelease({
+          manifestFile: flags.manifest,
+          only: flags.only,
+          outDir: flags.out,
+          cacheDir: flags.cacheDir,
+          mirror: flags.mirror,
+          registryMirror: flags.registryMirror,
+          allowUnpinned: flags.allowUnpinned,
+          sourceDateEpoch: flags.sourceDateEpoch,
+          signing: signingOptions(cmd),
+          signal,
+        }),
+      );
     }),
   );
 }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { RegistryMirror } from '../image-bundle/reference';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { clientInstructions, DEFAULT_SERVE_PORT, LOCAL_BUCKETS, LocalRelease, runLocal } from '../release/local';
+import { untilAborted, withInterrupt } from './interrupt';
 import { action } from './program';
 import { parseMirrorUrl, parsePort, parseRegistryMirrorUrl } from './parsers';
 import { addSigningOptions, signingOptions } from './signing';
@@ -47,45 +48,46 @@ export function registerLocalCommand(program: Command): void {
   command.action(
     action(async (flags: LocalFlags, cmd: Command) => {
       const serve = flags.serve ?? process.stdout.isTTY === true;
-      const release = await runLocal({
-        manifestFile: flags.manifest,
-        fixtures: flags.fixtures,
-        mirror: flags.mirror,
-        registryMirror: flags.registryMirror,
-        outDir: flags.out,
-        rebuild: flags.rebuild,
-        dataDir: flags.dataDir,
-        port: flags.port ?? (serve ? DEFAULT_SERVE_PORT : 0),
-        signing: signingOptions(cmd),
+      const dataDir = await withInterrupt(async (signal) => {
+        const release = await runLocal({
+          manifestFile: flags.manifest,
+          fixtures: flags.fixtures,
+          mirror: flags.mirror,
+          registryMirror: flags.registryMirror,
+          outDir: flags.out,
+          rebuild: flags.rebuild,
+          dataDir: flags.dataDir,
+          port: flags.port ?? (serve ? DEFAULT_SERVE_PORT : 0),
+          signing: signingOptions(cmd),
+          signal,
+        });
+        try {
+          process.stdout.write(clientInstructions(release.rpmUrl, release.debUrl));
+          if (serve) {
+            process.stdout.write(servingNotice(release));
+            await untilAborted(signal);
+          }
+        } finally {
+          await release.close();
+        }
+        return release.dataDir;
       });
-      try {
-        process.stdout.write(clientInstructions(release.rpmUrl, release.debUrl));
-        if (serve) await serveUntilInterrupted(release);
-      } finally {
-        await release.close();
-      }
       if (!serve)
         process.stdout.write(
           `\nThe store is stopped now, so the URLs above no longer answer. Run with --serve to keep it serving until Ctrl-C ` +
-            `(the data stays in ${release.dataDir}; a second run publishes nothing new).\n`,
+            `(the data stays in ${dataDir}; a second run publishes nothing new).\n`,
         );
     }),
   );
 }
 
-function serveUntilInterrupted(release: LocalRelease): Promise<void> {
+function servingNotice(release: LocalRelease): string {
   const { accessKeyId, secretAccessKey } = release.credentials;
-  process.stdout.write(
-    [
-      '',
-      `Serving at ${release.endpoint} until Ctrl-C (production buckets: ${LOCAL_BUCKETS.production.rpm}, ${LOCAL_BUCKETS.production.deb}).`,
-      'Installing needs no credentials. To write with an S3 client, any secret key works with access key id ' +
-        `${accessKeyId}, e.g. AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secretAccessKey} AWS_ENDPOINT_URL_S3=${release.endpoint}`,
-      '',
-    ].join('\n'),
-  );
-  return new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  return [
+    '',
+    `Serving at ${release.endpoint} until Ctrl-C (production buckets: ${LOCAL_BUCKETS.production.rpm}, ${LOCAL_BUCKETS.production.deb}).`,
+    'Installing needs no credentials. To write with an S3 client, any secret key works with access key id ' +
+      `${accessKeyId}, e.g. AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secretAccessKey} AWS_ENDPOINT_URL_S3=${release.endpoint}`,
+    '',
+  ].join('\n');
 }

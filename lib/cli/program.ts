@@ -9,6 +9,7 @@ import { registerVerifyCommand } from './verify';
 import { registerLocalCommand } from './local';
 import { registerCloneCommand } from './clone';
 import { registerConsumeCommand } from './consume';
+import { registerArtifactCommand } from './artifact';
 
 /**
  * Each subcommand lives in its own module under lib/cli and registers itself here; the module
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerLocalCommand(program);
   registerCloneCommand(program);
   registerConsumeCommand(program);
+  registerArtifactCommand(program);
   return program;
 }
 

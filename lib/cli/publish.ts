@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MANIFEST } from '../manifest/load';
+import { assertArtifactSha256 } from '../release/artifact';
 import { publishRelease } from '../release/publish';
 import { stderrLogger } from '../util/log';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
@@ -18,6 +19,7 @@ interface PublishFlags {
   lockWait: number;
   allowKeyChange?: boolean;
   allowUnlistedPackages?: boolean;
+  expectSha256?: string;
 }
 
 export function registerPublishCommand(program: Command): void {
@@ -59,6 +61,11 @@ export function registerPublishCommand(program: Command): void {
       '--allow-unlisted-packages',
       'publish packages the manifest does not name, or names at another version (served forever; pipelines never pass this)',
     );
+  command.addOption(
+    new Option('--expect-sha256 <hex>', 'refuse a build output whose sha256 (ket-packages artifact-sha256) differs: the approved one').env(
+      'KET_EXPECTED_SHA256',
+    ),
+  );
   addSigningOptions(command);
   command.action(
     action(async (flags: PublishFlags, cmd: Command) => {
@@ -68,6 +75,7 @@ export function registerPublishCommand(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
+        if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
         const summary = await publishRelease({
           manifest: flags.manifest,
           from: flags.from,

@@ -24,7 +24,7 @@ export interface VersionRow {
 }
 
 export function versionRows(manifest: Manifest): VersionRow[] {
-  return manifest.packages.map((p) => ({ package: p.name, rpm: p.rpm.full, deb: p.deb.version }));
+  return manifest.packages.map((p) => ({ package: p.name, rpm: p.rpm.evr, deb: p.deb.version }));
 }
 
 export function formatVersionTable(manifest: Manifest): string {

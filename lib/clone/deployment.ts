@@ -27,7 +27,14 @@ export interface CloneDeploymentFile {
 export type CloneEndpoints = Readonly<
   Record<
     string,
-    { readonly rpmBaseUrl: string; readonly debBaseUrl: string; readonly rpmDistributionId: string; readonly debDistributionId: string }
+    {
+      readonly rpmBaseUrl: string;
+      readonly debBaseUrl: string;
+      readonly rpmDistributionId: string;
+      readonly debDistributionId: string;
+      /** The repository's own signing key: a clone into it signs with this one. */
+      readonly signingKeySecretArn: string;
+    }
   >
 >;
 

@@ -96,6 +96,23 @@ function resolve(f: DeploymentConfigFile, file: string, problems: string[]): Dep
       `fields "pipelines.staging.branch" and "pipelines.production.branch" must differ, both are "${pipelines.staging.branch}"`,
     );
   }
+  // Each repository its own key: the staging pipeline must never hold production's.
+  const secretStem = f.signingKeySecretName ?? DEFAULTS.signingKeySecretName;
+  const withSecrets = repositories.map((r) => ({
+    ...r,
+    signingKeySecretName:
+      f.repositories.find((x) => x.name === r.name)?.signingKeySecretName ??
+      (r.name === pipelines.production.repository ? secretStem : `${secretStem}/${r.name}`),
+  }));
+  const secretOwners = new Map<string, string>();
+  for (const r of withSecrets) {
+    const other = secretOwners.get(r.signingKeySecretName);
+    if (other !== undefined)
+      problems.push(
+        `repository "${r.name}": field "signingKeySecretName" uses secret "${r.signingKeySecretName}" of repository "${other}" again; each repository needs its own key`,
+      );
+    else secretOwners.set(r.signingKeySecretName, r.name);
+  }
   const production = repositories.find((r) => r.name === pipelines.production.repository);
   if (production?.cloneFrom !== undefined) {
     problems.push(
@@ -114,7 +131,7 @@ function resolve(f: DeploymentConfigFile, file: string, problems: string[]): Dep
     bucketNamePrefix: f.bucketNamePrefix ?? DEFAULTS.bucketNamePrefix,
     source,
     pipelines,
-    repositories,
+    repositories: withSecrets,
     notificationEmails: emails,
     signingKeySecretName: f.signingKeySecretName ?? DEFAULTS.signingKeySecretName,
   };
@@ -183,6 +200,7 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
       stateBucketName: r.buckets?.state,
       cloneFrom: r.cloneFrom,
       cloneGeneration: r.cloneGeneration ?? 1,
+      signingKeySecretName: '', // filled in by resolve(), which knows the production repository
     };
   });
   for (const r of repos) {

@@ -3,6 +3,7 @@ import { BUCKET_NAME_PATTERN } from '../util/bucket-name';
 /** JSON schema of deploy.config.yaml (structure only; cross-field rules live in load.ts). */
 export const BUCKET_NAME = BUCKET_NAME_PATTERN;
 export const REPOSITORY_NAME = '^[a-z][a-z0-9-]{0,19}$';
+export const SECRET_NAME = '^[A-Za-z0-9/_+=.@-]{1,500}$';
 
 const bucketName = { type: 'string', pattern: BUCKET_NAME };
 
@@ -65,10 +66,11 @@ export const deploymentConfigSchema = {
           },
           cloneFrom: { type: 'string', pattern: REPOSITORY_NAME },
           cloneGeneration: { type: 'integer', minimum: 1 },
+          signingKeySecretName: { type: 'string', pattern: SECRET_NAME },
         },
       },
     },
     notificationEmails: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' } },
-    signingKeySecretName: { type: 'string', pattern: '^[A-Za-z0-9/_+=.@-]{1,512}$' },
+    signingKeySecretName: { type: 'string', pattern: SECRET_NAME },
   },
 } as const;

@@ -46,6 +46,7 @@ export interface RepositoryConfigFile {
   readonly buckets?: { readonly rpm?: string; readonly deb?: string; readonly state?: string };
   readonly cloneFrom?: string;
   readonly cloneGeneration?: number;
+  readonly signingKeySecretName?: string;
 }
 
 export interface RepositoryConfig {
@@ -61,6 +62,13 @@ export interface RepositoryConfig {
   readonly cloneFrom?: string;
   /** Bumping it clones again from the same cloneFrom (a deliberate reset). @default 1 */
   readonly cloneGeneration: number;
+  /**
+   * Secrets Manager secret holding the GPG key that signs this repository's packages and
+   * metadata; each repository has its own, so the staging pipeline never holds production's key.
+   * Defaults: the top-level `signingKeySecretName` for the production pipeline's repository (the
+   * secret earlier versions created), `${signingKeySecretName}/${name}` for every other.
+   */
+  readonly signingKeySecretName: string;
 }
 
 export interface PipelineConfig {
@@ -98,6 +106,6 @@ export interface DeploymentConfig {
   readonly repositories: readonly RepositoryConfig[];
   /** Who receives approval requests and failure notifications. */
   readonly notificationEmails: readonly string[];
-  /** Name of the Secrets Manager secret that holds the GPG signing key. */
+  /** Name of the production repository's signing-key secret, and the stem of the others' (see RepositoryConfig). */
   readonly signingKeySecretName: string;
 }

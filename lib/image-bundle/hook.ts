@@ -16,6 +16,7 @@ export function offlineImageBundles(options: { mirror?: RegistryMirror; concurre
       allowUnpinned: ctx.allowUnpinned,
       logger: ctx.logger,
       concurrency: options.concurrency,
+      signal: ctx.signal,
     });
     return {
       files: imagePackageFiles(images),

@@ -21,6 +21,8 @@ export interface FetchImagesOptions {
   /** Images copied at once (network-bound, plus one decompression per copy). */
   readonly concurrency?: number;
   readonly logger?: Logger;
+  /** Stops the copies when aborted (Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 export interface FetchedImage {
@@ -89,7 +91,7 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
   let digest = image.digest;
   if (digest === undefined) {
     digest = await classifyFailure(image, source, tlsVerify, undefined, () =>
-      inspectDigest(dockerTransportRef(source, { tag: image.tag }), { tlsVerify, what }),
+      inspectDigest(dockerTransportRef(source, { tag: image.tag }), { tlsVerify, what, signal: options.signal }),
     );
     logger.warn(`${what} is unpinned; its tag points at ${digest} today (pin it: digest: ${digest})`);
   }
@@ -107,7 +109,7 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
   const pinnedDigest = digest;
   try {
     await classifyFailure(image, source, tlsVerify, pinnedDigest, () =>
-      copyToDockerArchive(dockerTransportRef(source, { digest: pinnedDigest }), partial, tag, { tlsVerify, what }),
+      copyToDockerArchive(dockerTransportRef(source, { digest: pinnedDigest }), partial, tag, { tlsVerify, what, signal: options.signal }),
     );
     await rename(partial, archivePath);
   } finally {

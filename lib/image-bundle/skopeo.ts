@@ -14,6 +14,8 @@ export interface SkopeoOptions {
   readonly tlsVerify?: boolean;
   /** Names the image in error messages, e.g. 'image "pause" (gcr.io/google_containers/pause-amd64:3.0)'. */
   readonly what?: string;
+  /** Kills skopeo when aborted (Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 /** The digest of the manifest (or manifest list) a docker:// reference points at. */
@@ -21,9 +23,7 @@ export async function inspectDigest(dockerRef: string, options: SkopeoOptions = 
   const { stdout } = await run(
     'skopeo',
     ['inspect', '--retry-times', '0', `--tls-verify=${options.tlsVerify ?? true}`, ...PLATFORM, '--format', '{{.Digest}}', dockerRef],
-    {
-      what: options.what,
-    },
+    { what: options.what, signal: options.signal },
   );
   const digest = stdout.trim();
   if (!/^sha256:[0-9a-f]{64}$/.test(digest))
@@ -51,9 +51,7 @@ export async function copyToDockerArchive(sourceRef: string, archivePath: string
       sourceRef,
       `docker-archive:${archivePath}:${tag}`,
     ],
-    {
-      what: options.what,
-    },
+    { what: options.what, signal: options.signal },
   );
 }
 

@@ -1,4 +1,4 @@
-import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 // cdk-nag's own formatter of references in findings ("<Bucket.Arn>/*"), so the IDs below match its.
@@ -18,33 +18,46 @@ export function acknowledge(scope: IConstruct, rules: readonly NagAcknowledgemen
   Validations.of(scope).acknowledge(...rules);
 }
 
-/** Wildcards that grants produce on purpose: object keys of a named bucket, CodeBuild's own log and report groups, grantReadWrite's action families. */
-export const EXPECTED_WILDCARDS: readonly RegExp[] = [
-  /^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*$/,
-  /^Resource::[^*]+\/\*$/, // BUCKET/* or BUCKET/PREFIX/*: objects of one bucket
-  // Region and account are tokens in an environment-agnostic stack, literals in a pinned one.
-  /^Resource::arn:<AWS::Partition>:logs:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):log-group:\/aws\/codebuild\/<[A-Za-z0-9]+>:\*$/,
-  /^Resource::arn:<AWS::Partition>:codebuild:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):report-group\/<[A-Za-z0-9]+>-\*$/,
-];
+/** Wildcards one role is meant to hold, each with its reason. */
+export interface IntendedWildcards {
+  /**
+   * Resource ARNs with a wildcard, exactly as granted (tokens welcome: `bucket.arnForObjects('*')`).
+   * @default - none
+   */
+  readonly resources?: readonly string[];
+  /**
+   * Action wildcards, exactly as granted (`s3:GetObject*`).
+   * @default - none
+   */
+  readonly actions?: readonly string[];
+  readonly reason: string;
+}
 
 /**
- * AwsSolutions-IAM5 reports one finding per wildcard, named after the resolved (cross-stack
- * included) policy text, which only exists after CDK has prepared the app. This acknowledges, at
- * that point, exactly the findings that match `expected`, one by one with the reason; any other
- * wildcard (an `s3:*`, a `Resource::*`) stays a finding and fails synthesis.
+ * AwsSolutions-IAM5 reports one finding per wildcard of a policy, named after the resolved policy
+ * text (cross-stack imports included), which exists only once CDK has prepared the app. This
+ * acknowledges, at that point and on the policies attached to `role` only, exactly the findings
+ * of the given resources and actions: the acknowledgement is tied to this role and these buckets.
+ * The same wildcard on another role (a production bucket granted to a staging role), or any
+ * other wildcard, stays a finding and fails synthesis.
  */
-export function acknowledgeExpectedWildcards(scope: IConstruct, reason: string, expected: readonly RegExp[] = EXPECTED_WILDCARDS): void {
-  scope.node.addValidation({
+export function acknowledgeWildcards(role: iam.IRole, intended: readonly IntendedWildcards[]): void {
+  const stack = Stack.of(role);
+  stack.node.addValidation({
     validate: () => {
-      for (const c of scope.node.findAll()) {
-        if (!(c instanceof iam.CfnPolicy) && !(c instanceof iam.Policy)) continue;
-        const policy = c instanceof iam.Policy ? (c.node.defaultChild as CfnResource | undefined) : c;
-        if (!(policy instanceof iam.CfnPolicy)) continue;
-        const doc = Stack.of(policy).resolve(policy.policyDocument) as {
-          Statement?: Array<{ Effect: string; Action: string | string[]; Resource: unknown }>;
-        };
-        for (const finding of wildcardFindings(doc)) {
-          if (expected.some((re) => re.test(finding))) acknowledge(policy, [{ id: `AwsSolutions-IAM5[${finding}]`, reason }]);
+      const roleRef = JSON.stringify(stack.resolve(role.roleName));
+      for (const c of stack.node.findAll()) {
+        if (!(c instanceof iam.CfnPolicy)) continue;
+        const roles = (stack.resolve(c.roles) ?? []) as unknown[];
+        if (!roles.some((r) => JSON.stringify(r) === roleRef)) continue;
+        const doc = stack.resolve(c.policyDocument) as PolicyDocument;
+        const found = new Set(wildcardFindings(doc));
+        for (const w of intended) {
+          const ids = [
+            ...(w.resources ?? []).map((r) => `Resource::${flattenCfnReference(stack.resolve(r))}`),
+            ...(w.actions ?? []).map((a) => `Action::${a}`),
+          ];
+          for (const id of ids) if (found.has(id)) acknowledge(c, [{ id: `AwsSolutions-IAM5[${id}]`, reason: w.reason }]);
         }
       }
       return [];
@@ -52,7 +65,11 @@ export function acknowledgeExpectedWildcards(scope: IConstruct, reason: string, 
   });
 }
 
-function wildcardFindings(doc: { Statement?: Array<{ Effect: string; Action: string | string[]; Resource: unknown }> }): string[] {
+interface PolicyDocument {
+  Statement?: Array<{ Effect: string; Action: string | string[]; Resource: unknown }>;
+}
+
+function wildcardFindings(doc: PolicyDocument): string[] {
   const out = new Set<string>();
   const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
   for (const s of doc.Statement ?? []) {
@@ -65,3 +82,6 @@ function wildcardFindings(doc: { Statement?: Array<{ Effect: string; Action: str
   }
   return [...out];
 }
+
+/** The action families `grantRead`/`grantReadWrite` of a bucket produce. */
+export const BUCKET_GRANT_ACTIONS = ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'] as const;

@@ -62,10 +62,13 @@ export interface PackageRepositoryProps {
   readonly resetRoleArn?: string;
 }
 
-/** Path patterns of repository metadata, which changes on every publish, per format. */
+/**
+ * Path patterns of repository metadata, which changes on every publish, per format (release.json*:
+ * the signed release record, lib/release-manifest).
+ */
 export const METADATA_PATHS = {
-  rpm: ['repodata/*', '*.repo', 'public.key'],
-  deb: ['dists/*', 'public.key'],
+  rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'],
+  deb: ['dists/*', 'public.key', 'release.json*'],
 } as const;
 
 /**
@@ -218,8 +221,13 @@ export class PackageRepository extends Construct {
 
   /**
    * Lets a publisher add packages and metadata: read, write and list the RPM and DEB buckets
-   * (never delete: publishing must not lose a package), and read, write and delete under this
-   * repository's prefix of the state bucket (releasing the lock deletes the lock object).
+   * (never delete: publishing must not lose a package), read and write under this repository's
+   * prefix of the state bucket (the lock is taken with a conditional PUT and released by
+   * overwriting it, never by a delete), and list the state bucket without a prefix condition:
+   * HeadBucket (the bucket check before any write) and a GET of a key that does not exist yet
+   * (the first publish has no aptly database) carry no prefix, and S3 answers them 403 instead of
+   * 200/404 without s3:ListBucket on the bucket. Listing shows key names of this one private
+   * bucket, which holds nothing but publisher state.
    */
   grantPublish(grantee: iam.IGrantable): iam.Grant {
     const repoGrant = iam.Grant.addToPrincipal({
@@ -234,14 +242,13 @@ export class PackageRepository extends Construct {
     });
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      actions: ['s3:GetObject', 's3:PutObject'],
       resourceArns: [this.stateBucket.arnForObjects(`${this.statePrefix}/*`)],
     });
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:ListBucket'],
+      actions: ['s3:ListBucket', 's3:GetBucketLocation'],
       resourceArns: [this.stateBucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${this.statePrefix}/*`, this.statePrefix] } },
     });
     return repoGrant;
   }

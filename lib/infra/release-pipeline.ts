@@ -1,14 +1,16 @@
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { acknowledgeExpectedWildcards } from './nag';
+import { acknowledgeWildcards, BUCKET_GRANT_ACTIONS } from './nag';
+import { ARTIFACT_SHA256_VARIABLE } from './projects';
 import { SourceConfig } from '../config/types';
 
 /** Artifact names; CodeBuild sees a secondary input as $CODEBUILD_SRC_DIR_<name>. */
@@ -31,7 +33,7 @@ export interface ReleasePipelineProps {
   readonly requireApproval?: boolean;
   /** Receives approval requests and failure notifications. */
   readonly notificationTopic: sns.ITopic;
-  /** Shared artifact store (S3-managed encryption, no per-pipeline KMS key). */
+  /** This pipeline's own artifact store (S3-managed encryption, no KMS key); no other pipeline may write it. */
   readonly artifactBucket: s3.IBucket;
   /**
    * Pipeline name.
@@ -59,14 +61,22 @@ export class ReleasePipeline extends Construct {
     const sourceOutput = new codepipeline.Artifact(ARTIFACTS.source);
     const buildOutput = new codepipeline.Artifact(ARTIFACTS.build);
     const { action: sourceAction, commitLink } = sourceActionFor(this, props.source, props.branch, sourceOutput);
+    const buildAction = new actions.CodeBuildAction({
+      actionName: 'Build',
+      project: props.buildProject,
+      input: sourceOutput,
+      outputs: [buildOutput],
+      variablesNamespace: 'BuildVariables',
+    });
+    // The sha256 of the build output the build exported: shown to the approver, and required by
+    // publish, which refuses an artifact with another digest (what was approved is what ships).
+    const artifactSha256 = buildAction.variable(ARTIFACT_SHA256_VARIABLE);
 
     const stages: codepipeline.StageProps[] = [
       { stageName: 'Source', actions: [sourceAction] },
       {
         stageName: 'Build',
-        actions: [
-          new actions.CodeBuildAction({ actionName: 'Build', project: props.buildProject, input: sourceOutput, outputs: [buildOutput] }),
-        ],
+        actions: [buildAction],
       },
     ];
     if (props.requireApproval) {
@@ -77,9 +87,10 @@ export class ReleasePipeline extends Construct {
             actionName: 'ApprovePublish',
             notificationTopic: props.notificationTopic,
             externalEntityLink: commitLink,
-            additionalInformation:
+            additionalInformation: `${
               props.approvalInformation ??
-              `Approve to publish the packages built from ${props.branch} into the ${props.repositoryName} repository.`,
+              `Approve to publish the packages built from ${props.branch} into the ${props.repositoryName} repository.`
+            } Build output sha256: ${artifactSha256} (publish refuses any other).`,
           }),
         ],
       });
@@ -94,6 +105,7 @@ export class ReleasePipeline extends Construct {
             project: props.publishProject,
             input: sourceOutput,
             extraInputs: [buildOutput],
+            environmentVariables: { KET_EXPECTED_SHA256: { value: artifactSha256 } },
           }),
         ],
       },
@@ -129,10 +141,17 @@ export class ReleasePipeline extends Construct {
           : undefined,
     });
 
-    acknowledgeExpectedWildcards(
-      this.pipeline,
-      "The pipeline and source-action roles CodePipeline generates read and write objects of the one artifact bucket (BUCKET/*, grantReadWrite's action families).",
-    );
+    // The roles CodePipeline generates (its own and one per action) read and write objects of
+    // this pipeline's artifact bucket only; acknowledged role by role, for this bucket only.
+    for (const role of this.pipeline.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role)) {
+      acknowledgeWildcards(role, [
+        {
+          resources: [props.artifactBucket.arnForObjects('*')],
+          actions: BUCKET_GRANT_ACTIONS,
+          reason: `Objects of the ${props.branch} pipeline's own artifact bucket (CodePipeline's grant to its roles).`,
+        },
+      ]);
+    }
 
     new events.Rule(this, 'FailureRule', {
       description: `Notify when the ${props.branch} → ${props.repositoryName} pipeline fails`,
@@ -163,7 +182,7 @@ function sourceActionFor(
 ): { action: codepipeline.IAction; commitLink?: string } {
   switch (source.type) {
     case 'github': {
-      const action = new actions.CodeStarConnectionsSourceAction({
+      const action = new ConnectionSourceAction({
         actionName: 'GitHub',
         connectionArn: source.connectionArn,
         owner: source.owner,
@@ -205,5 +224,57 @@ function sourceActionFor(
         commitLink: `https://s3.console.aws.amazon.com/s3/object/${source.bucket}?prefix=${encodeURIComponent(key)}&versionId=${action.variables.versionId}`,
       };
     }
+  }
+}
+
+/**
+ * The IAM actions that let a role use a connection: the action prefix must be the ARN's service
+ * ("codeconnections" for connections created since 2024, "codestar-connections" for older ones);
+ * both when the ARN is only known at deploy time.
+ */
+export function useConnectionActions(connectionArn: string): string[] {
+  if (Token.isUnresolved(connectionArn)) return ['codeconnections:UseConnection', 'codestar-connections:UseConnection'];
+  // arn:PARTITION:SERVICE:REGION:ACCOUNT:connection/ID
+  const service = connectionArn.split(':')[2];
+  if (service !== 'codeconnections' && service !== 'codestar-connections') throw new Error(`not a connection ARN: ${connectionArn}`);
+  return [`${service}:UseConnection`];
+}
+
+const CODESTAR_USE_CONNECTION = 'codestar-connections:UseConnection';
+
+/**
+ * CodeStarConnectionsSourceAction, granting the UseConnection action that matches the
+ * connection ARN's service. aws-cdk-lib 2.276 always grants codestar-connections:UseConnection,
+ * which does not authorize a codeconnections ARN (the source stage then fails with insufficient
+ * permissions). Its own grant is filtered out on the way to the role and the right one added.
+ */
+class ConnectionSourceAction extends actions.CodeStarConnectionsSourceAction {
+  private readonly connectionArn: string;
+
+  constructor(props: actions.CodeStarConnectionsSourceActionProps) {
+    super(props);
+    this.connectionArn = props.connectionArn;
+  }
+
+  protected bound(scope: Construct, stage: codepipeline.IStage, options: codepipeline.ActionBindOptions): codepipeline.ActionConfig {
+    const role = options.role;
+    const dropsCodeStarGrant = (statement: iam.PolicyStatement) => {
+      const json = statement.toStatementJson() as { Action?: string | string[] };
+      return [json.Action ?? []].flat().includes(CODESTAR_USE_CONNECTION);
+    };
+    const filtered = new Proxy(role, {
+      get(target, prop, receiver) {
+        if (prop === 'addToPolicy' || prop === 'addToPrincipalPolicy') {
+          return (statement: iam.PolicyStatement) =>
+            dropsCodeStarGrant(statement) ? { statementAdded: true } : Reflect.get(target, prop, receiver).call(target, statement);
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const config = super.bound(scope, stage, { ...options, role: filtered });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: useConnectionActions(this.connectionArn), resources: [this.connectionArn] }),
+    );
+    return config;
   }
 }

@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnParameter, CfnRule, Duration, Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
+import { placeholderFields } from '../config/placeholders';
 import { DeploymentConfig } from '../config/types';
 import { AccessLogBucket, privateBucketProps } from './buckets';
 import { PackageRepository } from './package-repository';
@@ -23,13 +24,15 @@ export interface RepositoriesStackProps extends StackProps {
  */
 export class RepositoriesStack extends Stack {
   readonly repositories: ReadonlyMap<string, PackageRepository>;
-  readonly signingKey: secretsmanager.Secret;
+  /** One signing-key secret per repository (trust zones never share a key). */
+  readonly signingKeys: ReadonlyMap<string, secretsmanager.Secret>;
 
   constructor(scope: Construct, id: string, props: RepositoriesStackProps) {
     super(scope, id, props);
     const c = props.config;
     const logs = new AccessLogBucket(this, 'AccessLogs');
     const repositories = new Map<string, PackageRepository>();
+    const signingKeys = new Map<string, secretsmanager.Secret>();
     for (const r of c.repositories) {
       repositories.set(
         r.name,
@@ -52,21 +55,25 @@ export class RepositoriesStack extends Stack {
                 }),
         }),
       );
+      // The production repository's secret keeps the construct id (and so the logical ID) of the
+      // single secret earlier versions created: a retained secret is not replaced by a new one.
+      const secretId = r.name === c.pipelines.production.repository ? 'SigningKey' : `SigningKey-${r.name}`;
+      const secret = new secretsmanager.Secret(this, secretId, {
+        secretName: r.signingKeySecretName,
+        description: `GPG key that signs the KET ${r.name} packages and repositories: {"privateKey", "passphrase"?}, written by \`ket-packages keys import --repository ${r.name}\``,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      acknowledge(secret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'A GPG signing key cannot be rotated by a Lambda: clients trust its public half, so rotating it is a planned release-engineering step (keys import).',
+        },
+      ]);
+      signingKeys.set(r.name, secret);
     }
     this.repositories = repositories;
-    this.signingKey = new secretsmanager.Secret(this, 'SigningKey', {
-      secretName: c.signingKeySecretName,
-      description:
-        'GPG key that signs the KET packages and repositories: {"privateKey", "passphrase"?}, written by `ket-packages keys import`',
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acknowledge(this.signingKey, [
-      {
-        id: 'AwsSolutions-SMG4',
-        reason:
-          'A GPG signing key cannot be rotated by a Lambda: clients trust its public half, so rotating it is a planned release-engineering step (keys import).',
-      },
-    ]);
+    this.signingKeys = signingKeys;
   }
 
   /** The repository with this name; the config loader guarantees the pipelines' names exist. */
@@ -75,6 +82,13 @@ export class RepositoriesStack extends Stack {
     if (!r) throw new Error(`no repository named ${name}`);
     return r;
   }
+
+  /** The signing-key secret of the repository with this name. */
+  signingKey(name: string): secretsmanager.Secret {
+    const k = this.signingKeys.get(name);
+    if (!k) throw new Error(`no signing key for repository ${name}`);
+    return k;
+  }
 }
 
 export interface PipelinesStackProps extends StackProps {
@@ -82,16 +96,25 @@ export interface PipelinesStackProps extends StackProps {
   readonly repositories: RepositoriesStack;
 }
 
+/** What one trust zone (staging for dev, production for master) holds in the pipelines stack. */
+export interface TrustZone {
+  readonly artifactBucket: s3.Bucket;
+  readonly cacheBucket: s3.Bucket;
+  readonly build: BuildProject;
+  readonly publish: PublishProject;
+  readonly verify: VerifyProject;
+  readonly pipeline: ReleasePipeline;
+}
+
 /**
- * The stateless half: CodeBuild projects, the staging and production pipelines, their artifact
- * and cache buckets, and the notification topic.
+ * The stateless half: per trust zone (staging, production) a build, publish and verify project,
+ * an artifact bucket, a download/image cache bucket and the pipeline, and the notification topic.
+ * The zones share nothing a build can write: a dev build runs code from an unreviewed branch, so
+ * it must neither read production's key nor write anything the master pipeline reads.
  */
 export class PipelinesStack extends Stack {
   readonly notificationTopic: sns.Topic;
-  readonly buildProject: BuildProject;
-  readonly publishProjects: { readonly staging: PublishProject; readonly production: PublishProject };
-  readonly verifyProjects: { readonly staging: VerifyProject; readonly production: VerifyProject };
-  readonly pipelines: { readonly staging: ReleasePipeline; readonly production: ReleasePipeline };
+  readonly zones: { readonly staging: TrustZone; readonly production: TrustZone };
   readonly clone: CloneMachinery;
 
   constructor(scope: Construct, id: string, props: PipelinesStackProps) {
@@ -108,8 +131,6 @@ export class PipelinesStack extends Stack {
         serverAccessLogsPrefix: `s3/${name}/`,
         lifecycleRules: [{ id: 'expire', expiration: Duration.days(expireDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       });
-    const artifactBucket = workBucket('ArtifactBucket', 30);
-    const cacheBucket = workBucket('CacheBucket', 60);
 
     this.notificationTopic = new sns.Topic(this, 'Notifications', {
       displayName: 'KET packages releases',
@@ -117,18 +138,21 @@ export class PipelinesStack extends Stack {
     });
     for (const email of c.notificationEmails) this.notificationTopic.addSubscription(new subscriptions.EmailSubscription(email));
 
-    this.buildProject = new BuildProject(this, 'Build', { signingKey: repos.signingKey, cacheBucket });
-    const perStage = (stage: 'staging' | 'production') => {
+    const zone = (stage: 'staging' | 'production'): TrustZone => {
       const p = c.pipelines[stage];
       const repository = repos.repository(p.repository);
+      const signingKey = repos.signingKey(p.repository);
       const title = stage === 'staging' ? 'Staging' : 'Production';
-      const publish = new PublishProject(this, `Publish${title}`, { repository, signingKey: repos.signingKey });
-      const verify = new VerifyProject(this, `Verify${title}`, { repository });
+      const artifactBucket = workBucket(`${title}ArtifactBucket`, 30);
+      const cacheBucket = workBucket(`${title}CacheBucket`, 60);
+      const build = new BuildProject(this, `Build${title}`, { signingKey, cacheBucket, artifactBucket, zone: stage });
+      const publish = new PublishProject(this, `Publish${title}`, { repository, signingKey, artifactBucket });
+      const verify = new VerifyProject(this, `Verify${title}`, { repository, artifactBucket });
       const pipeline = new ReleasePipeline(this, `${title}Pipeline`, {
         source: c.source,
         branch: p.branch,
         repositoryName: repository.repositoryName,
-        buildProject: this.buildProject.project,
+        buildProject: build.project,
         publishProject: publish.project,
         verifyProject: verify.project,
         requireApproval: stage === 'production',
@@ -140,13 +164,28 @@ export class PipelinesStack extends Stack {
             ? `Approve to publish into ${repository.repositoryName} (${repository.rpmBaseUrl}, ${repository.debBaseUrl}) the packages built from this commit of ${p.branch}. Check them on staging first.`
             : undefined,
       });
-      return { publish, verify, pipeline };
+      return { artifactBucket, cacheBucket, build, publish, verify, pipeline };
     };
-    const staging = perStage('staging');
-    const production = perStage('production');
-    this.publishProjects = { staging: staging.publish, production: production.publish };
-    this.verifyProjects = { staging: staging.verify, production: production.verify };
-    this.pipelines = { staging: staging.pipeline, production: production.pipeline };
+    this.zones = { staging: zone('staging'), production: zone('production') };
+
+    // The committed example values cannot work in AWS: warn at synth, and refuse at deploy time. A
+    // CloudFormation rule validates a parameter before any resource changes: its default names the
+    // placeholders, and the assertion accepts only "none", so the deployment stops with the message.
+    const placeholders = placeholderFields(c);
+    if (placeholders.length > 0) {
+      const message = `${c.file}: replace the example values before deploying: ${placeholders.join('; ')}`;
+      Annotations.of(this).addWarningV2('ket:placeholder-config', message);
+      const parameter = new CfnParameter(this, 'PlaceholderConfiguration', {
+        type: 'String',
+        default: placeholders.join('; ').slice(0, 4000),
+        description:
+          'Example values of deploy.config.yaml still in place ("none" once they are replaced; edit the file and synthesize again)',
+      });
+      new CfnRule(this, 'RefusePlaceholderConfiguration', {
+        assertions: [{ assert: Fn.conditionEquals(parameter.valueAsString, 'none'), assertDescription: message.slice(0, 1000) }],
+      });
+    }
+
     this.clone = new CloneMachinery(this, 'Clone', {
       repositories: c.repositories.map((r) => ({
         repository: repos.repository(r.name),
@@ -157,8 +196,8 @@ export class PipelinesStack extends Stack {
         stateBucketName: r.stateBucketName,
         cloneFrom: r.cloneFrom,
         cloneGeneration: r.cloneGeneration,
+        signingKey: repos.signingKey(r.name),
       })),
-      stagingSigningKey: repos.signingKey,
       stagingCloneRoleName: cloneRoleName(c.stackPrefix, 'staging'),
     });
   }

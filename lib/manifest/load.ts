@@ -173,7 +173,7 @@ function resolvePackage(m: ManifestFile, p: PackageSpec, problems: string[]): Re
     ...p,
     version: v.version,
     iteration: v.iteration,
-    rpm: { ...rpm, full: `${rpm.version}-${rpm.release}`, fileName: rpmFileName(p.name, v, m.metadata.arch.rpm) },
+    rpm: { ...rpm, evr: `${rpm.version}-${rpm.release}`, fileName: rpmFileName(p.name, v, m.metadata.arch.rpm) },
     deb: { version: deb, fileName: debFileName(p.name, v, m.metadata.arch.deb) },
     sources,
     files: (p.files ?? []).map((f, j) => (f.member === undefined ? f : { ...f, member: expand(f.member, `files[${j}].member`) })),

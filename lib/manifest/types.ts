@@ -95,7 +95,12 @@ export interface ImageSpec {
 /** A package with templates expanded and version strings derived. */
 export interface ResolvedPackage extends PackageSpec {
   readonly version: string;
-  readonly rpm: { readonly version: string; readonly release: string; readonly full: string; readonly fileName: string };
+  /**
+   * The RPM's EVR parts and file name. No epoch is ever used, so `evr` is VERSION-RELEASE, as
+   * `rpm -q` and `dnf list` print it (1.7.4_1-1); the NEVRA adds the name and metadata.arch.rpm.
+   */
+  readonly rpm: { readonly version: string; readonly release: string; readonly evr: string; readonly fileName: string };
+  /** The Debian version (upstream version and, when there is one, the Debian revision), and the pool file name. */
   readonly deb: { readonly version: string; readonly fileName: string };
   readonly sources: readonly ResolvedSource[];
   readonly files: readonly FileSpec[];

@@ -4,6 +4,10 @@ import { PackageSpec } from './types';
 export interface VersionInput {
   readonly versioning: PackageSpec['versioning'];
   readonly version: string;
+  /**
+   * The manifest's `iteration` (fpm's word, kept as the manifest key): the RPM release, and with
+   * kismatic versioning also the Debian revision.
+   */
   readonly iteration?: number;
   readonly rpmRelease?: string;
   readonly debRevision?: string;

@@ -69,7 +69,7 @@ export function debOutputName(c: DebContents): string {
  * (--root-owner-group), mtimes are sourceDateEpoch, and dpkg-deb takes the ar member times from
  * SOURCE_DATE_EPOCH, so the same contents give byte-identical files.
  */
-export async function buildDeb(contents: DebContents, outDir: string): Promise<string> {
+export async function buildDeb(contents: DebContents, outDir: string, options: { signal?: AbortSignal } = {}): Promise<string> {
   validateContents(contents);
   const work = await mkdtemp(path.join(outDir, `.dpkg-deb-${contents.name}-`));
   try {
@@ -96,6 +96,7 @@ export async function buildDeb(contents: DebContents, outDir: string): Promise<s
       ['--root-owner-group', ...dpkgCompressionArgs(contents.compression ?? DEFAULT_COMPRESSION), '--build', root, out],
       {
         what: `building ${debOutputName(contents)}`,
+        signal: options.signal,
         env: { ...process.env, SOURCE_DATE_EPOCH: String(contents.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
       },
     );

@@ -4,7 +4,7 @@ import { Downloader, DownloadStats } from '../download/cache';
 import { Manifest, PackageMetadata, ResolvedPackage, ResolvedSource } from '../manifest/types';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
-import { UserError } from '../util/errors';
+import { throwIfAborted, UserError } from '../util/errors';
 import { run, ToolError } from '../util/exec';
 import { Logger, stderrLogger } from '../util/log';
 import { buildDeb } from './deb';
@@ -33,6 +33,8 @@ export interface ImageBundleContext {
   readonly workDir: string;
   readonly allowUnpinned: boolean;
   readonly logger: Logger;
+  /** The build's abort signal (Ctrl-C): pass it to every tool. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -59,6 +61,11 @@ export interface BuildOptions {
   readonly imageBundles?: ImageBundleHook;
   /** Downloads at once. */
   readonly downloadConcurrency?: number;
+  /**
+   * Aborting it (Ctrl-C) kills the running tools and stops between steps; the partial output and
+   * the temporary GnuPG home are removed as on any failure.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface BuildResult {
@@ -131,6 +138,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
   const sde = opts.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
 
   // The key first: a missing key or wrong passphrase fails in seconds, not after the downloads.
+  const { signal } = opts;
   const key: SigningKey = await openSigningKey(opts.signing, 'signing the RPMs');
   const tmp = await mkdtemp(path.join(path.dirname(outDir), `.${path.basename(outDir)}.partial-`));
   try {
@@ -147,6 +155,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       const file = await downloader.download({ what: describeSource(pkg, source), url: source.url, checksum: source.checksum });
       downloaded.set(`${pkg.name}/${source.id}`, file.path);
     });
+    throwIfAborted(signal);
     const s = downloader.stats;
     logger.info(`downloads: ${s.fetched} fetched (${(s.bytesFetched / 1048576).toFixed(1)} MiB), ${s.fromCache} from cache`);
 
@@ -157,7 +166,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
       const pkgWork = path.join(workDir, pkg.name);
       await mkdir(pkgWork, { recursive: true });
       const sourcePath = (id: string) => downloaded.get(`${pkg.name}/${id}`)!;
-      const plainFiles = await manifestFiles(pkg, sourcePath, pkgWork);
+      const plainFiles = await manifestFiles(pkg, sourcePath, pkgWork, signal);
       let compression = opts.compression;
       if (pkg.images.length > 0 && opts.imageBundles) {
         const bundle = await opts.imageBundles(pkg, {
@@ -165,6 +174,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
           workDir: pkgWork,
           allowUnpinned: opts.allowUnpinned ?? false,
           logger,
+          signal,
         });
         plainFiles.push(...bundle.files);
         for (const [name, digest] of bundle.digests ?? []) imageDigests.set(name, digest);
@@ -179,6 +189,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
               path.join(pkgWork, 'rpm-in'),
               pkg.name,
               `repackaging ${pkg.name}`,
+              signal,
             )
           : undefined;
       const debSource = pkg.sources.filter((x) => x.format === 'deb');
@@ -186,7 +197,7 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
         throw new UserError(`package "${pkg.name}": only one upstream .deb can be repackaged, ${debSource.length} given`);
       const debParts =
         debSource.length === 1
-          ? await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`)
+          ? await repackageDeb(sourcePath(debSource[0].id), path.join(pkgWork, 'deb-in'), `repackaging ${pkg.name}`, signal)
           : undefined;
       const contents = packageContents(pkg, opts.manifest.metadata, {
         files: plainFiles,
@@ -196,15 +207,18 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
         deb: debParts,
       });
       logger.info(`building    ${pkg.rpm.fileName}`);
-      rpms.push(await buildRpm(contents.rpm, rpmDir));
+      throwIfAborted(signal);
+      rpms.push(await buildRpm(contents.rpm, rpmDir, { signal }));
 
       logger.info(`building    ${pkg.deb.fileName}`);
-      debs.push(await buildDeb(contents.deb, debDir));
+      throwIfAborted(signal);
+      debs.push(await buildDeb(contents.deb, debDir, { signal }));
       await rm(pkgWork, { recursive: true, force: true });
     });
 
     logger.info(`signing     ${rpms.length} RPM(s) with ${key.source} (key ${key.fingerprint})`);
-    await signRpms(rpms, key);
+    throwIfAborted(signal);
+    await signRpms(rpms, key, { signal });
 
     // Everything built and signed: now, and only now, into OUT.
     const moved = await moveInto(tmp, outDir);
@@ -273,7 +287,12 @@ export function packageContents(
 }
 
 /** Files the manifest lists: the source itself, or a member extracted from the source archive. */
-async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => string, workDir: string): Promise<PackageFile[]> {
+async function manifestFiles(
+  pkg: ResolvedPackage,
+  sourcePath: (id: string) => string,
+  workDir: string,
+  signal: AbortSignal | undefined,
+): Promise<PackageFile[]> {
   const byArchive = new Map<string, string[]>();
   for (const f of pkg.files) {
     if (f.member !== undefined) byArchive.set(f.from, [...(byArchive.get(f.from) ?? []), f.member]);
@@ -286,6 +305,7 @@ async function manifestFiles(pkg: ResolvedPackage, sourcePath: (id: string) => s
     try {
       await run('tar', ['-xf', sourcePath(sourceId), '-C', dir, '--no-same-owner', '--', ...unique], {
         what: `extracting from ${pkg.name} source ${sourceId}`,
+        signal,
       });
     } catch (e) {
       if (!(e instanceof ToolError)) throw e;

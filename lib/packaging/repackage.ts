@@ -161,21 +161,21 @@ const SCRIPTLET_TAGS: Record<RpmScriptletName, [string, string]> = {
   posttrans: ['POSTTRANS', 'POSTTRANSPROG'],
 };
 
-async function rpmQuery(file: string, qf: string, what: string): Promise<string> {
+async function rpmQuery(file: string, qf: string, what: string, signal?: AbortSignal): Promise<string> {
   // --nosignature: upstream packages are signed by their vendor's key, which we do not import;
   // their integrity is the pinned checksum.
-  return (await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, file], { what })).stdout;
+  return (await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, file], { what, signal })).stdout;
 }
 
-export async function readUpstreamRpm(file: string, what: string): Promise<UpstreamRpm> {
-  const name = (await rpmQuery(file, '%{NAME}', what)).trim();
-  const entries = parseRpmFileList(await rpmQuery(file, FILE_QUERY, what));
-  const requires = parseRpmRequires(await rpmQuery(file, REQUIRES_QUERY, what));
-  const list = async (tag: string) => (await rpmQuery(file, `[%{${tag}}\\n]`, what)).split('\n').filter(Boolean);
+export async function readUpstreamRpm(file: string, what: string, signal?: AbortSignal): Promise<UpstreamRpm> {
+  const name = (await rpmQuery(file, '%{NAME}', what, signal)).trim();
+  const entries = parseRpmFileList(await rpmQuery(file, FILE_QUERY, what, signal));
+  const requires = parseRpmRequires(await rpmQuery(file, REQUIRES_QUERY, what, signal));
+  const list = async (tag: string) => (await rpmQuery(file, `[%{${tag}}\\n]`, what, signal)).split('\n').filter(Boolean);
   const scriptlets: Partial<Record<RpmScriptletName, RpmScriptlet>> = {};
   for (const [phase, [bodyTag, progTag]] of Object.entries(SCRIPTLET_TAGS) as Array<[RpmScriptletName, [string, string]]>) {
     const sep = '\u0001KET\u0001';
-    const out = await rpmQuery(file, `%{${bodyTag}}${sep}%{${progTag}}`, what);
+    const out = await rpmQuery(file, `%{${bodyTag}}${sep}%{${progTag}}`, what, signal);
     const [body, prog] = out.split(sep);
     if (body === '(none)' && (prog === '(none)' || prog === '')) continue;
     if (body === '(none)') continue; // an interpreter without a body (e.g. %post -p /sbin/ldconfig) is not repackaged
@@ -194,10 +194,11 @@ export async function readUpstreamRpm(file: string, what: string): Promise<Upstr
 }
 
 /** Unpacks an RPM payload (rpm2archive writes it as a tar; no cpio needed). */
-export async function extractRpmPayload(file: string, dir: string, what: string): Promise<void> {
+export async function extractRpmPayload(file: string, dir: string, what: string, signal?: AbortSignal): Promise<void> {
   await mkdir(dir, { recursive: true });
   await run('sh', ['-c', 'rpm2archive - < "$1" | tar -xzf - -C "$2"', 'sh', file, dir], {
     what: `${what}: unpacking ${path.basename(file)}`,
+    signal,
   });
 }
 
@@ -207,6 +208,7 @@ export async function repackageRpms(
   workDir: string,
   newName: string,
   what: string,
+  signal?: AbortSignal,
 ): Promise<{ files: PackageFile[]; extras: RpmExtras & { requires: string[] } }> {
   const rpms: UpstreamRpm[] = [];
   const packageFiles: PackageFile[] = [];
@@ -215,10 +217,10 @@ export async function repackageRpms(
   const configFiles: string[] = [];
   const seen = new Map<string, string>();
   for (const [i, file] of files.entries()) {
-    const rpm = await readUpstreamRpm(file, what);
+    const rpm = await readUpstreamRpm(file, what, signal);
     rpms.push(rpm);
     const dir = path.join(workDir, `rpm-${i}`);
-    await extractRpmPayload(file, dir, what);
+    await extractRpmPayload(file, dir, what, signal);
     for (const e of rpm.entries) {
       const owner = seen.get(e.path);
       if (owner !== undefined) {
@@ -293,8 +295,9 @@ export async function repackageDeb(
   file: string,
   dir: string,
   what: string,
+  signal?: AbortSignal,
 ): Promise<{ files: PackageFile[]; depends: string[]; extras: DebExtras }> {
-  await run('dpkg-deb', ['-R', file, dir], { what: `${what}: unpacking ${path.basename(file)}` });
+  await run('dpkg-deb', ['-R', file, dir], { what: `${what}: unpacking ${path.basename(file)}`, signal });
   const debian = path.join(dir, 'DEBIAN');
   const [control = []] = parseControlParagraphs(
     await readFile(path.join(debian, 'control'), 'utf8'),

@@ -99,7 +99,7 @@ export function rpmOutputName(c: RpmContents): string {
  * Builds one RPM into outDir with rpmbuild and returns its path. Unsigned: signRpms signs all
  * RPMs of a build in one rpmsign call.
  */
-export async function buildRpm(contents: RpmContents, outDir: string): Promise<string> {
+export async function buildRpm(contents: RpmContents, outDir: string, options: { signal?: AbortSignal } = {}): Promise<string> {
   validateContents(contents);
   const work = await mkdtemp(path.join(outDir, `.rpmbuild-${contents.name}-`));
   try {
@@ -112,6 +112,7 @@ export async function buildRpm(contents: RpmContents, outDir: string): Promise<s
     args.push(specFile);
     await run('rpmbuild', args, {
       what: `building ${rpmOutputName(contents)}`,
+      signal: options.signal,
       env: { ...process.env, SOURCE_DATE_EPOCH: String(contents.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
     });
     return path.join(outDir, rpmOutputName(contents));

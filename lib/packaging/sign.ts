@@ -29,7 +29,7 @@ export function rpmsignArgs(key: Pick<SigningKey, 'fingerprint' | 'gnupgHome' | 
 }
 
 /** Signs RPMs in place with one rpmsign call. */
-export async function signRpms(files: readonly string[], key: SigningKey): Promise<void> {
+export async function signRpms(files: readonly string[], key: SigningKey, options: { signal?: AbortSignal } = {}): Promise<void> {
   if (files.length === 0) return;
   if (key.passphraseFile && /\s/.test(key.passphraseFile)) {
     // rpm splits the macro on whitespace.
@@ -38,5 +38,6 @@ export async function signRpms(files: readonly string[], key: SigningKey): Promi
   await run('rpmsign', rpmsignArgs(key, files), {
     what: `signing ${files.map((f) => path.basename(f)).join(', ')} with ${key.source} (key ${key.fingerprint})`,
     env: { ...process.env, GNUPGHOME: key.gnupgHome },
+    signal: options.signal,
   });
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
@@ -11,12 +11,12 @@ import { acquireLocks } from './lock';
 import { PreparedRepository, PublishResult } from './repository';
 import { prepareRpmRepository } from './rpm';
 import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
-import { assertSigningKeyAcceptable } from './sign';
+import { assertSigningKeyAcceptable, detachSignSha512 } from './sign';
 import { formatProblems, InputProblem, readBuildPackages, ReleaseContents, strayPackages } from './validate';
 import { putBytes } from './upload';
-import { CACHE_METADATA } from './layout';
+import { CACHE_REVALIDATE } from './layout';
 import { releaseOfBuild } from '../release-manifest';
-import { gpgDetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
+import { DetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
 
 export type { PublishResult } from './repository';
 export type { ReleaseContents } from './validate';
@@ -230,14 +230,23 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       // After both repositories' packages and metadata, still under their locks: release.json + signature.
       const release = releaseRead.release;
       if (release) {
-        const signer = gpgDetachedSigner(await key);
+        // Signed like every other entry file: SHA-512 (lib/publish/sign).
+        const signingKey = await key;
+        const signer: DetachedSigner = async (data) => {
+          const dir = await mkdtemp(path.join(workDir, 'release-sign-'));
+          await writeFile(path.join(dir, 'data'), data);
+          await detachSignSha512(signingKey, path.join(dir, 'data'), path.join(dir, 'data.asc'));
+          return readFile(path.join(dir, 'data.asc'), 'utf8');
+        };
         for (const [i, b] of [rpmBucket, debBucket].entries()) {
           check(i)();
           const objects: RepositoryObjects = {
             get: async (k) => (await getObjectBytes(b, k))?.body,
-            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_METADATA, contentType })),
+            // A signed pair, like the other signed entry files: caches must ask the origin every time.
+            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
           };
-          await recordRelease(objects, signer, release, { what: b.label, logger });
+          // A key rotation signs the record again with the new key.
+          await recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange });
         }
       }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };

@@ -34,8 +34,15 @@ export const CACHE_REVALIDATE = 'no-cache';
  * override it (minimum TTL 0, origin Cache-Control honoured) for these paths.
  */
 export const SIGNED_ENTRY_FILES = {
-  rpm: ['repodata/repomd.xml', 'repodata/repomd.xml.asc', 'public.key'],
-  deb: [`dists/${DISTRIBUTION}/InRelease`, `dists/${DISTRIBUTION}/Release`, `dists/${DISTRIBUTION}/Release.gpg`, 'public.key'],
+  rpm: ['repodata/repomd.xml', 'repodata/repomd.xml.asc', 'public.key', 'release.json', 'release.json.asc'],
+  deb: [
+    `dists/${DISTRIBUTION}/InRelease`,
+    `dists/${DISTRIBUTION}/Release`,
+    `dists/${DISTRIBUTION}/Release.gpg`,
+    'public.key',
+    'release.json',
+    'release.json.asc',
+  ],
   cacheControl: CACHE_REVALIDATE,
 } as const;
 

@@ -162,19 +162,19 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
 export async function acquireLocks(
   target: S3Target,
   locks: readonly LockOptions[],
-): Promise<{ held: HeldLock[]; release(): Promise<void> }> {
+): Promise<{ /** In the order of `locks` (not the order taken). */ held: HeldLock[]; release(): Promise<void> }> {
   const ordered = [...locks].sort((a, b) => lockOrder(a).localeCompare(lockOrder(b)));
-  const held: HeldLock[] = [];
+  const taken: Array<{ options: LockOptions; lock: HeldLock }> = [];
   const release = async () => {
-    for (const l of held.splice(0).reverse()) await l.release();
+    for (const t of taken.splice(0).reverse()) await t.lock.release();
   };
   try {
-    for (const l of ordered) held.push(await acquireLock(target, l));
+    for (const l of ordered) taken.push({ options: l, lock: await acquireLock(target, l) });
   } catch (e) {
     await release();
     throw e;
   }
-  return { held: [...held], release };
+  return { held: locks.map((l) => taken.find((t) => t.options === l)!.lock), release };
 }
 
 /** The order locks are taken in: state bucket, then key. */

@@ -9,7 +9,7 @@ import { Logger } from '../util/log';
 import { CACHE_REVALIDATE, RPM_PACKAGE_DIR } from './layout';
 import { classifyPackages, conflictMessage, parseRepomd, PublishedPackage, readPrimaryXml } from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
-import { Bucket, getObjectBytes, headObject } from './s3';
+import { Bucket, downloadToFile, getObjectBytes, headObject } from './s3';
 import { detachSignSha512 } from './sign';
 import { putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { BuildPackage, checkRpmSignatures, fileNameCollisions, InputProblem } from './validate';
@@ -75,10 +75,9 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
     await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
     for (const e of needed) {
-      const obj = await getObjectBytes(b, e.href);
-      if (!obj) throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
       const file = path.join(repoDir, e.href);
-      await writeFile(file, obj.body);
+      if (!(await downloadToFile(b, e.href, file)))
+        throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
       if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
     }
   }

@@ -57,7 +57,7 @@ export function releaseFromManifest(manifest: Manifest): ReleaseManifest {
     packages: manifest.packages.map((p) => ({
       name: p.name,
       version: p.version,
-      rpm: { version: p.rpm.full, fileName: p.rpm.fileName },
+      rpm: { version: p.rpm.evr, fileName: p.rpm.fileName },
       deb: { version: p.deb.version, fileName: p.deb.fileName },
       ...(p.images.length > 0
         ? {

@@ -73,23 +73,35 @@ function sameRelease(a: ReleaseManifest, b: ReleaseManifest): boolean {
  * publishing the same build twice writes nothing) and writes release.json.asc. Call it after the
  * packages are in the repository and while holding the repository's lock; release.json is
  * written first, then its signature.
- * @returns 'recorded', or 'unchanged' when the newest entry already is this release.
+ * @returns 'recorded'; 'unchanged' when the newest entry already is this release; 'resigned'
+ *   when it is and `resign` asked for a new signature.
  * @throws UserError when the existing release.json is not one (it is never overwritten blindly).
  */
 export async function recordRelease(
   objects: RepositoryObjects,
   sign: DetachedSigner,
   release: ReleaseManifest,
-  opts: { readonly what: string; readonly logger: Logger; readonly now?: Date },
-): Promise<'recorded' | 'unchanged'> {
+  opts: {
+    readonly what: string;
+    readonly logger: Logger;
+    readonly now?: Date;
+    /** Sign release.json again even when it already records this release (a key rotation). */
+    readonly resign?: boolean;
+  },
+): Promise<'recorded' | 'resigned' | 'unchanged'> {
   const existing = await objects.get(RELEASE_INDEX);
   const index: ReleaseIndex = existing
     ? parseIndex(existing.toString('utf8'), `${opts.what}/${RELEASE_INDEX}`)
     : { schemaVersion: 1, releases: [] };
   const newest = index.releases[index.releases.length - 1];
-  if (newest && sameRelease(newest, release) && (await objects.get(RELEASE_INDEX_SIGNATURE))) {
-    opts.logger.info(`${opts.what}: ${RELEASE_INDEX} already records this release`);
-    return 'unchanged';
+  if (existing && newest && sameRelease(newest, release) && (await objects.get(RELEASE_INDEX_SIGNATURE))) {
+    if (!opts.resign) {
+      opts.logger.info(`${opts.what}: ${RELEASE_INDEX} already records this release`);
+      return 'unchanged';
+    }
+    await objects.put(RELEASE_INDEX_SIGNATURE, Buffer.from(await sign(existing)), 'application/pgp-signature');
+    opts.logger.info(`${opts.what}: ${RELEASE_INDEX} signed again with the new key`);
+    return 'resigned';
   }
   const entry = { ...release, publishedAt: (opts.now ?? new Date()).toISOString() };
   const body = Buffer.from(`${JSON.stringify({ schemaVersion: 1, releases: [...index.releases, entry] }, null, 2)}\n`);
@@ -125,7 +137,7 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
       });
     }
     await gpg(home, ['--import', path.join(dir, 'public.key')], `${what}: importing ${base}/public.key`).catch((e: Error) => {
-      const detail = e instanceof ToolError ? (e.detail.stderr ?? e.message).trim() : e.message;
+      const detail = e instanceof ToolError ? (e.stderr || e.message).trim() : e.message;
       throw new UserError(`${what}: ${base}/public.key is not a usable public key: ${detail}`);
     });
     let status = '';
@@ -138,7 +150,7 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
         )
       ).stdout;
     } catch (e) {
-      const text = e instanceof ToolError ? (e.detail.stderr ?? e.message) : (e as Error).message;
+      const text = e instanceof ToolError ? e.stderr || e.message : (e as Error).message;
       const reason = /BAD signature/i.test(text)
         ? 'BAD signature: release.json was changed after it was signed'
         : /No public key|no public key|NO_PUBKEY/i.test(text)

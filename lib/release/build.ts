@@ -39,6 +39,8 @@ export interface BuildReleaseOptions {
   readonly sourceDateEpoch?: number;
   /** @default stderrLogger */
   readonly logger?: Logger;
+  /** Aborting it (Ctrl-C) kills the running tools; OUT stays as it was. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResu
     sourceDateEpoch: opts.sourceDateEpoch,
     logger: opts.logger ?? stderrLogger,
     imageBundles: offlineImageBundles({ mirror: opts.registryMirror }),
+    signal: opts.signal,
   });
   // What OUT now holds, for publish (each repository's release.json) and consume.
   await writeReleaseManifest(manifest, opts.outDir, result.imageDigests);

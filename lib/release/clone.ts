@@ -91,7 +91,7 @@ export interface DeployedCloneOptions {
   readonly to: string;
   /** The clone deployment file bundled with the project (lib/clone/deployment.ts). */
   readonly deploymentFile: string;
-  /** CODEBUILD_BUILD_ARN, KET_CLONE_ENDPOINTS, KET_GPG_KEY_SECRET and the AWS configuration. */
+  /** CODEBUILD_BUILD_ARN, KET_CLONE_ENDPOINTS (B's URLs, distributions and key secret) and the AWS configuration. */
   readonly env: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly onProgress?: (p: CloneProgress) => void;
@@ -115,7 +115,8 @@ export async function cloneDeployedRepository(opts: DeployedCloneOptions): Promi
       to: opts.to,
       repositories,
       target,
-      signingKey: signingKeyOptionsFromEnv(opts.env),
+      // B's own key, named for B in the project's configuration; IAM lets the project read the zone's keys only.
+      signingKey: { ...signingKeyOptionsFromEnv(opts.env), secretId: endpoints[opts.to]?.signingKeySecretArn },
       logger: opts.logger,
       onProgress: opts.onProgress,
       concurrency: opts.concurrency,

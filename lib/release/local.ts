@@ -9,7 +9,7 @@ import { loadManifest } from '../manifest/load';
 import { Manifest } from '../manifest/types';
 import { publishRepositories } from '../publish';
 import { SigningKeyOptions } from '../signing/keyring';
-import { UserError } from '../util/errors';
+import { throwIfAborted, UserError } from '../util/errors';
 import { Logger, stderrLogger } from '../util/log';
 import { aptSourceLine } from './apt-layout';
 import { buildRelease } from './build';
@@ -55,6 +55,8 @@ export interface RunLocalOptions {
   readonly cacheDir?: string;
   /** @default stderrLogger */
   readonly logger?: Logger;
+  /** Aborting it (Ctrl-C) stops the build's tools and the run between steps; everything started is stopped. */
+  readonly signal?: AbortSignal;
 }
 
 /** A verified repository pair in the running embedded store. */
@@ -101,6 +103,7 @@ export async function runLocal(opts: RunLocalOptions): Promise<LocalRelease> {
       mirror = fixtures.url;
       registryMirror = fixtures.registryMirror !== undefined ? parseRegistryMirror(fixtures.registryMirror) : undefined;
     }
+    throwIfAborted(opts.signal);
     const manifest = loadManifest(manifestFile);
     const signing = hasKey(opts.signing)
       ? opts.signing
@@ -111,13 +114,14 @@ export async function runLocal(opts: RunLocalOptions): Promise<LocalRelease> {
       logger.info(
         opts.rebuild ? 'building (rebuild)' : `building: ${missing.length} package file(s) of ${manifest.file} are not in ${outDir}/`,
       );
-      await buildRelease({ manifestFile, outDir, cacheDir: opts.cacheDir, mirror, registryMirror, signing, logger });
+      await buildRelease({ manifestFile, outDir, cacheDir: opts.cacheDir, mirror, registryMirror, signing, logger, signal: opts.signal });
     } else {
       logger.info(`reusing ${outDir}/: it holds every package of ${manifest.file} (rebuild to build anyway)`);
     }
     await fixtures?.close();
     fixtures = undefined;
-    return await publishAndVerify(manifest, outDir, signing, opts.dataDir, port, logger);
+    throwIfAborted(opts.signal);
+    return await publishAndVerify(manifest, outDir, signing, opts.dataDir, port, logger, opts.signal);
   } finally {
     await fixtures?.close();
   }
@@ -130,6 +134,7 @@ async function publishAndVerify(
   dataDir: string,
   port: number,
   logger: Logger,
+  signal: AbortSignal | undefined,
 ): Promise<LocalRelease> {
   const store: EmbeddedStore = await startEmbeddedStore({ dataDir, port });
   try {
@@ -148,6 +153,7 @@ async function publishAndVerify(
     });
     // The pipeline's verify insists on the whole manifest; here a package the build did not
     // produce is named rather than failing the try-out.
+    throwIfAborted(signal);
     const notBuilt = missingBuildOutputs(manifest, outDir).map((f) => path.basename(f));
     if (notBuilt.length) logger.warn(`not built, so not verified: ${notBuilt.join(', ')}`);
     const built = {

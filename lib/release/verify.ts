@@ -9,7 +9,7 @@ import { ExpectedPackage, verifyRepositories } from '../verify';
  */
 export function expectedPackages(manifest: Manifest): { rpm: ExpectedPackage[]; deb: ExpectedPackage[] } {
   return {
-    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.full })),
+    rpm: manifest.packages.map((p) => ({ name: p.name, version: p.rpm.evr })),
     deb: manifest.packages.map((p) => ({ name: p.name, version: p.deb.version })),
   };
 }

@@ -51,63 +51,76 @@ export interface RunResult {
 /** Lines of the tool's output kept in a ToolError's message. */
 const TAIL_LINES = 8;
 
+/** How a tool failed; every field but `what` describes the tool's own end. */
+export interface ToolFailure {
+  /** The step, as RunOptions.what. */
+  readonly what?: string;
+  /** The tool's exit status when it exited by itself (not the CLI's exit code). */
+  readonly status?: number;
+  /** The signal that ended it (SIGTERM after a timeout or an abort). */
+  readonly signal?: NodeJS.Signals;
+  readonly timedOut?: boolean;
+  /** The timeout that applied, in milliseconds. */
+  readonly timeoutMs?: number;
+  /** Ended because the caller's AbortSignal aborted (Ctrl-C). */
+  readonly aborted?: boolean;
+  /** The program is not on PATH. */
+  readonly notInstalled?: boolean;
+  /** The tool's whole stderr (stdout when stderr was empty). */
+  readonly stderr?: string;
+}
+
 /**
  * A tool that did not succeed: not installed, exited non-zero, killed by a signal, timed out or
- * aborted. A UserError (the CLI prints the message without a stack); callers that react to a
- * particular failure look at the fields and the tool's own `stderr`, never at this message.
+ * aborted. A UserError (the CLI prints the message without a stack, exit 1); callers that react
+ * to a particular failure look at these fields and the tool's own `stderr`, never at the message.
  */
 export class ToolError extends UserError {
+  readonly status?: number;
+  readonly signal?: NodeJS.Signals;
+  readonly timedOut: boolean;
+  readonly aborted: boolean;
+  readonly notInstalled: boolean;
+  /** The tool's own output (stderr, or stdout when it wrote nothing there). */
+  readonly stderr: string;
+
   constructor(
     /** The program as called, e.g. 'rpmbuild'. */
     readonly tool: string,
     readonly args: readonly string[],
-    readonly detail: {
-      /** The step, as RunOptions.what. */
-      readonly what?: string;
-      /** Exit status when the tool exited by itself. */
-      readonly exitCode?: number;
-      /** The signal that ended it (SIGTERM after a timeout or an abort). */
-      readonly signal?: NodeJS.Signals;
-      readonly timedOut?: boolean;
-      readonly timeoutMs?: number;
-      readonly aborted?: boolean;
-      readonly notInstalled?: boolean;
-      /** The tool's whole stderr (stdout when stderr was empty). */
-      readonly stderr?: string;
-    },
+    failure: ToolFailure,
   ) {
-    super(ToolError.describe(tool, args, detail));
+    super(describeFailure(tool, args, failure));
     this.name = 'ToolError';
+    this.status = failure.status;
+    this.signal = failure.signal;
+    this.timedOut = failure.timedOut ?? false;
+    this.aborted = failure.aborted ?? false;
+    this.notInstalled = failure.notInstalled ?? false;
+    this.stderr = failure.stderr ?? '';
   }
 
-  get timedOut(): boolean {
-    return this.detail.timedOut ?? false;
-  }
-  get notInstalled(): boolean {
-    return this.detail.notInstalled ?? false;
-  }
-  /** The tool's own output (stderr, or stdout when it wrote nothing there). */
-  get stderr(): string {
-    return this.detail.stderr ?? '';
-  }
   /** The last lines of the tool's output. */
   get stderrTail(): string {
-    return this.stderr.trim().split('\n').slice(-TAIL_LINES).join('\n');
+    return tail(this.stderr);
   }
+}
 
-  private static describe(tool: string, args: readonly string[], d: ToolError['detail']): string {
-    const step = d.what ? `${d.what}: ` : '';
-    if (d.notInstalled) return `${tool} is not installed (needed for ${d.what ?? 'this step'})`;
-    const status = d.timedOut
-      ? `timed out after ${Math.round((d.timeoutMs ?? 0) / 1000)} s`
-      : d.aborted
-        ? 'aborted'
-        : d.signal
-          ? `killed by ${d.signal}`
-          : `exit ${d.exitCode}`;
-    const tail = (d.stderr ?? '').trim().split('\n').slice(-TAIL_LINES).join('\n');
-    return `${step}${tool} ${args.join(' ')} failed (${status})${tail ? `:\n${tail}` : ''}`;
-  }
+function tail(text: string): string {
+  return text.trim().split('\n').slice(-TAIL_LINES).join('\n');
+}
+
+function describeFailure(tool: string, args: readonly string[], f: ToolFailure): string {
+  if (f.notInstalled) return `${tool} is not installed (needed for ${f.what ?? 'this step'})`;
+  const how = f.timedOut
+    ? `timed out after ${Math.round((f.timeoutMs ?? 0) / 1000)} s`
+    : f.aborted
+      ? 'aborted'
+      : f.signal
+        ? `killed by ${f.signal}`
+        : `exit ${f.status}`;
+  const last = tail(f.stderr ?? '');
+  return `${f.what ? `${f.what}: ` : ''}${tool} ${args.join(' ')} failed (${how})${last ? `:\n${last}` : ''}`;
 }
 
 /** The timeout `run` applies to a tool when the caller gives none. */
@@ -125,8 +138,8 @@ export function run(command: string, args: readonly string[], options: RunOption
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   return new Promise((resolve, reject) => {
-    const fail = (detail: Omit<ToolError['detail'], 'what'>) =>
-      reject(new ToolError(command, args, { what: options.what, timeoutMs, ...detail }));
+    const fail = (failure: Omit<ToolFailure, 'what'>) =>
+      reject(new ToolError(command, args, { what: options.what, timeoutMs, ...failure }));
     if (signal.aborted) return fail({ timedOut: timeout.aborted, aborted: !timeout.aborted });
     const child = spawn(command, args as string[], {
       cwd: options.cwd,
@@ -153,7 +166,7 @@ export function run(command: string, args: readonly string[], options: RunOption
       const stderr = Buffer.concat(err).toString('utf8');
       if (code === 0) return resolve({ stdout, stderr });
       fail({
-        exitCode: code ?? undefined,
+        status: code ?? undefined,
         signal: sig ?? undefined,
         timedOut: timeout.aborted,
         aborted: signal.aborted && !timeout.aborted,

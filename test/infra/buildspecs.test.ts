@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { BUILDSPECS } from '../../lib/infra/projects';
+import { ARTIFACT_SHA256_VARIABLE, BUILDSPECS } from '../../lib/infra/projects';
 import { ARTIFACTS } from '../../lib/infra/release-pipeline';
 import { logicalId, ROOT, synthesize, Synthesized } from './support';
 
 interface BuildSpec {
   version: number;
-  phases: { install: { 'runtime-versions': Record<string, unknown>; commands: string[] }; build: { commands: string[] } };
+  env: { shell: string; 'exported-variables'?: string[] };
+  phases: { install: { 'runtime-versions'?: Record<string, unknown>; commands: string[] }; build: { commands: string[] } };
   artifacts?: { files: string[] };
   cache?: { paths: string[] };
 }
@@ -19,20 +20,27 @@ beforeAll(() => {
   s = synthesize();
 });
 
-describe('buildspecs: tools, then one ket-packages call', () => {
-  test.each(Object.entries(BUILDSPECS))('%s: install phase installs tools only, build phase is one ket-packages command', (name, file) => {
+describe('buildspecs: tools, then ket-packages', () => {
+  test.each(Object.entries(BUILDSPECS))('%s: installs with scripts/install-deps.sh (as CI does), then calls ket-packages', (name, file) => {
     const b = spec(file);
     expect(b.version).toBe(0.2);
-    expect(b.phases.install['runtime-versions']).toEqual({ nodejs: 20 });
-    for (const c of b.phases.install.commands)
-      expect(c).toMatch(/^(apt-get update|DEBIAN_FRONTEND=noninteractive apt-get install -y|npm ci|test -x \/usr\/bin\/aws \|\| ln -s)/);
-    expect(b.phases.build.commands).toHaveLength(1);
-    expect(b.phases.build.commands[0]).toMatch(new RegExp(`^npx ket-packages ${name} `));
+    expect(b.env.shell).toBe('bash');
+    // runtime-versions works only on CodeBuild's curated images; the projects run Docker's Node image.
+    expect(b.phases.install['runtime-versions']).toBeUndefined();
+    expect(b.phases.install.commands).toEqual(['bash scripts/install-deps.sh']);
+    // The CLI that npm ci compiled (its prepare step), started directly: npx would resolve the
+    // project's own bin through its cache on every call.
+    expect(b.phases.build.commands[0]).toMatch(new RegExp(`^node dist/bin/ket-packages.js ${name} `));
+    for (const c of b.phases.build.commands) expect(c).toMatch(/^(export [A-Z_0-9]+="\$\()?node dist\/bin\/ket-packages\.js /);
   });
 
-  test('build: signs with the secret the project names, caches downloads in S3, hands on build/ and release.yaml', () => {
+  test('build: signs with the secret the project names, caches downloads in S3, exports the artifact sha256, hands on build/ and release.yaml', () => {
     const b = spec(BUILDSPECS.build);
-    expect(b.phases.build.commands[0]).toBe('npx ket-packages build --out build');
+    expect(b.phases.build.commands).toEqual([
+      'node dist/bin/ket-packages.js build --out build',
+      `export ${ARTIFACT_SHA256_VARIABLE}="$(node dist/bin/ket-packages.js artifact-sha256 build)"`,
+    ]);
+    expect(b.env['exported-variables']).toEqual([ARTIFACT_SHA256_VARIABLE]);
     expect(b.cache?.paths).toEqual(['.cache/ket-packages/**/*']);
     expect(b.artifacts?.files).toEqual(['build/**/*', 'release.yaml']);
   });
@@ -45,23 +53,26 @@ describe('buildspecs: tools, then one ket-packages call', () => {
 
   test('every variable a buildspec uses is set by each project that runs it', () => {
     const resources = s.pipelinesTemplate.toJSON().Resources;
-    const projects = [
-      [BUILDSPECS.build, s.pipelines.buildProject],
-      [BUILDSPECS.publish, s.pipelines.publishProjects.staging],
-      [BUILDSPECS.publish, s.pipelines.publishProjects.production],
-      [BUILDSPECS.verify, s.pipelines.verifyProjects.staging],
-      [BUILDSPECS.verify, s.pipelines.verifyProjects.production],
-    ] as const;
+    const projects = (['staging', 'production'] as const).flatMap((z) => {
+      const zone = s.pipelines.zones[z];
+      return [
+        [BUILDSPECS.build, zone.build],
+        [BUILDSPECS.publish, zone.publish],
+        [BUILDSPECS.verify, zone.verify],
+      ] as const;
+    });
     for (const [file, p] of projects) {
       const props = resources[logicalId(p.project)].Properties;
       expect(props.Source.BuildSpec).toBe(file);
       const set = new Set<string>(props.Environment.EnvironmentVariables.map((v: { Name: string }) => v.Name));
+      const exported = new Set(spec(file).env['exported-variables'] ?? []);
       const used = [
         ...spec(file)
           .phases.build.commands.join(' ')
           .matchAll(/\$([A-Z_][A-Za-z0-9_]*)/g),
       ].map((m) => m[1]);
-      for (const v of used.filter((x) => !x.startsWith('CODEBUILD_'))) expect([file, v, set.has(v)]).toEqual([file, v, true]);
+      for (const v of used.filter((x) => !x.startsWith('CODEBUILD_') && !exported.has(x)))
+        expect([file, v, set.has(v)]).toEqual([file, v, true]);
     }
     // The build gets the secret's ARN to read the key itself, never the key.
     expect(spec(BUILDSPECS.build).phases.build.commands.join()).not.toContain('KET_GPG_KEY_SECRET');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { DeploymentConfigError, parseDeploymentConfig } from '../../lib/config/load';
+import { placeholderFields } from '../../lib/config/placeholders';
 import { ROOT } from './support';
 
 const committed = readFileSync(path.join(ROOT, 'deploy.config.yaml'), 'utf8');
@@ -44,6 +45,44 @@ describe('deployment configuration', () => {
       ['staging', 30, 'production'],
     ]);
     expect(c.signingKeySecretName).toBe('ket-packages/gpg-signing-key');
+    // Each repository its own key; production keeps the name of the one secret earlier versions made.
+    expect(c.repositories.map((r) => [r.name, r.signingKeySecretName])).toEqual([
+      ['production', 'ket-packages/gpg-signing-key'],
+      ['staging', 'ket-packages/gpg-signing-key/staging'],
+    ]);
+  });
+
+  test('signing-key secrets: named per repository, never shared', () => {
+    const named = parseDeploymentConfig(
+      edited((d) => d.setIn(['repositories', 1, 'signingKeySecretName'], 'ket/staging-key')),
+      'deploy.config.yaml',
+    );
+    expect(named.repositories[1].signingKeySecretName).toBe('ket/staging-key');
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'signingKeySecretName'], 'ket-packages/gpg-signing-key')))).toEqual([
+      'repository "staging": field "signingKeySecretName" uses secret "ket-packages/gpg-signing-key" of repository "production" again; each repository needs its own key',
+    ]);
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 1, 'signingKeySecretName'], 'no spaces allowed')))).toEqual([
+      'field "repositories[1].signingKeySecretName" must be a Secrets Manager secret name (letters, digits and /_+=.@-), got "no spaces allowed"',
+    ]);
+  });
+
+  test('placeholders: the example connection ARN and example.com addresses are named; real values are not', () => {
+    const c = parseDeploymentConfig(committed, 'deploy.config.yaml');
+    expect(placeholderFields(c)).toEqual([
+      'field "source.connectionArn" is the example\'s all-zero connection ARN (arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000)',
+      'field "notificationEmails[0]" is an example address (release-engineering@example.com)',
+    ]);
+    const real = parseDeploymentConfig(
+      edited((d) => {
+        d.setIn(
+          ['source', 'connectionArn'],
+          'arn:aws:codeconnections:eu-west-1:111122223333:connection/3f1c2a9e-5b7d-4e21-9c0a-1d2e3f4a5b6c',
+        );
+        d.setIn(['notificationEmails'], ['releases@kismatic.io', 'ops@mail.example.org']);
+      }),
+      'deploy.config.yaml',
+    );
+    expect(placeholderFields(real)).toEqual(['field "notificationEmails[1]" is an example address (ops@mail.example.org)']);
   });
 
   test('minimal file: defaults for prefix, pipelines, retention and secret', () => {

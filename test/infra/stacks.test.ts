@@ -8,12 +8,12 @@ beforeAll(() => {
 });
 
 describe('repositories stack', () => {
-  test('resource counts: 2 repositories × (rpm, deb, state) + 1 log bucket, 4 distributions, 1 secret', () => {
+  test('resource counts: 2 repositories × (rpm, deb, state) + 1 log bucket, 4 distributions, a secret per repository', () => {
     const t = s.repositoriesTemplate;
     t.resourceCountIs('AWS::S3::Bucket', 7);
     t.resourceCountIs('AWS::CloudFront::Distribution', 4);
     t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 4);
-    t.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    t.resourceCountIs('AWS::SecretsManager::Secret', 2);
   });
 
   test('every repository bucket: private, TLS only, versioned, encrypted, logged, retained, noncurrent versions expire', () => {
@@ -66,7 +66,8 @@ describe('repositories stack', () => {
         });
       }
     }
-    s.pipelinesTemplate.resourceCountIs('AWS::S3::Bucket', 3);
+    // The access-log bucket, and an artifact and a cache bucket per trust zone.
+    s.pipelinesTemplate.resourceCountIs('AWS::S3::Bucket', 5);
   });
 
   test('default bucket names are derived from prefix, repository, account and region', () => {
@@ -132,7 +133,7 @@ describe('repositories stack', () => {
     const t = s.repositoriesTemplate;
     const policies = t.findResources('AWS::CloudFront::CachePolicy');
     const ttl = (ref: { Ref: string }) => policies[ref.Ref].Properties.CachePolicyConfig;
-    const expected = { rpm: ['repodata/*', '*.repo', 'public.key'], deb: ['dists/*', 'public.key'] };
+    const expected = { rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'], deb: ['dists/*', 'public.key', 'release.json*'] };
     for (const repo of s.repositories.repositories.values()) {
       for (const [kind, dist] of [
         ['rpm', repo.rpmDistribution],
@@ -179,17 +180,21 @@ describe('repositories stack', () => {
     }
   });
 
-  test('the signing-key secret is named by the configuration and retained', () => {
-    const secrets = s.repositoriesTemplate.findResources('AWS::SecretsManager::Secret');
-    const [secret] = Object.values(secrets);
-    expect(secret.Properties.Name).toBe('ket-packages/gpg-signing-key');
-    expect(secret.DeletionPolicy).toBe('Retain');
+  test('each repository has its own signing-key secret, named by the configuration and retained', () => {
+    const t = s.repositoriesTemplate.toJSON().Resources;
+    const names = { production: 'ket-packages/gpg-signing-key', staging: 'ket-packages/gpg-signing-key/staging' };
+    for (const [repo, name] of Object.entries(names)) {
+      const secret = t[logicalId(s.repositories.signingKey(repo))];
+      expect(secret.Properties.Name).toBe(name);
+      expect(secret.DeletionPolicy).toBe('Retain');
+      expect(secret.UpdateReplacePolicy).toBe('Retain');
+    }
   });
 });
 
 describe('pipelines stack', () => {
   const stagesOf = (name: 'staging' | 'production') => {
-    const p = s.pipelinesTemplate.toJSON().Resources[logicalId(s.pipelines.pipelines[name].pipeline)].Properties;
+    const p = s.pipelinesTemplate.toJSON().Resources[logicalId(s.pipelines.zones[name].pipeline.pipeline)].Properties;
     return p as {
       PipelineType: string;
       ExecutionMode: string;
@@ -208,7 +213,7 @@ describe('pipelines stack', () => {
     };
   };
 
-  test('two V2 pipelines in QUEUED mode, push-triggered on their branch, sharing one artifact bucket without a KMS key', () => {
+  test('two V2 pipelines in QUEUED mode, push-triggered on their branch, each with its own artifact bucket, no KMS key', () => {
     const t = s.pipelinesTemplate;
     t.resourceCountIs('AWS::CodePipeline::Pipeline', 2);
     t.resourceCountIs('AWS::KMS::Key', 0);
@@ -227,7 +232,7 @@ describe('pipelines stack', () => {
         },
       ]);
       expect(p.ArtifactStore.EncryptionKey).toBeUndefined();
-      expect(p.ArtifactStore.Location).toEqual({ Ref: logicalId(s.pipelines.node.findChild('ArtifactBucket') as never) });
+      expect(p.ArtifactStore.Location).toEqual({ Ref: logicalId(s.pipelines.zones[name].artifactBucket) });
       expect(p.Stages[0].Actions[0].Configuration).toMatchObject({
         BranchName: branch,
         FullRepositoryId: 'apprenda/kismatic-distro-packages',
@@ -264,7 +269,7 @@ describe('pipelines stack', () => {
     }
   });
 
-  test('which project runs which buildspec, on standard:7.0, with which settings', () => {
+  test('which project runs which buildspec, on Debian 12 with Node 22, with which settings', () => {
     const t = s.pipelinesTemplate.toJSON().Resources;
     const project = (p: { project: unknown }) => t[logicalId(p.project as never)].Properties;
     const env = (p: { project: unknown }) =>
@@ -274,15 +279,16 @@ describe('pipelines stack', () => {
           return [v.Name, v.Value];
         }),
       );
-    const secretArn = { 'Fn::ImportValue': expect.stringContaining('SigningKey') };
-    expect(project(s.pipelines.buildProject).Source.BuildSpec).toBe('buildspecs/build.yml');
-    expect(project(s.pipelines.buildProject).Cache).toMatchObject({ Type: 'S3', Location: expect.anything() });
-    expect(env(s.pipelines.buildProject)).toEqual({ KET_GPG_KEY_SECRET: secretArn });
     for (const stage of ['staging', 'production'] as const) {
       const repo = s.repositories.repository(stage);
-      expect(project(s.pipelines.publishProjects[stage]).Source.BuildSpec).toBe('buildspecs/publish.yml');
-      expect(project(s.pipelines.verifyProjects[stage]).Source.BuildSpec).toBe('buildspecs/verify.yml');
-      const publishEnv = env(s.pipelines.publishProjects[stage]);
+      const zone = s.pipelines.zones[stage];
+      const secretArn = { 'Fn::ImportValue': expect.stringContaining(logicalId(s.repositories.signingKey(stage))) };
+      expect(project(zone.build).Source.BuildSpec).toBe('buildspecs/build.yml');
+      expect(JSON.stringify(project(zone.build).Cache)).toContain(logicalId(zone.cacheBucket));
+      expect(env(zone.build)).toEqual({ KET_GPG_KEY_SECRET: secretArn });
+      expect(project(s.pipelines.zones[stage].publish).Source.BuildSpec).toBe('buildspecs/publish.yml');
+      expect(project(s.pipelines.zones[stage].verify).Source.BuildSpec).toBe('buildspecs/verify.yml');
+      const publishEnv = env(s.pipelines.zones[stage].publish);
       expect(Object.keys(publishEnv).sort()).toEqual([
         'DEB_BASE_URL',
         'DEB_REPO',
@@ -295,14 +301,14 @@ describe('pipelines stack', () => {
       expect(JSON.stringify(publishEnv.DEB_REPO)).toContain(logicalId(repo.debBucket));
       expect(JSON.stringify(publishEnv.KET_STATE_URL)).toContain(logicalId(repo.stateBucket));
       expect(publishEnv.KET_GPG_KEY_SECRET).toEqual(secretArn);
-      const verifyEnv = env(s.pipelines.verifyProjects[stage]);
+      const verifyEnv = env(s.pipelines.zones[stage].verify);
       expect(Object.keys(verifyEnv).sort()).toEqual(['DEB_URL', 'RPM_URL']);
       expect(JSON.stringify(verifyEnv.RPM_URL)).toContain(logicalId(repo.rpmDistribution));
     }
     for (const p of Object.values(t).filter((r) => (r as { Type: string }).Type === 'AWS::CodeBuild::Project') as Array<{
       Properties: { Environment: { Image: string; PrivilegedMode: boolean } };
     }>) {
-      expect(p.Properties.Environment.Image).toBe('aws/codebuild/standard:7.0');
+      expect(p.Properties.Environment.Image).toBe('public.ecr.aws/docker/library/node:22-bookworm');
       expect(p.Properties.Environment.PrivilegedMode).toBe(false);
     }
   });
@@ -320,7 +326,7 @@ describe('pipelines stack', () => {
           detail: { state: ['FAILED'] },
           resources: [
             Match.objectLike({
-              'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(s.pipelines.pipelines[name].pipeline) }])]),
+              'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: logicalId(s.pipelines.zones[name].pipeline.pipeline) }])]),
             }),
           ],
         },
@@ -359,13 +365,14 @@ describe('least privilege', () => {
     return Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
   };
 
-  test('the build project can touch no repository bucket', () => {
-    expect(repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.buildProject)))).toEqual([]);
+  test('the build projects can touch no repository bucket', () => {
+    for (const stage of ['staging', 'production'] as const)
+      expect(repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.zones[stage].build)))).toEqual([]);
   });
 
   test('the verify projects read over HTTPS only: no repository bucket access', () => {
     for (const stage of ['staging', 'production'] as const) {
-      expect(repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.verifyProjects[stage])))).toEqual([]);
+      expect(repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.zones[stage].verify)))).toEqual([]);
     }
   });
 
@@ -382,24 +389,21 @@ describe('least privilege', () => {
           's3:PutObject',
         ].map((a) => `${a} ${stage}.${k}`),
       ),
-      ...['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject'].map((a) => `${a} ${stage}.state`),
+      ...['s3:GetBucketLocation', 's3:GetObject', 's3:ListBucket', 's3:PutObject'].map((a) => `${a} ${stage}.state`),
     ].sort();
-    const access = repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.publishProjects[stage])));
+    const access = repoAccess(statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.zones[stage].publish)));
     expect(access).toEqual(expected);
     const other = stage === 'staging' ? 'production' : 'staging';
     expect(access.filter((a) => a.includes(`${other}.`))).toEqual([]);
   });
 
-  test('object-level actions are on object ARNs, bucket-level ones on bucket ARNs, state deletes only under the repository prefix', () => {
-    const statements = statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.publishProjects.production));
+  test('object-level actions are on object ARNs, bucket-level ones on bucket ARNs, no deletes at all', () => {
+    const statements = statementsOfRole(s.pipelinesTemplate, roleOf(s.pipelines.zones.production.publish));
     for (const st of statements.filter((x) => repoBucketsIn(x.Resource).length > 0)) {
       const resources = list(st.Resource).map((r) => JSON.stringify(r));
       const objectLevel = list(st.Action).every((a) => /Object|MultipartUpload(?!s)|ListMultipartUploadParts/.test(a));
       for (const r of resources) expect(r.endsWith(objectLevel ? '/*"]]}' : '"}')).toBe(true);
-      if (list(st.Action).includes('s3:DeleteObject')) {
-        expect(repoBucketsIn(st.Resource)).toEqual(['production.state']);
-        expect(resources.join()).toContain('/production/*');
-      }
+      for (const a of list(st.Action)) expect(a).not.toMatch(/Delete/);
     }
   });
 
@@ -421,7 +425,7 @@ describe('least privilege', () => {
     s.repositoriesTemplate.resourceCountIs('AWS::IAM::Policy', 0);
   });
 
-  test('only the build and publish roles can read the signing-key secret', () => {
+  test("only the build and publish roles can read a signing-key secret, each its own zone's", () => {
     const t = s.pipelinesTemplate;
     const readers = Object.values(t.findResources('AWS::IAM::Policy'))
       .filter((p) =>
@@ -429,23 +433,28 @@ describe('least privilege', () => {
       )
       .flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))
       .sort();
+    const zones = ['staging', 'production'] as const;
+    // And the staging clone, which signs a clone into a staging-zone repository with that repository's key.
+    const clone = logicalId(s.pipelines.clone.role as never);
     expect(readers).toEqual(
-      [
-        roleOf(s.pipelines.buildProject),
-        roleOf(s.pipelines.publishProjects.production),
-        roleOf(s.pipelines.publishProjects.staging),
-        logicalId(s.pipelines.clone.role as never),
-      ].sort(),
+      [...zones.flatMap((z) => [roleOf(s.pipelines.zones[z].build), roleOf(s.pipelines.zones[z].publish)]), clone].sort(),
     );
-    for (const role of readers) {
-      const secretStatements = statementsOfRole(t, role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')));
-      expect(secretStatements).toEqual([
-        {
-          Effect: 'Allow',
-          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-          Resource: { 'Fn::ImportValue': expect.stringContaining('SigningKey') },
-        },
-      ]);
+    expect(
+      statementsOfRole(t, clone)
+        .filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')))
+        .map((st) => st.Resource),
+    ).toEqual([{ 'Fn::ImportValue': expect.stringContaining(logicalId(s.repositories.signingKey('staging'))) }]);
+    for (const z of zones) {
+      for (const role of [roleOf(s.pipelines.zones[z].build), roleOf(s.pipelines.zones[z].publish)]) {
+        const secretStatements = statementsOfRole(t, role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')));
+        expect(secretStatements).toEqual([
+          {
+            Effect: 'Allow',
+            Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+            Resource: { 'Fn::ImportValue': expect.stringContaining(logicalId(s.repositories.signingKey(z))) },
+          },
+        ]);
+      }
     }
   });
 

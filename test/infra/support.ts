@@ -61,3 +61,17 @@ export function statementsOfRole(template: Template, roleLogicalId: string): Sta
 }
 
 export const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** The committed config with real-looking values in place of the placeholders. */
+export function editedConfig(): DeploymentConfig {
+  const c = committedConfig();
+  if (c.source.type !== 'github') throw new Error('the committed configuration uses GitHub');
+  return {
+    ...c,
+    source: {
+      ...c.source,
+      connectionArn: 'arn:aws:codeconnections:eu-west-1:111122223333:connection/3f1c2a9e-5b7d-4e21-9c0a-1d2e3f4a5b6c',
+    },
+    notificationEmails: ['release-engineering@kismatic.io'],
+  };
+}

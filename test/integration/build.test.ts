@@ -365,6 +365,41 @@ describe('build (integration, slow)', () => {
     expect(r.stderr).not.toContain('KEYS_PATH');
   });
 
+  it('Ctrl-C stops the build, kills its tools and removes the partial output and the temporary key home', async () => {
+    const { dir, before } = await previousOutput('interrupted');
+    const scratch = path.join(tmp, 'interrupted-tmp');
+    await mkdir(scratch, { recursive: true });
+    let interrupted = false;
+    const r = await runCli(
+      [
+        'build',
+        '--manifest',
+        server.manifestPath,
+        '--mirror',
+        server.url,
+        ...ONLY,
+        '--out',
+        dir,
+        '--cache-dir',
+        path.join(tmp, 'cache-int'),
+      ],
+      {
+        cleanEnv: true,
+        // Its own temporary folder, so what the build leaves there can be seen.
+        env: { KEYS_PATH: keys.keysPath, KET_GPG_PASSPHRASE: PASSPHRASE, TMPDIR: scratch },
+        onSpawn: (child) =>
+          child.stderr!.on('data', (d: Buffer) => {
+            if (!interrupted && d.toString().includes('building ')) interrupted = child.kill('SIGINT');
+          }),
+      },
+    );
+    expect(interrupted).toBe(true);
+    await expectCleanFailure(r, /SIGINT: stopping and cleaning up[\s\S]*error: interrupted/, dir, before);
+    expect(r.code).toBe(130);
+    // tsx keeps its compile cache there too (tsx-UID); nothing of ours (ket-gpg-*, with the imported key) stays.
+    expect((await readdir(scratch)).filter((n) => !n.startsWith('tsx-'))).toEqual([]);
+  });
+
   it('a failure after some packages were built leaves none of them', async () => {
     const { dir, before } = await previousOutput('late');
     const text = await readFile(server.manifestPath, 'utf8');

@@ -195,6 +195,17 @@ describe('consume from published repositories: signed release.json (integration)
     expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_A), opts)).toBe('unchanged');
     expect(await readFile(path.join(root, RELEASE_INDEX), 'utf8')).toBe(first);
     expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_B), opts)).toBe('recorded');
+    // A key rotation signs the same record again with the new key.
+    const rotated = await readFile(path.join(root, RELEASE_INDEX), 'utf8');
+    expect(await recordRelease(objects, gpgDetachedSigner(foreignKey), fixtureRelease(RELEASE_B), { ...opts, resign: true })).toBe(
+      'resigned',
+    );
+    expect(await readFile(path.join(root, RELEASE_INDEX), 'utf8')).toBe(rotated);
+    await copyFile(keys.publicKeyPath, path.join(root, 'public.key'));
+    await expect(fetchVerifiedReleaseIndex(`${base}/record`, 'test')).rejects.toThrow(/signed by a key other than/);
+    await copyFile(foreign.publicKeyPath, path.join(root, 'public.key'));
+    expect((await fetchVerifiedReleaseIndex(`${base}/record`, 'test')).signer).toBe(foreign.fingerprint);
+    expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_B), { ...opts, resign: true })).toBe('resigned');
     await copyFile(keys.publicKeyPath, path.join(root, 'public.key'));
     const index = await fetchVerifiedReleaseIndex(`${base}/record`, 'test');
     expect(index.releases.map((r) => r.manifest)).toEqual([fixtureRelease(RELEASE_A).manifest, fixtureRelease(RELEASE_B).manifest]);

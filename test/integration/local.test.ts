@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -38,12 +39,43 @@ describe('ket-packages local (integration, slow)', () => {
       /deb \[signed-by=\/usr\/share\/keyrings\/kismatic\.gpg\] http:\/\/127\.0\.0\.1:\d+\/kismatic-packages-deb-test kismatic-xenial main/,
     );
 
+    // Not a terminal: the store stops, and the output says so and how to keep it.
+    expect(first.stdout).toMatch(/The store is stopped now, so the URLs above no longer answer\. Run with --serve/);
+    // The fixtures' temporary folder is gone with the run.
+    expect(first.stderr).toMatch(/fixtures: serving upstream sources from http:\/\/127\.0\.0\.1:\d+, manifest (\S+)/);
+    const fixtureManifest = /manifest (\S+)/.exec(first.stderr)![1];
+    expect(existsSync(path.dirname(fixtureManifest))).toBe(false);
+
     const second = await cli(args, dir);
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/reusing .*build/);
     expect(second.stderr).toMatch(/RPM repository s3:\/\/kismatic-packages-rpm-test: all 6 packages already published; metadata unchanged/);
     expect(second.stderr).toMatch(/DEB repository s3:\/\/kismatic-packages-deb-test: all 6 packages already published; metadata unchanged/);
-  }, 240_000);
+
+    // --serve: the store keeps answering at the printed URLs until Ctrl-C, and says which credentials it takes.
+    let served = '';
+    const third = runCli([...args, '--serve', '--port', '0'], {
+      cwd: dir,
+      env: { KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' },
+      onSpawn: (child) =>
+        child.stdout!.on('data', (d: Buffer) => {
+          served += d.toString();
+          const url = /RPM repository: (\S+)/.exec(served)?.[1];
+          if (url && served.includes('until Ctrl-C')) {
+            void fetch(`${url}/kismatic.repo`)
+              .then((r) => r.text())
+              .then((text) => {
+                served += `\nFETCHED ${text.includes('gpgcheck=1')}\n`;
+                child.kill('SIGINT');
+              });
+          }
+        }),
+    });
+    const r3 = await third;
+    expect(r3.code).toBe(0);
+    expect(served).toContain('FETCHED true');
+    expect(served).toMatch(/Installing needs no credentials\. To write with an S3 client, any secret key works with access key id S3RVER/);
+  }, 300_000);
 
   test('a busy --port fails before any fixture start-up, naming the port', async () => {
     const blocker = net.createServer();

@@ -117,7 +117,15 @@ describe('guards and deployment', () => {
         ],
       },
       where,
-      { staging: { rpmBaseUrl: 'https://r', debBaseUrl: 'https://d', rpmDistributionId: 'E1', debDistributionId: 'E2' } },
+      {
+        staging: {
+          rpmBaseUrl: 'https://r',
+          debBaseUrl: 'https://d',
+          rpmDistributionId: 'E1',
+          debDistributionId: 'E2',
+          signingKeySecretArn: 'arn:secret',
+        },
+      },
     );
     expect(resolved).toEqual([
       {

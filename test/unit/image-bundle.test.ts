@@ -89,7 +89,7 @@ describe('kismatic-offline package', () => {
   const pkg = manifest.packages.find((p) => p.name === 'kismatic-offline')!;
 
   it('takes kubelet version and derives Kubernetes-following tags', () => {
-    expect(pkg.rpm.full).toBe('1.7.4_1-1');
+    expect(pkg.rpm.evr).toBe('1.7.4_1-1');
     expect(pkg.deb.version).toBe('1.7.4-1');
     expect(pkg.images[0].reference).toBe('gcr.io/google-containers/kube-proxy-amd64:v1.7.4');
     expect(describeImage(pkg.images[0])).toBe('image "kube-proxy" (gcr.io/google-containers/kube-proxy-amd64:v1.7.4)');

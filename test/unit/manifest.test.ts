@@ -47,7 +47,7 @@ describe('manifest validation', () => {
       url: 'https://example.com/v1.7.4/kubelet',
       checksum: { algorithm: 'sha256', hex: SHA },
     });
-    expect(m.packages[0].rpm).toMatchObject({ full: '1.7.4_1-1', fileName: 'kubelet-1.7.4_1-1.x86_64.rpm' });
+    expect(m.packages[0].rpm).toMatchObject({ evr: '1.7.4_1-1', fileName: 'kubelet-1.7.4_1-1.x86_64.rpm' });
     expect(m.packages[0].deb).toEqual({ version: '1.7.4-1', fileName: 'kubelet_1.7.4-1_amd64.deb' });
   });
 

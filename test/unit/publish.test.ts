@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
-import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/release/local';
 import { loadManifest } from '../../lib/manifest/load';
 import { evaluateWritePreconditions, normalizeEtag } from '../../lib/local/store/conditional';
@@ -10,6 +11,7 @@ import {
   decompressMetadata,
   parsePackagesIndex,
   parsePrimaryXml,
+  readPrimaryXml,
   parseRepomd,
   rpmEvr,
 } from '../../lib/publish/metadata';
@@ -349,5 +351,27 @@ describe('lock order', () => {
     const a = { bucket: 's', key: 'p/locks/rpm-b.lock' };
     const b = { bucket: 's', key: 'p/locks/deb-b.lock' };
     expect([a, b].sort((x, y) => lockOrder(x).localeCompare(lockOrder(y)))).toEqual([b, a]);
+  });
+});
+
+describe('primary.xml at repository scale', () => {
+  test('10,000 packages stream through the parser from a gzip stream', async () => {
+    const entry = (i: number) =>
+      `<package type="rpm"><name>p${i}</name><arch>x86_64</arch><version epoch="0" ver="1.${i}" rel="1"/><checksum type="sha256" pkgid="YES">${'a'.repeat(64)}</checksum><location href="packages/p${i}-1.${i}-1.x86_64.rpm"/><format><rpm:provides><rpm:entry name="p${i}"/></rpm:provides></format></package>\n`;
+    const chunks = function* () {
+      yield '<?xml version="1.0"?><metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="10000">\n';
+      for (let i = 0; i < 10_000; i++) yield entry(i);
+      yield '</metadata>\n';
+    };
+    const gz = Readable.from(chunks()).pipe(createGzip());
+    const packages = await readPrimaryXml(gz, 'repodata/x-primary.xml.gz');
+    expect(packages).toHaveLength(10_000);
+    expect(packages[9_999]).toEqual({
+      name: 'p9999',
+      arch: 'x86_64',
+      version: '1.9999-1',
+      sha256: 'a'.repeat(64),
+      location: 'packages/p9999-1.9999-1.x86_64.rpm',
+    });
   });
 });

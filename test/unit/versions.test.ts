@@ -28,7 +28,7 @@ describe('version derivation', () => {
 
   test('release.yaml derives exactly the strings of the 1.7.4-1 release (DESIGN.md §3)', () => {
     const manifest = loadManifest(path.join(__dirname, '../../release.yaml'));
-    const byName = Object.fromEntries(manifest.packages.map((p) => [p.name, [p.rpm.full, p.deb.version]]));
+    const byName = Object.fromEntries(manifest.packages.map((p) => [p.name, [p.rpm.evr, p.deb.version]]));
     expect(byName).toMatchObject({
       kubelet: ['1.7.4_1-1', '1.7.4-1'],
       kubectl: ['1.7.4_1-1', '1.7.4-1'],

@@ -4,12 +4,14 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { importSigningKey, putSigningSecret, readLocalKey } from '../../lib/cli/keys';
+import { importSigningKey, putSigningSecret, readLocalKey } from '../../lib/release/keys';
 import { buildProgram } from '../../lib/cli/program';
 import { decodeSigningSecret } from '../../lib/signing/secret';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 
-// `keys import` with real gpg keys; everything before the one AWS call is checked here.
+// `keys import` with real gpg keys; everything before the one AWS call is checked here. gpg is slow
+// on a loaded machine: generous timeouts.
+jest.setTimeout(60_000);
 describe('ket-packages keys import (gpg, slow)', () => {
   let dir: string;
   let plain: TestKeys;
@@ -23,7 +25,7 @@ describe('ket-packages keys import (gpg, slow)', () => {
 
   test('a missing folder', async () => {
     await expect(readLocalKey(path.join(dir, 'nope'))).rejects.toThrow(
-      `--from ${path.join(dir, 'nope')}: no such folder (expected the old KEYS_PATH, holding private.key and public.key)`,
+      `keys folder ${path.join(dir, 'nope')}: no such folder (expected the old KEYS_PATH, holding private.key and public.key)`,
     );
   });
 
@@ -46,7 +48,7 @@ describe('ket-packages keys import (gpg, slow)', () => {
     writeFileSync(wrongPass, 'battery staple\n');
     await expect(readLocalKey(protectedKeys.keysPath, wrongPass)).rejects.toThrow(/wrong passphrase/);
     await expect(readLocalKey(protectedKeys.keysPath, path.join(dir, 'no-such-file'))).rejects.toThrow(
-      /--passphrase-file .*no-such-file: cannot read it/,
+      /passphrase file .*no-such-file: cannot read it/,
     );
   });
 
@@ -63,9 +65,18 @@ describe('ket-packages keys import (gpg, slow)', () => {
     });
   });
 
-  test('without --secret the secret name comes from the deployment configuration, which must exist', async () => {
-    await expect(importSigningKey({ from: plain.keysPath, config: path.join(dir, 'missing.yaml') })).rejects.toThrow(
-      `${path.join(dir, 'missing.yaml')}: cannot read the deployment configuration`,
+  test('without a secret the secret name comes from the deployment configuration, which must exist', async () => {
+    await expect(
+      importSigningKey({ keysPath: plain.keysPath, repository: 'staging', configFile: path.join(dir, 'missing.yaml') }),
+    ).rejects.toThrow(`${path.join(dir, 'missing.yaml')}: cannot read the deployment configuration`);
+  });
+
+  test('each repository has its own secret: the repository must be named, and declared', async () => {
+    await expect(importSigningKey({ keysPath: plain.keysPath })).rejects.toThrow(
+      "which repository's key is this? Each has its own secret (deploy.config.yaml: production, staging); name the repository or the secret",
+    );
+    await expect(importSigningKey({ keysPath: plain.keysPath, repository: 'qa' })).rejects.toThrow(
+      'repository "qa" is not declared in deploy.config.yaml (declared: production, staging)',
     );
   });
 
@@ -74,7 +85,7 @@ describe('ket-packages keys import (gpg, slow)', () => {
     try {
       await buildProgram().parseAsync(['node', 'ket-packages', 'keys', 'import', '--from', path.join(dir, 'nope')]);
       expect(process.exitCode).toBe(1);
-      expect(stderr).toHaveBeenCalledWith(expect.stringMatching(/^error: --from .*nope: no such folder/));
+      expect(stderr).toHaveBeenCalledWith(expect.stringMatching(/^error: keys folder .*nope: no such folder/));
     } finally {
       stderr.mockRestore();
       process.exitCode = 0;
@@ -112,7 +123,10 @@ describe('ket-packages keys import (gpg, slow)', () => {
       requests = [];
     });
 
-    test('writes {privateKey, passphrase} as a new version of the configured secret', async () => {
+    test.each([
+      ['production', 'ket-packages/gpg-signing-key'],
+      ['staging', 'ket-packages/gpg-signing-key/staging'],
+    ])('--repository %s: writes {privateKey, passphrase} as a new version of its configured secret %s', async (repository, secretName) => {
       reply = {
         status: 200,
         body: {
@@ -121,16 +135,16 @@ describe('ket-packages keys import (gpg, slow)', () => {
           VersionId: 'v-1',
         },
       };
-      const result = await importSigningKey({ from: protectedKeys.keysPath });
+      const result = await importSigningKey({ keysPath: protectedKeys.keysPath, repository });
       expect(result).toEqual({
-        secretId: 'ket-packages/gpg-signing-key',
+        secretId: secretName,
         fingerprint: protectedKeys.fingerprint,
         uid: expect.stringContaining('KET Test Signing'),
         versionId: 'v-1',
       });
       expect(requests).toHaveLength(1);
       expect(requests[0].target).toBe('secretsmanager.PutSecretValue');
-      expect(requests[0].body.SecretId).toBe('ket-packages/gpg-signing-key');
+      expect(requests[0].body.SecretId).toBe(secretName);
       const stored = decodeSigningSecret(requests[0].body.SecretString, 'recorded');
       expect(stored.passphrase).toBe('correct horse');
       expect(stored.privateKey).toContain(PRIVATE_KEY_HEADER);

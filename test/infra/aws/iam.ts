@@ -1,0 +1,91 @@
+import { runSimulation, EvaluationResult } from '@cloud-copilot/iam-simulate';
+import { ResolvedTemplates, TEST_ACCOUNT } from './resolve';
+
+export interface Policy {
+  readonly Version?: string;
+  readonly Statement: unknown[];
+}
+
+/** A request as IAM sees it: who, which action, on which resource, with which condition keys. */
+export interface Request {
+  readonly action: string;
+  readonly resource: string;
+  readonly context?: Record<string, string | string[]>;
+  /** What made it, for failure messages. */
+  readonly why: string;
+}
+
+/**
+ * The IAM side of resolved templates: identity policies per role ARN and resource policies per
+ * resource ARN (bucket policies, secret resource policies), evaluated with @cloud-copilot/iam-simulate
+ * as AWS evaluates a same-account request (identity OR resource policy allows, any explicit deny wins).
+ */
+export class IamModel {
+  readonly identityPolicies = new Map<string, Policy[]>();
+  readonly resourcePolicies = new Map<string, Policy>();
+  /** Role ARN → the construct path of the role, for messages. */
+  readonly rolePaths = new Map<string, string>();
+
+  constructor(readonly t: ResolvedTemplates) {
+    for (const { stack, id, resource } of t.resources('AWS::IAM::Role')) {
+      const arn = t.arn(stack, id);
+      this.rolePaths.set(arn, t.path(stack, id));
+      const inline = (resource.Properties?.Policies ?? []) as Array<{ PolicyDocument: unknown }>;
+      this.identityPolicies.set(
+        arn,
+        inline.map((p) => t.resolve(stack, p.PolicyDocument) as Policy),
+      );
+      if (resource.Properties?.ManagedPolicyArns) throw new Error(`${t.path(stack, id)}: managed policies are not modelled by this test`);
+    }
+    for (const { stack, resource } of t.resources('AWS::IAM::Policy')) {
+      const doc = t.resolve(stack, resource.Properties?.PolicyDocument) as Policy;
+      for (const roleName of t.resolve(stack, resource.Properties?.Roles ?? []) as string[]) {
+        const arn = `arn:aws:iam::${TEST_ACCOUNT}:role/${roleName}`;
+        const list = this.identityPolicies.get(arn);
+        if (!list) throw new Error(`policy attached to unknown role ${roleName}`);
+        list.push(doc);
+      }
+    }
+    for (const { stack, resource } of t.resources('AWS::S3::BucketPolicy')) {
+      const bucket = String(t.resolve(stack, resource.Properties?.Bucket));
+      this.resourcePolicies.set(`arn:aws:s3:::${bucket}`, t.resolve(stack, resource.Properties?.PolicyDocument) as Policy);
+    }
+    for (const { stack, resource } of t.resources('AWS::SecretsManager::ResourcePolicy')) {
+      const secret = String(t.resolve(stack, resource.Properties?.SecretId));
+      this.resourcePolicies.set(secret, t.resolve(stack, resource.Properties?.ResourcePolicy) as Policy);
+    }
+  }
+
+  get roles(): string[] {
+    return [...this.identityPolicies.keys()];
+  }
+
+  /** The resource policy that governs a resource ARN (a bucket's for its objects too). */
+  private resourcePolicyFor(resource: string): Policy | undefined {
+    const bucket = /^arn:aws:s3:::([^/]+)/.exec(resource);
+    return this.resourcePolicies.get(bucket ? `arn:aws:s3:::${bucket[1]}` : resource);
+  }
+
+  /** How AWS would answer `principal` (a role ARN, or a service principal) making `request`. */
+  async evaluate(principal: string, request: Request): Promise<EvaluationResult> {
+    const identity = this.identityPolicies.get(principal);
+    const result = await runSimulation(
+      {
+        request: {
+          principal,
+          action: request.action,
+          resource: { resource: request.resource, accountId: TEST_ACCOUNT },
+          contextVariables: { 'aws:SecureTransport': 'true', ...request.context },
+        },
+        identityPolicies: (identity ?? []).map((policy, i) => ({ name: `policy${i}`, policy })),
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        resourcePolicy: this.resourcePolicyFor(request.resource),
+      },
+      {},
+    );
+    if (result.resultType === 'error')
+      throw new Error(`simulation of ${request.action} on ${request.resource}: ${JSON.stringify(result.errors)}`);
+    return result.overallResult;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * Permissions as AWS would evaluate them, offline. The requests are the ones the code really
+ * makes: publish's S3 requests are recorded from a real publish run against the embedded store
+ * (twice: a first publish into empty buckets, then a re-publish), mapped to IAM actions and
+ * resources; the Secrets Manager, CodeBuild, CodeConnections, CloudWatch Logs and artifact requests
+ * are the documented calls of the CLI, CodeBuild and CodePipeline. The synthesized templates'
+ * roles and bucket policies are resolved to concrete ARNs for a test account and region and every
+ * request is evaluated, for every role it concerns, with @cloud-copilot/iam-simulate (identity and
+ * resource policies, explicit denies).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
+import { publishRepositories } from '../../lib/publish';
+import { silentLogger } from '../../lib/util/log';
+import { makeDebs, makeRpms } from '../integration/publish-fixtures';
+import { generateTestKeys } from '../support/gpg';
+import { IamModel, Request } from './aws/iam';
+import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel } from './aws/pipelines';
+import { CfnTemplate, ResolvedTemplates } from './aws/resolve';
+import { iamRequestsOf, RecordedS3Request, startS3Recorder } from './aws/s3-requests';
+import { synthesize } from './support';
+
+let iam: IamModel;
+let dev: PipelineModel;
+let master: PipelineModel;
+let recorded: RecordedS3Request[];
+let dir: string;
+let store: EmbeddedStore | undefined;
+
+/** Bucket names of the recorded publish run; mapped to the deployed buckets of each publish project. */
+const RUN = { rpm: 'recorded-rpm', deb: 'recorded-deb', state: 'recorded-state' };
+
+beforeAll(async () => {
+  const s = synthesize();
+  const t = new ResolvedTemplates({
+    [s.repositories.stackName]: s.repositoriesTemplate.toJSON() as CfnTemplate,
+    [s.pipelines.stackName]: s.pipelinesTemplate.toJSON() as CfnTemplate,
+  });
+  iam = new IamModel(t);
+  const all = pipelines(t);
+  dev = all.find((p) => p.name.endsWith('-dev'))!;
+  master = all.find((p) => p.name.endsWith('-master'))!;
+
+  // A real publish, twice, through a recording proxy in front of the embedded store.
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ket-permissions-'));
+  const keys = await generateTestKeys(path.join(dir, 'keys'));
+  store = await startEmbeddedStore({ dataDir: path.join(dir, 's3') });
+  for (const b of Object.values(RUN)) await store.createBucket(b);
+  const recorder = await startS3Recorder(store.endpoint);
+  const from = path.join(dir, 'build');
+  const packages = [{ name: 'kismatic-test', version: '1.0.0' }];
+  await makeRpms(path.join(from, 'rpms'), packages, keys.keysPath);
+  await makeDebs(path.join(from, 'debs'), packages);
+  try {
+    for (let i = 0; i < 2; i++)
+      await publishRepositories({
+        rpmRepo: RUN.rpm,
+        debRepo: RUN.deb,
+        from,
+        stateUrl: `s3://${RUN.state}/STATE_PREFIX`,
+        signingKey: { keysPath: keys.keysPath },
+        env: { ...process.env, ...store.env(), AWS_ENDPOINT_URL_S3: recorder.endpoint },
+        release: { rpm: [{ name: 'kismatic-test', version: '1.0.0-1' }], deb: [{ name: 'kismatic-test', version: '1.0.0-1' }] },
+        logger: silentLogger,
+      });
+  } finally {
+    await recorder.close();
+  }
+  recorded = recorder.requests;
+}, 240_000);
+
+afterAll(async () => {
+  await store?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The publish run's requests as the given publish project would make them against its own buckets. */
+function publishRequests(project: ProjectModel): Request[] {
+  const statePrefix = project.env.KET_STATE_URL.replace(/^s3:\/\/[^/]+\//, '');
+  const stateBucket = /^s3:\/\/([^/]+)\//.exec(project.env.KET_STATE_URL)![1];
+  const names: Record<string, string> = { [RUN.rpm]: project.env.RPM_REPO, [RUN.deb]: project.env.DEB_REPO, [RUN.state]: stateBucket };
+  return recorded.flatMap((r) =>
+    iamRequestsOf({ ...r, key: r.key?.replace(/^STATE_PREFIX/, statePrefix) }, (b) => {
+      if (!names[b]) throw new Error(`publish touched an unexpected bucket ${b}`);
+      return `arn:aws:s3:::${names[b]}`;
+    }).map((q) => ({
+      ...q,
+      context: q.context['s3:prefix']
+        ? { ...q.context, 's3:prefix': String(q.context['s3:prefix']).replace(/^STATE_PREFIX/, statePrefix) }
+        : q.context,
+    })),
+  );
+}
+
+/** Every request a pipeline's execution makes, with the role that makes it. */
+function pipelineRequests(p: PipelineModel): Array<{ role: string; request: Request }> {
+  const out: Array<{ role: string; request: Request }> = [];
+  const add = (role: string, request: Request) => out.push({ role, request });
+  for (const a of p.actions) {
+    if (a.role !== p.role)
+      add(p.role, { action: 'sts:AssumeRole', resource: a.role, why: `${p.name} assumes the role of action ${a.stage}/${a.name}` });
+    const artifact = (name: string) => `arn:aws:s3:::${p.artifactBucket}/${p.name.slice(0, 20)}/${name.slice(0, 10)}/AbC1234`;
+    if (a.provider === 'CodeStarSourceConnection') {
+      // The action prefix must match the connection ARN's service (codeconnections or codestar-connections).
+      const service = a.configuration.ConnectionArn.split(':')[2];
+      add(a.role, {
+        action: `${service}:UseConnection`,
+        resource: a.configuration.ConnectionArn,
+        why: `${p.name} source action uses the connection`,
+      });
+      for (const o of a.outputs) add(a.role, { action: 's3:PutObject', resource: artifact(o), why: `${p.name} source action stores ${o}` });
+    }
+    if (a.category === 'Approval' && a.configuration.NotificationArn)
+      add(a.role, { action: 'sns:Publish', resource: a.configuration.NotificationArn, why: `${p.name} asks for approval` });
+    if (a.project) {
+      const project = a.project;
+      for (const action of ['codebuild:StartBuild', 'codebuild:BatchGetBuilds'])
+        add(a.role, { action, resource: project.arn, why: `${p.name} runs ${project.name}` });
+      for (const request of codeBuildServiceRequests(p, project, { inputs: a.inputs, outputs: a.outputs })) add(project.role, request);
+      if (project.env.KET_GPG_KEY_SECRET)
+        add(project.role, {
+          action: 'secretsmanager:GetSecretValue',
+          resource: project.env.KET_GPG_KEY_SECRET,
+          why: `${project.name} reads its signing key (KET_GPG_KEY_SECRET)`,
+        });
+      if (project.buildSpec.endsWith('publish.yml')) for (const request of publishRequests(project)) add(project.role, request);
+    }
+  }
+  return out;
+}
+
+async function failures(checks: Array<{ role: string; request: Request }>, want: (r: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  for (const { role, request } of checks) {
+    const result = await iam.evaluate(role, request);
+    if (!want(result)) out.push(`${result}: ${iam.rolePaths.get(role) ?? role} ${request.action} ${request.resource} (${request.why})`);
+  }
+  return [...new Set(out)];
+}
+
+/** Object keys and bucket-level writes that would change what a bucket serves or holds. */
+const WRITE_ACTIONS = ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectAcl', 's3:RestoreObject'];
+const BUCKET_WRITES = ['s3:PutBucketPolicy', 's3:PutLifecycleConfiguration', 's3:PutBucketVersioning', 's3:DeleteBucket'];
+
+function writesTo(bucket: string, why: string): Request[] {
+  return [
+    ...WRITE_ACTIONS.flatMap((action) =>
+      ['any-key', 'build/rpms/kismatic.rpm', `${master.name.slice(0, 20)}/BuildOutpu/AbC1234`, 'production/aptly.tar'].map((key) => ({
+        action,
+        resource: `arn:aws:s3:::${bucket}/${key}`,
+        why,
+      })),
+    ),
+    ...BUCKET_WRITES.map((action) => ({ action, resource: `arn:aws:s3:::${bucket}`, why })),
+  ];
+}
+
+/** What production holds or reads: its repositories' buckets, the master pipeline's artifacts and caches, its keys. */
+function production() {
+  const publish = master.projects.filter((p) => p.buildSpec.endsWith('publish.yml'));
+  const buckets = new Set<string>([master.artifactBucket]);
+  for (const p of publish) {
+    buckets.add(p.env.RPM_REPO);
+    buckets.add(p.env.DEB_REPO);
+    buckets.add(/^s3:\/\/([^/]+)\//.exec(p.env.KET_STATE_URL)![1]);
+  }
+  for (const p of master.projects) if (p.cache) buckets.add(p.cache.bucket);
+  const secrets = new Set(master.projects.flatMap((p) => (p.env.KET_GPG_KEY_SECRET ? [p.env.KET_GPG_KEY_SECRET] : [])));
+  return { buckets: [...buckets], secrets: [...secrets] };
+}
+
+describe('permissions, evaluated as AWS would (iam-simulate over the synthesized policies)', () => {
+  test('the recorded publish run covers what the IAM mapping must handle', () => {
+    const actions = new Set(recorded.flatMap((r) => iamRequestsOf(r, (b) => `arn:aws:s3:::${b}`).map((q) => q.action)));
+    // HeadBucket, GETs of missing keys (the first publish), and writes were all seen.
+    expect(recorded.some((r) => r.method === 'HEAD' && r.key === undefined)).toBe(true);
+    expect(recorded.some((r) => r.status === 404 && r.bucket === RUN.state)).toBe(true);
+    expect([...actions]).toEqual(expect.arrayContaining(['s3:ListBucket', 's3:GetObject', 's3:PutObject']));
+  });
+
+  test.each(['dev', 'master'])('%s: every role can make every request its pipeline, projects and commands make', async (branch) => {
+    const p = branch === 'dev' ? dev : master;
+    expect(await failures(pipelineRequests(p), (r) => r === 'Allowed')).toEqual([]);
+  });
+
+  test("dev: no role of the dev pipeline can read production's signing key", async () => {
+    const { secrets } = production();
+    expect(secrets.length).toBeGreaterThan(0);
+    const checks = dev.roles.flatMap((role) =>
+      secrets.map((resource) => ({ role, request: { action: 'secretsmanager:GetSecretValue', resource, why: 'production key' } })),
+    );
+    expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+  });
+
+  test('dev: no role of the dev pipeline can write anything master reads or publishes (repositories, state, artifacts, caches)', async () => {
+    const { buckets } = production();
+    const checks = dev.roles.flatMap((role) =>
+      buckets.flatMap((b) => writesTo(b, 'production bucket').map((request) => ({ role, request }))),
+    );
+    expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+  });
+
+  test('no role of either stack can delete from a package (rpm or deb) bucket, and publish roles cannot delete state', async () => {
+    const packageBuckets = [...dev.projects, ...master.projects]
+      .filter((p) => p.buildSpec.endsWith('publish.yml'))
+      .flatMap((p) => [p.env.RPM_REPO, p.env.DEB_REPO]);
+    const deletes = packageBuckets.flatMap((b) =>
+      ['s3:DeleteObject', 's3:DeleteObjectVersion'].map((action) => ({
+        action,
+        resource: `arn:aws:s3:::${b}/rpms/kismatic.rpm`,
+        why: 'package delete',
+      })),
+    );
+    const checks = iam.roles.flatMap((role) => deletes.map((request) => ({ role, request })));
+    expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+    // The lock never deletes: no publish role may delete under the state prefix either.
+    const stateDeletes = [...dev.projects, ...master.projects]
+      .filter((p) => p.buildSpec.endsWith('publish.yml'))
+      .map((p) => ({
+        role: p.role,
+        request: {
+          action: 's3:DeleteObject',
+          resource: `${p.env.KET_STATE_URL.replace(/^s3:\/\//, 'arn:aws:s3:::')}/lock`,
+          why: 'state delete',
+        },
+      }));
+    expect(await failures(stateDeletes, (r) => r !== 'Allowed')).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import { APT_REPOSITORY } from '../release/apt-layout';
+import { SIGNED_ENTRY_FILES } from '../publish/layout';
 import { CfnOutput, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -63,12 +64,25 @@ export interface PackageRepositoryProps {
 }
 
 /**
- * Path patterns of repository metadata, which changes on every publish, per format (release.json*:
- * the signed release record, lib/release-manifest).
+ * Path patterns of the rest of the repository metadata, which changes on every publish but is
+ * not a signed entry file (those are SIGNED_ENTRY_PATHS, never cached): a short cache.
  */
 export const METADATA_PATHS = {
-  rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'],
-  deb: ['dists/*', 'public.key', 'release.json*'],
+  rpm: ['repodata/*', '*.repo'],
+  deb: ['dists/*'],
+} as const;
+
+/**
+ * Path patterns of the signed entry files (lib/publish/layout SIGNED_ENTRY_FILES: repomd.xml and
+ * its .asc, InRelease, Release and Release.gpg, public.key, release.json and its .asc), of any
+ * suite. A file and its signature are two objects: cached independently, a client could get the
+ * new one with the old other half ("Bad GPG signature") for a whole TTL. These are never cached,
+ * so the only window left is the milliseconds between the two origin writes. They come before
+ * METADATA_PATHS: CloudFront takes the first behaviour whose pattern matches.
+ */
+export const SIGNED_ENTRY_PATHS = {
+  rpm: [...SIGNED_ENTRY_FILES.rpm],
+  deb: [...new Set(SIGNED_ENTRY_FILES.deb.map((p) => p.replace(/^dists\/[^/]+\//, 'dists/*/')))],
 } as const;
 
 /**
@@ -169,7 +183,10 @@ export class PackageRepository extends Construct {
       const d = new cloudfront.Distribution(this, `${kind === 'rpm' ? 'Rpm' : 'Deb'}Distribution`, {
         comment: `KET packages: ${props.repositoryName} ${kind === 'rpm' ? 'yum' : 'apt'} repository`,
         defaultBehavior: behaviour(packagePolicy),
-        additionalBehaviors: Object.fromEntries(METADATA_PATHS[kind].map((p) => [p, behaviour(metadataPolicy)])),
+        additionalBehaviors: Object.fromEntries([
+          ...SIGNED_ENTRY_PATHS[kind].map((p) => [p, behaviour(cloudfront.CachePolicy.CACHING_DISABLED)] as const),
+          ...METADATA_PATHS[kind].map((p) => [p, behaviour(metadataPolicy)] as const),
+        ]),
         httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
         priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
         enableLogging: true,

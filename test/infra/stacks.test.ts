@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { PackageRepository } from '../../lib/infra/package-repository';
+import { SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
 import { committedConfig, list, logicalId, Statement, statementsOfRole, synthesize, Synthesized } from './support';
 
 let s: Synthesized;
@@ -133,7 +134,7 @@ describe('repositories stack', () => {
     const t = s.repositoriesTemplate;
     const policies = t.findResources('AWS::CloudFront::CachePolicy');
     const ttl = (ref: { Ref: string }) => policies[ref.Ref].Properties.CachePolicyConfig;
-    const expected = { rpm: ['repodata/*', '*.repo', 'public.key', 'release.json*'], deb: ['dists/*', 'public.key', 'release.json*'] };
+    const expected = { rpm: ['repodata/*', '*.repo'], deb: ['dists/*'] };
     for (const repo of s.repositories.repositories.values()) {
       for (const [kind, dist] of [
         ['rpm', repo.rpmDistribution],
@@ -146,10 +147,30 @@ describe('repositories stack', () => {
           MinTTL: 86400,
           MaxTTL: 365 * 86400,
         });
-        expect(config.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern)).toEqual(expected[kind]);
-        for (const b of config.CacheBehaviors) {
+        const behaviours: Array<{ PathPattern: string; CachePolicyId: unknown; ViewerProtocolPolicy: string }> = config.CacheBehaviors;
+        const signed = behaviours.filter((b) => b.CachePolicyId === CACHING_DISABLED);
+        expect(behaviours.filter((b) => b.CachePolicyId !== CACHING_DISABLED).map((b) => b.PathPattern)).toEqual(expected[kind]);
+        for (const b of behaviours) {
           expect(b.ViewerProtocolPolicy).toBe('redirect-to-https');
-          expect(ttl(b.CachePolicyId)).toMatchObject({ DefaultTTL: 60, MinTTL: 0, MaxTTL: 300 });
+          if (!signed.includes(b))
+            expect(ttl(b.CachePolicyId as { Ref: string })).toMatchObject({ DefaultTTL: 60, MinTTL: 0, MaxTTL: 300 });
+        }
+        // Every signed entry file publish writes (any suite) is first matched by a behaviour that
+        // never caches, as CloudFront evaluates behaviours: in order, the first pattern that matches.
+        const files = SIGNED_ENTRY_FILES[kind].map((f) => f.replace(/^dists\/[^/]+\//, 'dists/other-suite/'));
+        for (const f of [...SIGNED_ENTRY_FILES[kind], ...files]) {
+          const first = behaviours.find((b) => cloudFrontPathMatches(b.PathPattern, f));
+          expect({ file: f, cachePolicy: first?.CachePolicyId }).toEqual({ file: f, cachePolicy: CACHING_DISABLED });
+        }
+        // …and nothing else is: packages and by-hash indexes stay cached.
+        for (const f of [
+          'repodata/primary.xml.gz',
+          'packages/kubelet-1.7.4_1-1.x86_64.rpm',
+          'dists/kismatic-xenial/main/binary-amd64/Packages.gz',
+          'kismatic.repo',
+        ]) {
+          const first = behaviours.find((b) => cloudFrontPathMatches(b.PathPattern, f));
+          expect({ file: f, cachePolicy: first?.CachePolicyId }).not.toEqual({ file: f, cachePolicy: CACHING_DISABLED });
         }
         expect(config.Logging).toMatchObject({ Prefix: `cloudfront/${repo.repositoryName}-${kind}/` });
         expect(config.Origins).toHaveLength(1);
@@ -512,3 +533,16 @@ describe('other sources and a pinned environment', () => {
     ]);
   });
 });
+
+/** The managed CachingDisabled policy's id (AWS: "Use managed cache policies"). */
+const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
+
+/** CloudFront path patterns: case-sensitive, `*` any run of characters (slashes too), `?` one; a leading `/` is optional. */
+function cloudFrontPathMatches(pattern: string, key: string): boolean {
+  const re = pattern
+    .replace(/^\//, '')
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${re}$`).test(key);
+}

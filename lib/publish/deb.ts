@@ -6,7 +6,7 @@ import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
-import { Logger } from '../util/log';
+import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
 import { sha256File } from './package-file';
@@ -99,18 +99,22 @@ const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
  */
 export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  const [index, inRelease] = await Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]);
+  const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
+    Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
+  );
   const published = index ? parsePackagesIndex(decompressMetadata(PACKAGES_INDEX, index.body)) : [];
   logger.info(
     `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
   );
-  const state = await readRepositoryKeys(b, {
-    key: opts.key,
-    allowKeyChange: opts.allowKeyChange,
-    signature: inRelease?.body,
-    scratch: opts.workDir,
-    logger,
-  });
+  const state = await timed(logger, 'key', `${b.label}: key guard`, () =>
+    readRepositoryKeys(b, {
+      key: opts.key,
+      allowKeyChange: opts.allowKeyChange,
+      signature: inRelease?.body,
+      scratch: opts.workDir,
+      logger,
+    }),
+  );
   const problems = [...state.problems];
   const classified = classifyPackages(opts.debs, published);
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
@@ -165,7 +169,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       result,
       write: async (beforeEntryFiles) => {
         try {
-          return await write(beforeEntryFiles);
+          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles));
         } finally {
           await rm(outDir, { recursive: true, force: true });
         }
@@ -205,14 +209,17 @@ async function publishIntoDirectory(
   const repo = b.label;
   const configFile = path.join(opts.workDir, 'aptly.conf');
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
-  const aptly = (args: string[], what: string) => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` });
+  const aptly = (args: string[], what: string) =>
+    timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
 
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
-  const snapshot = await getObjectBytes(opts.state.bucket, dbKey);
+  const snapshot = await timed(logger, 'read metadata', `${repo}: aptly database`, () => getObjectBytes(opts.state.bucket, dbKey));
   if (snapshot) {
     await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
-    await run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' });
+    await timed(logger, 'aptly', `${repo}: unpacking the aptly database`, () =>
+      run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' }),
+    );
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
     await aptly(
@@ -269,13 +276,17 @@ async function publishIntoDirectory(
     );
   }
   // aptly is done with its database: pack it while we sign and upload.
-  const packedDb = run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
-    what: 'packing the aptly database',
-  });
+  const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
+    run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
+      what: 'packing the aptly database',
+    }),
+  );
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
-  await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
+    await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
+    await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  });
 
   // Where the new packages went in the pool, from the index aptly just wrote.
   const newIndex = parsePackagesIndex(

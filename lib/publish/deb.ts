@@ -99,6 +99,10 @@ const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
  */
 export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
+  // aptly's database is read while everything else is (it is needed only when packages are new).
+  const dbKey = stateKey(opts.state.prefix, b.name);
+  const snapshotRead = timed(logger, 'read metadata', `${b.label}: aptly database`, () => getObjectBytes(opts.state.bucket, dbKey));
+  snapshotRead.catch(() => undefined);
   const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
     Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
   );
@@ -163,7 +167,15 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
   opts.onCleanup(() => rm(outDir, { recursive: true, force: true }));
   try {
-    const write = await publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key, publicKey: state.publicKey });
+    const write = await publishIntoDirectory(opts, {
+      published,
+      classified,
+      aptlyRoot,
+      outDir,
+      key,
+      publicKey: state.publicKey,
+      snapshot: await snapshotRead,
+    });
     return {
       problems: [],
       result,
@@ -198,12 +210,14 @@ interface Prepared {
   readonly outDir: string;
   readonly key: SigningKey;
   readonly publicKey: string;
+  /** aptly's database as the state place holds it (db.tar.gz), if any. */
+  readonly snapshot: { body: Buffer } | undefined;
 }
 
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published, classified, aptlyRoot, outDir, key, publicKey }: Prepared,
+  { published, classified, aptlyRoot, outDir, key, publicKey, snapshot }: Prepared,
 ): Promise<(beforeEntryFiles: () => void) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
@@ -214,7 +228,6 @@ async function publishIntoDirectory(
 
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
-  const snapshot = await timed(logger, 'read metadata', `${repo}: aptly database`, () => getObjectBytes(opts.state.bucket, dbKey));
   if (snapshot) {
     await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
     await timed(logger, 'aptly', `${repo}: unpacking the aptly database`, () =>
@@ -230,12 +243,44 @@ async function publishIntoDirectory(
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
+  logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
+  await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
+  // The snapshot is only ever saved after a publish, so a restored database has the publication.
+  let publishedBefore = snapshot !== undefined;
+  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
+  const publishIndex = async () => {
+    if (publishedBefore) {
+      await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
+    } else {
+      await aptly(
+        [
+          'publish',
+          'repo',
+          ...common,
+          '-acquire-by-hash',
+          `-architectures=${DEB_ARCH}`,
+          `-distribution=${DISTRIBUTION}`,
+          `-component=${COMPONENT}`,
+          APTLY_REPO,
+          'filesystem:out:',
+        ],
+        'aptly publish repo',
+      );
+      publishedBefore = true;
+    }
+    // What aptly just wrote: where every package sits in the pool.
+    const index = parsePackagesIndex(
+      await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
+    );
+    return new Map(index.map((p) => [packageIdentity(p), p.location]));
+  };
+  let locations = await publishIndex();
+
   // Anything published that the database lacks (a lost database, or a publish that died before
-  // saving it) is taken back from the published pool: only in that case are .debs downloaded.
-  const inDb = new Set(
-    parseAptlyRepoShow((await aptly(['repo', 'show', '-with-packages', APTLY_REPO], 'listing the aptly repository')).stdout),
-  );
-  const missing = published.filter((p) => !inDb.has(aptlyPackageRef(p)));
+  // saving it) is missing from the index aptly just wrote: it is taken back from the published
+  // pool and the index written again. Only in that case are .debs downloaded. (Found from the new
+  // index rather than by listing the database first: one aptly run less on every publish.)
+  const missing = published.filter((p) => !locations.has(packageIdentity(p)));
   if (missing.length) {
     logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
     const rebuildDir = path.join(opts.workDir, 'rebuild');
@@ -250,30 +295,7 @@ async function publishIntoDirectory(
       return file;
     });
     await aptly(['repo', 'add', APTLY_REPO, ...files], 'adding published packages to the rebuilt database');
-  }
-
-  logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
-  await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
-  // The snapshot is only ever saved after a publish, so a restored database has the publication.
-  const publishedBefore = snapshot !== undefined;
-  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
-  if (publishedBefore) {
-    await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
-  } else {
-    await aptly(
-      [
-        'publish',
-        'repo',
-        ...common,
-        '-acquire-by-hash',
-        `-architectures=${DEB_ARCH}`,
-        `-distribution=${DISTRIBUTION}`,
-        `-component=${COMPONENT}`,
-        APTLY_REPO,
-        'filesystem:out:',
-      ],
-      'aptly publish repo',
-    );
+    locations = await publishIndex();
   }
   // aptly is done with its database: pack it while we sign and upload.
   const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
@@ -288,11 +310,7 @@ async function publishIntoDirectory(
     await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
   });
 
-  // Where the new packages went in the pool, from the index aptly just wrote.
-  const newIndex = parsePackagesIndex(
-    await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
-  );
-  const locations = new Map(newIndex.map((p) => [packageIdentity(p), p.location]));
+  // Where the new packages went in the pool.
   const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
   const lost = published.filter((p) => !locations.has(packageIdentity(p)));
   if (lost.length)

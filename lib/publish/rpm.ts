@@ -48,10 +48,20 @@ export function kismaticRepoFile(baseUrl: string): string {
 }
 
 /**
- * createrepo_c's output, told explicitly: SHA-256 checksums and gzip for every file (XML and
- * sqlite), which CentOS 7's yum reads; createrepo_c 1.x would otherwise write zstd.
+ * createrepo_c's output, told explicitly: SHA-256 checksums and gzip for every file, which CentOS
+ * 7's yum reads (createrepo_c 1.x would otherwise write zstd), and no sqlite databases: dnf
+ * (libsolv) reads only the XML, and CentOS 7's yum uses primary_db/filelists_db/other_db when
+ * repomd.xml lists them and otherwise builds the same sqlite files itself from the XML it
+ * downloads. Rebuilding the three databases on every publish costs time that grows with the
+ * repository (README, "Benchmark").
  */
-export const CREATEREPO_FORMAT = ['--checksum=sha256', '--repomd-checksum=sha256', '--general-compress-type=gz', '--compress-type=gz'];
+export const CREATEREPO_FORMAT = [
+  '--checksum=sha256',
+  '--repomd-checksum=sha256',
+  '--general-compress-type=gz',
+  '--compress-type=gz',
+  '--no-database',
+];
 
 /**
  * Reads the repository, checks the build against it and prepares everything locally (metadata,
@@ -67,24 +77,8 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
   const [repomd, repomdAsc] = await timed(logger, 'read metadata', `${b.label}: repomd.xml`, () =>
     Promise.all([getObjectBytes(b, 'repodata/repomd.xml'), getObjectBytes(b, 'repodata/repomd.xml.asc')]),
   );
-  let published: PublishedPackage[] = [];
-  let oldFiles = new Set<string>();
-  if (repomd)
-    await timed(logger, 'read metadata', `${b.label}: primary, filelists, other`, async () => {
-      const entries = parseRepomd(repomd.body.toString('utf8'));
-      oldFiles = new Set(entries.map((e) => e.href));
-      // createrepo_c --update needs primary, filelists and other; the sqlite copies are rebuilt.
-      const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
-      logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-      await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
-      for (const e of needed) {
-        const file = path.join(repoDir, e.href);
-        if (!(await downloadToFile(b, e.href, file)))
-          throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-        if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
-      }
-    });
-  const state: RepositoryState = await timed(logger, 'key', `${b.label}: key guard`, () =>
+  // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
+  const keyGuard: Promise<RepositoryState> = timed(logger, 'key', `${b.label}: key guard`, () =>
     readRepositoryKeys(b, {
       key: opts.key,
       allowKeyChange: opts.allowKeyChange,
@@ -94,7 +88,29 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       logger,
     }),
   );
+  keyGuard.catch(() => undefined);
+  let published: PublishedPackage[] = [];
+  let oldFiles = new Set<string>();
+  if (repomd)
+    await timed(logger, 'read metadata', `${b.label}: primary, filelists, other`, async () => {
+      const entries = parseRepomd(repomd.body.toString('utf8'));
+      oldFiles = new Set(entries.map((e) => e.href));
+      // createrepo_c --update needs primary, filelists and other (read at once); sqlite copies an
+      // older publish may have written are not needed: they are not written again.
+      const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
+      logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
+      await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
+      await Promise.all(
+        needed.map(async (e) => {
+          const file = path.join(repoDir, e.href);
+          if (!(await downloadToFile(b, e.href, file)))
+            throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
+          if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
+        }),
+      );
+    });
 
+  const state = await keyGuard;
   const problems: string[] = [...state.problems];
   const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
   const classified = classifyPackages(opts.rpms, published);

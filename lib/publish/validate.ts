@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { mapConcurrent } from '../util/concurrency';
-import { run } from '../util/exec';
+import { run, ToolError } from '../util/exec';
 import { DEB_ARCHES, debFileName, RPM_ARCHES, rpmPackageKey } from './layout';
 import { PublishedPackage, rpmEvr } from './metadata';
 import { sha256File } from './package-file';
@@ -154,7 +154,7 @@ export async function readBuildPackages(
     } catch (e) {
       problems.push({
         file,
-        rule: `cannot read its ${format === 'rpm' ? 'RPM header' : 'control fields (Package, Version, Architecture)'}: ${(e as Error).message.split('\n').slice(-1)[0]}`,
+        rule: `cannot read its ${format === 'rpm' ? 'RPM header' : 'control fields (Package, Version, Architecture)'}: ${(e instanceof ToolError ? e.stderrTail || e.message : (e as Error).message).split('\n').slice(-1)[0]}`,
       });
       return;
     }
@@ -263,7 +263,8 @@ export async function checkRpmSignatures(
         })
       ).stdout;
     } catch (e) {
-      const text = (e as Error).message;
+      // The tool's own words (rpmkeys prints its verdicts on stdout, which ToolError keeps when stderr is empty).
+      const text = e instanceof ToolError ? `${e.stderr}\n${e.message}` : (e as Error).message;
       const why = /NOKEY/.test(text)
         ? "signed by a key the repository's public.key does not hold"
         : /BAD/.test(text)

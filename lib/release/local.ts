@@ -150,6 +150,7 @@ async function publishAndVerify(
       env: { ...process.env, ...store.env() },
       release: expectedPackages(manifest),
       logger,
+      signal,
     });
     // The pipeline's verify insists on the whole manifest; here a package the build did not
     // produce is named rather than failing the try-out.

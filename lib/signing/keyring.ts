@@ -38,30 +38,6 @@ export function describeSetting(label: string, value: string): string {
   return /^[A-Z][A-Z0-9_]*$/.test(label) ? `${label}=${value}` : `${label} ${value}`;
 }
 
-/**
- * The signing settings of the environment, labelled with their variable names.
- * @deprecated the CLI maps these with commander (lib/cli/signing.ts, addSigningOptions); kept
- * until lib/cli/publish.ts does too.
- */
-export function signingKeyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SigningKeyOptions {
-  return {
-    secretId: env.KET_GPG_KEY_SECRET || undefined,
-    keysPath: env.KEYS_PATH || undefined,
-    gnupgHome: env.GNUPGHOME || undefined,
-    passphrase: env.KET_GPG_PASSPHRASE || undefined,
-    passphraseFile: env.KET_GPG_PASSPHRASE_FILE || undefined,
-    keyId: env.KET_GPG_KEY_ID || undefined,
-    labels: {
-      secretId: 'KET_GPG_KEY_SECRET',
-      keysPath: 'KEYS_PATH',
-      gnupgHome: 'GNUPGHOME',
-      passphrase: 'KET_GPG_PASSPHRASE',
-      passphraseFile: 'KET_GPG_PASSPHRASE_FILE',
-      keyId: 'KET_GPG_KEY_ID',
-    },
-  };
-}
-
 export interface SigningKey {
   /** The GnuPG home holding the secret key; pass it to rpmsign and aptly as GNUPGHOME. */
   readonly gnupgHome: string;

@@ -212,25 +212,9 @@ describe('fixture manifest pinning', () => {
   const { fixtureImageSpecs, pinImagesInManifestText } = jest.requireActual(
     '../../lib/local/registry/fixture-images',
   ) as typeof import('../../lib/local/registry/fixture-images');
-  const text = `# top comment
-metadata: { maintainer: M <m@example.com>, vendor: V, license: L, homepage: https://example.com, arch: { rpm: x86_64, deb: amd64 } }
-packages:
-  - name: kubelet
-    description: k
-    versioning: kismatic
-    version: 1.7.4
-    iteration: 1
-    sources: [{ id: s, url: https://example.com/k, unpinned: true }]
-    files: [{ from: s, path: /usr/bin/kubelet, mode: "0755" }]
-  - name: kismatic-offline
-    description: images
-    versioning: kismatic
-    versionFrom: kubelet
-    images:
-      # the pause image
+  const text = `# top comment${manifestWith(`      # the pause image
       - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", digest: "sha256:${'1'.repeat(64)}" }
-      - { name: busybox, repository: busybox, tag: latest, unpinned: true }
-`;
+      - { name: busybox, repository: busybox, tag: latest, unpinned: true }`)}`;
 
   it('pins every image to its fixture digest, keeping comments, and the result validates', () => {
     const d1 = `sha256:${'a'.repeat(64)}`;

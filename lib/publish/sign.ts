@@ -149,10 +149,10 @@ export class ScratchKeyring {
   /** One armored block per key, for tools that import only the first key of a block (rpmkeys). */
   async exportEach(): Promise<string[]> {
     const { stdout } = await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys');
-    const out: string[] = [];
-    for (const fpr of primaryFingerprints(stdout))
-      out.push((await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout);
-    return out;
+    // One export per key, at once (process starts dominate), in the keyring's order.
+    return Promise.all(
+      primaryFingerprints(stdout).map(async (fpr) => (await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout),
+    );
   }
 
   /**

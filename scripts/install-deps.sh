@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ket-packages needs on Debian 12 (run as root), then the npm dependencies.
-# Used by .ci/run and by the README's two commands; safe to re-run.
+# Used by .ci/run, by the README's two commands and by every CodeBuild project (buildspecs/*.yml,
+# on Docker's node:22-bookworm image: root, no sudo, an empty apt package list), so what CI tests
+# is what AWS runs; safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

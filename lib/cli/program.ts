@@ -7,6 +7,7 @@ import { registerKeysCommand } from './keys';
 import { registerPublishCommand } from './publish';
 import { registerVerifyCommand } from './verify';
 import { registerLocalCommand } from './local';
+import { registerCloneCommand } from './clone';
 import { registerConsumeCommand } from './consume';
 import { registerArtifactCommand } from './artifact';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerPublishCommand(program);
   registerVerifyCommand(program);
   registerLocalCommand(program);
+  registerCloneCommand(program);
   registerConsumeCommand(program);
   registerArtifactCommand(program);
   return program;

@@ -35,9 +35,12 @@ export function signingOptions(command: Command): SigningKeyOptions {
   const options: Record<string, string | undefined> = {};
   const labels: Record<string, string> = {};
   for (const s of SETTINGS) {
-    const value = values[s.key] || undefined;
+    // commander stores a value under the flag's camel-cased name (--key-secret → keySecret), which
+    // is not always the library's option name (secretId).
+    const attribute = new Option(s.flag).attributeName();
+    const value = values[attribute] || undefined;
     const long = s.flag.split(' ')[0];
-    const source = command.getOptionValueSource(s.key);
+    const source = command.getOptionValueSource(attribute);
     options[s.key] = value;
     labels[s.key] = source === 'cli' ? long : source === 'env' ? s.env : `${s.env} (or ${long})`;
   }

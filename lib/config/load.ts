@@ -199,6 +199,7 @@ function resolveRepositories(f: DeploymentConfigFile, problems: string[]): Repos
       debBucketName: r.buckets?.deb,
       stateBucketName: r.buckets?.state,
       cloneFrom: r.cloneFrom,
+      cloneGeneration: r.cloneGeneration ?? 1,
       signingKeySecretName: '', // filled in by resolve(), which knows the production repository
     };
   });

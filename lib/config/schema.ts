@@ -65,6 +65,7 @@ export const deploymentConfigSchema = {
             properties: { rpm: bucketName, deb: bucketName, state: bucketName },
           },
           cloneFrom: { type: 'string', pattern: REPOSITORY_NAME },
+          cloneGeneration: { type: 'integer', minimum: 1 },
           signingKeySecretName: { type: 'string', pattern: SECRET_NAME },
         },
       },

@@ -45,6 +45,7 @@ export interface RepositoryConfigFile {
   readonly noncurrentVersionRetentionDays?: number;
   readonly buckets?: { readonly rpm?: string; readonly deb?: string; readonly state?: string };
   readonly cloneFrom?: string;
+  readonly cloneGeneration?: number;
   readonly signingKeySecretName?: string;
 }
 
@@ -57,11 +58,10 @@ export interface RepositoryConfig {
   readonly rpmBucketName?: string;
   readonly debBucketName?: string;
   readonly stateBucketName?: string;
-  /**
-   * Repository whose contents this one is seeded from. Validated and recorded now; the cloning
-   * machinery that acts on it is a separate piece of work.
-   */
+  /** Repository whose contents this one is cloned from when it is created (lib/infra/clone.ts). */
   readonly cloneFrom?: string;
+  /** Bumping it clones again from the same cloneFrom (a deliberate reset). @default 1 */
+  readonly cloneGeneration: number;
   /**
    * Secrets Manager secret holding the GPG key that signs this repository's packages and
    * metadata; each repository has its own, so the staging pipeline never holds production's key.

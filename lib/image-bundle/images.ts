@@ -7,7 +7,8 @@ import { UserError } from '../util/errors';
 import { ToolError } from '../util/exec';
 import { formatBytes, Logger, stderrLogger } from '../util/log';
 import { archiveTag, cacheFileName, dockerTransportRef, RegistryMirror, sourceRepository } from './reference';
-import { copyToDockerArchive, inspectDigest } from './skopeo';
+import { imageArchiveMismatch, manifestsPath, platformEntry, writeImageManifests } from './archive-verify';
+import { copyToDockerArchive, inspectDigest, rawManifestText } from './skopeo';
 
 /** Where KET's playbooks `docker load` the bundle from: /opt/images/{{ item }}.tar. */
 export const IMAGES_DIR = '/opt/images';
@@ -98,7 +99,15 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
   const tag = archiveTag(image.repository, image.tag);
   const archivePath = path.join(options.cacheDir, 'images', cacheFileName(digest, image.repository, image.tag));
   const existing = await stat(archivePath).catch(() => undefined);
-  if (existing) return { image, digest, archivePath, bytes: existing.size, cached: true };
+  if (existing) {
+    // A cached archive is checked against the pin on every use, like a cached download: the cache
+    // outlives builds, and a damaged or replaced entry must never be shipped.
+    const mismatch = await imageArchiveMismatch(archivePath, digest, tag);
+    if (mismatch === undefined) return { image, digest, archivePath, bytes: existing.size, cached: true };
+    logger.warn(`${what}: the cached archive ${archivePath} is not ${digest}: ${mismatch}; copying it again`);
+    await rm(archivePath, { force: true });
+    await rm(manifestsPath(archivePath), { force: true });
+  }
 
   await mkdir(path.dirname(archivePath), { recursive: true });
   // skopeo writes next to the final name, then a rename publishes it: an interrupted or failed
@@ -111,6 +120,15 @@ async function fetchImage(image: ResolvedImage, options: FetchImagesOptions, log
     await classifyFailure(image, source, tlsVerify, pinnedDigest, () =>
       copyToDockerArchive(dockerTransportRef(source, { digest: pinnedDigest }), partial, tag, { tlsVerify, what, signal: options.signal }),
     );
+    // What later uses check the archive against: the manifest(s) the pin names, as served.
+    const pinned = await rawManifestText(dockerTransportRef(source, { digest: pinnedDigest }), { tlsVerify, what });
+    const instance = platformEntry(pinned);
+    const imageManifest = instance
+      ? await rawManifestText(dockerTransportRef(source, { digest: instance }), { tlsVerify, what })
+      : undefined;
+    await writeImageManifests(archivePath, { pinned, image: imageManifest });
+    const mismatch = await imageArchiveMismatch(partial, pinnedDigest, tag, manifestsPath(archivePath));
+    if (mismatch !== undefined) throw new UserError(`${what}: the archive skopeo wrote is not ${pinnedDigest}: ${mismatch}`);
     await rename(partial, archivePath);
   } finally {
     await rm(partial, { force: true });

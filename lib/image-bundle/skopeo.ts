@@ -67,6 +67,21 @@ export async function pushOciLayout(
   });
 }
 
+/**
+ * The raw manifest (or manifest list) a docker:// reference names, exactly as the registry serves
+ * it: its sha256 is the digest a pin records.
+ */
+export async function rawManifestText(dockerRef: string, options: SkopeoOptions = {}): Promise<string> {
+  const { stdout } = await run(
+    'skopeo',
+    ['inspect', '--raw', '--retry-times', '0', `--tls-verify=${options.tlsVerify ?? true}`, dockerRef],
+    {
+      what: options.what,
+    },
+  );
+  return stdout;
+}
+
 /** The raw manifest of an image, parsed (docker://… or docker-archive:…). */
 export async function inspectRawManifest(
   ref: string,

@@ -54,6 +54,12 @@ export interface PackageRepositoryProps {
    * @default { distribution: 'kismatic-xenial', component: 'main' }
    */
   readonly apt?: { readonly distribution: string; readonly component: string };
+  /**
+   * ARN of the one role that may delete and replace objects in the package buckets: the clone of
+   * this (non-production) repository's trust zone, for a reset. Never set on production.
+   * @default - nobody may delete
+   */
+  readonly resetRoleArn?: string;
 }
 
 /**
@@ -117,8 +123,23 @@ export class PackageRepository extends Construct {
           principals: [new iam.AnyPrincipal()],
           actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
           resources: [b.arnForObjects('*')],
+          // The clone's reset removes current objects (delete markers, recoverable); versions never.
+          ...(props.resetRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.resetRoleArn } } } : {}),
         }),
       );
+    }
+    if (props.resetRoleArn) {
+      for (const b of [this.rpmBucket, this.debBucket]) {
+        b.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'DenyDeletingVersions',
+            effect: iam.Effect.DENY,
+            principals: [new iam.AnyPrincipal()],
+            actions: ['s3:DeleteObjectVersion'],
+            resources: [b.arnForObjects('*')],
+          }),
+        );
+      }
     }
     this.statePrefix = props.repositoryName;
 

@@ -11,6 +11,7 @@ import { AccessLogBucket, privateBucketProps } from './buckets';
 import { PackageRepository } from './package-repository';
 import { BuildProject, PublishProject, VerifyProject } from './projects';
 import { ReleasePipeline } from './release-pipeline';
+import { CloneMachinery, cloneRoleName } from './clone';
 
 export interface RepositoriesStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -43,6 +44,15 @@ export class RepositoriesStack extends Stack {
           debBucketName: r.debBucketName,
           stateBucketName: r.stateBucketName,
           noncurrentVersionExpiration: Duration.days(r.noncurrentVersionRetentionDays),
+          resetRoleArn:
+            r.name === c.pipelines.production.repository
+              ? undefined
+              : Stack.of(this).formatArn({
+                  service: 'iam',
+                  region: '',
+                  resource: 'role',
+                  resourceName: cloneRoleName(c.stackPrefix, 'staging'),
+                }),
         }),
       );
       // The production repository's secret keeps the construct id (and so the logical ID) of the
@@ -105,6 +115,7 @@ export interface TrustZone {
 export class PipelinesStack extends Stack {
   readonly notificationTopic: sns.Topic;
   readonly zones: { readonly staging: TrustZone; readonly production: TrustZone };
+  readonly clone: CloneMachinery;
 
   constructor(scope: Construct, id: string, props: PipelinesStackProps) {
     super(scope, id, props);
@@ -174,6 +185,21 @@ export class PipelinesStack extends Stack {
         assertions: [{ assert: Fn.conditionEquals(parameter.valueAsString, 'none'), assertDescription: message.slice(0, 1000) }],
       });
     }
+
+    this.clone = new CloneMachinery(this, 'Clone', {
+      repositories: c.repositories.map((r) => ({
+        repository: repos.repository(r.name),
+        zone: r.name === c.pipelines.production.repository ? 'production' : 'staging',
+        bucketNamePrefix: c.bucketNamePrefix,
+        rpmBucketName: r.rpmBucketName,
+        debBucketName: r.debBucketName,
+        stateBucketName: r.stateBucketName,
+        cloneFrom: r.cloneFrom,
+        cloneGeneration: r.cloneGeneration,
+        signingKey: repos.signingKey(r.name),
+      })),
+      stagingCloneRoleName: cloneRoleName(c.stackPrefix, 'staging'),
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { sha256File } from '../publish/package-file';
+import { hashFile } from '../util/hash';
 import { UserError } from '../util/errors';
 
 /**
@@ -31,7 +31,7 @@ export async function artifactSha256(dir: string): Promise<string> {
   await walk('');
   files.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const listing = createHash('sha256');
-  for (const f of files) listing.update(`${await sha256File(path.join(dir, f))}  ${f}\n`);
+  for (const f of files) listing.update(`${await hashFile(path.join(dir, f))}  ${f}\n`);
   return listing.digest('hex');
 }
 

@@ -50,7 +50,9 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-CFR1',
       'AwsSolutions-CFR2',
       'AwsSolutions-CFR4',
+      'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
+      'AwsSolutions-SF2',
       'AwsSolutions-SMG4',
     ]);
     expect(ids.filter((id) => id === 'AwsSolutions-IAM5')).toEqual([]);

@@ -14,11 +14,12 @@ import * as path from 'node:path';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { publishRepositories } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
+import { verifyRepositories } from '../../lib/verify';
 import { makeDebs, makeRpms } from '../integration/publish-fixtures';
 import { generateTestKeys } from '../support/gpg';
 import { IamModel, Request } from './aws/iam';
 import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel } from './aws/pipelines';
-import { CfnTemplate, ResolvedTemplates } from './aws/resolve';
+import { CfnTemplate, ResolvedTemplates, TEST_ACCOUNT } from './aws/resolve';
 import { iamRequestsOf, RecordedS3Request, startS3Recorder } from './aws/s3-requests';
 import { synthesize } from './support';
 
@@ -26,6 +27,9 @@ let iam: IamModel;
 let dev: PipelineModel;
 let master: PipelineModel;
 let recorded: RecordedS3Request[];
+/** What verify requested: in AWS it reads through CloudFront, whose origin access control signs each S3 request. */
+let verified: RecordedS3Request[];
+let t: ResolvedTemplates;
 let dir: string;
 let store: EmbeddedStore | undefined;
 
@@ -34,7 +38,7 @@ const RUN = { rpm: 'recorded-rpm', deb: 'recorded-deb', state: 'recorded-state' 
 
 beforeAll(async () => {
   const s = synthesize();
-  const t = new ResolvedTemplates({
+  t = new ResolvedTemplates({
     [s.repositories.stackName]: s.repositoriesTemplate.toJSON() as CfnTemplate,
     [s.pipelines.stackName]: s.pipelinesTemplate.toJSON() as CfnTemplate,
   });
@@ -65,10 +69,19 @@ beforeAll(async () => {
         release: { rpm: [{ name: 'kismatic-test', version: '1.0.0-1' }], deb: [{ name: 'kismatic-test', version: '1.0.0-1' }] },
         logger: silentLogger,
       });
+    recorded = [...recorder.requests];
+    recorder.requests.length = 0;
+    await verifyRepositories({
+      rpmUrl: `${recorder.endpoint}/${RUN.rpm}`,
+      debUrl: `${recorder.endpoint}/${RUN.deb}`,
+      rpm: [{ name: 'kismatic-test', version: '1.0.0-1' }],
+      deb: [{ name: 'kismatic-test', version: '1.0.0-1' }],
+      logger: silentLogger,
+    });
+    verified = [...recorder.requests];
   } finally {
     await recorder.close();
   }
-  recorded = recorder.requests;
 }, 240_000);
 
 afterAll(async () => {
@@ -200,6 +213,45 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
       buckets.flatMap((b) => writesTo(b, 'production bucket').map((request) => ({ role, request }))),
     );
     expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+  });
+
+  test("verify's reads, made by each distribution through origin access control, are allowed on its own bucket only", async () => {
+    expect(verified.length).toBeGreaterThan(5);
+    const distributions = [...t.resources('AWS::CloudFront::Distribution')].map(({ stack, id }) => {
+      const origin = t.resolve(stack, t.resource(stack, id).Properties) as {
+        DistributionConfig: { Origins: Array<{ DomainName: string }> };
+      };
+      return {
+        arn: `arn:aws:cloudfront::${TEST_ACCOUNT}:distribution/${t.physicalName(stack, id)}`,
+        bucket: origin.DistributionConfig.Origins[0].DomainName.split('.s3.')[0],
+      };
+    });
+    expect(distributions).toHaveLength(4);
+    for (const d of distributions) {
+      const kind = /-(rpm|deb)-/.exec(d.bucket)![1];
+      const reads = verified
+        .filter((r) => r.bucket === (kind === 'rpm' ? RUN.rpm : RUN.deb) && r.status !== 404)
+        .flatMap((r) => iamRequestsOf(r, () => `arn:aws:s3:::${d.bucket}`));
+      expect(reads.length).toBeGreaterThan(0);
+      expect(new Set(reads.map((q) => q.action))).toEqual(new Set(['s3:GetObject']));
+      const as = (source: string) =>
+        reads.map((request) => ({
+          ...request,
+          context: { ...request.context, 'aws:SourceArn': source, 'aws:SourceAccount': TEST_ACCOUNT },
+        }));
+      const fail = async (requests: Request[], want: (r: string) => boolean) => {
+        const out: string[] = [];
+        for (const request of requests) {
+          const result = await iam.evaluate('cloudfront.amazonaws.com', request);
+          if (!want(result)) out.push(`${result}: ${request.action} ${request.resource} (${request.why})`);
+        }
+        return out;
+      };
+      expect(await fail(as(d.arn), (r) => r === 'Allowed')).toEqual([]);
+      // Another distribution (of this account) reading this bucket is refused.
+      const other = distributions.find((x) => x.arn !== d.arn)!;
+      expect(await fail(as(other.arn), (r) => r !== 'Allowed')).toEqual([]);
+    }
   });
 
   test('no role of either stack can delete from a package (rpm or deb) bucket, and publish roles cannot delete state', async () => {

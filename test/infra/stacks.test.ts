@@ -103,6 +103,8 @@ describe('repositories stack', () => {
         });
       }
       for (const bucket of [repo.rpmBucket, repo.debBucket]) {
+        // Staging's deny excepts the staging clone role (a reset); production's excepts nobody
+        // (test/infra/clone.test.ts checks both).
         t.hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: logicalId(bucket) },
           PolicyDocument: {
@@ -113,6 +115,7 @@ describe('repositories stack', () => {
                 Principal: { AWS: '*' },
                 Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
                 Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(bucket), 'Arn'] }, '/*']] },
+                ...(repo.repositoryName === 'production' ? {} : { Condition: { ArnNotEquals: { 'aws:PrincipalArn': Match.anyValue() } } }),
               },
             ]),
           },
@@ -404,11 +407,20 @@ describe('least privilege', () => {
     }
   });
 
-  test('no role in either stack may delete from an rpm or deb bucket', () => {
+  test('no role in either stack may delete from an rpm or deb bucket, except the staging clone on staging (a reset)', () => {
+    const clone = logicalId(s.pipelines.clone.role as never);
     for (const st of allStatements()) {
       const packageBuckets = repoBucketsIn(st.Resource).filter((b) => !b.endsWith('.state'));
       if (packageBuckets.length === 0) continue;
-      for (const a of list(st.Action)) expect(a).not.toMatch(/^s3:(\*|Delete|PutLifecycle|PutBucketPolicy|PutBucketVersioning)/);
+      const cloneOnStaging =
+        statementsOfRole(s.pipelinesTemplate, clone).some((x) => JSON.stringify(x) === JSON.stringify(st)) &&
+        packageBuckets.every((b) => b.startsWith('staging.'));
+      for (const a of list(st.Action))
+        expect(a).not.toMatch(
+          cloneOnStaging
+            ? /^s3:(\*|DeleteObjectVersion|PutLifecycle|PutBucketPolicy|PutBucketVersioning)/
+            : /^s3:(\*|Delete|PutLifecycle|PutBucketPolicy|PutBucketVersioning)/,
+        );
     }
     s.repositoriesTemplate.resourceCountIs('AWS::IAM::Policy', 0);
   });
@@ -422,7 +434,16 @@ describe('least privilege', () => {
       .flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))
       .sort();
     const zones = ['staging', 'production'] as const;
-    expect(readers).toEqual(zones.flatMap((z) => [roleOf(s.pipelines.zones[z].build), roleOf(s.pipelines.zones[z].publish)]).sort());
+    // And the staging clone, which signs a clone into a staging-zone repository with that repository's key.
+    const clone = logicalId(s.pipelines.clone.role as never);
+    expect(readers).toEqual(
+      [...zones.flatMap((z) => [roleOf(s.pipelines.zones[z].build), roleOf(s.pipelines.zones[z].publish)]), clone].sort(),
+    );
+    expect(
+      statementsOfRole(t, clone)
+        .filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')))
+        .map((st) => st.Resource),
+    ).toEqual([{ 'Fn::ImportValue': expect.stringContaining(logicalId(s.repositories.signingKey('staging'))) }]);
     for (const z of zones) {
       for (const role of [roleOf(s.pipelines.zones[z].build), roleOf(s.pipelines.zones[z].publish)]) {
         const secretStatements = statementsOfRole(t, role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:')));

@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { parseManifest } from '../../lib/manifest/load';
 import { ResolvedPackage } from '../../lib/manifest/types';
 import { fetchImages } from '../../lib/image-bundle/images';
+import { imageArchiveMismatch, manifestsPath } from '../../lib/image-bundle/archive-verify';
 import { buildOfflinePackage } from '../../lib/image-bundle/package';
-import { parseRegistryMirror } from '../../lib/image-bundle/reference';
+import { archiveTag, parseRegistryMirror } from '../../lib/image-bundle/reference';
 import { inspectRawManifest } from '../../lib/image-bundle/skopeo';
 import { FixtureRegistry, FixtureImageSpec, pushFixtureImages, startFixtureRegistry } from '../../lib/local/registry/fixture-images';
 import { freePort } from '../../lib/local/registry/registry';
@@ -99,6 +100,50 @@ describe('kismatic-offline images from a local docker-registry (integration, slo
     const again = await fetchImages(pinnedPackage(), { cacheDir, mirror, logger: silentLogger });
     expect(again.map((f) => f.cached)).toEqual([true, true, true]);
     expect(again.map((f) => f.archivePath)).toEqual(fetched.map((f) => f.archivePath));
+  });
+
+  it('checks a cached archive against its pin on every use: a damaged, swapped or unrecorded one is copied again', async () => {
+    const cacheDir = path.join(work, 'cache-verify');
+    const mirror = parseRegistryMirror(fixtures.mirrorUrl);
+    const first = await fetchImages(pinnedPackage(), { cacheDir, mirror, logger: silentLogger });
+    for (const f of first)
+      expect(await imageArchiveMismatch(f.archivePath, f.digest, archiveTag(f.image.repository, f.image.tag))).toBeUndefined();
+    const [damaged, swapped, unrecorded] = first;
+    // Damaged: bytes changed in the middle (a layer's or a header's, either way a broken link).
+    const bytes = await readFile(damaged.archivePath);
+    for (let i = Math.floor(bytes.length / 2); i < Math.floor(bytes.length / 2) + 64; i++) bytes[i] ^= 0xff;
+    await writeFile(damaged.archivePath, bytes);
+    // Swapped: another image's archive (and its record) under this image's name.
+    await writeFile(swapped.archivePath, await readFile(unrecorded.archivePath));
+    await writeFile(manifestsPath(swapped.archivePath), await readFile(manifestsPath(unrecorded.archivePath)));
+    // Unrecorded: an archive cached before the manifests were kept beside it.
+    await rm(manifestsPath(unrecorded.archivePath));
+    const warnings: string[] = [];
+    const again = await fetchImages(pinnedPackage(), {
+      cacheDir,
+      mirror,
+      logger: { info: () => undefined, warn: (m) => warnings.push(m) },
+    });
+    expect(again.map((f) => f.cached)).toEqual([false, false, false]);
+    // Images are fetched concurrently: the warnings come in any order.
+    expect(warnings).toHaveLength(3);
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^image "${damaged.image.name}" .*: the cached archive .* is not ${damaged.digest}: `)),
+        expect.stringMatching(
+          new RegExp(
+            `^image "${swapped.image.name}" .*: the cached archive .* is not ${swapped.digest}: its recorded manifest does not hash to the pinned`,
+          ),
+        ),
+        expect.stringMatching(
+          new RegExp(`^image "${unrecorded.image.name}" .*: the cached archive .* no record of the manifest it was copied at`),
+        ),
+      ]),
+    );
+    for (const f of again)
+      expect(await imageArchiveMismatch(f.archivePath, f.digest, archiveTag(f.image.repository, f.image.tag))).toBeUndefined();
+    const third = await fetchImages(pinnedPackage(), { cacheDir, mirror, logger: silentLogger });
+    expect(third.map((f) => f.cached)).toEqual([true, true, true]);
   });
 
   it('builds kismatic-offline as RPM and DEB holding /opt/images/NAME.tar archives that keep their tags', async () => {

@@ -36,6 +36,18 @@ describe('CLI option mapping', () => {
     expect(unset.labels?.secretId).toBe('KET_GPG_KEY_SECRET (or --key-secret)');
   });
 
+  test("the pipelines' KET_GPG_KEY_SECRET (and --key-secret) reach the secret setting, whose flag name differs", () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:ket-packages/gpg-signing-key-AbCdEf';
+    expect(signingOptions(parse([], { KET_GPG_KEY_SECRET: arn }, addSigningOptions))).toMatchObject({
+      secretId: arn,
+      labels: { secretId: 'KET_GPG_KEY_SECRET' },
+    });
+    expect(signingOptions(parse(['--key-secret', 'other'], { KET_GPG_KEY_SECRET: arn }, addSigningOptions))).toMatchObject({
+      secretId: 'other',
+      labels: { secretId: '--key-secret' },
+    });
+  });
+
   test('a malformed --mirror is refused by commander, naming the flag', () => {
     expect(() => parse(['--mirror', 'ftp://m/'], {}, addSourceOptions)).toThrow(
       /option '--mirror <url>' argument 'ftp:\/\/m\/' is invalid\. mirror ftp:\/\/m\/: only http and https/,

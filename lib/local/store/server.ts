@@ -5,6 +5,7 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { UserError } from '../../util/errors';
 import { evaluateWritePreconditions, s3ErrorXml } from './conditional';
+import { isUploadPartCopy, uploadPartCopy } from './upload-part-copy';
 import { refusalOf, splitPath } from './s3-rules';
 
 /**
@@ -300,6 +301,7 @@ async function handle(
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
   if (!key || !isWrite) return forward(req, res, backendPort, count);
+  if (isUploadPartCopy(req)) return uploadPartCopy(req, res, backendPort, count);
   await withKeyQueue(queues, key, async () => {
     const ifNoneMatch = header(req, 'if-none-match');
     const ifMatch = header(req, 'if-match');

@@ -16,6 +16,17 @@ export interface Request {
 }
 
 /**
+ * AWS managed policies the stacks attach, as AWS documents them (IAM console, the policy's JSON):
+ * the Lambda functions' basic execution role lets them write their own logs and nothing else.
+ */
+const MANAGED_POLICIES: Record<string, Policy> = {
+  'service-role/AWSLambdaBasicExecutionRole': {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: '*' }],
+  },
+};
+
+/**
  * The IAM side of resolved templates: identity policies per role ARN and resource policies per
  * resource ARN (bucket policies, secret resource policies), evaluated with @cloud-copilot/iam-simulate
  * as AWS evaluates a same-account request (identity OR resource policy allows, any explicit deny wins).
@@ -35,7 +46,11 @@ export class IamModel {
         arn,
         inline.map((p) => t.resolve(stack, p.PolicyDocument) as Policy),
       );
-      if (resource.Properties?.ManagedPolicyArns) throw new Error(`${t.path(stack, id)}: managed policies are not modelled by this test`);
+      for (const managed of (t.resolve(stack, resource.Properties?.ManagedPolicyArns ?? []) as string[]).map(String)) {
+        const known = MANAGED_POLICIES[managed.replace(/^arn:[^:]+:iam::aws:policy\//, '')];
+        if (!known) throw new Error(`${t.path(stack, id)}: managed policy ${managed} is not modelled by this test`);
+        this.identityPolicies.get(arn)!.push(known);
+      }
     }
     for (const { stack, resource } of t.resources('AWS::IAM::Policy')) {
       const doc = t.resolve(stack, resource.Properties?.PolicyDocument) as Policy;

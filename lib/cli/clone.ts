@@ -1,0 +1,110 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { progressReporter } from '../clone/progress';
+import { cloneDeployedRepository, cloneOnAws, cloneRepository } from '../release/clone';
+import { CloneResult } from '../clone';
+import { formatBytes, stderrLogger } from '../util/log';
+import { action } from './program';
+import { parsePort } from './parsers';
+import { addSigningOptions, signingOptions } from './signing';
+
+interface CloneFlags {
+  from: string;
+  to: string;
+  local?: boolean;
+  dataDir: string;
+  port: number;
+  concurrency: number;
+  verify: boolean;
+  deployment?: string;
+  stack: string;
+  region?: string;
+}
+
+/** Copies in flight: 1-256. */
+function parseConcurrency(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 256) throw new InvalidArgumentError('not a whole number from 1 to 256');
+  return n;
+}
+
+export function registerCloneCommand(program: Command): void {
+  const command = program
+    .command('clone')
+    .description(
+      'Copy repository --from (any, production included) into repository --to (never production), server side: afterwards --to serves exactly what --from served at one moment, ' +
+        'at its own URLs and signed with its own key. An existing --to is reset (objects --from does not serve are replaced or removed, and listed). ' +
+        'On AWS this starts the clone build through the clone-start function and follows it; --local works on the embedded store of `ket-packages local`.',
+    )
+    .requiredOption('--from <repository>', 'source repository name, e.g. production')
+    .requiredOption('--to <repository>', 'destination repository name, e.g. staging (never production)')
+    .addOption(
+      new Option('--local', 'use the embedded store (--data-dir) instead of AWS; an unknown --to becomes a new local repository').conflicts(
+        'deployment',
+      ),
+    )
+    .option('--data-dir <dir>', 'embedded store folder (with --local)', '.local/s3')
+    .option('--port <n>', 'embedded store port (with --local; 0 = any free port)', parsePort, 0)
+    .option('--concurrency <n>', 'copies in flight at once', parseConcurrency, 16)
+    .option('--no-verify', 'with --local: skip the final read of the destination with dnf and apt-get')
+    .addOption(
+      new Option('--stack <name>', 'AWS: the stack whose output CloneStartFunctionName names clone-start')
+        .default('KetPackages-Pipelines')
+        .env('KET_PIPELINES_STACK'),
+    )
+    .addOption(new Option('--region <region>', 'AWS region of the stack').env('AWS_REGION'))
+    .addOption(
+      new Option(
+        '--deployment <file>',
+        'inside the clone CodeBuild project: run the engine here against the repositories of this bundled deployment file',
+      ).hideHelp(),
+    );
+  addSigningOptions(command);
+  command.action(
+    action(async (flags: CloneFlags, cmd: Command) => {
+      if (!flags.local && !flags.deployment) {
+        const { buildId, logsUrl } = await cloneOnAws({
+          from: flags.from,
+          to: flags.to,
+          stackName: flags.stack,
+          region: flags.region,
+          logger: stderrLogger,
+        });
+        process.stdout.write(`cloned '${flags.from}' into '${flags.to}' (build ${buildId}, log ${logsUrl})\n`);
+        return;
+      }
+      const progress = progressReporter(process.stderr);
+      try {
+        const common = {
+          from: flags.from,
+          to: flags.to,
+          logger: stderrLogger,
+          onProgress: progress.update,
+          concurrency: flags.concurrency,
+        };
+        const result = flags.deployment
+          ? await cloneDeployedRepository({ ...common, deploymentFile: flags.deployment, env: process.env })
+          : await cloneRepository({
+              ...common,
+              dataDir: flags.dataDir,
+              port: flags.port,
+              signingKey: signingOptions(cmd),
+              verify: flags.verify,
+            });
+        progress.stop();
+        process.stdout.write(summary(result));
+      } finally {
+        progress.stop();
+      }
+    }),
+  );
+}
+
+function summary(r: CloneResult): string {
+  return [
+    r.message,
+    `copy ${(r.copyMs / 1000).toFixed(1)} s (${formatBytes(r.copiedBytes)}), final check ${(r.verifyMs / 1000).toFixed(1)} s`,
+    `RPM repository: ${r.rpmUrl}`,
+    `DEB repository: ${r.debUrl}`,
+    '',
+  ].join('\n');
+}

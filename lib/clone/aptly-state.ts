@@ -1,0 +1,58 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { aptlyConfig, aptlyPackageRef, parseAptlyRepoShow, stateKey } from '../publish/deb';
+import { bucketOf, getObjectBytes, S3Target } from '../publish/s3';
+import { run } from '../util/exec';
+import { Logger } from '../util/log';
+import { PackageEntry } from './snapshot';
+import { CloneRepository } from './types';
+
+/** The aptly repository publish keeps its packages in (lib/publish/deb.ts). */
+const APTLY_REPO = 'kismatic';
+
+export interface AptlyStateForDestination {
+  /** The database to store as the destination's, or undefined: none (the next publish rebuilds it from the pool). */
+  readonly body?: Buffer;
+  /** What was done, for the log. */
+  readonly note: string;
+}
+
+/**
+ * The destination's aptly database, made from the source's as it is now but holding exactly the
+ * packages of the snapshot: a publish into the source after the snapshot may have saved a newer
+ * database, whose extra packages are removed (their pool files were not copied). A database that
+ * lacks some snapshot packages is kept as is: publish takes them back from the pool (lib/publish/deb.ts).
+ * Without a source database there is none for the destination either.
+ */
+export async function aptlyStateForDestination(
+  target: S3Target,
+  source: CloneRepository,
+  snapshotPackages: readonly PackageEntry[],
+  workDir: string,
+  logger: Logger,
+): Promise<AptlyStateForDestination> {
+  const key = stateKey(source.state.prefix, source.debBucket);
+  const db = await getObjectBytes(bucketOf(target, source.state.bucket, `state of '${source.name}'`), key);
+  if (!db) return { note: `no aptly database at s3://${source.state.bucket}/${key}; the next publish rebuilds it from the pool` };
+  const root = path.join(workDir, 'aptly');
+  await mkdir(root, { recursive: true });
+  await writeFile(path.join(workDir, 'source-db.tar.gz'), db.body);
+  await run('tar', ['-xzf', path.join(workDir, 'source-db.tar.gz'), '-C', root], { what: "unpacking the source's aptly database" });
+  const config = path.join(workDir, 'aptly.conf');
+  await writeFile(config, aptlyConfig(root, path.join(workDir, 'aptly-out')));
+  const aptly = (args: string[], what: string) => run('aptly', [`-config=${config}`, ...args], { what });
+  const held = parseAptlyRepoShow((await aptly(['repo', 'show', '-with-packages', APTLY_REPO], 'listing the aptly database')).stdout);
+  const wanted = new Set(snapshotPackages.map(aptlyPackageRef));
+  const extra = held.filter((r) => !wanted.has(r));
+  const lacking = snapshotPackages.length - held.filter((r) => wanted.has(r)).length;
+  if (extra.length === 0) {
+    return {
+      body: db.body,
+      note: `aptly database copied (${held.length} package(s)${lacking ? `, ${lacking} left for publish to take from the pool` : ''})`,
+    };
+  }
+  await aptly(['repo', 'remove', APTLY_REPO, ...extra], 'removing packages published after the snapshot from the aptly database');
+  await run('tar', ['-czf', path.join(workDir, 'db.tar.gz'), '-C', root, 'db'], { what: 'packing the aptly database' });
+  logger.info(`aptly database: removed ${extra.length} package(s) the source published after the snapshot`);
+  return { body: await readFile(path.join(workDir, 'db.tar.gz')), note: `aptly database copied without ${extra.length} newer package(s)` };
+}

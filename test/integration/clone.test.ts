@@ -1,0 +1,573 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cloneRepositoryContent, CloneOptions, CloneRepository } from '../../lib/clone';
+import { createHash } from 'node:crypto';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { PublicKeyring } from '../../lib/clone/keys';
+import { listKeys, readSnapshot } from '../../lib/clone/snapshot';
+import { mapConcurrent } from '../../lib/util/concurrency';
+import { aptlyConfig, parseAptlyRepoShow, stateKey } from '../../lib/publish/deb';
+import { publishRepositories } from '../../lib/publish';
+import { bucketOf, getObjectBytes as getBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
+import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
+import { startCachingProxy } from '../../lib/local/store/caching-proxy';
+import { run } from '../../lib/util/exec';
+import { Logger, silentLogger } from '../../lib/util/log';
+import { verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
+import { runCli } from '../support/cli';
+import { generateTestKeys, TestKeys } from '../support/gpg';
+import { makeBuild, makeSizedDebs, makeSizedRpms, mixedPackages, SizedPackage } from './clone-fixtures';
+
+/** ket-packages with no key from the caller's environment: the command line names it. */
+function cli(args: string[]) {
+  return runCli(args, { env: { KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' } });
+}
+
+/** A logger that keeps what it was told, for the messages the clone prints. */
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
+}
+
+type Release = { rpm: Array<{ name: string; version: string }>; deb: Array<{ name: string; version: string }> };
+const releaseOf = (rpm: SizedPackage[], deb: SizedPackage[] = rpm): Release => ({
+  rpm: rpm.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+  deb: deb.map((p) => ({ name: p.name, version: `${p.version}-1` })),
+});
+
+describe('clone (integration, slow)', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+  let target: S3Target;
+  let productionKey: TestKeys;
+  let stagingKey: TestKeys;
+  const trace: string[] = [];
+  const repositories: CloneRepository[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ket-clone-test-'));
+    [productionKey, stagingKey] = await Promise.all([
+      generateTestKeys(path.join(dir, 'keys-production'), { name: 'Production' }),
+      generateTestKeys(path.join(dir, 'keys-staging'), { name: 'Staging' }),
+    ]);
+    store = await startEmbeddedStore({ dataDir: path.join(dir, 's3'), onRequest: (l) => trace.push(l) });
+    target = s3TargetFromEnv({ ...process.env, ...store.env() });
+    await store.createBucket('ket-state');
+  }, 60_000);
+
+  afterAll(async () => {
+    target?.client.destroy();
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  /** A repository with its buckets (created unless `create` is false). */
+  async function repository(name: string, opts: { production?: boolean; create?: boolean } = {}): Promise<CloneRepository> {
+    const r: CloneRepository = {
+      name,
+      rpmBucket: `${name}-rpm`,
+      debBucket: `${name}-deb`,
+      state: { bucket: 'ket-state', prefix: `${name}/` },
+      production: opts.production ?? false,
+    };
+    if (opts.create ?? true) {
+      await store.createBucket(r.rpmBucket);
+      await store.createBucket(r.debBucket);
+    }
+    repositories.push(r);
+    return r;
+  }
+
+  /** What each build folder holds, for publish's check of the build against the release. */
+  const releases = new Map<string, Release>();
+  const getObjectBytes = (_t: S3Target, bucket: string, key: string) => getBytes(bucketOf(target, bucket, 'test'), key);
+
+  async function publish(r: CloneRepository, build: string, keys: TestKeys): Promise<void> {
+    await publishRepositories({
+      release: releases.get(build)!,
+      rpmRepo: r.rpmBucket,
+      debRepo: r.debBucket,
+      from: build,
+      stateUrl: `s3://${r.state.bucket}/${r.state.prefix}`,
+      signingKey: { keysPath: keys.keysPath },
+      env: { ...process.env, ...store.env() },
+      logger: silentLogger,
+    });
+  }
+
+  let buildSeq = 0;
+  async function build(packages: SizedPackage[], keys: TestKeys): Promise<string> {
+    const out = await makeBuild(path.join(dir, 'builds', String(buildSeq++)), packages, keys.keysPath);
+    releases.set(out, releaseOf(packages));
+    return out;
+  }
+
+  function clone(from: CloneRepository, to: CloneRepository, extra: Partial<CloneOptions> = {}) {
+    return cloneRepositoryContent({
+      from: from.name,
+      to: to.name,
+      repositories,
+      target,
+      signingKey: { keysPath: stagingKey.keysPath },
+      logger: silentLogger,
+      ...extra,
+    });
+  }
+
+  const expected = (ps: SizedPackage[]) => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
+
+  async function verifyServes(r: CloneRepository, ps: SizedPackage[]): Promise<void> {
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpmBucket), expected(ps), silentLogger)).toEqual([]);
+    expect(await verifyDebRepository(store.bucketUrl(r.debBucket), expected(ps), silentLogger)).toEqual([]);
+  }
+
+  /** Writes (PUT/POST/DELETE) the store saw into a repository's buckets since trace position `from`. */
+  function writesTo(r: CloneRepository, from: number): string[] {
+    return trace
+      .slice(from)
+      .filter(
+        (l) =>
+          /^(PUT|POST|DELETE) /.test(l) &&
+          (l.includes(` /${r.rpmBucket}/`) ||
+            l.includes(` /${r.debBucket}/`) ||
+            l.includes(` /${r.rpmBucket}?`) ||
+            l.includes(` /${r.debBucket}?`)),
+      );
+  }
+
+  /**
+   * Installs one package from B with each real client, every check on, into throwaway roots:
+   * dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by B's public.key), then looks for its file.
+   */
+  async function installFrom(r: CloneRepository, name: string, endpoint = store.endpoint): Promise<void> {
+    const root = await mkdtemp(path.join(dir, 'install-'));
+    const rpmBase = `${endpoint}/${r.rpmBucket}`;
+    await mkdir(path.join(root, 'dnf', 'repos'), { recursive: true });
+    await writeFile(path.join(root, 'dnf', 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\n');
+    await writeFile(
+      path.join(root, 'dnf', 'repos', 'b.repo'),
+      `[b]\nname=B\nbaseurl=${rpmBase}/\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=${rpmBase}/public.key\nmetadata_expire=0\n`,
+    );
+    const installroot = path.join(root, 'dnf', 'installroot');
+    await run('dnf', [
+      '-y',
+      '-q',
+      `--config=${path.join(root, 'dnf', 'dnf.conf')}`,
+      `--installroot=${installroot}`,
+      `--setopt=reposdir=${path.join(root, 'dnf', 'repos')}`,
+      `--setopt=cachedir=${path.join(root, 'dnf', 'cache')}`,
+      '--releasever=7',
+      '--disablerepo=*',
+      '--enablerepo=b',
+      'install',
+      name,
+    ]);
+    expect((await run('rpm', ['--root', installroot, '-q', name])).stdout.trim()).toMatch(new RegExp(`^${name}-`));
+
+    const apt = path.join(root, 'apt');
+    for (const d of [
+      'etc/apt/sources.list.d',
+      'etc/apt/preferences.d',
+      'var/lib/dpkg/info',
+      'var/lib/dpkg/updates',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+      'var/log/apt',
+    ])
+      await mkdir(path.join(apt, d), { recursive: true });
+    await writeFile(path.join(apt, 'var/lib/dpkg/status'), '');
+    const key = path.join(apt, 'public.key');
+    await writeFile(key, (await getObjectBytes(target, r.debBucket, 'public.key'))!.body);
+    await writeFile(
+      path.join(apt, 'etc/apt/sources.list'),
+      `deb [arch=amd64 signed-by=${key}] ${endpoint}/${r.debBucket} kismatic-xenial main\n`,
+    );
+    const o = (k: string, v: string) => ['-o', `${k}=${v}`];
+    const options = [
+      ...o('Dir', apt),
+      ...o('Dir::State::status', path.join(apt, 'var/lib/dpkg/status')),
+      ...o('APT::Architecture', 'amd64'),
+      ...o('APT::Sandbox::User', 'root'),
+      ...o('Debug::NoLocking', '1'),
+      ...o('Acquire::Languages', 'none'),
+      ...o('DPkg::Options::', `--root=${apt}`),
+      ...o('DPkg::Options::', `--admindir=${path.join(apt, 'var/lib/dpkg')}`),
+      ...o('DPkg::Options::', '--force-not-root'),
+      ...o('DPkg::Options::', '--force-script-chrootless'),
+      ...o('Dpkg::Use-Pty', '0'),
+    ];
+    const update = await run('apt-get', [...options, '-q', 'update']);
+    expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
+    await run('apt-get', [...options, '-q', '-y', 'install', name]);
+    expect(existsSync(path.join(apt, 'usr/share/ket-clone', name))).toBe(true);
+  }
+
+  const small: SizedPackage[] = [
+    { name: 'kubelet', version: '1.7.4', bytes: 20_000 },
+    { name: 'kubectl', version: '1.7.4' },
+    { name: 'etcd', version: '3.1.10' },
+  ];
+
+  test('a small repository into a new one: served at B with B-signed top files; B public.key carries both keys', async () => {
+    const a = await repository('prod-small', { production: true });
+    await publish(a, await build(small, productionKey), productionKey);
+    const b = await repository('copy-small');
+    const logger = recordingLogger();
+    const result = await clone(a, b, { logger });
+    expect(result).toMatchObject({ status: 'cloned', rpmPackages: 3, debPackages: 3, replaced: [], removed: [] });
+    await verifyServes(b, small);
+    const fingerprints = async (bucket: string) =>
+      (
+        await run('gpg', ['--with-colons', '--import-options', 'show-only', '--import'], {
+          input: (await getObjectBytes(target, bucket, 'public.key'))!.body,
+        })
+      ).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('fpr:'))
+        .map((l) => l.split(':')[9]);
+    expect((await fingerprints(b.rpmBucket)).sort()).toEqual([stagingKey.fingerprint, productionKey.fingerprint].sort());
+    expect(await fingerprints(b.debBucket)).toEqual([stagingKey.fingerprint]);
+    const repoFile = (await getObjectBytes(target, b.rpmBucket, 'kismatic.repo'))!.body.toString();
+    expect(repoFile).toContain(`baseurl=${store.bucketUrl(b.rpmBucket)}/`);
+    // Installed through a cache that behaves as CloudFront does.
+    const cdn = await startCachingProxy({ origin: store.endpoint });
+    try {
+      await installFrom(b, 'kubelet', cdn.endpoint);
+    } finally {
+      await cdn.close();
+    }
+  }, 120_000);
+
+  /** Every object A's top files reference (key, signed sha256, kind), read the way the clone reads them. */
+  async function referenced(r: CloneRepository) {
+    const keyring = await PublicKeyring.open();
+    try {
+      const s = (await readSnapshot(target, r, keyring, silentLogger))!;
+      return { rpm: s.rpm.objects, deb: s.deb.objects, packages: { rpm: s.rpm.packages, deb: s.deb.packages } };
+    } finally {
+      await keyring.dispose();
+    }
+  }
+
+  /** Content (sha256), Content-Type, Cache-Control and sha256 metadata of one object. */
+  async function describeObject(bucket: string, key: string) {
+    const out = await target.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const body = Buffer.from(await out.Body!.transformToByteArray());
+    return {
+      sha256: createHash('sha256').update(body).digest('hex'),
+      contentType: out.ContentType,
+      cacheControl: out.CacheControl,
+      metadataSha256: out.Metadata?.sha256,
+    };
+  }
+
+  /**
+   * Fails unless every object of the snapshot is in B with the signed content and A's headers.
+   * A plain DEB index is compared with the snapshot's checksum only: A's may be newer by now.
+   */
+  async function expectExactCopy(a: CloneRepository, b: CloneRepository, objects: Awaited<ReturnType<typeof referenced>>): Promise<number> {
+    const pairs = [
+      ...objects.rpm.map((o) => [a.rpmBucket, b.rpmBucket, o] as const),
+      ...objects.deb.map((o) => [a.debBucket, b.debBucket, o] as const),
+    ];
+    const differing: string[] = [];
+    await mapConcurrent(pairs, 16, async ([from, to, o]) => {
+      const [x, y] = await Promise.all([describeObject(from, o.key), describeObject(to, o.key)]);
+      if (y.sha256 !== o.sha256) differing.push(`${o.key}: B holds sha256 ${y.sha256}, the snapshot says ${o.sha256}`);
+      if (o.kind !== 'index' && JSON.stringify(x) !== JSON.stringify(y))
+        differing.push(`${o.key}: A ${JSON.stringify(x)} B ${JSON.stringify(y)}`);
+      if (o.kind === 'index' && (x.contentType !== y.contentType || x.cacheControl !== y.cacheControl))
+        differing.push(`${o.key}: headers differ: A ${JSON.stringify(x)} B ${JSON.stringify(y)}`);
+    });
+    expect(differing).toEqual([]);
+    return pairs.length;
+  }
+
+  describe('a repository of 2,000+ objects of mixed sizes', () => {
+    // 500 RPMs (signing is the slow part of making them) and 1,500 DEBs: 2,000 packages plus metadata.
+    let big: CloneRepository;
+    const bigRpms = mixedPackages(500, 'rpm');
+    const bigDebs = mixedPackages(1500, 'deb');
+    beforeAll(async () => {
+      big = await repository('prod-big', { production: true });
+      const out = path.join(dir, 'builds', 'big');
+      await Promise.all([
+        makeSizedRpms(path.join(out, 'rpms'), bigRpms, productionKey.keysPath),
+        makeSizedDebs(path.join(out, 'debs'), bigDebs),
+      ]);
+      releases.set(out, releaseOf(bigRpms, bigDebs));
+      await publish(big, out, productionKey);
+    }, 600_000);
+
+    test('interrupted, then run again: the re-run skips what is identical and completes an exact copy (bytes, Content-Type, Cache-Control, sha256) that passes the final check', async () => {
+      const b = await repository('copy-big');
+      const stop = new AbortController();
+      await expect(
+        clone(big, b, { signal: stop.signal, verify: false, onProgress: (p) => p.objectsDone >= 700 && stop.abort() }),
+      ).rejects.toThrow(/stopped before its top files; run it again to complete it/);
+      // Nothing points at the partial copy: B has no top files.
+      expect(await getObjectBytes(target, b.rpmBucket, 'repodata/repomd.xml')).toBeUndefined();
+      expect(await getObjectBytes(target, b.debBucket, 'dists/kismatic-xenial/InRelease')).toBeUndefined();
+      const seen: number[] = [];
+      const result = await clone(big, b, { onProgress: (p) => seen.push(p.objectsDone) });
+      expect(result.objects).toBeGreaterThanOrEqual(2000);
+      expect(result).toMatchObject({ status: 'cloned', rpmPackages: 500, debPackages: 1500, replaced: [], removed: [] });
+      expect(result.skippedObjects).toBeGreaterThanOrEqual(700);
+      expect(result.copiedObjects + result.skippedObjects).toBe(result.objects);
+      expect(seen[seen.length - 1]).toBe(result.objects);
+      expect(await expectExactCopy(big, b, await referenced(big))).toBe(result.objects);
+      // Sizes really are mixed: 4 MiB, 1 MiB, 64 KiB and tiny packages.
+      const sizes = [...(await listKeys(target, b.debBucket, 'pool/')).values()];
+      expect(Math.max(...sizes)).toBeGreaterThan(4 << 20);
+      expect(Math.min(...sizes)).toBeLessThan(16 << 10);
+    }, 600_000);
+
+    test('a publish into A during the clone leaves B a complete copy of A as it was', async () => {
+      const before = await referenced(big);
+      const extra: SizedPackage[] = [{ name: 'published-meanwhile', version: '9.0' }];
+      const extraBuild = await build(extra, productionKey);
+      const b = await repository('copy-during');
+      let publishing: Promise<void> | undefined;
+      const result = await clone(big, b, {
+        verify: false,
+        concurrency: 4,
+        onProgress: (p) => {
+          if (!publishing && p.objectsDone >= 100) publishing = publish(big, extraBuild, productionKey);
+        },
+      });
+      await publishing;
+      expect(result).toMatchObject({ rpmPackages: 500, debPackages: 1500 });
+      await expectExactCopy(big, b, before);
+      const after = await referenced(b);
+      expect(after.packages.rpm).toHaveLength(500);
+      expect(after.packages.deb).toHaveLength(1500);
+      // A has the new package, B does not, and B's aptly database holds exactly B's packages.
+      expect((await referenced(big)).packages.deb.map((p) => p.name)).toContain('published-meanwhile');
+      expect(await aptlyPackagesOf(b)).toHaveLength(1500);
+      expect(await verifyRpmRepository(store.bucketUrl(b.rpmBucket), expected(bigRpms.slice(0, 3)), silentLogger)).toEqual([]);
+      expect(await verifyDebRepository(store.bucketUrl(b.debBucket), expected([...bigDebs.slice(0, 3), ...extra]), silentLogger)).toEqual([
+        expect.stringMatching(/published-meanwhile=9\.0-1 is not listed/),
+      ]);
+    }, 600_000);
+  });
+
+  /** Package refs in a repository's aptly database, as publish will restore it. */
+  async function aptlyPackagesOf(r: CloneRepository): Promise<string[]> {
+    const db = await getObjectBytes(target, r.state.bucket, stateKey(r.state.prefix, r.debBucket));
+    if (!db) return [];
+    const work = await mkdtemp(path.join(dir, 'aptly-'));
+    await writeFile(path.join(work, 'db.tar.gz'), db.body);
+    await mkdir(path.join(work, 'root'));
+    await run('tar', ['-xzf', path.join(work, 'db.tar.gz'), '-C', path.join(work, 'root')]);
+    await writeFile(path.join(work, 'aptly.conf'), aptlyConfig(path.join(work, 'root'), path.join(work, 'out')));
+    const { stdout } = await run('aptly', [`-config=${path.join(work, 'aptly.conf')}`, 'repo', 'show', '-with-packages', 'kismatic']);
+    return parseAptlyRepoShow(stdout);
+  }
+
+  let resetB: CloneRepository | undefined;
+  test('an existing B is reset: conflicting versions replaced, B-only objects removed, both printed', async () => {
+    const a = await repository('prod-reset', { production: true });
+    await publish(a, await build(small, productionKey), productionKey);
+    const b = await repository('staging-reset');
+    const bOwn: SizedPackage[] = [
+      { name: 'kubelet', version: '1.7.4', salt: 'built in staging' },
+      { name: 'kubectl', version: '1.7.4', salt: 'built in staging' },
+      { name: 'staging-only', version: '0.9' },
+    ];
+    await publish(b, await build(bOwn, stagingKey), stagingKey);
+    const oldRepodata = [...(await listKeys(target, b.rpmBucket, 'repodata/')).keys()].filter((k) => !k.includes('repomd'));
+    // A CDN in front of B has B's own kubelet cached (immutable, a year) before the reset.
+    let cdn = await startCachingProxy({ origin: store.endpoint });
+    await installFrom(b, 'kubelet', cdn.endpoint);
+    const logger = recordingLogger();
+    const invalidated: Array<{ rpm: string[]; deb: string[] }> = [];
+    const result = await clone(a, b, {
+      logger,
+      // CloudFront's invalidation, played by dropping the cache.
+      invalidate: async (_b, paths) => {
+        invalidated.push(paths);
+        await cdn.close();
+        cdn = await startCachingProxy({ origin: store.endpoint });
+      },
+    });
+    expect(invalidated).toHaveLength(1);
+    expect(invalidated[0].rpm).toEqual(expect.arrayContaining(['packages/kubelet-1.7.4-1.x86_64.rpm', 'repodata/repomd.xml']));
+    expect(invalidated[0].deb).toEqual(
+      expect.arrayContaining(['pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb', 'dists/kismatic-xenial/InRelease']),
+    );
+    expect(result.replaced).toEqual(
+      expect.arrayContaining([
+        `s3://${b.rpmBucket}/packages/kubelet-1.7.4-1.x86_64.rpm`,
+        `s3://${b.rpmBucket}/packages/kubectl-1.7.4-1.x86_64.rpm`,
+        `s3://${b.debBucket}/pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb`,
+        `s3://${b.debBucket}/pool/main/k/kubectl/kubectl_1.7.4-1_amd64.deb`,
+      ]),
+    );
+    expect(result.removed).toEqual(
+      expect.arrayContaining([
+        `s3://${b.rpmBucket}/packages/staging-only-0.9-1.x86_64.rpm`,
+        `s3://${b.debBucket}/pool/main/s/staging-only/staging-only_0.9-1_amd64.deb`,
+        ...oldRepodata.map((k) => `s3://${b.rpmBucket}/${k}`),
+      ]),
+    );
+    for (const u of [...result.replaced, ...result.removed])
+      expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
+    expect([...(await listKeys(target, b.rpmBucket)).keys()].some((k) => k.includes('staging-only'))).toBe(false);
+    await verifyServes(b, small);
+    // A's kubelet, signed by production's key, installs from the reset B through the CDN.
+    try {
+      await installFrom(b, 'kubelet', cdn.endpoint);
+    } finally {
+      await cdn.close();
+    }
+    expect(await aptlyPackagesOf(b)).toEqual(
+      expect.arrayContaining(['kubelet_1.7.4-1_amd64', 'kubectl_1.7.4-1_amd64', 'etcd_3.1.10-1_amd64']),
+    );
+    expect(await aptlyPackagesOf(b)).toHaveLength(3);
+    resetB = b;
+  }, 180_000);
+
+  test('a publish into the reset B afterwards passes the key guard and keeps every package installable', async () => {
+    const next: SizedPackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
+    await publish(resetB!, await build(next, stagingKey), stagingKey);
+    await verifyServes(resetB!, [...small, ...next]);
+  }, 180_000);
+
+  test('an object above the single-copy limit is copied in parts (UploadPartCopy), bytes and headers kept', async () => {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const { copyObject } = await import('../../lib/clone/objects');
+    const { randomBytes } = await import('node:crypto');
+    await store.createBucket('parts-a');
+    await store.createBucket('parts-b');
+    const body = randomBytes(12 * 1024 * 1024 + 123);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    await target.client.send(
+      new PutObjectCommand({
+        Bucket: 'parts-a',
+        Key: 'packages/big-1.0-1.x86_64.rpm',
+        Body: body,
+        ContentType: 'application/x-rpm',
+        CacheControl: 'public, max-age=31536000, immutable',
+        Metadata: { sha256 },
+      }),
+    );
+    const mark = trace.length;
+    // The limit scaled down (S3's is 5 GiB) so the test stays small; the requests are the same.
+    await copyObject(
+      target,
+      {
+        sourceBucket: 'parts-a',
+        sourceKey: 'packages/big-1.0-1.x86_64.rpm',
+        bucket: 'parts-b',
+        key: 'packages/big-1.0-1.x86_64.rpm',
+        size: body.length,
+      },
+      { multipartThresholdBytes: 5 * 1024 * 1024, partBytes: 5 * 1024 * 1024 },
+    );
+    expect(trace.slice(mark).filter((l) => /^PUT \/parts-b\/.*partNumber=/.test(l))).toHaveLength(3);
+    expect(await describeObject('parts-b', 'packages/big-1.0-1.x86_64.rpm')).toEqual(
+      await describeObject('parts-a', 'packages/big-1.0-1.x86_64.rpm'),
+    );
+    expect((await describeObject('parts-b', 'packages/big-1.0-1.x86_64.rpm')).sha256).toBe(sha256);
+  }, 60_000);
+
+  test('guards: A = B, unknown A or B, B production, A not published; each a clear message, nothing written', async () => {
+    const a = await repository('prod-guards', { production: true });
+    await publish(a, await build(small, productionKey), productionKey);
+    const b = await repository('staging-guards');
+    const empty = await repository('never-published');
+    const mark = trace.length;
+    await expect(clone(b, b)).rejects.toThrow(/clone from and to are both 'staging-guards': a repository cannot be cloned into itself/);
+    await expect(clone({ ...a, name: 'nope' }, b)).rejects.toThrow(
+      /clone from: no repository named 'nope' \(known: .*prod-guards.*staging-guards/,
+    );
+    await expect(clone(a, { ...b, name: 'nowhere' })).rejects.toThrow(/clone to: no repository named 'nowhere'/);
+    await expect(clone(b, a)).rejects.toThrow(
+      /clone to: 'prod-guards' is a production repository; production is never a clone destination/,
+    );
+    await expect(clone(empty, b)).rejects.toThrow(/clone from 'never-published': nothing is published there yet .*nothing was copied/);
+    const quiet = await clone(empty, b, { emptySource: 'succeed' });
+    expect(quiet).toMatchObject({
+      status: 'source-empty',
+      objects: 0,
+      message: expect.stringMatching(/nothing is published there yet.*nothing copied into 'staging-guards'/),
+    });
+    for (const r of [a, b, empty]) expect(writesTo(r, mark)).toEqual([]);
+    expect(trace.slice(mark).filter((l) => /^(PUT|POST|DELETE) /.test(l))).toEqual([]);
+  }, 120_000);
+
+  test('ket-packages clone --local: staging into a new staging-copy with no AWS; an unknown --from names the repositories the store holds', async () => {
+    const data = path.join(dir, 'local-s3');
+    const local = await startEmbeddedStore({ dataDir: data });
+    const { LOCAL_BUCKETS } = await import('../../lib/release/local');
+    try {
+      for (const bucket of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.state]) await local.createBucket(bucket);
+      await publishRepositories({
+        release: releaseOf(small),
+        rpmRepo: LOCAL_BUCKETS.staging.rpm,
+        debRepo: LOCAL_BUCKETS.staging.deb,
+        from: await build(small, stagingKey),
+        stateUrl: `s3://${LOCAL_BUCKETS.state}/staging`,
+        signingKey: { keysPath: stagingKey.keysPath },
+        env: { ...process.env, ...local.env() },
+        logger: silentLogger,
+      });
+    } finally {
+      await local.close();
+    }
+    const ok = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'staging',
+      '--to',
+      'staging-copy',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
+    expect({ code: ok.code, stderr: ok.stderr.split('\n').slice(-5).join('\n') }).toMatchObject({ code: 0 });
+    expect(ok.stdout).toMatch(/cloned 'staging' into 'staging-copy': 3 RPM and 3 DEB package\(s\)/);
+    expect(ok.stderr).toMatch(/created the local repository 'staging-copy'/);
+    expect(ok.stderr).toMatch(/clone: \d+\/\d+ objects/);
+    const unknown = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'nope',
+      '--to',
+      'other',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/clone from: no repository named 'nope' \(known: other, production, staging, staging-copy\)/);
+    const toProduction = await cli([
+      'clone',
+      '--local',
+      '--data-dir',
+      data,
+      '--from',
+      'staging',
+      '--to',
+      'production',
+      '--keys-path',
+      stagingKey.keysPath,
+    ]);
+    expect(toProduction.code).toBe(1);
+    expect(toProduction.stderr).toMatch(/production is never a clone destination/);
+    // The new repository serves, and survives a restart of the store.
+    const again = await startEmbeddedStore({ dataDir: data });
+    try {
+      expect(await verifyRpmRepository(again.bucketUrl('kismatic-packages-staging-copy-rpm'), expected(small), silentLogger)).toEqual([]);
+      expect(await verifyDebRepository(again.bucketUrl('kismatic-packages-staging-copy-deb'), expected(small), silentLogger)).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  }, 180_000);
+});

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { assertArtifactSha256 } from '../release/artifact';
 import { publishRelease } from '../release/publish';
-import { stderrLogger } from '../util/log';
+import { stderrLogger, timingStderrLogger } from '../util/log';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
 import { addSigningOptions, signingOptions } from './signing';
@@ -20,6 +20,7 @@ interface PublishFlags {
   allowKeyChange?: boolean;
   allowUnlistedPackages?: boolean;
   expectSha256?: string;
+  timings?: boolean;
 }
 
 export function registerPublishCommand(program: Command): void {
@@ -66,10 +67,23 @@ export function registerPublishCommand(program: Command): void {
       'KET_EXPECTED_SHA256',
     ),
   );
+  command.addOption(
+    new Option('--timings', 'print each timed step as a `timing {json}` line on stderr (bench:publish reads them)').env(
+      'KET_PUBLISH_TIMINGS',
+    ),
+  );
   addSigningOptions(command);
   command.action(
     action(async (flags: PublishFlags, cmd: Command) => {
       // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
+      const logger = flags.timings ? timingStderrLogger : stderrLogger;
+      // Process start to here: Node itself and the modules this command loads.
+      logger.phase?.({
+        phase: 'startup',
+        what: 'node and module loading',
+        start: performance.timeOrigin,
+        end: performance.timeOrigin + performance.now(),
+      });
       const controller = new AbortController();
       const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
       process.once('SIGINT', onSignal);
@@ -91,7 +105,7 @@ export function registerPublishCommand(program: Command): void {
           allowKeyChange: flags.allowKeyChange ?? false,
           allowStrays: flags.allowUnlistedPackages ?? false,
           signal: controller.signal,
-          logger: stderrLogger,
+          logger,
         });
         process.stdout.write(
           [

@@ -6,7 +6,7 @@ import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
-import { Logger } from '../util/log';
+import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
 import { sha256File } from './package-file';
@@ -99,18 +99,26 @@ const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
  */
 export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  const [index, inRelease] = await Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]);
+  // aptly's database is read while everything else is (it is needed only when packages are new).
+  const dbKey = stateKey(opts.state.prefix, b.name);
+  const snapshotRead = timed(logger, 'read metadata', `${b.label}: aptly database`, () => getObjectBytes(opts.state.bucket, dbKey));
+  snapshotRead.catch(() => undefined);
+  const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
+    Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
+  );
   const published = index ? parsePackagesIndex(decompressMetadata(PACKAGES_INDEX, index.body)) : [];
   logger.info(
     `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
   );
-  const state = await readRepositoryKeys(b, {
-    key: opts.key,
-    allowKeyChange: opts.allowKeyChange,
-    signature: inRelease?.body,
-    scratch: opts.workDir,
-    logger,
-  });
+  const state = await timed(logger, 'key', `${b.label}: key guard`, () =>
+    readRepositoryKeys(b, {
+      key: opts.key,
+      allowKeyChange: opts.allowKeyChange,
+      signature: inRelease?.body,
+      scratch: opts.workDir,
+      logger,
+    }),
+  );
   const problems = [...state.problems];
   const classified = classifyPackages(opts.debs, published);
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
@@ -159,13 +167,21 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
   opts.onCleanup(() => rm(outDir, { recursive: true, force: true }));
   try {
-    const write = await publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key, publicKey: state.publicKey });
+    const write = await publishIntoDirectory(opts, {
+      published,
+      classified,
+      aptlyRoot,
+      outDir,
+      key,
+      publicKey: state.publicKey,
+      snapshot: await snapshotRead,
+    });
     return {
       problems: [],
       result,
       write: async (beforeEntryFiles) => {
         try {
-          return await write(beforeEntryFiles);
+          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles));
         } finally {
           await rm(outDir, { recursive: true, force: true });
         }
@@ -194,25 +210,29 @@ interface Prepared {
   readonly outDir: string;
   readonly key: SigningKey;
   readonly publicKey: string;
+  /** aptly's database as the state place holds it (db.tar.gz), if any. */
+  readonly snapshot: { body: Buffer } | undefined;
 }
 
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published, classified, aptlyRoot, outDir, key, publicKey }: Prepared,
+  { published, classified, aptlyRoot, outDir, key, publicKey, snapshot }: Prepared,
 ): Promise<(beforeEntryFiles: () => void) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
   const configFile = path.join(opts.workDir, 'aptly.conf');
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
-  const aptly = (args: string[], what: string) => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` });
+  const aptly = (args: string[], what: string) =>
+    timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
 
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
-  const snapshot = await getObjectBytes(opts.state.bucket, dbKey);
   if (snapshot) {
     await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
-    await run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' });
+    await timed(logger, 'aptly', `${repo}: unpacking the aptly database`, () =>
+      run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' }),
+    );
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
     await aptly(
@@ -223,12 +243,44 @@ async function publishIntoDirectory(
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
+  logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
+  await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
+  // The snapshot is only ever saved after a publish, so a restored database has the publication.
+  let publishedBefore = snapshot !== undefined;
+  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
+  const publishIndex = async () => {
+    if (publishedBefore) {
+      await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
+    } else {
+      await aptly(
+        [
+          'publish',
+          'repo',
+          ...common,
+          '-acquire-by-hash',
+          `-architectures=${DEB_ARCH}`,
+          `-distribution=${DISTRIBUTION}`,
+          `-component=${COMPONENT}`,
+          APTLY_REPO,
+          'filesystem:out:',
+        ],
+        'aptly publish repo',
+      );
+      publishedBefore = true;
+    }
+    // What aptly just wrote: where every package sits in the pool.
+    const index = parsePackagesIndex(
+      await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
+    );
+    return new Map(index.map((p) => [packageIdentity(p), p.location]));
+  };
+  let locations = await publishIndex();
+
   // Anything published that the database lacks (a lost database, or a publish that died before
-  // saving it) is taken back from the published pool: only in that case are .debs downloaded.
-  const inDb = new Set(
-    parseAptlyRepoShow((await aptly(['repo', 'show', '-with-packages', APTLY_REPO], 'listing the aptly repository')).stdout),
-  );
-  const missing = published.filter((p) => !inDb.has(aptlyPackageRef(p)));
+  // saving it) is missing from the index aptly just wrote: it is taken back from the published
+  // pool and the index written again. Only in that case are .debs downloaded. (Found from the new
+  // index rather than by listing the database first: one aptly run less on every publish.)
+  const missing = published.filter((p) => !locations.has(packageIdentity(p)));
   if (missing.length) {
     logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
     const rebuildDir = path.join(opts.workDir, 'rebuild');
@@ -243,45 +295,22 @@ async function publishIntoDirectory(
       return file;
     });
     await aptly(['repo', 'add', APTLY_REPO, ...files], 'adding published packages to the rebuilt database');
-  }
-
-  logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
-  await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
-  // The snapshot is only ever saved after a publish, so a restored database has the publication.
-  const publishedBefore = snapshot !== undefined;
-  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
-  if (publishedBefore) {
-    await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
-  } else {
-    await aptly(
-      [
-        'publish',
-        'repo',
-        ...common,
-        '-acquire-by-hash',
-        `-architectures=${DEB_ARCH}`,
-        `-distribution=${DISTRIBUTION}`,
-        `-component=${COMPONENT}`,
-        APTLY_REPO,
-        'filesystem:out:',
-      ],
-      'aptly publish repo',
-    );
+    locations = await publishIndex();
   }
   // aptly is done with its database: pack it while we sign and upload.
-  const packedDb = run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
-    what: 'packing the aptly database',
-  });
+  const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
+    run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
+      what: 'packing the aptly database',
+    }),
+  );
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
-  await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
+    await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
+    await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
+  });
 
-  // Where the new packages went in the pool, from the index aptly just wrote.
-  const newIndex = parsePackagesIndex(
-    await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
-  );
-  const locations = new Map(newIndex.map((p) => [packageIdentity(p), p.location]));
+  // Where the new packages went in the pool.
   const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
   const lost = published.filter((p) => !locations.has(packageIdentity(p)));
   if (lost.length)

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { isBucketName } from '../util/bucket-name';
 import { UserError } from '../util/errors';
-import { Logger } from '../util/log';
+import { Logger, timed } from '../util/log';
 import { Cleanup } from './cleanup';
 import { prepareDebRepository } from './deb';
 import { acquireLocks } from './lock';
@@ -137,16 +137,18 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     cleanup.add(() => rm(workDir, { recursive: true, force: true }));
 
     // The key opens (and is checked against what clients accept) while everything else is read.
-    const key: Promise<SigningKey> = openSigningKey(opts.signingKey, 'publish (signing repository metadata)', (home, fingerprint, source) =>
-      assertSigningKeyAcceptable(home, fingerprint, source, logger),
+    const key: Promise<SigningKey> = timed(logger, 'key', 'opening the signing key', () =>
+      openSigningKey(opts.signingKey, 'publish (signing repository metadata)', (home, fingerprint, source) =>
+        assertSigningKeyAcceptable(home, fingerprint, source, logger),
+      ),
     );
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
 
     const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
-      Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket)),
-      readBuildPackages(rpmFiles, 'rpm'),
-      readBuildPackages(debFiles, 'deb'),
+      timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
+      timed(logger, 'inputs', 'reading the RPMs', () => readBuildPackages(rpmFiles, 'rpm')),
+      timed(logger, 'inputs', 'reading the DEBs', () => readBuildPackages(debFiles, 'deb')),
       // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
       releaseOfBuild(opts.from, logger).then(
         (release) => ({ release, problem: undefined }),
@@ -172,16 +174,18 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     aborted();
 
     // Both repositories locked in one order, then both checked and prepared before any write.
-    const locks = await acquireLocks(
-      s3,
-      [rpmBucket, debBucket].map((b) => ({
-        bucket: state.bucket,
-        key: `${state.prefix}locks/${b.name}.lock`,
-        what: `s3://${b.name}`,
-        logger,
-        ttlMs: opts.lockTtlMs,
-        waitMs: opts.lockWaitMs,
-      })),
+    const locks = await timed(logger, 'lock', 'taking both repository locks', () =>
+      acquireLocks(
+        s3,
+        [rpmBucket, debBucket].map((b) => ({
+          bucket: state.bucket,
+          key: `${state.prefix}locks/${b.name}.lock`,
+          what: `s3://${b.name}`,
+          logger,
+          ttlMs: opts.lockTtlMs,
+          waitMs: opts.lockWaitMs,
+        })),
+      ),
     );
     cleanup.add(() => locks.release());
     try {
@@ -246,7 +250,9 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
             put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
           };
           // A key rotation signs the record again with the new key.
-          await recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange });
+          await timed(logger, 'upload', `${b.label}: release.json`, () =>
+            recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange }),
+          );
         }
       }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };

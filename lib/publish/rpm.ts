@@ -5,7 +5,7 @@ import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
-import { Logger } from '../util/log';
+import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, RPM_PACKAGE_DIR } from './layout';
 import { classifyPackages, conflictMessage, parseRepomd, PublishedPackage, readPrimaryXml } from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
@@ -48,10 +48,20 @@ export function kismaticRepoFile(baseUrl: string): string {
 }
 
 /**
- * createrepo_c's output, told explicitly: SHA-256 checksums and gzip for every file (XML and
- * sqlite), which CentOS 7's yum reads; createrepo_c 1.x would otherwise write zstd.
+ * createrepo_c's output, told explicitly: SHA-256 checksums and gzip for every file, which CentOS
+ * 7's yum reads (createrepo_c 1.x would otherwise write zstd), and no sqlite databases: dnf
+ * (libsolv) reads only the XML, and CentOS 7's yum uses primary_db/filelists_db/other_db when
+ * repomd.xml lists them and otherwise builds the same sqlite files itself from the XML it
+ * downloads. Rebuilding the three databases on every publish costs time that grows with the
+ * repository (README, "Benchmark").
  */
-export const CREATEREPO_FORMAT = ['--checksum=sha256', '--repomd-checksum=sha256', '--general-compress-type=gz', '--compress-type=gz'];
+export const CREATEREPO_FORMAT = [
+  '--checksum=sha256',
+  '--repomd-checksum=sha256',
+  '--general-compress-type=gz',
+  '--compress-type=gz',
+  '--no-database',
+];
 
 /**
  * Reads the repository, checks the build against it and prepares everything locally (metadata,
@@ -64,53 +74,68 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
   await mkdir(path.join(repoDir, 'repodata'), { recursive: true });
   await mkdir(path.join(repoDir, RPM_PACKAGE_DIR), { recursive: true });
 
-  const [repomd, repomdAsc] = await Promise.all([getObjectBytes(b, 'repodata/repomd.xml'), getObjectBytes(b, 'repodata/repomd.xml.asc')]);
+  const [repomd, repomdAsc] = await timed(logger, 'read metadata', `${b.label}: repomd.xml`, () =>
+    Promise.all([getObjectBytes(b, 'repodata/repomd.xml'), getObjectBytes(b, 'repodata/repomd.xml.asc')]),
+  );
+  // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
+  const keyGuard: Promise<RepositoryState> = timed(logger, 'key', `${b.label}: key guard`, () =>
+    readRepositoryKeys(b, {
+      key: opts.key,
+      allowKeyChange: opts.allowKeyChange,
+      signature: repomdAsc?.body,
+      signed: repomd?.body,
+      scratch: opts.workDir,
+      logger,
+    }),
+  );
+  keyGuard.catch(() => undefined);
   let published: PublishedPackage[] = [];
   let oldFiles = new Set<string>();
-  if (repomd) {
-    const entries = parseRepomd(repomd.body.toString('utf8'));
-    oldFiles = new Set(entries.map((e) => e.href));
-    // createrepo_c --update needs primary, filelists and other; the sqlite copies are rebuilt.
-    const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
-    logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-    await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
-    for (const e of needed) {
-      const file = path.join(repoDir, e.href);
-      if (!(await downloadToFile(b, e.href, file)))
-        throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-      if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
-    }
-  }
-  const state: RepositoryState = await readRepositoryKeys(b, {
-    key: opts.key,
-    allowKeyChange: opts.allowKeyChange,
-    signature: repomdAsc?.body,
-    signed: repomd?.body,
-    scratch: opts.workDir,
-    logger,
-  });
+  if (repomd)
+    await timed(logger, 'read metadata', `${b.label}: primary, filelists, other`, async () => {
+      const entries = parseRepomd(repomd.body.toString('utf8'));
+      oldFiles = new Set(entries.map((e) => e.href));
+      // createrepo_c --update needs primary, filelists and other (read at once); sqlite copies an
+      // older publish may have written are not needed: they are not written again.
+      const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
+      logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
+      await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
+      await Promise.all(
+        needed.map(async (e) => {
+          const file = path.join(repoDir, e.href);
+          if (!(await downloadToFile(b, e.href, file)))
+            throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
+          if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
+        }),
+      );
+    });
 
+  const state = await keyGuard;
   const problems: string[] = [...state.problems];
   const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
   const classified = classifyPackages(opts.rpms, published);
   // A package uploaded by a publish that died before its metadata: same name must mean same bytes.
-  await mapConcurrent(classified.fresh, 4, async (p) => {
-    if (inputProblems.some((i) => i.file === p.file)) return;
-    const head = await headObject(b, p.location);
-    if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
-      classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
-    } else if (head && !head.metadata.sha256) {
-      problems.push(`${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`);
-    }
-  });
+  await timed(logger, 'check', `${b.label}: new packages not in the bucket yet`, () =>
+    mapConcurrent(classified.fresh, 4, async (p) => {
+      if (inputProblems.some((i) => i.file === p.file)) return;
+      const head = await headObject(b, p.location);
+      if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
+        classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
+      } else if (head && !head.metadata.sha256) {
+        problems.push(`${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`);
+      }
+    }),
+  );
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
   // Every RPM must verify against the key(s) the repository will serve.
   if (state.publicKeys.length)
     inputProblems.push(
-      ...(await checkRpmSignatures(
-        opts.rpms.map((p) => p.file),
-        state.publicKeys,
-        opts.workDir,
+      ...(await timed(logger, 'check', `${b.label}: RPM signatures`, () =>
+        checkRpmSignatures(
+          opts.rpms.map((p) => p.file),
+          state.publicKeys,
+          opts.workDir,
+        ),
       )),
     );
   for (const i of inputProblems) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
@@ -131,39 +156,42 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     const pkglist = path.join(opts.workDir, 'rpm-pkglist');
     await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
     const args = repomd ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
-    await run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` });
+    await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
+      run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` }),
+    );
     metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter(
       (f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`),
     );
   }
   // New metadata, or the same metadata under a new key (a rotation re-signs even with nothing new).
   const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
-  if (resign) await detachSignSha512(key, repomdFile, ascFile);
+  if (resign) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
 
   return {
     problems: [],
     result,
-    write: async (beforeEntryFiles) => {
-      if (!resign) {
-        logger.info(`${b.label}: all ${opts.rpms.length} packages already published; metadata unchanged`);
+    write: (beforeEntryFiles) =>
+      timed(logger, 'upload', `${b.label}: upload`, async () => {
+        if (!resign) {
+          logger.info(`${b.label}: all ${opts.rpms.length} packages already published; metadata unchanged`);
+          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
+          await writeIfChanged(b, 'kismatic.repo', repoFile);
+          return result;
+        }
+        // 1. packages (create-only: a package object is never replaced)
+        if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
+        await mapConcurrent(fresh, 4, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
+        // 2. hashed metadata files (new names only; old ones stay for clients holding the old repomd.xml)
+        await mapConcurrent(metadataFiles, 4, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f)));
+        // 3. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
+        //    signature last, back to back, both revalidated by every cache.
+        beforeEntryFiles();
         await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
         await writeIfChanged(b, 'kismatic.repo', repoFile);
+        await uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE });
+        await uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE });
+        logger.info(`${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`);
         return result;
-      }
-      // 1. packages (create-only: a package object is never replaced)
-      if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
-      await mapConcurrent(fresh, 4, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
-      // 2. hashed metadata files (new names only; old ones stay for clients holding the old repomd.xml)
-      await mapConcurrent(metadataFiles, 4, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f)));
-      // 3. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
-      //    signature last, back to back, both revalidated by every cache.
-      beforeEntryFiles();
-      await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
-      await writeIfChanged(b, 'kismatic.repo', repoFile);
-      await uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE });
-      await uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE });
-      logger.info(`${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`);
-      return result;
-    },
+      }),
   };
 }

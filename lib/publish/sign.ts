@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { KeyRecord, parseColonsKeys, parseKeyRecords } from '../signing/colons';
 import { gpg, passphraseArgs, SigningKey } from '../signing/keyring';
@@ -121,22 +121,24 @@ export class ScratchKeyring {
   static async create(parent: string): Promise<ScratchKeyring> {
     await mkdir(parent, { recursive: true });
     const home = await mkdtemp(path.join(parent, 'keyring-'));
-    await run('chmod', ['700', home]);
+    await chmod(home, 0o700);
     return new ScratchKeyring(home);
   }
 
   /** Imports armored public keys; returns the primary fingerprints they hold. */
   async import(armored: string, what: string): Promise<string[]> {
+    // One gpg run imports and lists what it imported (import-show), with the keys' fingerprints.
     const { stdout } = await gpg(
       this.home,
-      ['--with-colons', '--import-options', 'show-only', '--import'],
-      `reading ${what}`,
+      ['--with-colons', '--import-options', 'import-show', '--import'],
+      `importing ${what}`,
       armored,
     ).catch((e: Error) => {
       throw new UserError(`${what} holds no readable OpenPGP public key: ${e.message}`);
     });
-    await gpg(this.home, ['--import'], `importing ${what}`, armored);
-    return primaryFingerprints(stdout);
+    const fingerprints = primaryFingerprints(stdout);
+    if (fingerprints.length === 0) throw new UserError(`${what} holds no readable OpenPGP public key`);
+    return fingerprints;
   }
 
   /** All keys of this keyring, one armored block (apt, dnf and yum read every key in it). */
@@ -147,10 +149,10 @@ export class ScratchKeyring {
   /** One armored block per key, for tools that import only the first key of a block (rpmkeys). */
   async exportEach(): Promise<string[]> {
     const { stdout } = await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys');
-    const out: string[] = [];
-    for (const fpr of primaryFingerprints(stdout))
-      out.push((await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout);
-    return out;
+    // One export per key, at once (process starts dominate), in the keyring's order.
+    return Promise.all(
+      primaryFingerprints(stdout).map(async (fpr) => (await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout),
+    );
   }
 
   /**

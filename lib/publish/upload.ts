@@ -79,8 +79,24 @@ export async function uploadFile(b: Bucket, key: string, file: string, opts: Put
   await upload.done();
 }
 
-/** Uploads a package create-only; if it is already there, it must carry the same sha256. */
+/**
+ * Uploads a package create-only; if it is already there, it must carry the same sha256.
+ * A file of more than one part is looked up first: after a crash, a re-run finds the packages that
+ * were complete by their sha256 metadata and does not send their bytes again (create-only would
+ * refuse them only after the last part).
+ */
 export async function putCreateOnly(b: Bucket, key: string, file: string, sha256: string, logger?: Logger): Promise<void> {
+  if ((await stat(file)).size > PART_SIZE) {
+    const head = await headObject(b, key);
+    if (head) {
+      if (head.metadata.sha256 !== sha256)
+        throw new UserError(
+          `${b.label}: ${key} is already published with different content (sha256 ${head.metadata.sha256 ?? 'unknown'}); not replaced`,
+        );
+      logger?.info(`${b.label}: ${key} is already complete in the bucket (same sha256); not sent again`);
+      return;
+    }
+  }
   try {
     await uploadFile(b, key, file, { cacheControl: CACHE_IMMUTABLE, ifNoneMatch: '*', metadata: { sha256 }, logger });
   } catch (e) {

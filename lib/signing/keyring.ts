@@ -1,8 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { UserError } from '../util/errors';
 import { run, ToolError } from '../util/exec';
 import { parseColonsKeys } from './colons';
@@ -111,13 +110,19 @@ export async function openSigningKey(
       passphraseFile = path.join(scratch, 'passphrase');
       await writeFile(passphraseFile, passphrase, { mode: 0o600 });
     }
-    await accept?.(home!, key.fingerprint, source);
     const passphraseFrom = opts.passphraseFile ? label('passphraseFile') : opts.passphrase !== undefined ? label('passphrase') : undefined;
-    await proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'), {
-      given: passphraseFrom,
-      settings: `${label('passphrase')} or ${label('passphraseFile')}`,
-    });
-    const publicKeyArmored = (await gpg(home!, ['--armor', '--export', key.fingerprint], `exporting the public key from ${source}`)).stdout;
+    // Three independent gpg runs at once (each is a process start); failures are reported in this
+    // order, as when they ran one after the other: the key's acceptance, then the passphrase.
+    const [accepted, proved, exported] = await Promise.allSettled([
+      Promise.resolve(accept?.(home!, key.fingerprint, source)),
+      proveSigning(home!, key.fingerprint, passphraseFile, source, path.join(scratch, 'check.sig'), {
+        given: passphraseFrom,
+        settings: `${label('passphrase')} or ${label('passphraseFile')}`,
+      }),
+      gpg(home!, ['--armor', '--export', key.fingerprint], `exporting the public key from ${source}`),
+    ]);
+    for (const r of [accepted, proved, exported]) if (r.status === 'rejected') throw r.reason;
+    const publicKeyArmored = (exported as PromiseFulfilledResult<{ stdout: string }>).value.stdout;
     return {
       gnupgHome: home!,
       ...key,
@@ -163,7 +168,8 @@ export async function clearSign(key: SigningKey, file: string, out: string): Pro
 }
 
 async function prepareHome(home: string): Promise<void> {
-  await run('mkdir', ['-p', '-m', '0700', home]);
+  // As `mkdir -p -m 0700` did: the mode applies to what is created (0700 survives any umask).
+  await mkdir(home, { recursive: true, mode: 0o700 });
   // No passphrase caching: a wrong passphrase must fail every time, not pass on a cached one.
   await writeFile(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\ndefault-cache-ttl 0\nmax-cache-ttl 0\n');
 }
@@ -236,6 +242,8 @@ async function proveSigning(
 }
 
 async function readSigningSecret(secretId: string, source: string) {
+  // Loaded only when a secret is used: the SDK client costs every other command ~0.2 s of start-up.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient({});
   try {
     const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));

@@ -17,7 +17,7 @@ import {
 } from '../../lib/publish/metadata';
 import { isLockFree, lockOrder, parseLockRecord } from '../../lib/publish/lock';
 import { cacheControlOf, SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
-import { debVersionProblem, fileNameCollisions, packageRules, strayPackages } from '../../lib/publish/validate';
+import { checksigSections, debVersionProblem, fileNameCollisions, packageRules, strayPackages } from '../../lib/publish/validate';
 import { Cleanup } from '../../lib/publish/cleanup';
 import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';
 import { kismaticRepoFile } from '../../lib/publish/rpm';
@@ -373,5 +373,25 @@ describe('primary.xml at repository scale', () => {
       sha256: 'a'.repeat(64),
       location: 'packages/p9999-1.9999-1.x86_64.rpm',
     });
+  });
+});
+
+describe('rpmkeys --checksig output of several files', () => {
+  const out = [
+    '/b/a.rpm:',
+    '    Header V4 RSA/SHA256 Signature, key ID ef1843a0: OK',
+    '    MD5 digest: OK',
+    '/b/b.rpm:',
+    '    MD5 digest: OK',
+    '',
+  ].join('\n');
+  it('splits the verdicts per file', () => {
+    const s = checksigSections(out, ['/b/a.rpm', '/b/b.rpm'])!;
+    expect(s.get('/b/a.rpm')).toContain('RSA/SHA256 Signature');
+    expect(s.get('/b/b.rpm')).toBe('    MD5 digest: OK\n');
+  });
+  it('gives up (one run per file instead) when a file has no section or a line belongs to none', () => {
+    expect(checksigSections(out, ['/b/a.rpm', '/b/b.rpm', '/b/c.rpm'])).toBeUndefined();
+    expect(checksigSections(`error: something\n${out}`, ['/b/a.rpm', '/b/b.rpm'])).toBeUndefined();
   });
 });

@@ -1,0 +1,239 @@
+/**
+ * Packages and pre-filled repositories for bench:publish, built once and cached under
+ * .cache/bench-publish/ (delete it to rebuild). The pre-filled state is generated in bulk with the
+ * real tools (rpmbuild, dpkg-deb, createrepo_c, aptly, gpg), not by publishing M packages one
+ * publish at a time: it is the state our publish leaves (same createrepo_c format, same aptly
+ * configuration and publication, signed entry files, aptly's database in the state place).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, link, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { signRpms } from '../lib/packaging/sign';
+import { aptlyConfig, COMPONENT, DEB_ARCH, DISTRIBUTION, stateKey } from '../lib/publish/deb';
+import { CREATEREPO_FORMAT, kismaticRepoFile } from '../lib/publish/rpm';
+import { clearSignSha512, detachSignSha512 } from '../lib/publish/sign';
+import { startEmbeddedStore } from '../lib/local/store/server';
+import { openSigningKey } from '../lib/signing/keyring';
+import { mapConcurrent } from '../lib/util/concurrency';
+import { run } from '../lib/util/exec';
+import { generateTestKeys } from '../test/support/gpg';
+
+export const CACHE = path.resolve(__dirname, '..', '.cache', 'bench-publish');
+/** Bump when the generated state changes shape (createrepo_c flags, aptly configuration). */
+const STATE_VERSION = 'v2';
+export const AWS = '/usr/bin/aws';
+export const OURS = { rpm: 'ours-rpm', deb: 'ours-deb', state: 'ket-state', prefix: 'bench/' };
+
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+/** The throwaway signing key of the benchmark (generated once). */
+export async function benchKeys(): Promise<string> {
+  const dir = path.join(CACHE, 'keys');
+  if (!existsSync(path.join(dir, 'public.key'))) {
+    await rm(dir, { recursive: true, force: true });
+    await generateTestKeys(dir);
+  }
+  return dir;
+}
+
+/** RPMs NAME-1.0-1.x86_64.rpm, each with `bytes` of incompressible payload; signed when keysPath is given. */
+export async function makeRpms(outDir: string, names: readonly string[], bytes: number, keysPath?: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const chunks: string[][] = [];
+  for (let i = 0; i < names.length; i += 500) chunks.push(names.slice(i, i + 500));
+  await mapConcurrent(chunks, 2, async (chunk, n) => {
+    const top = await mkdtemp2(`ket-bench-rpm-${n}-`);
+    try {
+      const spec = [
+        `Name: ket-bench-base-${n}`,
+        'Version: 1.0',
+        'Release: 1',
+        'Summary: bench',
+        'License: Apache-2.0',
+        'BuildArch: x86_64',
+        'AutoReqProv: no',
+        // stored, not compressed: the payload is random anyway, and the size is what the bench is about
+        '%define _binary_payload w0.ufdio',
+        '%define __os_install_post %{nil}',
+        '%description',
+        'bench package',
+        '%install',
+        'mkdir -p %{buildroot}/usr/share/ket-bench',
+        ...chunk.map((name) => `head -c ${bytes} /dev/urandom > %{buildroot}/usr/share/ket-bench/${name}`),
+        ...chunk.flatMap((name) => [
+          `%package -n ${name}`,
+          `Summary: ${name}`,
+          `%description -n ${name}`,
+          `${name} bench package`,
+          `%files -n ${name}`,
+          `/usr/share/ket-bench/${name}`,
+        ]),
+      ].join('\n');
+      await writeFile(path.join(top, 'p.spec'), spec + '\n');
+      await run(
+        'rpmbuild',
+        [
+          '-bb',
+          '--quiet',
+          '--define',
+          `_topdir ${top}`,
+          '--define',
+          '_build_id_links none',
+          '--define',
+          'debug_package %{nil}',
+          path.join(top, 'p.spec'),
+        ],
+        { what: 'building bench RPMs' },
+      );
+      for (const name of chunk)
+        await rename(path.join(top, 'RPMS', 'x86_64', `${name}-1.0-1.x86_64.rpm`), path.join(outDir, `${name}-1.0-1.x86_64.rpm`));
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  });
+  const files = names.map((name) => path.join(outDir, `${name}-1.0-1.x86_64.rpm`));
+  if (keysPath) {
+    const key = await openSigningKey({ keysPath });
+    try {
+      await signRpms(files, key);
+    } finally {
+      await key.dispose();
+    }
+  }
+  return files;
+}
+
+/** DEBs NAME_1.0-1_amd64.deb, each with `bytes` of incompressible payload (dpkg-deb -Znone). */
+export async function makeDebs(outDir: string, names: readonly string[], bytes: number): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  return mapConcurrent(names, 4, async (name) => {
+    const root = await mkdtemp2('ket-bench-deb-');
+    try {
+      await mkdir(path.join(root, 'DEBIAN'));
+      await mkdir(path.join(root, 'usr/share/ket-bench'), { recursive: true });
+      await writeFile(path.join(root, 'usr/share/ket-bench', name), randomBytes(bytes));
+      await writeFile(
+        path.join(root, 'DEBIAN/control'),
+        `Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: KET bench <bench@example.invalid>\nDescription: ${name} bench package\n`,
+      );
+      const file = path.join(outDir, `${name}_1.0-1_amd64.deb`);
+      await run('dpkg-deb', ['--root-owner-group', '-Znone', '--build', root, file], { what: 'building a bench DEB' });
+      return file;
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+}
+
+function mkdtemp2(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * The store's data folder with our two repositories (ours-rpm, ours-deb) holding M packages per
+ * format of `bytes` each, and aptly's database in s3://ket-state/bench/: built once, cached.
+ */
+export async function prefilledStore(m: number, bytes: number, keysPath: string): Promise<string> {
+  const dir = path.join(CACHE, `state-${STATE_VERSION}-m${m}-b${bytes}`);
+  const s3Dir = path.join(dir, 's3');
+  if (existsSync(path.join(dir, 'done'))) return s3Dir;
+  await rm(dir, { recursive: true, force: true });
+  const t0 = Date.now();
+  const names = Array.from({ length: m }, (_, i) => `fill-${String(i).padStart(5, '0')}`);
+  const work = path.join(dir, 'work');
+  log(`bench: M=${m}: building ${m} RPMs and ${m} DEBs of ${Math.round(bytes / 1024)} KiB (cached under ${dir})`);
+  const rpmRepo = path.join(work, 'rpm');
+  await Promise.all([makeRpms(path.join(rpmRepo, 'packages'), names, bytes), makeDebs(path.join(work, 'debs'), names, bytes)]);
+  log(`bench: M=${m}: packages built in ${((Date.now() - t0) / 1000).toFixed(0)} s; createrepo_c, aptly, signatures`);
+  const key = await openSigningKey({ keysPath });
+  try {
+    // RPM: what our publish writes (same createrepo_c format), signed.
+    await run('createrepo_c', ['--quiet', '--workers', '2', ...CREATEREPO_FORMAT, ...PREFILL_DB_ARGS, rpmRepo], {
+      what: 'createrepo_c (prefill)',
+    });
+    await detachSignSha512(key, path.join(rpmRepo, 'repodata', 'repomd.xml'), path.join(rpmRepo, 'repodata', 'repomd.xml.asc'));
+    await writeFile(path.join(rpmRepo, 'public.key'), key.publicKeyArmored);
+    // DEB: aptly with our configuration, published into a folder, signed; its database packed.
+    const aptlyRoot = path.join(work, 'aptly');
+    const out = path.join(work, 'deb');
+    await mkdir(aptlyRoot, { recursive: true });
+    await mkdir(out, { recursive: true });
+    const conf = path.join(work, 'aptly.conf');
+    await writeFile(conf, aptlyConfig(aptlyRoot, out));
+    const aptly = (args: string[]) => run('aptly', [`-config=${conf}`, ...args], { what: `aptly ${args[0]} ${args[1]} (prefill)` });
+    await aptly(['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, 'kismatic']);
+    await aptly(['repo', 'add', 'kismatic', path.join(work, 'debs')]);
+    await aptly([
+      'publish',
+      'repo',
+      '-skip-signing',
+      '-skip-contents',
+      '-skip-bz2',
+      '-batch',
+      '-acquire-by-hash',
+      `-architectures=${DEB_ARCH}`,
+      `-distribution=${DISTRIBUTION}`,
+      `-component=${COMPONENT}`,
+      'kismatic',
+      'filesystem:out:',
+    ]);
+    const dist = path.join(out, 'dists', DISTRIBUTION);
+    await clearSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'InRelease'));
+    await detachSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'Release.gpg'));
+    await writeFile(path.join(out, 'public.key'), key.publicKeyArmored);
+    const stateDir = path.join(work, 'state');
+    await mkdir(path.dirname(path.join(stateDir, stateKey(OURS.prefix, OURS.deb))), { recursive: true });
+    await run('tar', ['-czf', path.join(stateDir, stateKey(OURS.prefix, OURS.deb)), '-C', aptlyRoot, 'db']);
+
+    log(`bench: M=${m}: uploading the pre-filled repositories into the embedded store`);
+    const store = await startEmbeddedStore({ dataDir: path.join(dir, 's3-tmp') });
+    try {
+      const env = { ...process.env, ...store.env() };
+      for (const b of [OURS.rpm, OURS.deb, OURS.state]) await store.createBucket(b);
+      await writeFile(path.join(rpmRepo, 'kismatic.repo'), kismaticRepoFile(store.bucketUrl(OURS.rpm)));
+      const sync = (from: string, to: string) =>
+        run(AWS, ['--endpoint-url', store.endpoint, 's3', 'sync', '--only-show-errors', '--no-progress', from, to], {
+          env,
+          what: `aws s3 sync ${to} (prefill)`,
+        });
+      await sync(rpmRepo, `s3://${OURS.rpm}`);
+      await sync(out, `s3://${OURS.deb}`);
+      await sync(stateDir, `s3://${OURS.state}`);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await key.dispose();
+  }
+  await rename(path.join(dir, 's3-tmp'), s3Dir);
+  await rm(work, { recursive: true, force: true });
+  await writeFile(path.join(dir, 'done'), '');
+  log(`bench: M=${m}: pre-filled in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return s3Dir;
+}
+
+/** createrepo_c's database option of the pre-filled state: the same as our publish's. */
+const PREFILL_DB_ARGS: string[] = [];
+
+/**
+ * A working copy of a cached store folder: package objects (never rewritten: create-only) are hard
+ * links, everything else (metadata the publish replaces in place) is copied.
+ */
+export async function copyStore(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const name of await readdir(from)) {
+    const src = path.join(from, name);
+    const dst = path.join(to, name);
+    const s = await stat(src);
+    if (s.isDirectory()) await copyStore(src, dst);
+    else if (/\.(rpm|deb)\._S3rver_object$/.test(name)) await link(src, dst);
+    else await copyFile(src, dst);
+  }
+}
+
+/** Copies one bucket folder of a store data folder to another bucket name (s3rver: one folder per bucket). */
+export async function copyBucket(dataDir: string, from: string, to: string): Promise<void> {
+  await cp(path.join(dataDir, from), path.join(dataDir, to), { recursive: true, force: true });
+}

@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, unlink } from 'node:fs/promises';
+import { writeAllOrNothing } from '../../lib/consume/write';
+import { UserError } from '../../lib/util/errors';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
@@ -286,3 +288,77 @@ async function edit(ket: string, file: string, fn: (text: string) => string): Pr
   const p = path.join(ket, file);
   await writeFile(p, fn(await readFile(p, 'utf8')));
 }
+
+describe('writing all files or none: file-system faults are UserErrors naming the file', () => {
+  const plan = (file: string, before: string, after: string) => ({ path: path.join(dir, file), before, after });
+
+  test('a temporary file that cannot be written: nothing written, the file named', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'b'), 'old b');
+    // A leftover at the temporary name: a real EEXIST from the file system.
+    await mkdir(path.join(dir, `.b.ket-consume-${process.pid}`));
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /\/b: cannot write its new content to the temporary file .*\.b\.ket-consume-\d+ \(EEXIST.*nothing was written/,
+    );
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+    expect(await readdir(dir)).toEqual(expect.not.arrayContaining([`.a.ket-consume-${process.pid}`]));
+  });
+
+  test('a rename failing after another succeeded: every file restored, said so', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await mkdir(path.join(dir, 'b')); // rename(file, directory) fails: EISDIR
+    await writeFile(path.join(dir, 'b', 'x'), '');
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /\/b: cannot replace it \((EISDIR|ENOTEMPTY|EEXIST).*every file was restored, nothing was written/,
+    );
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+  });
+
+  test('a failing restore is reported, naming which files are changed and which not', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'c'), 'old c');
+    await mkdir(path.join(dir, 'b'));
+    await writeFile(path.join(dir, 'b', 'x'), '');
+    await mkdir(path.join(dir, `.a.ket-restore-${process.pid}`)); // the restore of a cannot create its temporary file
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b'), plan('c', 'old c', 'new c')]).catch(
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    const m = (err as Error).message;
+    expect(m).toMatch(/\/a: restoring it failed \(EEXIST/);
+    expect(m).toMatch(new RegExp(`now CHANGED \\(new content\\): ${path.join(dir, 'a')}\\n`));
+    expect(m).toMatch(new RegExp(`unchanged \\(old content\\): ${path.join(dir, 'b')}, ${path.join(dir, 'c')}`));
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('new a');
+    expect(await readFile(path.join(dir, 'c'), 'utf8')).toBe('old c');
+  });
+
+  test('a read-only file is refused, naming it; nothing written (even as root)', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'b'), 'old b');
+    await chmod(path.join(dir, 'b'), 0o444);
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/nothing was written:\n {2}- .*\/b is read-only \(mode 0444\)/);
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+  });
+
+  test('a symlink is written through (it stays a link); mode, owner and group are kept', async () => {
+    await mkdir(path.join(dir, 'elsewhere'));
+    await writeFile(path.join(dir, 'elsewhere', 'real'), 'old a');
+    await symlink(path.join('elsewhere', 'real'), path.join(dir, 'a'));
+    await writeFile(path.join(dir, 'b'), 'old b');
+    await chmod(path.join(dir, 'b'), 0o640);
+    const foreign = process.getuid?.() === 0;
+    if (foreign) await chown(path.join(dir, 'b'), 65534, 65534);
+    await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]);
+    expect((await lstat(path.join(dir, 'a'))).isSymbolicLink()).toBe(true);
+    expect(await readFile(path.join(dir, 'elsewhere', 'real'), 'utf8')).toBe('new a');
+    const b = await stat(path.join(dir, 'b'));
+    expect(b.mode & 0o7777).toBe(0o640);
+    if (foreign) expect([b.uid, b.gid]).toEqual([65534, 65534]);
+    expect(await readFile(path.join(dir, 'b'), 'utf8')).toBe('new b');
+  });
+});

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { loadManifest } from '../manifest/load';
@@ -69,6 +69,8 @@ export const KET_FILES = [GROUP_VARS, RULE_SET, PREPARE_GO, PACKAGES_MD, PROVISI
 export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResult> {
   const logger = opts.logger ?? silentLogger;
   const findings: string[] = [];
+  // path.resolve('') is the current folder: an empty --ket must not edit whatever is here.
+  if (opts.ketDir.trim() === '') throw new UserError('the KET checkout folder is empty (""): name the folder of a KET checkout');
   const ketDir = path.resolve(opts.ketDir);
 
   // Read the checkout first: a wrong --ket fails before any network access.
@@ -115,7 +117,13 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
   return { diff, changed, findings, written, release, urls };
 }
 
+/** The KET layout consume edits: apprenda/kismatic v1.5.x (the layout DESIGN.md §7 targets). */
+export const SUPPORTED_KET_LAYOUT = 'KET v1.5.x (apprenda/kismatic tags v1.5.0 to v1.5.3)';
+
 async function readKetFiles(ketDir: string): Promise<Map<string, string>> {
+  const dirStat = await stat(ketDir).catch(() => undefined);
+  if (!dirStat) throw new UserError(`the KET checkout folder ${ketDir} does not exist`);
+  if (!dirStat.isDirectory()) throw new UserError(`the KET checkout ${ketDir} is not a folder`);
   const texts = new Map<string, string>();
   const missing: string[] = [];
   for (const f of KET_FILES) {
@@ -125,11 +133,28 @@ async function readKetFiles(ketDir: string): Promise<Map<string, string>> {
       missing.push(`${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
-  if (missing.length > 0)
+  if (missing.length === 0) return texts;
+  const otherVersion = await otherKetLayout(ketDir);
+  if (otherVersion)
     throw new UserError(
-      `${ketDir} is not a KET checkout, or not a complete one: cannot read ${missing.join(', ')}; expected the files of apprenda/kismatic (${KET_FILES.join(', ')})`,
+      `${ketDir} looks like a KET checkout of another version than consume supports (${otherVersion}); cannot read ${missing.join(', ')}. ` +
+        `consume edits the layout of ${SUPPORTED_KET_LAYOUT}: check out the release branch or tag you are moving (e.g. git checkout v1.5.3), not master`,
     );
-  return texts;
+  throw new UserError(
+    `${ketDir} is not a KET checkout, or not a complete one: cannot read ${missing.join(', ')}; expected the files of apprenda/kismatic ${SUPPORTED_KET_LAYOUT} (${KET_FILES.join(', ')})`,
+  );
+}
+
+/** Signs of a KET checkout in a layout other than v1.5.x's, for the message; undefined when none. */
+async function otherKetLayout(ketDir: string): Promise<string | undefined> {
+  const has = async (f: string) => (await stat(path.join(ketDir, f)).catch(() => undefined)) !== undefined;
+  const signs: string[] = [];
+  // KET master (after v1.6) moved the integration tests to integration-tests/.
+  if ((await has('integration-tests/prepare.go')) && !(await has(PREPARE_GO)))
+    signs.push('integration-tests/prepare.go instead of integration/prepare.go, as on KET master');
+  // KET v1.4.x has no docs/provision.md yet.
+  if (!(await has(PROVISION_MD)) && (await has(PREPARE_GO))) signs.push('no docs/provision.md, as in KET v1.4.x');
+  return signs.length > 0 ? signs.join('; ') : undefined;
 }
 
 async function loadRelease(source: ReleaseSource, indexes: { rpm: ReleaseIndex; deb: ReleaseIndex } | undefined): Promise<ReleaseManifest> {

@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile, unlink } from 'node:fs/promises';
 import { writeAllOrNothing } from '../../lib/consume/write';
 import { UserError } from '../../lib/util/errors';
 import * as os from 'node:os';
@@ -135,7 +135,24 @@ describe('consume: moving a KET-shaped checkout to a release', () => {
 
 describe('consume refuses, naming the file and what it expected, and leaves every file untouched', () => {
   const cases: Array<[string, (ket: string) => Promise<void>, RegExp]> = [
-    ['a missing file', (ket) => unlink(path.join(ket, 'docs/provision.md')), /cannot read docs\/provision\.md \(ENOENT\)/],
+    [
+      'a missing file',
+      (ket) => unlink(path.join(ket, 'Makefile')),
+      /is not a KET checkout, or not a complete one: cannot read Makefile \(ENOENT\)/,
+    ],
+    [
+      'a KET v1.4.x-shaped checkout (no docs/provision.md)',
+      (ket) => unlink(path.join(ket, 'docs/provision.md')),
+      /looks like a KET checkout of another version than consume supports \(no docs\/provision\.md, as in KET v1\.4\.x\); cannot read docs\/provision\.md \(ENOENT\)\. consume edits the layout of KET v1\.5\.x .*check out the release branch or tag/,
+    ],
+    [
+      'a KET master-shaped checkout (integration-tests/prepare.go)',
+      async (ket) => {
+        await mkdir(path.join(ket, 'integration-tests'));
+        await rename(path.join(ket, 'integration/prepare.go'), path.join(ket, 'integration-tests/prepare.go'));
+      },
+      /another version than consume supports \(integration-tests\/prepare\.go instead of integration\/prepare\.go, as on KET master\).*KET v1\.5\.x/,
+    ],
     [
       'all.yaml without kubernetes_version',
       (ket) => edit(ket, 'ansible/group_vars/all.yaml', (t) => t.replace('kubernetes_version:', 'k8s_version:')),
@@ -361,4 +378,11 @@ describe('writing all files or none: file-system faults are UserErrors naming th
     if (foreign) expect([b.uid, b.gid]).toEqual([65534, 65534]);
     expect(await readFile(path.join(dir, 'b'), 'utf8')).toBe('new b');
   });
+});
+
+test.each([
+  ['', /the KET checkout folder is empty \(""\)/],
+  ['/nonexistent/ket-checkout', /the KET checkout folder \/nonexistent\/ket-checkout does not exist/],
+])('--ket %j: says the folder is empty or does not exist', async (ketDir, message) => {
+  await expect(consumeRelease({ ketDir, release: { kind: 'manifest', file: 'release.yaml' } })).rejects.toThrow(message);
 });

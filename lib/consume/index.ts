@@ -17,6 +17,7 @@ import { ketValues, KetValues } from './values';
 import { writeAllOrNothing } from './write';
 
 export type { RepositorySource } from './repository';
+export { StackRegionError } from './repository';
 export type { RepositoryUrls } from './group-vars';
 
 /**
@@ -97,9 +98,11 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     findings.push('no repository given: the repository URL lines are left as they are');
   }
 
-  const release = await loadRelease(opts.release, indexes);
+  const release = await loadRelease(opts.release, indexes, urls, logger);
   if (indexes) assertServed(release, indexes, urls!);
   const values = ketValues(release);
+  const direction = versionChange(originals.get(GROUP_VARS)!, values);
+  if (direction) logger.info(`note: ${direction}`);
 
   const edited = editAll(originals, values, urls, findings);
   const changed = KET_FILES.filter((f) => edited.get(f) !== originals.get(f));
@@ -157,7 +160,12 @@ async function otherKetLayout(ketDir: string): Promise<string | undefined> {
   return signs.length > 0 ? signs.join('; ') : undefined;
 }
 
-async function loadRelease(source: ReleaseSource, indexes: { rpm: ReleaseIndex; deb: ReleaseIndex } | undefined): Promise<ReleaseManifest> {
+async function loadRelease(
+  source: ReleaseSource,
+  indexes: { rpm: ReleaseIndex; deb: ReleaseIndex } | undefined,
+  urls: RepositoryUrls | undefined,
+  logger: Logger,
+): Promise<ReleaseManifest> {
   switch (source.kind) {
     case 'manifest':
       return releaseFromManifest(loadManifest(source.file));
@@ -168,10 +176,35 @@ async function loadRelease(source: ReleaseSource, indexes: { rpm: ReleaseIndex; 
       const newest = newestRelease(indexes.rpm);
       if (!newest) throw new UserError('the RPM repository release.json records no release yet');
       const { publishedAt, ...release } = newest;
-      void publishedAt;
+      logger.info(
+        `release: the newest entry of ${urls?.rpm}/release.json (${release.manifest}, published ${publishedAt}, entry ${indexes.rpm.releases.length} of ${indexes.rpm.releases.length})`,
+      );
       return release;
     }
   }
+}
+
+/**
+ * "downgrade from X to Y" (or upgrade) when the release moves all.yaml's kubernetes_version
+ * backwards (forwards); undefined when it stays or either side is unknown. Versions compare
+ * numerically, part by part (v1.7.10 is after v1.7.9).
+ */
+export function versionChange(groupVars: string, values: KetValues): string | undefined {
+  const from = /^kubernetes_version:[ \t]*["']?([^"'\s#]+)/m.exec(groupVars)?.[1];
+  const to = values.variables.get('kubernetes_version')?.value;
+  if (!from || !to || from === to) return undefined;
+  const parts = (v: string) =>
+    v
+      .replace(/^v/, '')
+      .split(/[.-]/)
+      .map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+  const [a, b] = [parts(from), parts(to)];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] === undefined || (b[i] !== undefined && a[i] < b[i])) return `upgrade from Kubernetes ${from} to ${to}`;
+    return `downgrade from Kubernetes ${from} to ${to}`;
+  }
+  return undefined;
 }
 
 function assertServed(release: ReleaseManifest, indexes: { rpm: ReleaseIndex; deb: ReleaseIndex }, urls: RepositoryUrls): void {

@@ -12,6 +12,7 @@ import { editGroupVars, GROUP_VARS, RepositoryUrls } from './group-vars';
 import { checkBundledImages } from './image-check';
 import { editInstallCommands, PACKAGES_MD, PREPARE_GO, UrlChange } from './install-commands';
 import { RepositorySource, resolveRepositoryUrls } from './repository';
+import { checkRepositoryShapes } from './repository-shape';
 import { editRuleSets, RULE_SET } from './rule-set';
 import { ketValues, KetValues } from './values';
 import { writeAllOrNothing } from './write';
@@ -83,6 +84,7 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     const resolved = await resolveRepositoryUrls(opts.repository);
     urls = { rpm: resolved.rpm, deb: resolved.deb };
     logger.info(`repositories (from ${resolved.described}): RPM ${urls.rpm}, DEB ${urls.deb}`);
+    await checkRepositoryShapes(urls);
     // Both checked, both reported: a fault in one repository does not hide the other's.
     const outcomes = await Promise.allSettled([
       fetchVerifiedReleaseIndex(urls.rpm, 'RPM repository'),
@@ -92,7 +94,15 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     if (failures.some((f) => !(f instanceof UserError))) throw failures.find((f) => !(f instanceof UserError));
     if (failures.length > 0) throw new UserError(failures.map((f) => f.message).join('\n'));
     const [rpm, deb] = outcomes.map((o) => (o as PromiseFulfilledResult<ReleaseIndex & { signer: string }>).value);
-    logger.info(`release.json verified: RPM signed by ${rpm.signer}, DEB signed by ${deb.signer}`);
+    // public.key comes from the same place as release.json: this catches partial tampering only.
+    // The person should compare the fingerprint with the one the project publishes (README).
+    logger.info(
+      `release.json verified against each repository's public.key: RPM signed by ${rpm.signer}, DEB signed by ${deb.signer}; compare with the published fingerprint`,
+    );
+    if (rpm.signer !== deb.signer)
+      findings.push(
+        `the two repositories' release.json are signed by different keys (RPM ${rpm.signer}, DEB ${deb.signer}): publish signs both with one key; check both fingerprints before trusting them`,
+      );
     indexes = { rpm, deb };
   } else {
     findings.push('no repository given: the repository URL lines are left as they are');

@@ -3,10 +3,10 @@ import { writeAllOrNothing } from '../../lib/consume/write';
 import { UserError } from '../../lib/util/errors';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parse } from 'yaml';
 import { consumeRelease, KET_FILES, ReleaseSource } from '../../lib/consume';
 import { editGroupVars } from '../../lib/consume/group-vars';
-import { findRuleSets, packageRules } from '../../lib/consume/rule-set';
+import { findRuleSets, missedRules, packageRules } from '../../lib/consume/rule-set';
+import { parse, Scalar } from 'yaml';
 import { normalizeRepository } from '../../lib/consume/image-check';
 import { splitLines, joinLines, encodeScalar } from '../../lib/consume/text';
 import { ketValues } from '../../lib/consume/values';
@@ -385,4 +385,42 @@ test.each([
   ['/nonexistent/ket-checkout', /the KET checkout folder \/nonexistent\/ket-checkout does not exist/],
 ])('--ket %j: says the folder is empty or does not exist', async (ketDir, message) => {
   await expect(consumeRelease({ ketDir, release: { kind: 'manifest', file: 'release.yaml' } })).rejects.toThrow(message);
+});
+
+describe('rule sets: what the version edit may have missed is reported', () => {
+  const findingsFor = async (breakIt: (t: string) => string) => {
+    const ket = await setUp(RELEASE_A);
+    await edit(ket, 'pkg/inspector/rule/rule_set.go', breakIt);
+    return (await consumeRelease({ ketDir: ket, release: await releaseFile(fixtureRelease(RELEASE_B)), dryRun: true })).findings;
+  };
+
+  test('a packageName close to one of ours (kubelett) is named, not edited', async () => {
+    const findings = await findingsFor((t) => t.replace('  packageName: kubelet\n', '  packageName: kubelett\n'));
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /defaultRuleSet has a PackageDependency for "kubelett" \(when \["master","rhel"\]\), close to our package "kubelet"/,
+        ),
+      ]),
+    );
+  });
+
+  test('an expected (package, platform) rule missing from one rule set is reported for that rule set', async () => {
+    const intact = await findingsFor((t) => t);
+    expect(intact.join('\n')).not.toMatch(/upgradeRuleSet has no versioned PackageDependency rule for [^\n]*kubelet on ubuntu/);
+    const findings = await findingsFor((t) => t.replace('  when: ["ingress", "ubuntu"]', '  when: ["ingress", "debian"]'));
+    expect(findings.join('\n')).toMatch(/upgradeRuleSet has no versioned PackageDependency rule for [^\n]*kubelet on ubuntu/);
+  });
+
+  test('a complete rule set reports nothing missing', () => {
+    const values = ketValues(fixtureRelease(RELEASE_B));
+    const rules = (platforms: string[]) =>
+      [...values.packages.keys()].flatMap((packageName) =>
+        platforms.map((p) => ({ packageName, when: ['master', p], version: new Scalar('1') })),
+      );
+    expect(missedRules([{ name: 'defaultRuleSet', rules: rules(['centos', 'rhel', 'ubuntu']) }], values)).toEqual([]);
+    expect(missedRules([{ name: 'defaultRuleSet', rules: rules(['centos', 'ubuntu']) }], values)).toEqual([
+      expect.stringMatching(/defaultRuleSet has no versioned PackageDependency rule for \w[\w-]* on rhel, /),
+    ]);
+  });
 });

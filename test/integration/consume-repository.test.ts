@@ -140,8 +140,25 @@ describe('consume from published repositories: signed release.json (integration)
   test('without a manifest, the newest release of release.json is taken', async () => {
     const repos = await repositories([fixtureRelease(RELEASE_A), fixtureRelease(RELEASE_B)]);
     const ket = await ketAt('newest');
-    const result = await consumeRelease({ ketDir: ket, release: { kind: 'repository' }, repository: { kind: 'urls', ...repos.urls } });
+    const said: string[] = [];
+    const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m) };
+    const result = await consumeRelease({
+      ketDir: ket,
+      release: { kind: 'repository' },
+      repository: { kind: 'urls', ...repos.urls },
+      logger,
+    });
     expect(result.release.manifest).toBe(fixtureRelease(RELEASE_B).manifest);
+    expect(said).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^release: the newest entry of ${repos.urls.rpm}/release\\.json \\(${fixtureRelease(RELEASE_B).manifest}, published \\S+, entry 2 of 2\\)$`,
+          ),
+        ),
+        expect.stringMatching(/signed by [0-9A-F]{40}.*compare with the published fingerprint/),
+      ]),
+    );
     expect(await readFile(path.join(ket, 'Makefile'), 'utf8')).toBe(ketFixtureFiles(RELEASE_B, 'lf', repos.urls).Makefile);
   }, 60_000);
 

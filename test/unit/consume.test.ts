@@ -3,15 +3,16 @@ import { writeAllOrNothing } from '../../lib/consume/write';
 import { UserError } from '../../lib/util/errors';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { consumeRelease, KET_FILES, ReleaseSource } from '../../lib/consume';
+import { consumeRelease, KET_FILES, ReleaseSource, versionChange } from '../../lib/consume';
 import { editGroupVars } from '../../lib/consume/group-vars';
 import { findRuleSets, missedRules, packageRules } from '../../lib/consume/rule-set';
 import { parse, Scalar } from 'yaml';
 import { normalizeRepository } from '../../lib/consume/image-check';
 import { splitLines, joinLines, encodeScalar } from '../../lib/consume/text';
-import { ketValues } from '../../lib/consume/values';
+import { ketValues, KetValues } from '../../lib/consume/values';
+import { loadManifest } from '../../lib/manifest/load';
 import { urlsFromStackOutputs } from '../../lib/consume/repository';
-import { ReleaseManifest } from '../../lib/release-manifest';
+import { ReleaseManifest, releaseFromManifest } from '../../lib/release-manifest';
 import {
   fixtureRelease,
   ketFixtureFiles,
@@ -423,4 +424,21 @@ describe('rule sets: what the version edit may have missed is reported', () => {
       expect.stringMatching(/defaultRuleSet has no versioned PackageDependency rule for \w[\w-]* on rhel, /),
     ]);
   });
+});
+
+test('a move to an older Kubernetes is noted as a downgrade (versions compare part by part)', async () => {
+  const ket = await setUp(RELEASE_B);
+  const said: string[] = [];
+  const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m) };
+  await consumeRelease({ ketDir: ket, release: await releaseFile(fixtureRelease(RELEASE_A)), dryRun: true, logger });
+  expect(said).toContain('note: downgrade from Kubernetes v1.7.4 to v1.7.3');
+  const values = (k8s: string) => ({ variables: new Map([['kubernetes_version', { value: k8s, from: 'test' }]]) }) as unknown as KetValues;
+  expect(versionChange('kubernetes_version: v1.7.9\n', values('v1.7.10'))).toBe('upgrade from Kubernetes v1.7.9 to v1.7.10');
+  expect(versionChange('kubernetes_version: "v1.8.0"\n', values('v1.7.10'))).toBe('downgrade from Kubernetes v1.8.0 to v1.7.10');
+  expect(versionChange('kubernetes_version: v1.7.4\n', values('v1.7.4'))).toBeUndefined();
+});
+
+test("the release manifest records the release.yaml's file name, not the path it was given as", () => {
+  const release = releaseFromManifest(loadManifest(path.relative(process.cwd(), path.join(__dirname, '..', '..', 'release.yaml'))));
+  expect(release.manifest).toBe('release.yaml');
 });

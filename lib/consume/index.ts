@@ -151,7 +151,7 @@ async function readKetFiles(ketDir: string): Promise<Map<string, string>> {
   if (otherVersion)
     throw new UserError(
       `${ketDir} looks like a KET checkout of another version than consume supports (${otherVersion}); cannot read ${missing.join(', ')}. ` +
-        `consume edits the layout of ${SUPPORTED_KET_LAYOUT}: check out the release branch or tag you are moving (e.g. git checkout v1.5.3), not master`,
+        `consume edits the layout of ${SUPPORTED_KET_LAYOUT}: check out the release branch or tag you are moving (e.g. git checkout v1.5.3)`,
     );
   throw new UserError(
     `${ketDir} is not a KET checkout, or not a complete one: cannot read ${missing.join(', ')}; expected the files of apprenda/kismatic ${SUPPORTED_KET_LAYOUT} (${KET_FILES.join(', ')})`,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { consumeRelease, ReleaseSource, RepositorySource } from '../consume';
+import { consumeRelease, ReleaseSource, RepositorySource, StackRegionError } from '../consume';
 import { DEFAULT_MANIFEST } from '../manifest/load';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
@@ -25,8 +25,15 @@ interface ConsumeCliOptions {
 /** Maps the flags to where the release and the repository URLs come from. */
 export function consumeSources(opts: ConsumeCliOptions): { release: ReleaseSource; repository?: RepositorySource } {
   if (opts.manifest && opts.releaseManifest) throw new UserError('give --manifest or --release-manifest, not both');
+  if (opts.repository && (opts.rpmUrl || opts.debUrl))
+    throw new UserError('--repository conflicts with --rpm-url/--deb-url: give the repository by name or by its two URLs, not both');
   if ((opts.rpmUrl === undefined) !== (opts.debUrl === undefined)) throw new UserError('--rpm-url and --deb-url go together');
-  if (opts.repository && opts.rpmUrl) throw new UserError('give --repository or --rpm-url/--deb-url, not both');
+  if (opts.releaseManifest && /\.ya?ml$/i.test(opts.releaseManifest))
+    throw new UserError(
+      `--release-manifest ${opts.releaseManifest} looks like a release.yaml: give it as --manifest (--release-manifest takes the JSON a build wrote)`,
+    );
+  if (opts.manifest && /\.json$/i.test(opts.manifest))
+    throw new UserError(`--manifest ${opts.manifest} looks like a build's release-manifest.json: give it as --release-manifest`);
   if (opts.local && !opts.repository) throw new UserError('--local needs --repository NAME (staging or production)');
   let repository: RepositorySource | undefined;
   if (opts.rpmUrl && opts.debUrl) repository = { kind: 'urls', rpm: opts.rpmUrl, deb: opts.debUrl };
@@ -42,7 +49,12 @@ export function consumeSources(opts: ConsumeCliOptions): { release: ReleaseSourc
   if (opts.releaseManifest) release = { kind: 'release-manifest', file: opts.releaseManifest };
   else if (opts.manifest) release = { kind: 'manifest', file: opts.manifest };
   // Without either: release.yaml here, else (a KET maintainer with only the URLs) the repository's newest release.
-  else if (existsSync(DEFAULT_MANIFEST) || !repository) release = { kind: 'manifest', file: DEFAULT_MANIFEST };
+  else if (existsSync(DEFAULT_MANIFEST)) release = { kind: 'manifest', file: DEFAULT_MANIFEST };
+  else if (!repository)
+    throw new UserError(
+      `no ${DEFAULT_MANIFEST} in ${process.cwd()}: give --manifest FILE (a release.yaml), --release-manifest FILE (a build's release-manifest.json), ` +
+        `or the repositories (--rpm-url and --deb-url, or --repository NAME) to take their newest published release`,
+    );
   else release = { kind: 'repository' };
   return { release, repository };
 }
@@ -77,7 +89,11 @@ export function registerConsumeCommand(program: Command): void {
     .action(
       action(async (opts: ConsumeCliOptions) => {
         const { release, repository } = consumeSources(opts);
-        const result = await consumeRelease({ ketDir: opts.ket, release, repository, dryRun: opts.dryRun, logger: stderrLogger });
+        const result = await consumeRelease({ ketDir: opts.ket, release, repository, dryRun: opts.dryRun, logger: stderrLogger }).catch(
+          (e: unknown) => {
+            throw withFlagHints(e, repository);
+          },
+        );
         process.stdout.write(result.diff);
         for (const f of result.findings) stderrLogger.warn(f);
         if (!repository) stderrLogger.info('(give --repository NAME or --rpm-url/--deb-url to point KET at a repository)');
@@ -88,4 +104,15 @@ export function registerConsumeCommand(program: Command): void {
         stderrLogger.info(summary);
       }),
     );
+}
+
+/** Library errors name fields; here they gain the flags (and commands) that fix them. */
+function withFlagHints(e: unknown, repository: RepositorySource | undefined): unknown {
+  if (e instanceof StackRegionError)
+    return new UserError(`${e.message}: give --region REGION or set AWS_REGION, or give --rpm-url and --deb-url`);
+  if (repository?.kind === 'local' && e instanceof Error && /ECONNREFUSED|connection refused/i.test(e.message))
+    return new UserError(
+      `${e.message}\nnothing listens at ${repository.endpoint}: start the embedded store with \`ket-packages local --serve\` (or give --local-endpoint)`,
+    );
+  return e;
 }

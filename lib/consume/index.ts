@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { loadManifest } from '../manifest/load';
@@ -12,11 +12,13 @@ import { editGroupVars, GROUP_VARS, RepositoryUrls } from './group-vars';
 import { checkBundledImages } from './image-check';
 import { editInstallCommands, PACKAGES_MD, PREPARE_GO, UrlChange } from './install-commands';
 import { RepositorySource, resolveRepositoryUrls } from './repository';
+import { checkRepositoryShapes } from './repository-shape';
 import { editRuleSets, RULE_SET } from './rule-set';
 import { ketValues, KetValues } from './values';
 import { writeAllOrNothing } from './write';
 
 export type { RepositorySource } from './repository';
+export { StackRegionError } from './repository';
 export type { RepositoryUrls } from './group-vars';
 
 /**
@@ -69,6 +71,8 @@ export const KET_FILES = [GROUP_VARS, RULE_SET, PREPARE_GO, PACKAGES_MD, PROVISI
 export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResult> {
   const logger = opts.logger ?? silentLogger;
   const findings: string[] = [];
+  // path.resolve('') is the current folder: an empty --ket must not edit whatever is here.
+  if (opts.ketDir.trim() === '') throw new UserError('the KET checkout folder is empty (""): name the folder of a KET checkout');
   const ketDir = path.resolve(opts.ketDir);
 
   // Read the checkout first: a wrong --ket fails before any network access.
@@ -80,6 +84,7 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     const resolved = await resolveRepositoryUrls(opts.repository);
     urls = { rpm: resolved.rpm, deb: resolved.deb };
     logger.info(`repositories (from ${resolved.described}): RPM ${urls.rpm}, DEB ${urls.deb}`);
+    await checkRepositoryShapes(urls);
     // Both checked, both reported: a fault in one repository does not hide the other's.
     const outcomes = await Promise.allSettled([
       fetchVerifiedReleaseIndex(urls.rpm, 'RPM repository'),
@@ -89,15 +94,25 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
     if (failures.some((f) => !(f instanceof UserError))) throw failures.find((f) => !(f instanceof UserError));
     if (failures.length > 0) throw new UserError(failures.map((f) => f.message).join('\n'));
     const [rpm, deb] = outcomes.map((o) => (o as PromiseFulfilledResult<ReleaseIndex & { signer: string }>).value);
-    logger.info(`release.json verified: RPM signed by ${rpm.signer}, DEB signed by ${deb.signer}`);
+    // public.key comes from the same place as release.json: this catches partial tampering only.
+    // The person should compare the fingerprint with the one the project publishes (README).
+    logger.info(
+      `release.json verified against each repository's public.key: RPM signed by ${rpm.signer}, DEB signed by ${deb.signer}; compare with the published fingerprint`,
+    );
+    if (rpm.signer !== deb.signer)
+      findings.push(
+        `the two repositories' release.json are signed by different keys (RPM ${rpm.signer}, DEB ${deb.signer}): publish signs both with one key; check both fingerprints before trusting them`,
+      );
     indexes = { rpm, deb };
   } else {
     findings.push('no repository given: the repository URL lines are left as they are');
   }
 
-  const release = await loadRelease(opts.release, indexes);
+  const release = await loadRelease(opts.release, indexes, urls, logger);
   if (indexes) assertServed(release, indexes, urls!);
   const values = ketValues(release);
+  const direction = versionChange(originals.get(GROUP_VARS)!, values);
+  if (direction) logger.info(`note: ${direction}`);
 
   const edited = editAll(originals, values, urls, findings);
   const changed = KET_FILES.filter((f) => edited.get(f) !== originals.get(f));
@@ -115,7 +130,13 @@ export async function consumeRelease(opts: ConsumeOptions): Promise<ConsumeResul
   return { diff, changed, findings, written, release, urls };
 }
 
+/** The KET layout consume edits: apprenda/kismatic v1.5.x (the layout DESIGN.md §7 targets). */
+export const SUPPORTED_KET_LAYOUT = 'KET v1.5.x (apprenda/kismatic tags v1.5.0 to v1.5.3)';
+
 async function readKetFiles(ketDir: string): Promise<Map<string, string>> {
+  const dirStat = await stat(ketDir).catch(() => undefined);
+  if (!dirStat) throw new UserError(`the KET checkout folder ${ketDir} does not exist`);
+  if (!dirStat.isDirectory()) throw new UserError(`the KET checkout ${ketDir} is not a folder`);
   const texts = new Map<string, string>();
   const missing: string[] = [];
   for (const f of KET_FILES) {
@@ -125,14 +146,36 @@ async function readKetFiles(ketDir: string): Promise<Map<string, string>> {
       missing.push(`${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
-  if (missing.length > 0)
+  if (missing.length === 0) return texts;
+  const otherVersion = await otherKetLayout(ketDir);
+  if (otherVersion)
     throw new UserError(
-      `${ketDir} is not a KET checkout, or not a complete one: cannot read ${missing.join(', ')}; expected the files of apprenda/kismatic (${KET_FILES.join(', ')})`,
+      `${ketDir} looks like a KET checkout of another version than consume supports (${otherVersion}); cannot read ${missing.join(', ')}. ` +
+        `consume edits the layout of ${SUPPORTED_KET_LAYOUT}: check out the release branch or tag you are moving (e.g. git checkout v1.5.3)`,
     );
-  return texts;
+  throw new UserError(
+    `${ketDir} is not a KET checkout, or not a complete one: cannot read ${missing.join(', ')}; expected the files of apprenda/kismatic ${SUPPORTED_KET_LAYOUT} (${KET_FILES.join(', ')})`,
+  );
 }
 
-async function loadRelease(source: ReleaseSource, indexes: { rpm: ReleaseIndex; deb: ReleaseIndex } | undefined): Promise<ReleaseManifest> {
+/** Signs of a KET checkout in a layout other than v1.5.x's, for the message; undefined when none. */
+async function otherKetLayout(ketDir: string): Promise<string | undefined> {
+  const has = async (f: string) => (await stat(path.join(ketDir, f)).catch(() => undefined)) !== undefined;
+  const signs: string[] = [];
+  // KET master (after v1.6) moved the integration tests to integration-tests/.
+  if ((await has('integration-tests/prepare.go')) && !(await has(PREPARE_GO)))
+    signs.push('integration-tests/prepare.go instead of integration/prepare.go, as on KET master');
+  // KET v1.4.x has no docs/provision.md yet.
+  if (!(await has(PROVISION_MD)) && (await has(PREPARE_GO))) signs.push('no docs/provision.md, as in KET v1.4.x');
+  return signs.length > 0 ? signs.join('; ') : undefined;
+}
+
+async function loadRelease(
+  source: ReleaseSource,
+  indexes: { rpm: ReleaseIndex; deb: ReleaseIndex } | undefined,
+  urls: RepositoryUrls | undefined,
+  logger: Logger,
+): Promise<ReleaseManifest> {
   switch (source.kind) {
     case 'manifest':
       return releaseFromManifest(loadManifest(source.file));
@@ -143,10 +186,35 @@ async function loadRelease(source: ReleaseSource, indexes: { rpm: ReleaseIndex; 
       const newest = newestRelease(indexes.rpm);
       if (!newest) throw new UserError('the RPM repository release.json records no release yet');
       const { publishedAt, ...release } = newest;
-      void publishedAt;
+      logger.info(
+        `release: the newest entry of ${urls?.rpm}/release.json (${release.manifest}, published ${publishedAt}, entry ${indexes.rpm.releases.length} of ${indexes.rpm.releases.length})`,
+      );
       return release;
     }
   }
+}
+
+/**
+ * "downgrade from X to Y" (or upgrade) when the release moves all.yaml's kubernetes_version
+ * backwards (forwards); undefined when it stays or either side is unknown. Versions compare
+ * numerically, part by part (v1.7.10 is after v1.7.9).
+ */
+export function versionChange(groupVars: string, values: KetValues): string | undefined {
+  const from = /^kubernetes_version:[ \t]*["']?([^"'\s#]+)/m.exec(groupVars)?.[1];
+  const to = values.variables.get('kubernetes_version')?.value;
+  if (!from || !to || from === to) return undefined;
+  const parts = (v: string) =>
+    v
+      .replace(/^v/, '')
+      .split(/[.-]/)
+      .map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+  const [a, b] = [parts(from), parts(to)];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] === undefined || (b[i] !== undefined && a[i] < b[i])) return `upgrade from Kubernetes ${from} to ${to}`;
+    return `downgrade from Kubernetes ${from} to ${to}`;
+  }
+  return undefined;
 }
 
 function assertServed(release: ReleaseManifest, indexes: { rpm: ReleaseIndex; deb: ReleaseIndex }, urls: RepositoryUrls): void {

@@ -71,6 +71,16 @@ export function urlsFromStackOutputs(outputs: readonly Output[], repository: str
   return { rpm: checkUrl(rpm, 'rpm'), deb: checkUrl(deb, 'deb') };
 }
 
+/** The stack's region is unknown (none given, none configured): the caller says how to give one. */
+export class StackRegionError extends UserError {
+  constructor(
+    readonly stackName: string,
+    detail: string,
+  ) {
+    super(`cannot read stack ${stackName}: no AWS region (${detail}); give the stack's region, or the repository URLs instead`);
+  }
+}
+
 async function describeStackOutputs(stackName: string, region: string | undefined): Promise<Output[]> {
   const client = new CloudFormationClient(region ? { region, maxAttempts: 3 } : { maxAttempts: 3 });
   try {
@@ -83,6 +93,7 @@ async function describeStackOutputs(stackName: string, region: string | undefine
     const err = e as Error;
     if (/does not exist/.test(err.message))
       throw new UserError(`stack ${stackName} does not exist in this account and region (${err.message})`);
+    if (/region is missing/i.test(err.message)) throw new StackRegionError(stackName, err.message);
     if (err.name === 'CredentialsProviderError' || /credential/i.test(err.message))
       throw new UserError(
         `cannot read stack ${stackName}: no AWS credentials (${err.message}); without AWS access, give the repository URLs instead`,

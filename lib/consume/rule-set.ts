@@ -1,3 +1,4 @@
+import leven from 'leven';
 import { isMap, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
 import { KetFileError } from './errors';
 import { applySplices, encodeScalar, Splice } from './text';
@@ -54,8 +55,45 @@ export function editRuleSets(text: string, values: KetValues): { text: string; f
   }
   const out = applySplices(text, splices);
   // The inspector panics on a rule set that does not parse: prove the edited YAML still does.
-  for (const set of findRuleSets(out)) packageRules(out.slice(set.start, set.end), set.name);
+  const after = findRuleSets(out).map((set) => ({ name: set.name, rules: packageRules(out.slice(set.start, set.end), set.name) }));
+  findings.push(...missedRules(after, values));
   return { text: out, findings };
+}
+
+const PLATFORMS = [...RPM_PLATFORMS, ...DEB_PLATFORMS];
+
+/**
+ * What the version edit may have missed, for a person to look at:
+ * - a packageName close to one of ours but not one (kubelett: edit distance 1 or 2), never edited;
+ * - per rule set, each (package, platform) rule expected but not found: a package of ours that
+ *   has a versioned rule for some platform in either rule set is expected on every platform
+ *   (centos, rhel, ubuntu) in both, as in KET v1.5.x.
+ */
+export function missedRules(sets: ReadonlyArray<{ name: string; rules: readonly PackageRule[] }>, values: KetValues): string[] {
+  const findings: string[] = [];
+  const ours = [...values.packages.keys()];
+  for (const set of sets)
+    for (const rule of set.rules) {
+      if (values.packages.has(rule.packageName)) continue;
+      const near = ours.find((p) => leven(p, rule.packageName) <= 2);
+      if (near)
+        findings.push(
+          `${RULE_SET}: ${set.name} has a PackageDependency for "${rule.packageName}" (when ${JSON.stringify(rule.when)}), close to our package "${near}" but not it; left as it is (a typo in KET?)`,
+        );
+    }
+  const expected = ours.filter((p) => sets.some((s) => s.rules.some((r) => r.packageName === p && r.version)));
+  for (const set of sets) {
+    const missing = expected.flatMap((p) =>
+      PLATFORMS.filter((platform) => !set.rules.some((r) => r.packageName === p && r.version && r.when.includes(platform))).map(
+        (platform) => `${p} on ${platform}`,
+      ),
+    );
+    if (missing.length > 0)
+      findings.push(
+        `${RULE_SET}: ${set.name} has no versioned PackageDependency rule for ${missing.join(', ')} (expected for every platform of each package that has one): the inspector will not check those versions`,
+      );
+  }
+  return findings;
 }
 
 export interface PackageRule {

@@ -13,7 +13,7 @@ import { hashFile } from '../util/hash';
  */
 export interface ReleaseManifest {
   readonly schemaVersion: 1;
-  /** The release.yaml it was made from (as given to the build). */
+  /** The file name of the release.yaml it was made from (its basename: stable wherever the build ran). */
   readonly manifest: string;
   readonly packages: readonly ReleasePackage[];
 }
@@ -53,7 +53,7 @@ export const RELEASE_MANIFEST_FILE = 'release-manifest.json';
 export function releaseFromManifest(manifest: Manifest): ReleaseManifest {
   return {
     schemaVersion: 1,
-    manifest: manifest.file,
+    manifest: path.basename(manifest.file),
     packages: manifest.packages.map((p) => ({
       name: p.name,
       version: p.version,

@@ -131,8 +131,11 @@ export async function fetchVerifiedReleaseIndex(baseUrl: string, what: string): 
         idleTimeoutMs: 30_000,
       }).catch((e: Error) => {
         if (!/HTTP 404/.test(e.message)) throw e;
+        // No public.key: nothing was ever published there. No release.json next to a key: an older publish.
         throw new UserError(
-          `${e.message}: nothing has been published to ${base} yet, or only by a publish older than ${RELEASE_INDEX} (publish the release again to record it)`,
+          name === 'public.key'
+            ? `${e.message}: nothing has been published to ${base} yet (or it is not a repository of ours)`
+            : `${e.message}: ${base} has a public.key but no ${name}: published by a publish older than ${RELEASE_INDEX} (publish the release again to record it)`,
         );
       });
     }

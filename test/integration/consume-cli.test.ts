@@ -59,15 +59,40 @@ describe('ket-packages consume (CLI)', () => {
       ['--repository', 'qa', '--local', '--local-endpoint', 'http://127.0.0.1:9'],
       /repository "qa": the embedded store has staging and production repositories only/,
     ],
+    [['--repository', 'production', '--rpm-url', 'https://rpm.example.invalid'], /--repository conflicts with --rpm-url\/--deb-url/],
+    [['--release-manifest', 'release.yaml'], /--release-manifest release\.yaml looks like a release\.yaml: give it as --manifest/],
+    [[], /no release\.yaml in .*: give --manifest FILE .*--release-manifest FILE .*--rpm-url and --deb-url, or --repository NAME/],
+    [
+      ['--repository', 'staging', '--local', '--local-endpoint', 'http://127.0.0.1:9'],
+      /connection refused[\s\S]*start the embedded store with `ket-packages local --serve`/,
+    ],
   ])('bad input %j: a clear message and a non-zero exit', async (args, message) => {
     const r = await cli(['consume', '--ket', ket, ...(args as string[])], dir);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });
 
+  test('--repository without a region: says how to give one, or the URLs', async () => {
+    const r = await runCli(['consume', '--ket', ket, '--repository', 'production', '--release-manifest', releaseFile], {
+      cwd: dir,
+      cleanEnv: true,
+      env: {
+        AWS_CONFIG_FILE: path.join(dir, 'none'),
+        AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /cannot read stack KetPackages-Repositories: no AWS region .*give --region REGION or set AWS_REGION, or give --rpm-url and --deb-url/,
+    );
+  });
+
   test('a folder that is not a KET checkout', async () => {
     const r = await cli(['consume', '--ket', dir, '--release-manifest', releaseFile], dir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/is not a KET checkout, or not a complete one: cannot read ansible\/group_vars\/all\.yaml \(ENOENT\)/);
+    expect(r.stderr).toMatch(
+      /is not a KET checkout, or not a complete one: cannot read ansible\/group_vars\/all\.yaml \(ENOENT\).*KET v1\.5\.x/,
+    );
   });
 });

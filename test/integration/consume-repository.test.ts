@@ -70,15 +70,35 @@ describe('consume from published repositories: signed release.json (integration)
 
   let seq = 0;
   /** Two repository roots (rpm, deb) holding public.key and release.json recording `releases`. */
-  async function repositories(releases: ReleaseManifest[], opts: { signer?: SigningKey } = {}) {
+  async function repositories(releases: ReleaseManifest[], opts: { signer?: SigningKey; debSigner?: SigningKey; noKey?: boolean } = {}) {
     seq += 1;
     const urls = { rpm: `${base}/r${seq}/rpm`, deb: `${base}/r${seq}/deb` };
     for (const kind of ['rpm', 'deb']) {
       const root = path.join(dir, 'www', `r${seq}`, kind);
       await mkdir(root, { recursive: true });
-      await copyFile(keys.publicKeyPath, path.join(root, 'public.key'));
+      // The files that make each root look like its kind of repository (small stand-ins, in our words).
+      if (kind === 'rpm') {
+        await mkdir(path.join(root, 'repodata'));
+        await writeFile(
+          path.join(root, 'repodata', 'repomd.xml'),
+          '<?xml version="1.0"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo"/>\n',
+        );
+        await writeFile(path.join(root, 'kismatic.repo'), '[kismatic]\nname=test\n');
+      } else {
+        await mkdir(path.join(root, 'dists', 'kismatic-xenial'), { recursive: true });
+        await writeFile(
+          path.join(root, 'dists', 'kismatic-xenial', 'InRelease'),
+          '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: kismatic-xenial\n',
+        );
+      }
+      if (opts.noKey) continue;
+      const signer = kind === 'deb' && opts.debSigner ? opts.debSigner : (opts.signer ?? key);
+      await copyFile(
+        kind === 'deb' && opts.debSigner === foreignKey ? foreign.publicKeyPath : keys.publicKeyPath,
+        path.join(root, 'public.key'),
+      );
       for (const r of releases)
-        await recordRelease(folderObjects(root), gpgDetachedSigner(opts.signer ?? key), r, { what: kind, logger: silentLogger });
+        await recordRelease(folderObjects(root), gpgDetachedSigner(signer), r, { what: kind, logger: silentLogger });
     }
     return { urls, root: (kind: 'rpm' | 'deb') => path.join(dir, 'www', `r${seq}`, kind) };
   }
@@ -120,9 +140,40 @@ describe('consume from published repositories: signed release.json (integration)
   test('without a manifest, the newest release of release.json is taken', async () => {
     const repos = await repositories([fixtureRelease(RELEASE_A), fixtureRelease(RELEASE_B)]);
     const ket = await ketAt('newest');
-    const result = await consumeRelease({ ketDir: ket, release: { kind: 'repository' }, repository: { kind: 'urls', ...repos.urls } });
+    const said: string[] = [];
+    const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m) };
+    const result = await consumeRelease({
+      ketDir: ket,
+      release: { kind: 'repository' },
+      repository: { kind: 'urls', ...repos.urls },
+      logger,
+    });
     expect(result.release.manifest).toBe(fixtureRelease(RELEASE_B).manifest);
+    expect(said).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^release: the newest entry of ${repos.urls.rpm}/release\\.json \\(${fixtureRelease(RELEASE_B).manifest}, published \\S+, entry 2 of 2\\)$`,
+          ),
+        ),
+        expect.stringMatching(/signed by [0-9A-F]{40}.*compare with the published fingerprint/),
+      ]),
+    );
     expect(await readFile(path.join(ket, 'Makefile'), 'utf8')).toBe(ketFixtureFiles(RELEASE_B, 'lf', repos.urls).Makefile);
+  }, 60_000);
+
+  test('release.json of the two repositories signed by different keys: verified each, and a warning', async () => {
+    const repos = await repositories([fixtureRelease(RELEASE_B)], { debSigner: foreignKey });
+    const ket = await ketAt('two-keys');
+    const result = await consumeRelease({
+      ketDir: ket,
+      release: await releaseSource(fixtureRelease(RELEASE_B)),
+      repository: { kind: 'urls', ...repos.urls },
+      dryRun: true,
+    });
+    expect(result.findings).toEqual(
+      expect.arrayContaining([expect.stringMatching(/release\.json are signed by different keys \(RPM [0-9A-F]{40}, DEB [0-9A-F]{40}\)/)]),
+    );
   }, 60_000);
 
   const refusals: Array<[string, () => Promise<{ urls: { rpm: string; deb: string }; release: ReleaseManifest }>, RegExp]> = [
@@ -168,7 +219,31 @@ describe('consume from published repositories: signed release.json (integration)
         const repos = await repositories([]);
         return { urls: repos.urls, release: fixtureRelease(RELEASE_B) };
       },
-      /RPM repository: release\.json: http:\/\/127\.0\.0\.1:\d+\/r\d+\/rpm\/release\.json: HTTP 404/,
+      /RPM repository: release\.json: http:\/\/127\.0\.0\.1:\d+\/r\d+\/rpm\/release\.json: HTTP 404.*has a public\.key but no release\.json/,
+    ],
+    [
+      'a repository where nothing was published (no public.key)',
+      async () => {
+        const repos = await repositories([], { noKey: true });
+        return { urls: repos.urls, release: fixtureRelease(RELEASE_B) };
+      },
+      /public\.key: HTTP 404[^:]*: nothing has been published to http:\/\/127\.0\.0\.1:\d+\/r\d+\/rpm yet \(or it is not a repository of ours\)$/m,
+    ],
+    [
+      'swapped URLs (the RPM URL is the apt repository)',
+      async () => {
+        const repos = await repositories([fixtureRelease(RELEASE_B)]);
+        return { urls: { rpm: repos.urls.deb, deb: repos.urls.rpm }, release: fixtureRelease(RELEASE_B) };
+      },
+      /RPM repository URL http:\/\/\S+\/deb: expected \S+\/deb\/repodata\/repomd\.xml and \S+\/deb\/kismatic\.repo, but .*HTTP 404.*are the two URLs swapped\?\)\n {2}- DEB repository URL \S+\/rpm: expected \S+\/rpm\/dists\/kismatic-xenial\/InRelease/,
+    ],
+    [
+      'a URL that is no repository',
+      async () => {
+        const repos = await repositories([fixtureRelease(RELEASE_B)]);
+        return { urls: { rpm: repos.urls.rpm, deb: `${base}/elsewhere` }, release: fixtureRelease(RELEASE_B) };
+      },
+      /DEB repository URL http:\/\/\S+\/elsewhere: expected \S+\/elsewhere\/dists\/kismatic-xenial\/InRelease, but .*HTTP 404/,
     ],
   ];
   test.each(refusals)(

@@ -1,15 +1,18 @@
-import { mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile, unlink } from 'node:fs/promises';
+import { writeAllOrNothing } from '../../lib/consume/write';
+import { UserError } from '../../lib/util/errors';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parse } from 'yaml';
-import { consumeRelease, KET_FILES, ReleaseSource } from '../../lib/consume';
+import { consumeRelease, KET_FILES, ReleaseSource, versionChange } from '../../lib/consume';
 import { editGroupVars } from '../../lib/consume/group-vars';
-import { findRuleSets, packageRules } from '../../lib/consume/rule-set';
+import { findRuleSets, missedRules, packageRules } from '../../lib/consume/rule-set';
+import { parse, Scalar } from 'yaml';
 import { normalizeRepository } from '../../lib/consume/image-check';
 import { splitLines, joinLines, encodeScalar } from '../../lib/consume/text';
-import { ketValues } from '../../lib/consume/values';
+import { ketValues, KetValues } from '../../lib/consume/values';
+import { loadManifest } from '../../lib/manifest/load';
 import { urlsFromStackOutputs } from '../../lib/consume/repository';
-import { ReleaseManifest } from '../../lib/release-manifest';
+import { ReleaseManifest, releaseFromManifest } from '../../lib/release-manifest';
 import {
   fixtureRelease,
   ketFixtureFiles,
@@ -133,7 +136,24 @@ describe('consume: moving a KET-shaped checkout to a release', () => {
 
 describe('consume refuses, naming the file and what it expected, and leaves every file untouched', () => {
   const cases: Array<[string, (ket: string) => Promise<void>, RegExp]> = [
-    ['a missing file', (ket) => unlink(path.join(ket, 'docs/provision.md')), /cannot read docs\/provision\.md \(ENOENT\)/],
+    [
+      'a missing file',
+      (ket) => unlink(path.join(ket, 'Makefile')),
+      /is not a KET checkout, or not a complete one: cannot read Makefile \(ENOENT\)/,
+    ],
+    [
+      'a KET v1.4.x-shaped checkout (no docs/provision.md)',
+      (ket) => unlink(path.join(ket, 'docs/provision.md')),
+      /looks like a KET checkout of another version than consume supports \(no docs\/provision\.md, as in KET v1\.4\.x\); cannot read docs\/provision\.md \(ENOENT\)\. consume edits the layout of KET v1\.5\.x .*check out the release branch or tag/,
+    ],
+    [
+      'a KET master-shaped checkout (integration-tests/prepare.go)',
+      async (ket) => {
+        await mkdir(path.join(ket, 'integration-tests'));
+        await rename(path.join(ket, 'integration/prepare.go'), path.join(ket, 'integration-tests/prepare.go'));
+      },
+      /another version than consume supports \(integration-tests\/prepare\.go instead of integration\/prepare\.go, as on KET master\).*KET v1\.5\.x/,
+    ],
     [
       'all.yaml without kubernetes_version',
       (ket) => edit(ket, 'ansible/group_vars/all.yaml', (t) => t.replace('kubernetes_version:', 'k8s_version:')),
@@ -286,3 +306,139 @@ async function edit(ket: string, file: string, fn: (text: string) => string): Pr
   const p = path.join(ket, file);
   await writeFile(p, fn(await readFile(p, 'utf8')));
 }
+
+describe('writing all files or none: file-system faults are UserErrors naming the file', () => {
+  const plan = (file: string, before: string, after: string) => ({ path: path.join(dir, file), before, after });
+
+  test('a temporary file that cannot be written: nothing written, the file named', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'b'), 'old b');
+    // A leftover at the temporary name: a real EEXIST from the file system.
+    await mkdir(path.join(dir, `.b.ket-consume-${process.pid}`));
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /\/b: cannot write its new content to the temporary file .*\.b\.ket-consume-\d+ \(EEXIST.*nothing was written/,
+    );
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+    expect(await readdir(dir)).toEqual(expect.not.arrayContaining([`.a.ket-consume-${process.pid}`]));
+  });
+
+  test('a rename failing after another succeeded: every file restored, said so', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await mkdir(path.join(dir, 'b')); // rename(file, directory) fails: EISDIR
+    await writeFile(path.join(dir, 'b', 'x'), '');
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /\/b: cannot replace it \((EISDIR|ENOTEMPTY|EEXIST).*every file was restored, nothing was written/,
+    );
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+  });
+
+  test('a failing restore is reported, naming which files are changed and which not', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'c'), 'old c');
+    await mkdir(path.join(dir, 'b'));
+    await writeFile(path.join(dir, 'b', 'x'), '');
+    await mkdir(path.join(dir, `.a.ket-restore-${process.pid}`)); // the restore of a cannot create its temporary file
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b'), plan('c', 'old c', 'new c')]).catch(
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    const m = (err as Error).message;
+    expect(m).toMatch(/\/a: restoring it failed \(EEXIST/);
+    expect(m).toMatch(new RegExp(`now CHANGED \\(new content\\): ${path.join(dir, 'a')}\\n`));
+    expect(m).toMatch(new RegExp(`unchanged \\(old content\\): ${path.join(dir, 'b')}, ${path.join(dir, 'c')}`));
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('new a');
+    expect(await readFile(path.join(dir, 'c'), 'utf8')).toBe('old c');
+  });
+
+  test('a read-only file is refused, naming it; nothing written (even as root)', async () => {
+    await writeFile(path.join(dir, 'a'), 'old a');
+    await writeFile(path.join(dir, 'b'), 'old b');
+    await chmod(path.join(dir, 'b'), 0o444);
+    const err = await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/nothing was written:\n {2}- .*\/b is read-only \(mode 0444\)/);
+    expect(await readFile(path.join(dir, 'a'), 'utf8')).toBe('old a');
+  });
+
+  test('a symlink is written through (it stays a link); mode, owner and group are kept', async () => {
+    await mkdir(path.join(dir, 'elsewhere'));
+    await writeFile(path.join(dir, 'elsewhere', 'real'), 'old a');
+    await symlink(path.join('elsewhere', 'real'), path.join(dir, 'a'));
+    await writeFile(path.join(dir, 'b'), 'old b');
+    await chmod(path.join(dir, 'b'), 0o640);
+    const foreign = process.getuid?.() === 0;
+    if (foreign) await chown(path.join(dir, 'b'), 65534, 65534);
+    await writeAllOrNothing([plan('a', 'old a', 'new a'), plan('b', 'old b', 'new b')]);
+    expect((await lstat(path.join(dir, 'a'))).isSymbolicLink()).toBe(true);
+    expect(await readFile(path.join(dir, 'elsewhere', 'real'), 'utf8')).toBe('new a');
+    const b = await stat(path.join(dir, 'b'));
+    expect(b.mode & 0o7777).toBe(0o640);
+    if (foreign) expect([b.uid, b.gid]).toEqual([65534, 65534]);
+    expect(await readFile(path.join(dir, 'b'), 'utf8')).toBe('new b');
+  });
+});
+
+test.each([
+  ['', /the KET checkout folder is empty \(""\)/],
+  ['/nonexistent/ket-checkout', /the KET checkout folder \/nonexistent\/ket-checkout does not exist/],
+])('--ket %j: says the folder is empty or does not exist', async (ketDir, message) => {
+  await expect(consumeRelease({ ketDir, release: { kind: 'manifest', file: 'release.yaml' } })).rejects.toThrow(message);
+});
+
+describe('rule sets: what the version edit may have missed is reported', () => {
+  const findingsFor = async (breakIt: (t: string) => string) => {
+    const ket = await setUp(RELEASE_A);
+    await edit(ket, 'pkg/inspector/rule/rule_set.go', breakIt);
+    return (await consumeRelease({ ketDir: ket, release: await releaseFile(fixtureRelease(RELEASE_B)), dryRun: true })).findings;
+  };
+
+  test('a packageName close to one of ours (kubelett) is named, not edited', async () => {
+    const findings = await findingsFor((t) => t.replace('  packageName: kubelet\n', '  packageName: kubelett\n'));
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /defaultRuleSet has a PackageDependency for "kubelett" \(when \["master","rhel"\]\), close to our package "kubelet"/,
+        ),
+      ]),
+    );
+  });
+
+  test('an expected (package, platform) rule missing from one rule set is reported for that rule set', async () => {
+    const intact = await findingsFor((t) => t);
+    expect(intact.join('\n')).not.toMatch(/upgradeRuleSet has no versioned PackageDependency rule for [^\n]*kubelet on ubuntu/);
+    const findings = await findingsFor((t) => t.replace('  when: ["ingress", "ubuntu"]', '  when: ["ingress", "debian"]'));
+    expect(findings.join('\n')).toMatch(/upgradeRuleSet has no versioned PackageDependency rule for [^\n]*kubelet on ubuntu/);
+  });
+
+  test('a complete rule set reports nothing missing', () => {
+    const values = ketValues(fixtureRelease(RELEASE_B));
+    const rules = (platforms: string[]) =>
+      [...values.packages.keys()].flatMap((packageName) =>
+        platforms.map((p) => ({ packageName, when: ['master', p], version: new Scalar('1') })),
+      );
+    expect(missedRules([{ name: 'defaultRuleSet', rules: rules(['centos', 'rhel', 'ubuntu']) }], values)).toEqual([]);
+    expect(missedRules([{ name: 'defaultRuleSet', rules: rules(['centos', 'ubuntu']) }], values)).toEqual([
+      expect.stringMatching(/defaultRuleSet has no versioned PackageDependency rule for \w[\w-]* on rhel, /),
+    ]);
+  });
+});
+
+test('a move to an older Kubernetes is noted as a downgrade (versions compare part by part)', async () => {
+  const ket = await setUp(RELEASE_B);
+  const said: string[] = [];
+  const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m) };
+  await consumeRelease({ ketDir: ket, release: await releaseFile(fixtureRelease(RELEASE_A)), dryRun: true, logger });
+  expect(said).toContain('note: downgrade from Kubernetes v1.7.4 to v1.7.3');
+  const values = (k8s: string) => ({ variables: new Map([['kubernetes_version', { value: k8s, from: 'test' }]]) }) as unknown as KetValues;
+  expect(versionChange('kubernetes_version: v1.7.9\n', values('v1.7.10'))).toBe('upgrade from Kubernetes v1.7.9 to v1.7.10');
+  expect(versionChange('kubernetes_version: "v1.8.0"\n', values('v1.7.10'))).toBe('downgrade from Kubernetes v1.8.0 to v1.7.10');
+  expect(versionChange('kubernetes_version: v1.7.4\n', values('v1.7.4'))).toBeUndefined();
+});
+
+test("the release manifest records the release.yaml's file name, not the path it was given as", () => {
+  const release = releaseFromManifest(loadManifest(path.relative(process.cwd(), path.join(__dirname, '..', '..', 'release.yaml'))));
+  expect(release.manifest).toBe('release.yaml');
+});

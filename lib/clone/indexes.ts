@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { XMLParser } from 'fast-xml-parser';
+import { parsePrimaryXml, parseRepomd } from '../publish/metadata';
 import { UserError } from '../util/errors';
 
 /**
@@ -32,27 +32,6 @@ export interface ListedPackage {
   readonly object: ReferencedObject;
 }
 
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseTagValue: false,
-  isArray: (name) => ['data', 'package'].includes(name),
-});
-
-type XmlNode = Record<string, unknown>;
-
-function text(node: unknown): string {
-  if (node === undefined || node === null) return '';
-  if (typeof node === 'object') return String((node as XmlNode)['#text'] ?? '');
-  return String(node);
-}
-
-function attr(node: unknown, name: string): string | undefined {
-  if (!node || typeof node !== 'object') return undefined;
-  const v = (node as XmlNode)[`@${name}`];
-  return v === undefined ? undefined : String(v);
-}
-
 export interface RepomdFile {
   readonly type: string;
   readonly href: string;
@@ -67,43 +46,28 @@ export interface RepomdFile {
  * @throws UserError naming the entry when a location, checksum or size is missing.
  */
 export function repomdFiles(repomdXml: string): RepomdFile[] {
-  const doc = xml.parse(repomdXml) as { repomd?: { data?: XmlNode[] } };
-  if (!doc.repomd) throw new UserError('repomd.xml: no <repomd> element');
-  return (doc.repomd.data ?? []).map((d) => {
-    const type = attr(d, 'type') ?? '(no type)';
-    const href = attr(d.location, 'href');
-    const ckType = attr(d.checksum, 'type');
-    const sha256 = text(d.checksum);
-    const size = Number(text(d.size));
-    if (!href) throw new UserError(`repomd.xml: entry '${type}' has no location`);
-    if (ckType !== 'sha256' || !/^[0-9a-f]{64}$/.test(sha256))
-      throw new UserError(`repomd.xml: entry '${type}' has checksum type '${ckType}', expected sha256`);
-    if (!Number.isFinite(size) || text(d.size) === '') throw new UserError(`repomd.xml: entry '${type}' has no <size>`);
-    return { type, href, sha256, size };
+  // publish's reader (saxes): one XML parser for the project's repodata.
+  return parseRepomd(repomdXml).map((d) => {
+    if (d.checksumType !== 'sha256' || !/^[0-9a-f]{64}$/.test(d.checksum))
+      throw new UserError(`repomd.xml: entry '${d.type}' has checksum type '${d.checksumType}', expected sha256`);
+    if (d.size === undefined || !Number.isFinite(d.size)) throw new UserError(`repomd.xml: entry '${d.type}' has no <size>`);
+    return { type: d.type, href: d.href, sha256: d.checksum, size: d.size };
   });
 }
 
 /**
- * Packages listed in a primary.xml: location, size and sha256 (pkgid).
+ * Packages listed in a primary.xml (`file` names it and its compression: .xml or .gz): location,
+ * size and sha256 (pkgid), read with publish's streaming reader.
  * @throws UserError naming the package when a field is missing.
  */
-export function primaryPackages(primaryXml: string): ListedPackage[] {
-  const doc = xml.parse(primaryXml) as { metadata?: { package?: XmlNode[] } };
-  if (!doc.metadata) throw new UserError('primary.xml: no <metadata> element');
-  return (doc.metadata.package ?? []).map((p) => {
-    const name = text(p.name);
-    const arch = text(p.arch);
-    const ver = p.version;
-    const href = attr(p.location, 'href');
-    const ckType = attr(p.checksum, 'type');
-    const sha256 = text(p.checksum);
-    const size = Number(attr(p.size, 'package'));
-    if (!href || ckType !== 'sha256' || !/^[0-9a-f]{64}$/.test(sha256) || !Number.isFinite(size))
-      throw new UserError(`primary.xml: package '${name || '(unnamed)'}' lacks a location, a sha256 checksum or a package size`);
+export async function primaryPackages(primaryXml: string | Buffer, file = 'primary.xml'): Promise<ListedPackage[]> {
+  return (await parsePrimaryXml(primaryXml, file)).map((p) => {
+    if (!/^[0-9a-f]{64}$/.test(p.sha256) || p.size === undefined || !Number.isFinite(p.size))
+      throw new UserError(`${file}: package '${p.name}' lacks a sha256 checksum or a package size`);
+    // Full EVR as verify lists it: the epoch only when not 0 (RPM's own convention, rpmEvr).
     return {
-      // Full EVR as verify lists it: the epoch only when not 0 (RPM's own convention).
-      pkg: { name, version: `${epochPrefix(attr(ver, 'epoch'))}${attr(ver, 'ver')}-${attr(ver, 'rel')}`, arch },
-      object: { key: href, size, sha256, kind: 'package' as const },
+      pkg: { name: p.name, version: p.version, arch: p.arch },
+      object: { key: p.location, size: p.size, sha256: p.sha256, kind: 'package' as const },
     };
   });
 }
@@ -199,8 +163,4 @@ export function metadataText(name: string, body: Buffer): string {
   if (name.endsWith('.gz')) return gunzipSync(body).toString('utf8');
   if (/\.(bz2|xz|zst|zck)$/.test(name)) throw new UserError(`${name}: compression not supported here (expected .gz or plain)`);
   return body.toString('utf8');
-}
-
-function epochPrefix(epoch: string | undefined): string {
-  return epoch && epoch !== '0' ? `${epoch}:` : '';
 }

@@ -133,7 +133,7 @@ async function readRpm(
   const primaryBody = await mustGet(target, repo.rpmBucket, primary.href, where);
   if (sha256(primaryBody) !== primary.sha256)
     throw new UserError(`${where}: ${primary.href} does not match the sha256 in the signed repomd.xml`);
-  const entries = primaryPackages(metadataText(primary.href, primaryBody));
+  const entries = await primaryPackages(primaryBody, primary.href);
   const objects: ReferencedObject[] = [
     ...entries.map((e) => e.object),
     ...files.map((f) => ({ key: f.href, size: f.size, sha256: f.sha256, kind: 'metadata' as const })),

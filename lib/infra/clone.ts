@@ -157,9 +157,10 @@ export class CloneMachinery extends Construct {
       );
       this.role.addToPrincipalPolicy(
         new iam.PolicyStatement({
+          // Publish's lock starts with HeadBucket (s3:ListBucket with no s3:prefix, so no prefix
+          // condition here); the bucket is this repository's own state bucket.
           actions: ['s3:ListBucket'],
           resources: [r.repository.stateBucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${r.repository.statePrefix}/*`, r.repository.statePrefix] } },
         }),
       );
       this.role.addToPrincipalPolicy(

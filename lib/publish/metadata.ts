@@ -18,6 +18,8 @@ export interface PublishedPackage {
   readonly sha256: string;
   /** Path of the package file relative to the repository root. */
   readonly location: string;
+  /** Bytes of the package file (primary.xml's <size package=…>), when the metadata gives it. */
+  readonly size?: number;
 }
 
 export interface RepomdEntry {
@@ -25,6 +27,8 @@ export interface RepomdEntry {
   readonly href: string;
   readonly checksum: string;
   readonly checksumType: string;
+  /** Bytes of the file (<size>), when given. */
+  readonly size?: number;
 }
 
 /**
@@ -34,8 +38,9 @@ export interface RepomdEntry {
  */
 export function parseRepomd(xml: string): RepomdEntry[] {
   const entries: RepomdEntry[] = [];
-  let current: { type: string; href?: string; checksum?: string; checksumType?: string } | undefined;
+  let current: { type: string; href?: string; checksum?: string; checksumType?: string; size?: string } | undefined;
   let inChecksum = false;
+  let inSize = false;
   const parser = new SaxesParser({ xmlns: false });
   parser.on('opentag', (tag) => {
     const attr = (n: string) => (tag.attributes as Record<string, string>)[n];
@@ -45,17 +50,29 @@ export function parseRepomd(xml: string): RepomdEntry[] {
       current.checksumType = attr('type');
       current.checksum = '';
       inChecksum = true;
+    } else if (current && tag.name === 'size') {
+      current.size = '';
+      inSize = true;
     }
   });
   parser.on('text', (t) => {
     if (inChecksum && current) current.checksum += t;
+    if (inSize && current) current.size += t;
   });
   parser.on('closetag', (tag) => {
     if (tag.name === 'checksum') inChecksum = false;
+    else if (tag.name === 'size') inSize = false;
     else if (tag.name === 'data' && current) {
       if (!current.href || !current.checksum || !current.checksumType)
         throw new UserError(`repomd.xml: entry '${current.type}' has no location or checksum`);
-      entries.push({ type: current.type, href: current.href, checksum: current.checksum.trim(), checksumType: current.checksumType });
+      const size = current.size?.trim() ? { size: Number(current.size.trim()) } : {};
+      entries.push({
+        type: current.type,
+        href: current.href,
+        checksum: current.checksum.trim(),
+        checksumType: current.checksumType,
+        ...size,
+      });
       current = undefined;
     }
   });
@@ -80,7 +97,7 @@ export function rpmEvr(epoch: string | undefined, version: string, release: stri
 export function readPrimaryXml(input: Readable, file: string): Promise<PublishedPackage[]> {
   const packages: PublishedPackage[] = [];
   const parser = new SaxesParser({ xmlns: false });
-  type Partial = { name?: string; arch?: string; version?: string; sha256?: string; location?: string };
+  type Partial = { name?: string; arch?: string; version?: string; sha256?: string; location?: string; size?: number };
   let pkg: Partial | undefined;
   let field: 'name' | 'arch' | 'sha256' | undefined;
   let text = '';
@@ -96,6 +113,7 @@ export function readPrimaryXml(input: Readable, file: string): Promise<Published
       text = '';
     } else if (tag.name === 'version') pkg.version = rpmEvr(attr('epoch'), attr('ver') ?? '', attr('rel') ?? '');
     else if (tag.name === 'location') pkg.location = attr('href');
+    else if (tag.name === 'size' && attr('package') !== undefined) pkg.size = Number(attr('package'));
   });
   parser.on('text', (t) => {
     if (field) text += t;
@@ -110,7 +128,8 @@ export function readPrimaryXml(input: Readable, file: string): Promise<Published
       pkg = undefined;
       if (!p.name || !p.arch || !p.version || !p.sha256 || !p.location)
         throw new UserError(`${file}: a package entry lacks name, arch, version, sha256 checksum or location (${p.name ?? 'unnamed'})`);
-      packages.push({ name: p.name, arch: p.arch, version: p.version, sha256: p.sha256, location: p.location });
+      const size = p.size !== undefined ? { size: p.size } : {};
+      packages.push({ name: p.name, arch: p.arch, version: p.version, sha256: p.sha256, location: p.location, ...size });
     }
   });
   return new Promise((resolve, reject) => {

@@ -11,15 +11,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cloneRepositoryContent, CloneRepository } from '../../lib/clone';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
+import { s3TargetFromEnv } from '../../lib/publish/s3';
 import { publishRepositories } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
 import { verifyRepositories } from '../../lib/verify';
 import { makeDebs, makeRpms } from '../integration/publish-fixtures';
 import { generateTestKeys } from '../support/gpg';
-import { IamModel, Request } from './aws/iam';
-import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel } from './aws/pipelines';
-import { CfnTemplate, ResolvedTemplates, TEST_ACCOUNT } from './aws/resolve';
+import { ALLOW_ALL, IamModel, Request } from './aws/iam';
+import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel, projects } from './aws/pipelines';
+import { CfnTemplate, ResolvedTemplates, TEST_ACCOUNT, TEST_REGION } from './aws/resolve';
 import { iamRequestsOf, RecordedS3Request, startS3Recorder } from './aws/s3-requests';
 import { synthesize } from './support';
 
@@ -35,6 +37,10 @@ let store: EmbeddedStore | undefined;
 
 /** Bucket names of the recorded publish run; mapped to the deployed buckets of each publish project. */
 const RUN = { rpm: 'recorded-rpm', deb: 'recorded-deb', state: 'recorded-state' };
+/** The clone run's destination (an existing repository: a reset), mapped to staging's buckets. */
+const RUN_B = { rpm: 'recorded-b-rpm', deb: 'recorded-b-deb', state: 'recorded-b-state' };
+/** What the recorded clone of RUN into RUN_B requested. */
+let cloned: RecordedS3Request[];
 
 beforeAll(async () => {
   const s = synthesize();
@@ -79,6 +85,46 @@ beforeAll(async () => {
       logger: silentLogger,
     });
     verified = [...recorder.requests];
+
+    // A real clone of that repository into an existing one holding other packages (a reset:
+    // overwrites and deletes in B), with B's own key, as the staging clone project runs it.
+    for (const b of Object.values(RUN_B)) await store.createBucket(b);
+    const fromB = path.join(dir, 'build-b');
+    const other = [{ name: 'kismatic-other', version: '2.0.0' }];
+    await makeRpms(path.join(fromB, 'rpms'), other, keys.keysPath);
+    await makeDebs(path.join(fromB, 'debs'), other);
+    await publishRepositories({
+      rpmRepo: RUN_B.rpm,
+      debRepo: RUN_B.deb,
+      from: fromB,
+      stateUrl: `s3://${RUN_B.state}/STATE_PREFIX`,
+      signingKey: { keysPath: keys.keysPath },
+      env: { ...process.env, ...store.env() },
+      release: { rpm: [{ name: 'kismatic-other', version: '2.0.0-1' }], deb: [{ name: 'kismatic-other', version: '2.0.0-1' }] },
+      logger: silentLogger,
+    });
+    recorder.requests.length = 0;
+    const repositories: CloneRepository[] = [
+      { name: 'a', rpmBucket: RUN.rpm, debBucket: RUN.deb, state: { bucket: RUN.state, prefix: 'STATE_PREFIX/' }, production: true },
+      { name: 'b', rpmBucket: RUN_B.rpm, debBucket: RUN_B.deb, state: { bucket: RUN_B.state, prefix: 'STATE_PREFIX/' }, production: false },
+    ];
+    const target = s3TargetFromEnv({ ...process.env, ...store.env(), AWS_ENDPOINT_URL_S3: recorder.endpoint });
+    try {
+      // B's final read goes through CloudFront in AWS (the distributions' reads are checked below).
+      const result = await cloneRepositoryContent({
+        from: 'a',
+        to: 'b',
+        repositories,
+        target,
+        signingKey: { keysPath: keys.keysPath },
+        verify: false,
+        logger: silentLogger,
+      });
+      expect(result.removed.length).toBeGreaterThan(0);
+    } finally {
+      target.client.destroy();
+    }
+    cloned = [...recorder.requests];
   } finally {
     await recorder.close();
   }
@@ -89,22 +135,55 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** The publish run's requests as the given publish project would make them against its own buckets. */
-function publishRequests(project: ProjectModel): Request[] {
-  const statePrefix = project.env.KET_STATE_URL.replace(/^s3:\/\/[^/]+\//, '');
-  const stateBucket = /^s3:\/\/([^/]+)\//.exec(project.env.KET_STATE_URL)![1];
-  const names: Record<string, string> = { [RUN.rpm]: project.env.RPM_REPO, [RUN.deb]: project.env.DEB_REPO, [RUN.state]: stateBucket };
-  return recorded.flatMap((r) =>
-    iamRequestsOf({ ...r, key: r.key?.replace(/^STATE_PREFIX/, statePrefix) }, (b) => {
-      if (!names[b]) throw new Error(`publish touched an unexpected bucket ${b}`);
-      return `arn:aws:s3:::${names[b]}`;
+/** A deployed repository's buckets and state prefix, as its publish project is configured. */
+function deployedRepository(project: ProjectModel) {
+  const [, stateBucket, statePrefix] = /^s3:\/\/([^/]+)\/(.*)$/.exec(project.env.KET_STATE_URL)!;
+  return { rpm: project.env.RPM_REPO, deb: project.env.DEB_REPO, state: stateBucket, statePrefix };
+}
+
+/**
+ * Recorded requests as they would be made against deployed repositories: each recorded bucket
+ * (RUN or RUN_B names) mapped to a deployed repository's, STATE_PREFIX to its state prefix.
+ */
+function deployedRequests(
+  requests: RecordedS3Request[],
+  map: Array<{ run: typeof RUN; to: ReturnType<typeof deployedRepository> }>,
+  what: string,
+): Request[] {
+  const names = new Map<string, { bucket: string; statePrefix: string }>();
+  for (const { run, to } of map)
+    for (const k of ['rpm', 'deb', 'state'] as const) names.set(run[k], { bucket: to[k], statePrefix: to.statePrefix });
+  return requests.flatMap((r) => {
+    const own = names.get(r.bucket);
+    const prefix = own?.statePrefix ?? '';
+    // A server-side copy's source (x-amz-copy-source) names a recorded bucket and key too.
+    const source = r.headers['x-amz-copy-source'];
+    const headers =
+      typeof source === 'string'
+        ? {
+            ...r.headers,
+            'x-amz-copy-source': decodeURIComponent(source).replace(
+              /^\/?([^/]+)\/STATE_PREFIX/,
+              (_, b: string) => `/${b}/${names.get(b)?.statePrefix ?? 'STATE_PREFIX'}`,
+            ),
+          }
+        : r.headers;
+    return iamRequestsOf({ ...r, headers, key: r.key?.replace(/^STATE_PREFIX/, prefix) }, (b) => {
+      const n = names.get(b);
+      if (!n) throw new Error(`${what} touched an unexpected bucket ${b}`);
+      return `arn:aws:s3:::${n.bucket}`;
     }).map((q) => ({
       ...q,
       context: q.context['s3:prefix']
-        ? { ...q.context, 's3:prefix': String(q.context['s3:prefix']).replace(/^STATE_PREFIX/, statePrefix) }
+        ? { ...q.context, 's3:prefix': String(q.context['s3:prefix']).replace(/^STATE_PREFIX/, prefix) }
         : q.context,
-    })),
-  );
+    }));
+  });
+}
+
+/** The publish run's requests as the given publish project would make them against its own buckets. */
+function publishRequests(project: ProjectModel): Request[] {
+  return deployedRequests(recorded, [{ run: RUN, to: deployedRepository(project) }], 'publish');
 }
 
 /** Every request a pipeline's execution makes, with the role that makes it. */
@@ -144,10 +223,14 @@ function pipelineRequests(p: PipelineModel): Array<{ role: string; request: Requ
   return out;
 }
 
-async function failures(checks: Array<{ role: string; request: Request }>, want: (r: string) => boolean): Promise<string[]> {
+async function failures(
+  checks: Array<{ role: string; request: Request }>,
+  want: (r: string) => boolean,
+  identity?: typeof ALLOW_ALL,
+): Promise<string[]> {
   const out: string[] = [];
   for (const { role, request } of checks) {
-    const result = await iam.evaluate(role, request);
+    const result = await iam.evaluate(role, request, identity);
     if (!want(result)) out.push(`${result}: ${iam.rolePaths.get(role) ?? role} ${request.action} ${request.resource} (${request.why})`);
   }
   return [...new Set(out)];
@@ -184,6 +267,65 @@ function production() {
   return { buckets: [...buckets], secrets: [...secrets] };
 }
 
+/** The staging clone project, its Lambdas and the requests each makes in a clone of production into staging. */
+function cloneModel() {
+  const project = projects(t).find((p) => p.buildSpec.endsWith('clone.yml'));
+  if (!project) throw new Error('no clone project in the synthesized templates');
+  const publishOf = (p: PipelineModel) => deployedRepository(p.projects.find((x) => x.buildSpec.endsWith('publish.yml'))!);
+  const prod = publishOf(master);
+  const staging = publishOf(dev);
+  const endpoints = JSON.parse(project.env.KET_CLONE_ENDPOINTS) as Record<
+    string,
+    { rpmDistributionId: string; debDistributionId: string; signingKeySecretArn: string }
+  >;
+  const b = endpoints.staging;
+  const requests: Request[] = [
+    ...deployedRequests(
+      cloned,
+      [
+        { run: RUN, to: prod },
+        { run: RUN_B, to: staging },
+      ],
+      'clone',
+    ),
+    { action: 'secretsmanager:GetSecretValue', resource: b.signingKeySecretArn, why: "the clone reads B's signing key" },
+    ...[b.rpmDistributionId, b.debDistributionId].flatMap((id) =>
+      ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'].map((action) => ({
+        action,
+        resource: `arn:aws:cloudfront::${TEST_ACCOUNT}:distribution/${id}`,
+        why: `the clone invalidates B's distribution ${id} and waits`,
+      })),
+    ),
+    ...codeBuildServiceRequests(master, project, { inputs: [], outputs: [] }).filter((r) => r.action.startsWith('logs:')),
+  ];
+  // The Lambdas: clone-start and the provider's onEvent/isComplete (lambda/*.ts), with their logs.
+  const functions = [...t.resources('AWS::Lambda::Function')].flatMap(({ stack, id }) => {
+    const f = t.resolve(stack, t.resource(stack, id).Properties) as {
+      Handler: string;
+      Role: string;
+      Environment?: { Variables?: Record<string, string> };
+      LoggingConfig?: { LogGroup?: string };
+    };
+    if (!f.Environment?.Variables?.CLONE_DEPLOYMENT) return [];
+    const logGroup = `arn:aws:logs:${TEST_REGION}:${TEST_ACCOUNT}:log-group:${f.LoggingConfig?.LogGroup ?? `/aws/lambda/${t.physicalName(stack, id)}`}`;
+    const codebuild = {
+      'index.handler': ['StartBuild'],
+      'index.onEvent': ['StartBuild', 'StopBuild', 'BatchGetBuilds'],
+      'index.isComplete': ['BatchGetBuilds'],
+    }[f.Handler];
+    if (!codebuild) throw new Error(`unknown clone function handler ${f.Handler}`);
+    const why = `${f.Handler} of ${t.path(stack, id)}`;
+    return [
+      ...codebuild.map((a) => ({ role: f.Role, request: { action: `codebuild:${a}`, resource: project.arn, why } })),
+      ...['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({
+        role: f.Role,
+        request: { action, resource: `${logGroup}:log-stream:2026/11/30/[$LATEST]abc`, why: `${why} logs` },
+      })),
+    ];
+  });
+  return { project, prod, staging, requests, functions };
+}
+
 describe('permissions, evaluated as AWS would (iam-simulate over the synthesized policies)', () => {
   test('the recorded publish run covers what the IAM mapping must handle', () => {
     const actions = new Set(recorded.flatMap((r) => iamRequestsOf(r, (b) => `arn:aws:s3:::${b}`).map((q) => q.action)));
@@ -212,6 +354,46 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
     const checks = dev.roles.flatMap((role) =>
       buckets.flatMap((b) => writesTo(b, 'production bucket').map((request) => ({ role, request }))),
     );
+    expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+  });
+
+  test('the clone run recorded a reset: copies into B, overwrites and deletes of B-only objects, reads of A only', () => {
+    const writes = (run: typeof RUN) =>
+      cloned.filter((r) => Object.values(run).includes(r.bucket) && r.method !== 'GET' && r.method !== 'HEAD');
+    expect(writes(RUN)).toEqual([]);
+    // B-only objects go in DeleteObjects batches (POST ?delete).
+    expect(writes(RUN_B).some((r) => r.method === 'POST' && r.query.has('delete'))).toBe(true);
+    const methods = new Set(writes(RUN_B).map((r) => `${r.method}${r.headers['x-amz-copy-source'] ? ' copy' : ''}`));
+    expect([...methods]).toEqual(expect.arrayContaining(['PUT copy', 'PUT', 'POST']));
+  });
+
+  test('the staging clone role can make every request of a clone of production into staging; its Lambdas can start, follow and stop it', async () => {
+    const { project, requests, functions } = cloneModel();
+    expect(requests.some((r) => r.action === 's3:DeleteObject')).toBe(true);
+    expect(await failures([...requests.map((request) => ({ role: project.role, request })), ...functions], (r) => r === 'Allowed')).toEqual(
+      [],
+    );
+    expect(functions.length).toBeGreaterThanOrEqual(3 * 3);
+  });
+
+  test("the clone role is denied every write and delete on production's buckets and any use of production's key", async () => {
+    const { project } = cloneModel();
+    const { buckets, secrets } = production();
+    const checks = [
+      ...buckets.flatMap((b) => writesTo(b, 'production bucket')),
+      ...secrets.flatMap((resource) =>
+        [
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:UpdateSecret',
+          'secretsmanager:DeleteSecret',
+        ].map((action) => ({
+          action,
+          resource,
+          why: 'production key',
+        })),
+      ),
+    ].map((request) => ({ role: project.role, request }));
     expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
   });
 
@@ -254,19 +436,30 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
     }
   });
 
-  test('no role of either stack can delete from a package (rpm or deb) bucket, and publish roles cannot delete state', async () => {
+  test("only the staging clone role can delete from a package (rpm or deb) bucket, only staging's current objects; publish roles cannot delete state", async () => {
+    const { project, prod, staging } = cloneModel();
+    const deletes = (b: string, actions = ['s3:DeleteObject', 's3:DeleteObjectVersion']) =>
+      actions.map((action) => ({ action, resource: `arn:aws:s3:::${b}/rpms/kismatic.rpm`, why: `package delete on ${b}` }));
     const packageBuckets = [...dev.projects, ...master.projects]
       .filter((p) => p.buildSpec.endsWith('publish.yml'))
       .flatMap((p) => [p.env.RPM_REPO, p.env.DEB_REPO]);
-    const deletes = packageBuckets.flatMap((b) =>
-      ['s3:DeleteObject', 's3:DeleteObjectVersion'].map((action) => ({
-        action,
-        resource: `arn:aws:s3:::${b}/rpms/kismatic.rpm`,
-        why: 'package delete',
-      })),
+    const others = iam.roles.filter((r) => r !== project.role);
+    expect(others.length).toBeGreaterThan(5);
+    const denied = [
+      ...others.flatMap((role) => packageBuckets.flatMap((b) => deletes(b).map((request) => ({ role, request })))),
+      ...[prod.rpm, prod.deb].flatMap((b) => deletes(b).map((request) => ({ role: project.role, request }))),
+      ...[staging.rpm, staging.deb].flatMap((b) =>
+        deletes(b, ['s3:DeleteObjectVersion']).map((request) => ({ role: project.role, request })),
+      ),
+    ];
+    expect(await failures(denied, (r) => r !== 'Allowed')).toEqual([]);
+    // The bucket policies alone decide it: even a role whose own policy allowed every action is
+    // refused, except the clone role's delete of a current object on staging.
+    expect(await failures(denied, (r) => r !== 'Allowed', ALLOW_ALL)).toEqual([]);
+    const allowed = [staging.rpm, staging.deb].flatMap((b) =>
+      deletes(b, ['s3:DeleteObject']).map((request) => ({ role: project.role, request })),
     );
-    const checks = iam.roles.flatMap((role) => deletes.map((request) => ({ role, request })));
-    expect(await failures(checks, (r) => r !== 'Allowed')).toEqual([]);
+    expect(await failures(allowed, (r) => r === 'Allowed')).toEqual([]);
     // The lock never deletes: no publish role may delete under the state prefix either.
     const stateDeletes = [...dev.projects, ...master.projects]
       .filter((p) => p.buildSpec.endsWith('publish.yml'))

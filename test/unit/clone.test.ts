@@ -19,11 +19,11 @@ describe('what signed top files reference', () => {
     );
   });
 
-  test('primary.xml: location, size, sha256 and the full EVR (epoch only when not 0)', () => {
+  test('primary.xml: location, size, sha256 and the full EVR (epoch only when not 0)', async () => {
     const pkg = (name: string, epoch: string) =>
       `<package type="rpm"><name>${name}</name><arch>x86_64</arch><version epoch="${epoch}" ver="1.0" rel="1"/>` +
       `<checksum type="sha256" pkgid="YES">${sha('c')}</checksum><size package="6087" installed="10" archive="20"/><location href="packages/${name}-1.0-1.x86_64.rpm"/></package>`;
-    const out = primaryPackages(`<metadata packages="2">${pkg('kubelet', '0')}${pkg('epochal', '2')}</metadata>`);
+    const out = await primaryPackages(`<metadata packages="2">${pkg('kubelet', '0')}${pkg('epochal', '2')}</metadata>`);
     expect(out).toEqual([
       {
         pkg: { name: 'kubelet', version: '1.0-1', arch: 'x86_64' },
@@ -34,8 +34,11 @@ describe('what signed top files reference', () => {
         object: { key: 'packages/epochal-1.0-1.x86_64.rpm', size: 6087, sha256: sha('c'), kind: 'package' },
       },
     ]);
-    expect(() => primaryPackages(`<metadata>${pkg('x', '0').replace(/<location[^>]+>/, '')}</metadata>`)).toThrow(
-      /package 'x' lacks a location/,
+    await expect(primaryPackages(`<metadata>${pkg('x', '0').replace(/<location[^>]+>/, '')}</metadata>`)).rejects.toThrow(
+      /primary\.xml: a package entry lacks .*location \(x\)/,
+    );
+    await expect(primaryPackages(`<metadata>${pkg('y', '0').replace(/<size[^>]+>/, '')}</metadata>`)).rejects.toThrow(
+      /primary\.xml: package 'y' lacks a sha256 checksum or a package size/,
     );
   });
 

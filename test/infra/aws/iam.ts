@@ -26,6 +26,31 @@ const MANAGED_POLICIES: Record<string, Policy> = {
   },
 };
 
+/** An identity policy that allows everything: evaluates what a resource policy alone decides. */
+export const ALLOW_ALL: Policy[] = [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }];
+
+/**
+ * The global condition keys AWS sets on every request of `principal` (IAM User Guide, "AWS global
+ * condition context keys"): a role's session carries aws:PrincipalArn = the role's ARN (not the
+ * session's), aws:PrincipalAccount and aws:PrincipalType AssumedRole; a service principal carries
+ * aws:PrincipalServiceName and aws:PrincipalIsAWSService. Without them a resource policy's
+ * `ArnNotEquals aws:PrincipalArn` exception would never match (a missing key makes a negated
+ * operator true), and a Deny meant for everyone but one role would hit that role too.
+ */
+export function principalContext(principal: string): Record<string, string> {
+  const role = /^arn:aws:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(principal);
+  if (role)
+    return {
+      'aws:PrincipalArn': principal,
+      'aws:PrincipalAccount': role[1],
+      'aws:PrincipalType': 'AssumedRole',
+      'aws:PrincipalIsAWSService': 'false',
+      'aws:userid': `AROAEXAMPLEROLEID:${role[2]}-session`,
+    };
+  if (/\.amazonaws\.com$/.test(principal)) return { 'aws:PrincipalServiceName': principal, 'aws:PrincipalIsAWSService': 'true' };
+  throw new Error(`unmodelled principal ${principal}`);
+}
+
 /**
  * The IAM side of resolved templates: identity policies per role ARN and resource policies per
  * resource ARN (bucket policies, secret resource policies), evaluated with @cloud-copilot/iam-simulate
@@ -81,16 +106,20 @@ export class IamModel {
     return this.resourcePolicies.get(bucket ? `arn:aws:s3:::${bucket[1]}` : resource);
   }
 
-  /** How AWS would answer `principal` (a role ARN, or a service principal) making `request`. */
-  async evaluate(principal: string, request: Request): Promise<EvaluationResult> {
-    const identity = this.identityPolicies.get(principal);
+  /**
+   * How AWS would answer `principal` (a role ARN, or a service principal) making `request`, with
+   * the principal's own identity policies, or `identity` instead (ALLOW_ALL: what the resource
+   * policy alone decides).
+   */
+  async evaluate(principal: string, request: Request, identityOverride?: Policy[]): Promise<EvaluationResult> {
+    const identity = identityOverride ?? this.identityPolicies.get(principal);
     const result = await runSimulation(
       {
         request: {
           principal,
           action: request.action,
           resource: { resource: request.resource, accountId: TEST_ACCOUNT },
-          contextVariables: { 'aws:SecureTransport': 'true', ...request.context },
+          contextVariables: { 'aws:SecureTransport': 'true', ...request.context, ...principalContext(principal) },
         },
         identityPolicies: (identity ?? []).map((policy, i) => ({ name: `policy${i}`, policy })),
         serviceControlPolicies: [],

@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
+import { ensureFolder } from '../util/folder';
 import { Downloader, DownloadStats } from '../download/cache';
 import { Manifest, PackageMetadata, ResolvedPackage, ResolvedSource } from '../manifest/types';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
@@ -134,7 +135,9 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     return { rpms: [], debs: [], skipped, downloads: { fetched: 0, fromCache: 0, bytesFetched: 0 }, imageDigests: new Map() };
   }
   const outDir = path.resolve(opts.outDir);
-  await mkdir(path.dirname(outDir), { recursive: true });
+  // Step by step, never mkdir -p: a recursive mkdir loops forever under /proc (lib/util/folder).
+  await ensureFolder(outDir, 'output folder');
+  await ensureFolder(opts.cacheDir, 'download cache folder');
   const sde = opts.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
 
   // The key first: a missing key or wrong passphrase fails in seconds, not after the downloads.

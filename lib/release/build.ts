@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../download/cache';
 import { offlineImageBundles } from '../image-bundle/hook';
 import { checkImagesPinned } from '../image-bundle/images';
@@ -7,6 +6,7 @@ import { loadManifest } from '../manifest/load';
 import { BuildResult, buildPackages, selectPackages } from '../packaging/orchestrate';
 import { writeReleaseManifest } from '../release-manifest';
 import { SigningKeyOptions } from '../signing/keyring';
+import { ensureFolder } from '../util/folder';
 import { Logger, stderrLogger } from '../util/log';
 
 export interface BuildReleaseOptions {
@@ -54,13 +54,16 @@ export interface BuildReleaseOptions {
  */
 export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResult> {
   const manifest = loadManifest(opts.manifestFile);
+  // Both folders up front: a file in the way fails now, not after every download.
+  await ensureFolder(opts.outDir, 'output folder');
+  const cacheDir = await ensureFolder(opts.cacheDir ?? DEFAULT_CACHE_DIR, 'download cache folder');
   const allowUnpinned = opts.allowUnpinned ?? false;
   for (const p of selectPackages(manifest, opts.only)) checkImagesPinned(p, allowUnpinned);
   const result = await buildPackages({
     manifest,
     only: opts.only,
     outDir: opts.outDir,
-    cacheDir: path.resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR),
+    cacheDir,
     mirror: opts.mirror,
     allowUnpinned,
     signing: opts.signing,

@@ -357,6 +357,25 @@ describe('build (integration, slow)', () => {
     await expectCleanFailure(none, /needs a GPG key: set KEYS_PATH/, dir, before);
   });
 
+  it('--out or --cache-dir naming a file, or a path under /proc, fails at once naming the value (no stack, no download)', async () => {
+    const file = path.join(tmp, 'somefile');
+    await writeFile(file, 'not a folder');
+    const cases: Array<[string[], RegExp]> = [
+      [['--out', file, '--cache-dir', path.join(tmp, 'cache-file')], new RegExp(`output folder ${file}: exists and is not a folder`)],
+      [['--out', path.join(tmp, 'out-file'), '--cache-dir', file], new RegExp(`download cache folder ${file}: exists and is not a folder`)],
+      [
+        ['--out', '/proc/nope/out', '--cache-dir', path.join(tmp, 'cache-file')],
+        /output folder \/proc\/nope\/out: cannot create \/proc\/nope/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await build(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/downloading|ENOTDIR|\n\s+at /);
+    }
+  });
+
   it('a key folder given as --keys-path is named as --keys-path, not KEYS_PATH', async () => {
     const { dir, before } = await previousOutput('keys-flag');
     const missing = path.join(tmp, 'no-such-keys');

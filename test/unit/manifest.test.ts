@@ -1,5 +1,7 @@
 import { ManifestError, parseManifest } from '../../lib/manifest/load';
-import { applyPins } from '../../lib/manifest/pin-edit';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { applyPins, ManifestPin } from '../../lib/manifest/pin-edit';
 
 const SHA = 'a'.repeat(64);
 
@@ -181,7 +183,7 @@ describe('pinning edits', () => {
       [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }],
       'm.yaml',
     );
-    expect(out).toContain(`tag: "3.0", digest: ${digest} } # keep me`);
+    expect(out).toContain(`tag: "3.0", digest: ${digest} }  # keep me`);
     expect(out).toContain('# the bundle');
   });
 
@@ -197,5 +199,29 @@ describe('pinning edits', () => {
     expect(() =>
       applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml'),
     ).toThrow('image "pause" is not marked unpinned');
+  });
+
+  test('pinning the committed release.yaml changes only the pinned lines, byte for byte', () => {
+    const file = path.join(__dirname, '..', '..', 'release.yaml');
+    const original = readFileSync(file, 'utf8');
+    const manifest = parseManifest(original, file);
+    const pins: ManifestPin[] = manifest.packages.flatMap((p) => [
+      ...p.sources
+        .filter((src) => src.checksum === undefined)
+        .map((src) => ({ packageName: p.name, list: 'sources' as const, entry: src.id, key: 'sha256' as const, value: 'd'.repeat(64) })),
+      ...p.images
+        .filter((img) => img.digest === undefined)
+        .map((img) => ({ packageName: p.name, list: 'images' as const, entry: img.name, key: 'digest' as const, value: digest })),
+    ]);
+    expect(pins.length).toBeGreaterThan(0);
+    const before = original.split('\n');
+    const after = applyPins(original, pins, 'release.yaml').split('\n');
+    expect(after).toHaveLength(before.length);
+    const changed = before.flatMap((line, i) => (line === after[i] ? [] : [i]));
+    expect(changed).toHaveLength(pins.length);
+    for (const i of changed) {
+      // The pinned line differs only in `unpinned: true` becoming the pin.
+      expect(after[i].replace(/(sha256: d{64}|digest: sha256:c{64})/, 'unpinned: true')).toBe(before[i]);
+    }
   });
 });

@@ -349,7 +349,7 @@ describe('build (integration, slow)', () => {
   it('missing key and wrong passphrase fail before any download, naming the key source', async () => {
     const { dir, before } = await previousOutput('keys');
     const missing = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys')], { KEYS_PATH: path.join(tmp, 'no-such-keys') });
-    await expectCleanFailure(missing, /KEYS_PATH=.*no-such-keys: no private\.key/, dir, before);
+    await expectCleanFailure(missing, /KEYS_PATH=.*no-such-keys: the folder .*no-such-keys does not exist/, dir, before);
     const wrong = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys')], { KET_GPG_PASSPHRASE: 'wrong' });
     await expectCleanFailure(wrong, /KEYS_PATH=.*: wrong passphrase for key/, dir, before);
     expect(wrong.stderr).not.toContain('downloading');
@@ -380,7 +380,7 @@ describe('build (integration, slow)', () => {
     const { dir, before } = await previousOutput('keys-flag');
     const missing = path.join(tmp, 'no-such-keys');
     const r = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys'), '--keys-path', missing], { KEYS_PATH: '' });
-    await expectCleanFailure(r, new RegExp(`--keys-path ${missing}: no private\\.key`), dir, before);
+    await expectCleanFailure(r, new RegExp(`--keys-path ${missing}: the folder ${missing} does not exist`), dir, before);
     expect(r.stderr).not.toContain('KEYS_PATH');
   });
 

@@ -3,6 +3,7 @@ import { DEFAULT_MANIFEST } from '../manifest/load';
 import { assertArtifactSha256 } from '../release/artifact';
 import { publishRelease } from '../release/publish';
 import { stderrLogger } from '../util/log';
+import { withInterrupt } from './interrupt';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
 import { addSigningOptions, signingOptions } from './signing';
@@ -69,12 +70,8 @@ export function registerPublishCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: PublishFlags, cmd: Command) => {
-      // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
-      const controller = new AbortController();
-      const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
+      // SIGINT/SIGTERM: the publish removes its secrets at once and answers (lib/cli/interrupt: 130/143).
+      await withInterrupt(async (signal) => {
         if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
         const summary = await publishRelease({
           manifest: flags.manifest,
@@ -90,7 +87,7 @@ export function registerPublishCommand(program: Command): void {
           lockWaitMs: flags.lockWait,
           allowKeyChange: flags.allowKeyChange ?? false,
           allowStrays: flags.allowUnlistedPackages ?? false,
-          signal: controller.signal,
+          signal,
           logger: stderrLogger,
         });
         process.stdout.write(
@@ -100,16 +97,7 @@ export function registerPublishCommand(program: Command): void {
             '',
           ].join('\n'),
         );
-      } catch (e) {
-        if (controller.signal.aborted) {
-          process.stderr.write(`error: ${(e as Error).message}\n`);
-          process.exit(controller.signal.reason === 'SIGTERM' ? 143 : 130);
-        }
-        throw e;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     }),
   );
 }

@@ -1,7 +1,9 @@
 import { ManifestError, parseManifest } from '../../lib/manifest/load';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { applyPins, ManifestPin } from '../../lib/manifest/pin-edit';
+import { readYamlFile } from '../../lib/util/yaml-schema';
 
 const SHA = 'a'.repeat(64);
 
@@ -222,6 +224,20 @@ describe('pinning edits', () => {
     for (const i of changed) {
       // The pinned line differs only in `unpinned: true` becoming the pin.
       expect(after[i].replace(/(sha256: d{64}|digest: sha256:c{64})/, 'unpinned: true')).toBe(before[i]);
+    }
+  });
+});
+
+describe('file names in messages', () => {
+  test('relative inside the current folder, absolute outside it (no ../ket-fixtures-XXXX/…)', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'ket-name-'));
+    try {
+      const outside = path.join(tmp, 'release.yaml');
+      writeFileSync(outside, 'a: 1\n');
+      expect(readYamlFile(outside, 'release manifest').name).toBe(outside);
+      expect(readYamlFile(path.resolve('release.yaml'), 'release manifest').name).toBe('release.yaml');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 });

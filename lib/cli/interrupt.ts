@@ -5,7 +5,7 @@ import { INTERRUPTED_EXIT_CODE, UserError } from '../util/errors';
  * running tools and its `finally` blocks remove what the run created (partial output, the
  * temporary GnuPG home holding the imported key, the fixtures' folder) before the process exits.
  * A second signal exits at once. A failure after the abort is reported as 'interrupted' (or the
- * library's own message when it already says so, e.g. publish's "publish interrupted (SIGTERM);
+ * library's own message when its UserError carries INTERRUPTED_EXIT_CODE, e.g. publish's "publish interrupted (SIGTERM);
  * secrets … removed") with the shells' status for the signal: 130 for SIGINT, 143 for SIGTERM.
  * The signal's name is the abort reason.
  */
@@ -22,7 +22,8 @@ export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>
     return await work(controller.signal);
   } catch (e) {
     if (controller.signal.aborted) {
-      const message = e instanceof UserError && /\binterrupted\b/.test(e.message) ? e.message : 'interrupted';
+      // A library error with the interrupted status describes the interruption itself (publish's).
+      const message = e instanceof UserError && e.exitCode === INTERRUPTED_EXIT_CODE ? e.message : 'interrupted';
       throw new UserError(message, signalExitCode(controller.signal.reason as NodeJS.Signals));
     }
     throw e;

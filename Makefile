@@ -6,8 +6,10 @@
 # Every setting is the CLI's own (ket-packages build/publish --help): KEYS_PATH, RPM_REPO, DEB_REPO,
 # KET_STATE_URL, KET_GPG_* and AWS_* are read by the CLI from the environment. CREDENTIALS_PATH is
 # the old meaning, a folder holding AWS credentials (credentials, and config if present), handed to
-# the AWS SDK as its shared files. MANIFEST, MIRROR, ONLY and OUT map to --manifest, --mirror,
-# --only and --out.
+# the AWS SDK as its shared files. MANIFEST, MIRROR, REGISTRY_MIRROR, ONLY and OUT map to
+# --manifest, --mirror, --registry-mirror, --only and --out; ALLOW_UNPINNED=1 adds --allow-unpinned
+# (the committed release.yaml has unpinned sources and images: pin them with `ket-packages pin`
+# where upstream is reachable, or build them unverified with ALLOW_UNPINNED=1).
 
 KET := node dist/bin/ket-packages.js
 MANIFEST ?= release.yaml
@@ -20,7 +22,9 @@ export AWS_CONFIG_FILE := $(CREDENTIALS_PATH)/config
 endif
 endif
 
-BUILD_FLAGS := --manifest $(MANIFEST) --out $(OUT) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(ONLY),--only $(ONLY))
+BUILD_FLAGS := --manifest $(MANIFEST) --out $(OUT) $(if $(MIRROR),--mirror $(MIRROR)) \
+  $(if $(REGISTRY_MIRROR),--registry-mirror $(REGISTRY_MIRROR)) $(if $(ONLY),--only $(ONLY)) \
+  $(if $(ALLOW_UNPINNED),--allow-unpinned)
 
 .PHONY: all build publish
 

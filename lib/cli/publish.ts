@@ -3,6 +3,7 @@ import { DEFAULT_MANIFEST } from '../manifest/load';
 import { assertArtifactSha256 } from '../release/artifact';
 import { publishRelease } from '../release/publish';
 import { stderrLogger, timingStderrLogger } from '../util/log';
+import { withInterrupt } from './interrupt';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
 import { addSigningOptions, signingOptions } from './signing';
@@ -75,7 +76,6 @@ export function registerPublishCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: PublishFlags, cmd: Command) => {
-      // SIGINT/SIGTERM: the publish removes its secrets at once and answers; then exit as the signal would.
       const logger = flags.timings ? timingStderrLogger : stderrLogger;
       // Process start to here: Node itself and the modules this command loads.
       logger.phase?.({
@@ -84,11 +84,8 @@ export function registerPublishCommand(program: Command): void {
         start: performance.timeOrigin,
         end: performance.timeOrigin + performance.now(),
       });
-      const controller = new AbortController();
-      const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
+      // SIGINT/SIGTERM: the publish removes its secrets at once and answers (lib/cli/interrupt: 130/143).
+      await withInterrupt(async (signal) => {
         if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
         const summary = await publishRelease({
           manifest: flags.manifest,
@@ -104,7 +101,7 @@ export function registerPublishCommand(program: Command): void {
           lockWaitMs: flags.lockWait,
           allowKeyChange: flags.allowKeyChange ?? false,
           allowStrays: flags.allowUnlistedPackages ?? false,
-          signal: controller.signal,
+          signal,
           logger,
         });
         process.stdout.write(
@@ -114,16 +111,7 @@ export function registerPublishCommand(program: Command): void {
             '',
           ].join('\n'),
         );
-      } catch (e) {
-        if (controller.signal.aborted) {
-          process.stderr.write(`error: ${(e as Error).message}\n`);
-          process.exit(controller.signal.reason === 'SIGTERM' ? 143 : 130);
-        }
-        throw e;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     }),
   );
 }

@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { isMap, isSeq, parseDocument, Scalar, YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap } from 'yaml';
 import { UserError } from '../util/errors';
 
 /** One `unpinned: true` to replace with a checksum or digest. */
@@ -18,13 +18,16 @@ const idKeyOf = { sources: 'id', images: 'name' } as const;
 const entryKindOf = { sources: 'source', images: 'image' } as const;
 
 /**
- * Replaces `unpinned: true` with KEY: VALUE in place in the manifest text, through the yaml
- * Document API so comments, key order and flow style stay as written.
+ * Replaces `unpinned: true` with KEY: VALUE in place in the manifest text. The yaml Document API
+ * finds each entry; the edit is a splice of the source text over that pair's range, so every other
+ * byte of the file (comments, flow sequences, spacing, quoting) stays exactly as written —
+ * re-serializing the document would restyle, e.g. `[a, b]` as `[ a, b ]`.
  */
 export function applyPins(text: string, pins: readonly ManifestPin[], file: string): string {
   const doc = parseDocument(text);
   const packages = doc.get('packages');
   if (!isSeq(packages)) throw new UserError(`${file}: no packages list`);
+  const edits: Array<{ start: number; end: number; text: string }> = [];
   for (const pin of pins) {
     const kind = entryKindOf[pin.list];
     const pkg = packages.items.find((p) => isMap(p) && p.get('name') === pin.packageName) as YAMLMap | undefined;
@@ -35,11 +38,16 @@ export function applyPins(text: string, pins: readonly ManifestPin[], file: stri
     if (!entry) throw new UserError(`${file}: package "${pin.packageName}" has no ${kind} "${pin.entry}"`);
     const pair = entry.items.find((p) => String((p.key as Scalar).value ?? p.key) === 'unpinned');
     if (!pair) throw new UserError(`${file}: package "${pin.packageName}" ${kind} "${pin.entry}" is not marked unpinned`);
+    const start = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+    const end = isScalar(pair.value) ? pair.value.range?.[1] : undefined;
+    if (start === undefined || end === undefined)
+      throw new UserError(`${file}: package "${pin.packageName}" ${kind} "${pin.entry}": cannot locate \`unpinned\` in the text`);
     // Same position as the `unpinned` key it replaces.
-    pair.key = doc.createNode(pin.key);
-    pair.value = doc.createNode(pin.value);
+    edits.push({ start, end, text: `${pin.key}: ${pin.value}` });
   }
-  return doc.toString({ lineWidth: 0 });
+  let out = text;
+  for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
 }
 
 /** Applies pins to the manifest file, replacing it atomically (a temp file renamed over it). */

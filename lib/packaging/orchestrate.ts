@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
+import { ensureFolder } from '../util/folder';
 import { Downloader, DownloadStats } from '../download/cache';
 import { Manifest, PackageMetadata, ResolvedPackage, ResolvedSource } from '../manifest/types';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
@@ -88,16 +89,28 @@ export function selectPackages(manifest: Manifest, only: readonly string[] | und
   return manifest.packages.filter((p) => only.includes(p.name));
 }
 
-/** Refuses unpinned sources before anything is downloaded, naming every one of them. */
-export function checkSourcesPinned(packages: readonly ResolvedPackage[], allowUnpinned: boolean, manifestFile: string): void {
+/**
+ * Refuses unpinned sources and images before anything is downloaded, naming every one of them in
+ * one message (not sources first and images on the next run).
+ * @throws UserError listing each unpinned source (package, id, URL) and image (package, name, tag)
+ */
+export function checkPinned(packages: readonly ResolvedPackage[], allowUnpinned: boolean, manifestFile: string): void {
   if (allowUnpinned) return;
-  const unpinned = packages.flatMap((p) =>
+  const sources = packages.flatMap((p) =>
     p.sources.filter((s) => !s.checksum).map((s) => `package "${p.name}" source "${s.id}" (${s.url})`),
   );
-  if (unpinned.length === 0) return;
+  const images = packages.flatMap((p) =>
+    p.images.filter((i) => i.digest === undefined).map((i) => `package "${p.name}" image "${i.name}" (${i.repository}:${i.tag})`),
+  );
+  if (sources.length + images.length === 0) return;
+  const list = (items: string[]) => items.map((u) => `  - ${u}`).join('\n');
+  const parts = [
+    ...(sources.length ? [`${sources.length} source(s) have no pinned checksum:\n${list(sources)}`] : []),
+    ...(images.length ? [`${images.length} image(s) have no pinned digest:\n${list(images)}`] : []),
+  ];
   throw new UserError(
-    `${manifestFile}: ${unpinned.length} source(s) have no pinned checksum:\n${unpinned.map((u) => `  - ${u}`).join('\n')}\n` +
-      '  run `ket-packages pin` where the upstream is reachable to record their sha256, or build with --allow-unpinned',
+    `${manifestFile}: ${parts.join('\n')}\n` +
+      '  run `ket-packages pin` where the upstream is reachable to record their sha256 and digests, or build with --allow-unpinned',
   );
 }
 
@@ -128,13 +141,15 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     }
     return true;
   });
-  checkSourcesPinned(packages, opts.allowUnpinned ?? false, opts.manifest.file);
+  checkPinned(packages, opts.allowUnpinned ?? false, opts.manifest.file);
   if (packages.length === 0) {
     logger.info('nothing to build');
     return { rpms: [], debs: [], skipped, downloads: { fetched: 0, fromCache: 0, bytesFetched: 0 }, imageDigests: new Map() };
   }
   const outDir = path.resolve(opts.outDir);
-  await mkdir(path.dirname(outDir), { recursive: true });
+  // Step by step, never mkdir -p: a recursive mkdir loops forever under /proc (lib/util/folder).
+  await ensureFolder(outDir, 'output folder');
+  await ensureFolder(opts.cacheDir, 'download cache folder');
   const sde = opts.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
 
   // The key first: a missing key or wrong passphrase fails in seconds, not after the downloads.

@@ -1,12 +1,11 @@
-import * as path from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../download/cache';
 import { offlineImageBundles } from '../image-bundle/hook';
-import { checkImagesPinned } from '../image-bundle/images';
 import { RegistryMirror } from '../image-bundle/reference';
 import { loadManifest } from '../manifest/load';
-import { BuildResult, buildPackages, selectPackages } from '../packaging/orchestrate';
+import { BuildResult, buildPackages, checkPinned, selectPackages } from '../packaging/orchestrate';
 import { writeReleaseManifest } from '../release-manifest';
 import { SigningKeyOptions } from '../signing/keyring';
+import { ensureFolder } from '../util/folder';
 import { Logger, stderrLogger } from '../util/log';
 
 export interface BuildReleaseOptions {
@@ -54,13 +53,17 @@ export interface BuildReleaseOptions {
  */
 export async function buildRelease(opts: BuildReleaseOptions): Promise<BuildResult> {
   const manifest = loadManifest(opts.manifestFile);
+  // Both folders up front: a file in the way fails now, not after every download.
+  await ensureFolder(opts.outDir, 'output folder');
+  const cacheDir = await ensureFolder(opts.cacheDir ?? DEFAULT_CACHE_DIR, 'download cache folder');
   const allowUnpinned = opts.allowUnpinned ?? false;
-  for (const p of selectPackages(manifest, opts.only)) checkImagesPinned(p, allowUnpinned);
+  // Sources and images of every selected package, in one message.
+  checkPinned(selectPackages(manifest, opts.only), allowUnpinned, manifest.file);
   const result = await buildPackages({
     manifest,
     only: opts.only,
     outDir: opts.outDir,
-    cacheDir: path.resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR),
+    cacheDir,
     mirror: opts.mirror,
     allowUnpinned,
     signing: opts.signing,

@@ -8,7 +8,8 @@ import { EmbeddedStore, startEmbeddedStore } from '../local/store/server';
 import { loadManifest } from '../manifest/load';
 import { Manifest } from '../manifest/types';
 import { publishRepositories } from '../publish';
-import { SigningKeyOptions } from '../signing/keyring';
+import { openSigningKey, SigningKeyOptions } from '../signing/keyring';
+import { run } from '../util/exec';
 import { throwIfAborted, UserError } from '../util/errors';
 import { Logger, stderrLogger } from '../util/log';
 import { aptSourceLine } from './apt-layout';
@@ -43,6 +44,8 @@ export interface RunLocalOptions {
    * @default false
    */
   readonly rebuild?: boolean;
+  /** As buildRelease's allowUnpinned. @default false */
+  readonly allowUnpinned?: boolean;
   /** Where the embedded store keeps its buckets, e.g. '.local/s3'. */
   readonly dataDir: string;
   /** Port of the embedded store on 127.0.0.1; 0 picks a free one. Checked before any other work. @default 0 */
@@ -91,6 +94,20 @@ export async function runLocal(opts: RunLocalOptions): Promise<LocalRelease> {
   await assertPortFree(port);
   const outDir = opts.outDir ?? (opts.fixtures ? path.join('.local', 'fixtures-build') : 'build');
 
+  const signing = hasKey(opts.signing)
+    ? opts.signing
+    : {
+        ...opts.signing,
+        keysPath: await ensureDevelopmentKey(path.resolve(opts.devKeyDir ?? path.join('.local', 'keys')), logger),
+        // Messages then say "the development key in /…/.local/keys", not a setting nobody set.
+        labels: { ...opts.signing.labels, keysPath: 'the development key in' },
+      };
+  // The key first, as build does: a missing key or wrong passphrase fails in seconds.
+  const key = await openSigningKey(signing, 'local (signing the RPMs and the repositories)');
+  const { keyId, source: keySource } = key;
+  await key.dispose();
+  throwIfAborted(opts.signal);
+
   let fixtures: FixtureServer | undefined;
   let manifestFile = opts.manifestFile;
   let mirror = opts.mirror;
@@ -105,16 +122,29 @@ export async function runLocal(opts: RunLocalOptions): Promise<LocalRelease> {
     }
     throwIfAborted(opts.signal);
     const manifest = loadManifest(manifestFile);
-    const signing = hasKey(opts.signing)
-      ? opts.signing
-      : { ...opts.signing, keysPath: await ensureDevelopmentKey(path.resolve(opts.devKeyDir ?? path.join('.local', 'keys')), logger) };
 
     const missing = missingBuildOutputs(manifest, outDir);
-    if (opts.rebuild || missing.length > 0) {
+    // Reusing RPMs signed by another key would only make publish refuse every one of them.
+    const foreign = missing.length === 0 && !opts.rebuild ? await rpmsNotSignedBy(manifest, outDir, keyId) : [];
+    if (opts.rebuild || missing.length > 0 || foreign.length > 0) {
       logger.info(
-        opts.rebuild ? 'building (rebuild)' : `building: ${missing.length} package file(s) of ${manifest.file} are not in ${outDir}/`,
+        opts.rebuild
+          ? 'building (rebuild)'
+          : missing.length > 0
+            ? `building: ${missing.length} package file(s) of ${manifest.file} are not in ${outDir}/`
+            : `building: ${foreign[0]}${foreign.length > 1 ? ` (and ${foreign.length - 1} more)` : ''}, not by the signing key ${keyId.toLowerCase()} (${keySource})`,
       );
-      await buildRelease({ manifestFile, outDir, cacheDir: opts.cacheDir, mirror, registryMirror, signing, logger, signal: opts.signal });
+      await buildRelease({
+        manifestFile,
+        outDir,
+        allowUnpinned: opts.allowUnpinned,
+        cacheDir: opts.cacheDir,
+        mirror,
+        registryMirror,
+        signing,
+        logger,
+        signal: opts.signal,
+      });
     } else {
       logger.info(`reusing ${outDir}/: it holds every package of ${manifest.file} (rebuild to build anyway)`);
     }
@@ -174,6 +204,24 @@ async function publishAndVerify(
     await store.close();
     throw e;
   }
+}
+
+/**
+ * The RPMs of the manifest in OUT/rpms whose signature is not by `keyId`, each as
+ * "NAME is signed by key ID" (or "NAME is not signed"); read with `rpm -qp --qf %{SIGPGP:pgpsig}`
+ * (RSA/SHA256, DATE, Key ID 0123456789abcdef), falling back to RSAHEADER for rpm >= 4.16 headers.
+ * @param keyId long key id, 16 hex digits (case ignored)
+ */
+export async function rpmsNotSignedBy(manifest: Manifest, outDir: string, keyId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of manifest.packages) {
+    const file = path.join(outDir, 'rpms', p.rpm.fileName);
+    const { stdout } = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', '%{SIGPGP:pgpsig}|%{RSAHEADER:pgpsig}\n', file]);
+    const ids = [...stdout.matchAll(/Key ID ([0-9a-f]{16})/gi)].map((m) => m[1].toLowerCase());
+    if (ids.length === 0) found.push(`${p.rpm.fileName} is not signed`);
+    else if (!ids.includes(keyId.toLowerCase())) found.push(`${p.rpm.fileName} is signed by key ${ids[0]}`);
+  }
+  return found;
 }
 
 function hasKey(s: SigningKeyOptions): boolean {

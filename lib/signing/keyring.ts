@@ -92,6 +92,7 @@ export async function openSigningKey(
       await importKey(home!, secret.privateKey, passphrase, source);
     } else if (opts.keysPath) {
       source = describeSetting(label('keysPath'), opts.keysPath);
+      if (!existsSync(opts.keysPath)) throw new UserError(`${source}: the folder ${opts.keysPath} does not exist`);
       const privatePath = path.join(opts.keysPath, 'private.key');
       if (!existsSync(privatePath))
         throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);

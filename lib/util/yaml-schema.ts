@@ -31,10 +31,16 @@ export interface SchemaErrorPlace {
   readonly field: string;
 }
 
-/** Reads a file for `parseYamlWithSchema`; `what` names it in the error ('release manifest'). */
+/**
+ * Reads a file for `parseYamlWithSchema`; `what` names it in the error ('release manifest').
+ * `name`, for messages, is relative to the current folder when inside it, else absolute: a
+ * throwaway path such as ../ket-fixtures-XXXX/release.yaml says nothing to the reader.
+ */
 export function readYamlFile(file: string, what: string): { text: string; name: string } {
   try {
-    return { text: readFileSync(file, 'utf8'), name: path.relative(process.cwd(), file) || file };
+    const relative = path.relative(process.cwd(), file);
+    const inside = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+    return { text: readFileSync(file, 'utf8'), name: inside ? relative : path.resolve(file) };
   } catch (e) {
     throw new UserError(`${file}: cannot read the ${what}: ${(e as Error).message}`);
   }

@@ -349,7 +349,7 @@ describe('build (integration, slow)', () => {
   it('missing key and wrong passphrase fail before any download, naming the key source', async () => {
     const { dir, before } = await previousOutput('keys');
     const missing = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys')], { KEYS_PATH: path.join(tmp, 'no-such-keys') });
-    await expectCleanFailure(missing, /KEYS_PATH=.*no-such-keys: no private\.key/, dir, before);
+    await expectCleanFailure(missing, /KEYS_PATH=.*no-such-keys: the folder .*no-such-keys does not exist/, dir, before);
     const wrong = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys')], { KET_GPG_PASSPHRASE: 'wrong' });
     await expectCleanFailure(wrong, /KEYS_PATH=.*: wrong passphrase for key/, dir, before);
     expect(wrong.stderr).not.toContain('downloading');
@@ -357,11 +357,30 @@ describe('build (integration, slow)', () => {
     await expectCleanFailure(none, /needs a GPG key: set KEYS_PATH/, dir, before);
   });
 
+  it('--out or --cache-dir naming a file, or a path under /proc, fails at once naming the value (no stack, no download)', async () => {
+    const file = path.join(tmp, 'somefile');
+    await writeFile(file, 'not a folder');
+    const cases: Array<[string[], RegExp]> = [
+      [['--out', file, '--cache-dir', path.join(tmp, 'cache-file')], new RegExp(`output folder ${file}: exists and is not a folder`)],
+      [['--out', path.join(tmp, 'out-file'), '--cache-dir', file], new RegExp(`download cache folder ${file}: exists and is not a folder`)],
+      [
+        ['--out', '/proc/nope/out', '--cache-dir', path.join(tmp, 'cache-file')],
+        /output folder \/proc\/nope\/out: cannot create \/proc\/nope/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await build(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/downloading|ENOTDIR|\n\s+at /);
+    }
+  });
+
   it('a key folder given as --keys-path is named as --keys-path, not KEYS_PATH', async () => {
     const { dir, before } = await previousOutput('keys-flag');
     const missing = path.join(tmp, 'no-such-keys');
     const r = await build(['--out', dir, '--cache-dir', path.join(tmp, 'cache-keys'), '--keys-path', missing], { KEYS_PATH: '' });
-    await expectCleanFailure(r, new RegExp(`--keys-path ${missing}: no private\\.key`), dir, before);
+    await expectCleanFailure(r, new RegExp(`--keys-path ${missing}: the folder ${missing} does not exist`), dir, before);
     expect(r.stderr).not.toContain('KEYS_PATH');
   });
 

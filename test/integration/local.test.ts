@@ -75,7 +75,27 @@ describe('ket-packages local (integration, slow)', () => {
     expect(r3.code).toBe(0);
     expect(served).toContain('FETCHED true');
     expect(served).toMatch(/Installing needs no credentials\. To write with an S3 client, any secret key works with access key id S3RVER/);
-  }, 300_000);
+
+    // Another key: the reused RPMs are signed by the first one, so local rebuilds, saying why,
+    // rather than handing publish RPMs it would refuse (a fresh store: no key-rotation question).
+    const otherKeys = await generateTestKeys(path.join(dir, 'other-keys'));
+    const otherArgs = args.map((a) =>
+      a === keys.keysPath ? otherKeys.keysPath : a === path.join(dir, 's3') ? path.join(dir, 's3-other') : a,
+    );
+    const other = await cli(otherArgs, dir);
+    expect({ code: other.code, tail: other.stderr.split('\n').slice(-6).join('\n') }).toMatchObject({ code: 0 });
+    expect(other.stderr).toMatch(
+      /building: \S+\.rpm is signed by key [0-9a-f]{16} \(and 5 more\), not by the signing key [0-9a-f]{16} \(--keys-path /,
+    );
+    expect(other.stderr).toMatch(/verify: OK \(6 RPM and 6 DEB package\(s\)/);
+  }, 480_000);
+
+  test('a missing --keys-path fails in seconds, before fixtures or a build start', async () => {
+    const r = await cli(['local', '--fixtures', '--data-dir', path.join(dir, 's3-nokey'), '--keys-path', path.join(dir, 'nope')], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--keys-path .*nope/);
+    expect(r.stderr).not.toMatch(/fixtures: serving|building|\n\s+at /);
+  }, 30_000);
 
   test('a busy --port fails before any fixture start-up, naming the port', async () => {
     const blocker = net.createServer();

@@ -94,3 +94,26 @@ describe('Makefile for migrating habits (integration, slow)', () => {
     expect(none.output).toMatch(/credentials/i);
   }, 240_000);
 });
+
+describe('Makefile variables', () => {
+  test('ALLOW_UNPINNED, REGISTRY_MIRROR and MIRROR map to the build flags (make -n: printed, not run)', async () => {
+    const r = await new Promise<string>((resolve, reject) => {
+      const child = spawn('make', ['--no-print-directory', '-n', 'build'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ALLOW_UNPINNED: '1',
+          REGISTRY_MIRROR: 'http://127.0.0.1:5000',
+          MIRROR: 'http://m.test',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+    });
+    expect(r).toMatch(/ket-packages\.js build .*--mirror http:\/\/m\.test --registry-mirror http:\/\/127\.0\.0\.1:5000 .*--allow-unpinned/);
+  });
+});

@@ -89,6 +89,13 @@ describe('signing keys (integration, gpg)', () => {
     );
   });
 
+  test('a folder that does not exist is named as such', async () => {
+    const nowhere = path.join(dir, 'nonexistent', 'keys');
+    await expect(openSigningKey({ keysPath: nowhere, labels: { keysPath: '--keys-path' } })).rejects.toThrow(
+      `--keys-path ${nowhere}: the folder ${nowhere} does not exist`,
+    );
+  });
+
   test('a private.key that is not a key is named', async () => {
     const bad = path.join(dir, 'bad');
     await mkdir(bad, { recursive: true });

@@ -13,7 +13,7 @@ import {
   parseRpmRequires,
 } from '../../lib/packaging/repackage';
 import { parseControlParagraphs } from '../../lib/util/debian-control';
-import { checkSourcesPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
+import { checkPinned, selectPackages, sourcesFor } from '../../lib/packaging/orchestrate';
 import { fixtureKind, mirrorPathOf, pinnedManifestText } from '../../lib/local/offline-upstream/generate';
 import { parseManifest } from '../../lib/manifest/load';
 import { RpmContents, DebContents } from '../../lib/packaging/types';
@@ -288,11 +288,28 @@ describe('pinning and selection', () => {
     );
   });
   it('refuses unpinned sources naming package, source and the pin command', () => {
-    expect(() => checkSourcesPinned(manifest.packages, false, 'm.yaml')).toThrow(
+    expect(() => checkPinned(manifest.packages, false, 'm.yaml')).toThrow(
       /package "etcd" source "etcd" \(https:\/\/github.com\/coreos\/etcd\/releases\/download\/v3.1.10\/etcd-v3.1.10-linux-amd64.tar.gz\)[\s\S]*ket-packages pin[\s\S]*--allow-unpinned/,
     );
-    expect(() => checkSourcesPinned(manifest.packages, true, 'm.yaml')).not.toThrow();
-    expect(() => checkSourcesPinned([manifest.packages[1]], false, 'm.yaml')).not.toThrow();
+    expect(() => checkPinned(manifest.packages, true, 'm.yaml')).not.toThrow();
+    expect(() => checkPinned([manifest.packages[1]], false, 'm.yaml')).not.toThrow();
+  });
+  it('names unpinned sources and images together, in one message', () => {
+    const withImages = parseManifest(
+      manifestText +
+        `  - name: kismatic-offline
+    description: images
+    versioning: kismatic
+    version: 1.7.4
+    iteration: 1
+    images:
+      - { name: pause, repository: gcr.io/google_containers/pause-amd64, tag: "3.0", unpinned: true }
+`,
+      'm.yaml',
+    );
+    expect(() => checkPinned(withImages.packages, false, 'm.yaml')).toThrow(
+      /1 source\(s\) have no pinned checksum:\n {2}- package "etcd" source "etcd" .*\n1 image\(s\) have no pinned digest:\n {2}- package "kismatic-offline" image "pause" \(gcr.io\/google_containers\/pause-amd64:3.0\)/,
+    );
   });
   it('--only picks packages and refuses unknown names', () => {
     expect(selectPackages(manifest, ['kubelet']).map((p) => p.name)).toEqual(['kubelet']);

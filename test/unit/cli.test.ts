@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { addSourceOptions } from '../../lib/cli/build';
+import { addLocalOptions } from '../../lib/cli/local';
 import { parseHttpUrl, parsePort, parseSecondsAsMs, parseUnixTime } from '../../lib/cli/parsers';
 import { addSigningOptions, signingOptions } from '../../lib/cli/signing';
 
@@ -46,6 +47,14 @@ describe('CLI option mapping', () => {
       secretId: 'other',
       labels: { secretId: '--key-secret' },
     });
+  });
+
+  test('local takes the mirrors from the variables build reads, and passes --allow-unpinned', () => {
+    const env = { KET_MIRROR: 'http://m.test/', KET_REGISTRY_MIRROR: 'http://127.0.0.1:5000' };
+    const fromEnv = parse(['--allow-unpinned'], env, addLocalOptions).opts();
+    expect(fromEnv).toMatchObject({ mirror: 'http://m.test/', allowUnpinned: true });
+    expect(fromEnv.registryMirror).toBeDefined();
+    expect(parse(['--mirror', 'http://flag.test/'], env, addLocalOptions).opts().mirror).toBe('http://flag.test/');
   });
 
   test('a malformed --mirror is refused by commander, naming the flag', () => {

@@ -1,5 +1,9 @@
 import { ManifestError, parseManifest } from '../../lib/manifest/load';
-import { applyPins } from '../../lib/manifest/pin-edit';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { applyPins, ManifestPin } from '../../lib/manifest/pin-edit';
+import { readYamlFile } from '../../lib/util/yaml-schema';
 
 const SHA = 'a'.repeat(64);
 
@@ -181,7 +185,7 @@ describe('pinning edits', () => {
       [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }],
       'm.yaml',
     );
-    expect(out).toContain(`tag: "3.0", digest: ${digest} } # keep me`);
+    expect(out).toContain(`tag: "3.0", digest: ${digest} }  # keep me`);
     expect(out).toContain('# the bundle');
   });
 
@@ -197,5 +201,43 @@ describe('pinning edits', () => {
     expect(() =>
       applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml'),
     ).toThrow('image "pause" is not marked unpinned');
+  });
+
+  test('pinning the committed release.yaml changes only the pinned lines, byte for byte', () => {
+    const file = path.join(__dirname, '..', '..', 'release.yaml');
+    const original = readFileSync(file, 'utf8');
+    const manifest = parseManifest(original, file);
+    const pins: ManifestPin[] = manifest.packages.flatMap((p) => [
+      ...p.sources
+        .filter((src) => src.checksum === undefined)
+        .map((src) => ({ packageName: p.name, list: 'sources' as const, entry: src.id, key: 'sha256' as const, value: 'd'.repeat(64) })),
+      ...p.images
+        .filter((img) => img.digest === undefined)
+        .map((img) => ({ packageName: p.name, list: 'images' as const, entry: img.name, key: 'digest' as const, value: digest })),
+    ]);
+    expect(pins.length).toBeGreaterThan(0);
+    const before = original.split('\n');
+    const after = applyPins(original, pins, 'release.yaml').split('\n');
+    expect(after).toHaveLength(before.length);
+    const changed = before.flatMap((line, i) => (line === after[i] ? [] : [i]));
+    expect(changed).toHaveLength(pins.length);
+    for (const i of changed) {
+      // The pinned line differs only in `unpinned: true` becoming the pin.
+      expect(after[i].replace(/(sha256: d{64}|digest: sha256:c{64})/, 'unpinned: true')).toBe(before[i]);
+    }
+  });
+});
+
+describe('file names in messages', () => {
+  test('relative inside the current folder, absolute outside it (no ../ket-fixtures-XXXX/…)', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'ket-name-'));
+    try {
+      const outside = path.join(tmp, 'release.yaml');
+      writeFileSync(outside, 'a: 1\n');
+      expect(readYamlFile(outside, 'release manifest').name).toBe(outside);
+      expect(readYamlFile(path.resolve('release.yaml'), 'release manifest').name).toBe('release.yaml');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -245,7 +245,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Object writes (not bucket-level calls) are serialized per key. */
+/** Object reads and writes (not bucket-level calls) are serialized per key. */
 function objectKeyOf(req: http.IncomingMessage): string | undefined {
   const url = new URL(req.url ?? '/', 'http://x');
   const parts = url.pathname.split('/').slice(1);
@@ -300,7 +300,11 @@ async function handle(
     res.on('finish', () => res.statusCode < 300 && uploads.delete(uploadId));
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
-  if (!key || !isWrite) return forward(req, res, backendPort, count);
+  if (!key) return forward(req, res, backendPort, count);
+  // S3 reads are atomic (old or new object, never a mix); s3rver rewrites a key's file in place,
+  // so a GET racing a write of the same key could be cut off ("aborted"): reads of a key take
+  // their turn in the key's queue too.
+  if (!isWrite) return withKeyQueue(queues, key, () => forward(req, res, backendPort, count));
   if (isUploadPartCopy(req)) return uploadPartCopy(req, res, backendPort, count);
   await withKeyQueue(queues, key, async () => {
     const ifNoneMatch = header(req, 'if-none-match');

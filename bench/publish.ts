@@ -15,7 +15,9 @@
  * Pre-filled repositories and packages are built once and cached in .cache/bench-publish/
  * (bench/fixtures.ts); the first run at M = 10,000 takes several minutes for that.
  *
- * Usage: tsx bench/publish.ts [--m 1000,10000] [--no-big] [--no-upload] [--upload-mib 1024]
+ * Usage: tsx bench/publish.ts [--m 1000,10000] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR]
+ *   --steps           also list each timed step of our publish (start offset, duration)
+ *   --cpu-prof DIR    write a V8 CPU profile of our publish process into DIR
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -88,7 +90,10 @@ async function publishCli(store: EmbeddedStore, from: string, keysPath: string, 
   const rssFile = path.join(workDir, `rss-${Date.now()}`);
   const env = { ...process.env, ...store.env(), KET_PUBLISH_TIMINGS: '1' };
   const args = [
-    ...['-f', '%M', '-o', rssFile, process.execPath, CLI, 'publish'],
+    ...['-f', '%M', '-o', rssFile, process.execPath],
+    // --cpu-prof DIR: a V8 CPU profile of our publish process (open it in Chrome's DevTools).
+    ...(option('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', option('--cpu-prof')!] : []),
+    ...[CLI, 'publish'],
     ...['--from', from, '--rpm-repo', OURS.rpm, '--deb-repo', OURS.deb, '--state-url', `s3://${OURS.state}/${OURS.prefix}`],
     ...['--keys-path', keysPath, '--manifest', path.join(ROOT, 'release.yaml'), '--allow-unlisted-packages'],
   ];
@@ -359,6 +364,11 @@ async function main(): Promise<void> {
           (p) => `    ${p.phase.padEnd(14)} ${`${p.ms.toFixed(0)} ms`.padStart(9)}  from +${p.firstMs.toFixed(0)} ms, ${p.steps} step(s)`,
         ),
       );
+      if (process.argv.includes('--steps'))
+        for (const e of [...(r.ours.phases ?? [])].sort((x, y) => x.start - y.start))
+          lines.push(
+            `      ${`+${(e.start - r.ours.startedAt!).toFixed(0)}`.padStart(6)} ${`${(e.end - e.start).toFixed(0)} ms`.padStart(8)}  ${e.phase}: ${e.what}`,
+          );
       process.stderr.write(lines.join('\n') + '\n');
     }
     if (results.length >= 2) {

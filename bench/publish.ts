@@ -15,9 +15,10 @@
  * Pre-filled repositories and packages are built once and cached in .cache/bench-publish/
  * (bench/fixtures.ts); the first run at M = 10,000 takes several minutes for that.
  *
- * Usage: tsx bench/publish.ts [--m 1000,10000] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR]
+ * Usage: tsx bench/publish.ts [--m 1000,10000] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR] [--requests]
  *   --steps           also list each timed step of our publish (start offset, duration)
  *   --cpu-prof DIR    write a V8 CPU profile of our publish process into DIR
+ *   --requests        list each store request of our publish (when it was answered)
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -52,7 +53,7 @@ function isMetadata(p: string): boolean {
   return /\/repodata\//.test(p) || /\/dists\//.test(p) || /\/aptly\/.*db\.tar\.gz$/.test(p);
 }
 
-type Transfer = { path: string; bytesRead: number };
+type Transfer = { method: string; path: string; status: number; bytesRead: number; bytesWritten: number; at: number };
 
 async function measure(store: EmbeddedStore, reads: Transfer[], fn: () => Promise<Partial<Measure> | void>): Promise<Measure> {
   reads.length = 0;
@@ -173,11 +174,14 @@ async function scenario(
   await copyBucket(dataDir, OURS.rpm, BASE.rpm);
   await copyBucket(dataDir, OURS.deb, BASE.deb);
   const reads: Transfer[] = [];
-  const store = await startEmbeddedStore({ dataDir, onTransfer: (t) => reads.push(t) });
+  const store = await startEmbeddedStore({ dataDir, onTransfer: (t) => reads.push({ ...t, at: Date.now() }) });
   try {
     const env = { ...process.env, ...store.env() };
     process.stderr.write(`${label}: ours (ket-packages publish)\n`);
     const ours = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
+    if (process.argv.includes('--requests'))
+      for (const t of reads)
+        process.stdout.write(`    +${String(t.at - ours.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
     process.stderr.write(`${label}: the old process's method\n`);
     const baseline = await measure(store, reads, async () => {
       if (process.argv.includes('--no-baseline')) return; // while working on ours only: no ratio

@@ -3,7 +3,8 @@
 // `npx cdk synth` needs no AWS account: account and region are optional in the configuration.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DEFAULT_DEPLOYMENT_CONFIG, loadDeploymentConfig } from '../lib/config/load';
+import { loadDeploymentConfig } from '../lib/config/load';
+import { DEFAULT_DEPLOYMENT_CONFIG } from '../lib/config/defaults';
 import { addKetStacks } from '../lib/infra/stacks';
 import { UserError } from '../lib/util/errors';
 

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { artifactSha256 } from '../release/artifact';
 import { action } from './program';
 
 export function registerArtifactCommand(program: Command): void {
@@ -11,6 +10,7 @@ export function registerArtifactCommand(program: Command): void {
     .argument('[dir]', 'build output folder', 'build')
     .action(
       action(async (dir: string) => {
+        const { artifactSha256 } = await import('../release/artifact');
         process.stdout.write(`${await artifactSha256(dir)}\n`);
       }),
     );

@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_CACHE_DIR } from '../download/cache';
-import { DEFAULT_MANIFEST } from '../manifest/load';
-import { RegistryMirror } from '../image-bundle/reference';
-import { buildRelease } from '../release/build';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
+import type { RegistryMirror } from '../image-bundle/reference';
 import { withInterrupt } from './interrupt';
 import { action } from './program';
 import { parseList, parseMirrorUrl, parseRegistryMirrorUrl, parseUnixTime } from './parsers';
@@ -58,6 +57,7 @@ export function registerBuildCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: BuildFlags, cmd: Command) => {
+      const { buildRelease } = await import('../release/build');
       await withInterrupt((signal) =>
         buildRelease({
           manifestFile: flags.manifest,

@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { progressReporter } from '../clone/progress';
-import { cloneDeployedRepository, cloneOnAws, cloneRepository } from '../release/clone';
-import { CloneResult } from '../clone';
+import type { CloneResult } from '../clone';
 import { formatBytes, stderrLogger } from '../util/log';
 import { action } from './program';
 import { parsePort } from './parsers';
@@ -61,6 +59,8 @@ export function registerCloneCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: CloneFlags, cmd: Command) => {
+      const { cloneDeployedRepository, cloneOnAws, cloneRepository } = await import('../release/clone');
+      const { progressReporter } = await import('../clone/progress');
       if (!flags.local && !flags.deployment) {
         const { buildId, logsUrl } = await cloneOnAws({
           from: flags.from,

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { consumeRelease, ReleaseSource, RepositorySource, StackRegionError } from '../consume';
-import { DEFAULT_MANIFEST } from '../manifest/load';
+import type { ReleaseSource, RepositorySource } from '../consume';
+import { StackRegionError } from '../consume/errors';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
 import { UserError } from '../util/errors';
 import { stderrLogger } from '../util/log';
-import { DEFAULT_SERVE_PORT, LOCAL_BUCKETS } from '../release/local';
+import { DEFAULT_SERVE_PORT, LOCAL_BUCKETS } from '../local/names';
 import { parseHttpUrl } from './parsers';
 import { action } from './program';
 
@@ -89,6 +90,7 @@ export function registerConsumeCommand(program: Command): void {
     .action(
       action(async (opts: ConsumeCliOptions) => {
         const { release, repository } = consumeSources(opts);
+        const { consumeRelease } = await import('../consume');
         const result = await consumeRelease({ ketDir: opts.ket, release, repository, dryRun: opts.dryRun, logger: stderrLogger }).catch(
           (e: unknown) => {
             throw withFlagHints(e, repository);

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_DEPLOYMENT_CONFIG } from '../config/load';
-import { importSigningKey } from '../release/keys';
+import { DEFAULT_DEPLOYMENT_CONFIG } from '../config/defaults';
 import { action } from './program';
 
 interface ImportKeyCliOptions {
@@ -30,6 +29,7 @@ export function registerKeysCommand(program: Command): void {
     .option('--region <region>', "AWS region (default: the configuration's region, else the SDK default)")
     .action(
       action(async (opts: ImportKeyCliOptions) => {
+        const { importSigningKey } = await import('../release/keys');
         const result = await importSigningKey({
           keysPath: opts.from,
           repository: opts.repository,

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { RegistryMirror } from '../image-bundle/reference';
-import { DEFAULT_MANIFEST } from '../manifest/load';
-import { clientInstructions, DEFAULT_SERVE_PORT, LOCAL_BUCKETS, LocalRelease, runLocal } from '../release/local';
+import type { RegistryMirror } from '../image-bundle/reference';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
+import type { LocalRelease } from '../release/local';
+import { DEFAULT_SERVE_PORT, LOCAL_BUCKETS } from '../local/names';
 import { untilAborted, withInterrupt } from './interrupt';
 import { action } from './program';
 import { parseMirrorUrl, parsePort, parseRegistryMirrorUrl } from './parsers';
@@ -61,6 +62,7 @@ export function registerLocalCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: LocalFlags, cmd: Command) => {
+      const { clientInstructions, runLocal } = await import('../release/local');
       const serve = flags.serve ?? process.stdout.isTTY === true;
       const dataDir = await withInterrupt(async (signal) => {
         const release = await runLocal({

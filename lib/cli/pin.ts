@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { RegistryMirror } from '../image-bundle/reference';
-import { pinRelease } from '../release/pin';
+import type { RegistryMirror } from '../image-bundle/reference';
 import { addSourceOptions } from './build';
 import { action } from './program';
 
@@ -14,6 +13,7 @@ export function registerPinCommand(program: Command): void {
     );
   addSourceOptions(command).action(
     action(async (flags: { manifest: string; mirror?: string; registryMirror?: RegistryMirror; cacheDir: string }) => {
+      const { pinRelease } = await import('../release/pin');
       const pinned = await pinRelease({ manifestFile: flags.manifest, ...flags });
       if (pinned.sources > 0) process.stdout.write(`${flags.manifest}: pinned ${pinned.sources} source(s)\n`);
       if (pinned.images > 0) process.stdout.write(`${flags.manifest}: pinned ${pinned.images} image(s)\n`);

@@ -1,7 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_MANIFEST } from '../manifest/load';
-import { assertArtifactSha256 } from '../release/artifact';
-import { publishRelease } from '../release/publish';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
 import { stderrLogger, timingStderrLogger } from '../util/log';
 import { withInterrupt } from './interrupt';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
@@ -77,15 +75,19 @@ export function registerPublishCommand(program: Command): void {
   command.action(
     action(async (flags: PublishFlags, cmd: Command) => {
       const logger = flags.timings ? timingStderrLogger : stderrLogger;
-      // Process start to here: Node itself and the modules this command loads.
-      logger.phase?.({
-        phase: 'startup',
-        what: 'node and module loading',
-        start: performance.timeOrigin,
-        end: performance.timeOrigin + performance.now(),
-      });
       // SIGINT/SIGTERM: the publish removes its secrets at once and answers (lib/cli/interrupt: 130/143).
       await withInterrupt(async (signal) => {
+        const [{ assertArtifactSha256 }, { publishRelease }] = await Promise.all([
+          import('../release/artifact'),
+          import('../release/publish'),
+        ]);
+        // Process start to here: Node itself and the modules this command loads.
+        logger.phase?.({
+          phase: 'startup',
+          what: 'node and module loading',
+          start: performance.timeOrigin,
+          end: performance.timeOrigin + performance.now(),
+        });
         if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
         const summary = await publishRelease({
           manifest: flags.manifest,

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_MANIFEST } from '../manifest/load';
-import { verifyRelease } from '../release/verify';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
 import { action } from './program';
 import { parseHttpUrl } from './parsers';
 
@@ -16,6 +15,7 @@ export function registerVerifyCommand(program: Command): void {
     .option('--manifest <file>', 'release manifest whose packages must be served', DEFAULT_MANIFEST)
     .action(
       action(async (flags: { rpmUrl: string; debUrl: string; manifest: string }) => {
+        const { verifyRelease } = await import('../release/verify');
         await verifyRelease({ manifest: flags.manifest, rpmUrl: flags.rpmUrl, debUrl: flags.debUrl });
         process.stdout.write(`verified ${flags.rpmUrl} and ${flags.debUrl}\n`);
       }),

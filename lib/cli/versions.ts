@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { DEFAULT_MANIFEST, loadManifest } from '../manifest/load';
-import { Manifest } from '../manifest/types';
+import { DEFAULT_MANIFEST } from '../manifest/defaults';
+import type { Manifest } from '../manifest/types';
 import { action } from './program';
 
 export function registerVersionsCommand(program: Command): void {
@@ -10,7 +10,8 @@ export function registerVersionsCommand(program: Command): void {
     .option('--manifest <file>', 'release manifest', DEFAULT_MANIFEST)
     .option('--json', 'print JSON instead of a table')
     .action(
-      action((opts: { manifest: string; json?: boolean }) => {
+      action(async (opts: { manifest: string; json?: boolean }) => {
+        const { loadManifest } = await import('../manifest/load');
         const manifest = loadManifest(opts.manifest);
         process.stdout.write(opts.json ? `${JSON.stringify(versionRows(manifest), null, 2)}\n` : formatVersionTable(manifest));
       }),

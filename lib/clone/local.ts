@@ -1,4 +1,4 @@
-import { LOCAL_BUCKETS } from '../release/local';
+import { LOCAL_BUCKETS } from '../local/names';
 import { REPOSITORY_NAME } from '../config/schema';
 import { bucketOf, getObjectBytes, isS3Error, S3Target } from '../publish/s3';
 import { putBytes } from '../publish/upload';

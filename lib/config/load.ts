@@ -1,22 +1,10 @@
-import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { UserError } from '../util/errors';
+import { lazyValidator } from '../util/lazy-validator';
 import { parseYamlWithSchema, readYamlFile } from '../util/yaml-schema';
+import { DEFAULT_DEPLOYMENT_CONFIG, DEFAULTS } from './defaults';
 import { deploymentConfigSchema } from './schema';
 import { DeploymentConfig, DeploymentConfigFile, PipelineConfig, RepositoryConfig, SourceConfig, SourceConfigFile } from './types';
-
-export const DEFAULT_DEPLOYMENT_CONFIG = 'deploy.config.yaml';
-
-export const DEFAULTS = {
-  stackPrefix: 'KetPackages',
-  bucketNamePrefix: 'kismatic-packages',
-  noncurrentVersionRetentionDays: 90,
-  signingKeySecretName: 'ket-packages/gpg-signing-key',
-  pipelines: {
-    staging: { branch: 'dev', repository: 'staging' },
-    production: { branch: 'master', repository: 'production' },
-  },
-} as const;
 
 /**
  * Longest account-plus-region suffix a default bucket name can get ("-123456789012-ap-southeast-4"):
@@ -40,7 +28,7 @@ export function loadDeploymentConfig(file: string = DEFAULT_DEPLOYMENT_CONFIG): 
 }
 
 export function parseDeploymentConfig(text: string, file: string): DeploymentConfig {
-  const { data, problems: structural } = parseYamlWithSchema(text, validate, { patterns: patternMessages });
+  const { data, problems: structural } = parseYamlWithSchema(text, configValidator(), { patterns: patternMessages });
   if (structural.length > 0) throw new DeploymentConfigError(file, structural);
   const problems: string[] = [];
   const config = resolve(data as DeploymentConfigFile, file, problems);
@@ -48,9 +36,9 @@ export function parseDeploymentConfig(text: string, file: string): DeploymentCon
   return config;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
-addFormats(ajv, ['email']);
-const validate = ajv.compile(deploymentConfigSchema);
+const configValidator = lazyValidator(deploymentConfigSchema, { allErrors: true, strict: true, strictRequired: false }, (ajv) =>
+  addFormats(ajv, ['email']),
+);
 
 const patternMessages: Record<string, string> = {
   account: 'must be a 12-digit AWS account id in quotes, such as "123456789012"',

@@ -9,3 +9,13 @@ export class KetFileError extends UserError {
     super(`${file}: ${expected}`);
   }
 }
+
+/** The stack's region is unknown (none given, none configured): the caller says how to give one. */
+export class StackRegionError extends UserError {
+  constructor(
+    readonly stackName: string,
+    detail: string,
+  ) {
+    super(`cannot read stack ${stackName}: no AWS region (${detail}); give the stack's region, or the repository URLs instead`);
+  }
+}

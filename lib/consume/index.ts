@@ -18,7 +18,7 @@ import { ketValues, KetValues } from './values';
 import { writeAllOrNothing } from './write';
 
 export type { RepositorySource } from './repository';
-export { StackRegionError } from './repository';
+export { StackRegionError } from './errors';
 export type { RepositoryUrls } from './group-vars';
 
 /**

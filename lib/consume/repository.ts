@@ -1,5 +1,6 @@
 import { CloudFormationClient, DescribeStacksCommand, Output } from '@aws-sdk/client-cloudformation';
 import { UserError } from '../util/errors';
+import { StackRegionError } from './errors';
 import { RepositoryUrls } from './group-vars';
 
 /**
@@ -69,16 +70,6 @@ export function urlsFromStackOutputs(outputs: readonly Output[], repository: str
     );
   }
   return { rpm: checkUrl(rpm, 'rpm'), deb: checkUrl(deb, 'deb') };
-}
-
-/** The stack's region is unknown (none given, none configured): the caller says how to give one. */
-export class StackRegionError extends UserError {
-  constructor(
-    readonly stackName: string,
-    detail: string,
-  ) {
-    super(`cannot read stack ${stackName}: no AWS region (${detail}); give the stack's region, or the repository URLs instead`);
-  }
 }
 
 async function describeStackOutputs(stackName: string, region: string | undefined): Promise<Output[]> {

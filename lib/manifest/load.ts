@@ -1,12 +1,11 @@
-import Ajv from 'ajv';
 import { UserError } from '../util/errors';
+import { lazyValidator } from '../util/lazy-validator';
 import { fieldPath, parseYamlWithSchema, readYamlFile, SchemaMessages, valueAt } from '../util/yaml-schema';
+import { DEFAULT_MANIFEST } from './defaults';
 import { manifestSchema } from './schema';
 import { expandTemplate, TemplateError } from './template';
 import { KetMapping, Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
 import { debFileName, debVersion, rpmFileName, rpmVersion, VersionInput } from './versions';
-
-export const DEFAULT_MANIFEST = 'release.yaml';
 
 /** Every problem found in one manifest, reported together so one edit-run cycle fixes them all. */
 export class ManifestError extends UserError {
@@ -25,7 +24,7 @@ export function loadManifest(file: string = DEFAULT_MANIFEST): Manifest {
 
 /** Parses, validates and resolves manifest text; `file` names it in messages. */
 export function parseManifest(text: string, file: string): Manifest {
-  const { data, problems: structural } = parseYamlWithSchema(text, validateSchema, schemaMessages);
+  const { data, problems: structural } = parseYamlWithSchema(text, manifestValidator(), schemaMessages);
   if (structural.length > 0) throw new ManifestError(file, structural);
   const manifest = data as ManifestFile;
   const semantic = validateReferences(manifest);
@@ -36,8 +35,7 @@ export function parseManifest(text: string, file: string): Manifest {
   return { file, metadata: manifest.metadata, packages };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-const validateSchema = ajv.compile(manifestSchema);
+const manifestValidator = lazyValidator(manifestSchema, { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 
 const oneOfMessages: Record<string, string> = {
   source: 'needs exactly one of sha256, sha512 or "unpinned: true"',

@@ -10,7 +10,7 @@ import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
 import { sha256File } from './package-file';
-import { PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
+import { PreparedRepository, PublishResult, readRepositoryKeys, RepositoryState } from './repository';
 import { Bucket, getObjectBytes } from './s3';
 import { clearSignSha512, detachSignSha512 } from './sign';
 import { putBytes, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
@@ -110,7 +110,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   logger.info(
     `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
   );
-  const state = await timed(logger, 'key', `${b.label}: key guard`, () =>
+  const guard = timed(logger, 'key', `${b.label}: key guard`, () =>
     readRepositoryKeys(b, {
       key: opts.key,
       allowKeyChange: opts.allowKeyChange,
@@ -119,18 +119,22 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       logger,
     }),
   );
-  const problems = [...state.problems];
+  guard.catch(() => undefined);
   const classified = classifyPackages(opts.debs, published);
+  const problems: string[] = [];
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
   for (const i of fileNameCollisions(classified.fresh, published)) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
   const result: PublishResult = {
     added: classified.fresh.map((p) => path.basename(p.file)),
     alreadyPresent: classified.present.map((p) => path.basename(p.file)),
   };
-  if (problems.length) return { problems, result, write: async () => result };
+  const refusal = (state: RepositoryState) => ({ problems: [...state.problems, ...problems], result, write: async () => result });
+  if (problems.length) return refusal(await guard);
 
-  const key = await opts.key;
   if (classified.fresh.length === 0) {
+    const state = await guard;
+    if (state.problems.length) return refusal(state);
+    const key = await opts.key;
     // Nothing new: the published Release stays; a rotation signs it again with the new key.
     const release = state.rotation && inRelease ? await getObjectBytes(b, RELEASE) : undefined;
     if (state.rotation && inRelease && !release)
@@ -167,21 +171,21 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
   opts.onCleanup(() => rm(outDir, { recursive: true, force: true }));
   try {
-    const write = await publishIntoDirectory(opts, {
-      published,
-      classified,
-      aptlyRoot,
-      outDir,
-      key,
-      publicKey: state.publicKey,
-      snapshot: await snapshotRead,
-    });
+    // aptly publishes (locally) while the key guard runs; a refusal throws its work away.
+    const [state, write] = await Promise.all([
+      guard,
+      publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key: opts.key, snapshot: snapshotRead }),
+    ]);
+    if (state.problems.length) {
+      await rm(outDir, { recursive: true, force: true });
+      return refusal(state);
+    }
     return {
       problems: [],
       result,
       write: async (beforeEntryFiles) => {
         try {
-          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles));
+          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles, state.publicKey));
         } finally {
           await rm(outDir, { recursive: true, force: true });
         }
@@ -208,17 +212,17 @@ interface Prepared {
   readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
   readonly aptlyRoot: string;
   readonly outDir: string;
-  readonly key: SigningKey;
-  readonly publicKey: string;
+  /** Awaited when the Release is signed. */
+  readonly key: Promise<SigningKey>;
   /** aptly's database as the state place holds it (db.tar.gz), if any. */
-  readonly snapshot: { body: Buffer } | undefined;
+  readonly snapshot: Promise<{ body: Buffer } | undefined>;
 }
 
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published, classified, aptlyRoot, outDir, key, publicKey, snapshot }: Prepared,
-): Promise<(beforeEntryFiles: () => void) => Promise<PublishResult>> {
+  { published, classified, aptlyRoot, outDir, key: keyOpening, snapshot: snapshotRead }: Prepared,
+): Promise<(beforeEntryFiles: () => void, publicKey: string) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
   const configFile = path.join(opts.workDir, 'aptly.conf');
@@ -228,6 +232,7 @@ async function publishIntoDirectory(
 
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
+  const snapshot = await snapshotRead;
   if (snapshot) {
     await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
     await timed(logger, 'aptly', `${repo}: unpacking the aptly database`, () =>
@@ -305,6 +310,7 @@ async function publishIntoDirectory(
   );
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
+  const key = await keyOpening;
   await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
     await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
     await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
@@ -320,18 +326,20 @@ async function publishIntoDirectory(
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
   await packedDb;
 
-  return async (beforeEntryFiles) => {
-    // 1. pool files
-    await mapConcurrent(fresh, 4, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
-    logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
-    // 2. by-hash indexes, 3. plain indexes, 4. Release, Release.gpg, InRelease
+  return async (beforeEntryFiles, publicKey) => {
+    // 1. pool files and by-hash indexes at once (new names: nothing refers to them before the
+    //    Release does), 2. plain indexes and public.key, 3. Release, Release.gpg, InRelease.
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
-    await mapConcurrent(phase('by-hash'), 4, (rel) => putHashed(b, rel, path.join(outDir, rel)));
-    await mapConcurrent(phase('index'), 4, (rel) =>
-      uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) }),
-    );
+    await Promise.all([
+      mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
+      mapConcurrent(phase('by-hash'), 8, (rel) => putHashed(b, rel, path.join(outDir, rel))),
+    ]);
+    logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
     beforeEntryFiles();
-    await writeIfChanged(b, 'public.key', publicKey, CACHE_REVALIDATE);
+    await Promise.all([
+      mapConcurrent(phase('index'), 8, (rel) => uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) })),
+      writeIfChanged(b, 'public.key', publicKey, CACHE_REVALIDATE),
+    ]);
     for (const name of ['Release', 'Release.gpg', 'InRelease']) {
       const rel = `dists/${DISTRIBUTION}/${name}`;
       await uploadFile(b, rel, path.join(outDir, rel), { cacheControl: CACHE_REVALIDATE });

@@ -40,8 +40,13 @@ export interface PublishOptions {
   readonly lockWaitMs?: number;
   /** Publish although the repositories' metadata is signed by another key (a deliberate rotation). */
   readonly allowKeyChange?: boolean;
-  /** What the release contains: a package of the build outside it is refused (a stray). */
-  readonly release: ReleaseContents;
+  /**
+   * What the release contains: a package of the build outside it is refused (a stray). A function
+   * is called once the publish's first requests and child processes are under way (loading a
+   * release manifest is CPU work that need not hold them up); what it throws is thrown by the
+   * publish, before any write.
+   */
+  readonly release: ReleaseContents | (() => ReleaseContents);
   /** Publish packages the release does not name (never in pipelines: strays are served forever). */
   readonly allowStrays?: boolean;
   /** Aborting stops the publish before its next write and cleans up its secrets at once. */
@@ -145,7 +150,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
 
-    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
+    const [buckets, rpmRead, debRead, releaseRead, contents] = await Promise.all([
       timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
       timed(logger, 'inputs', 'reading the RPMs', () => readBuildPackages(rpmFiles, 'rpm')),
       timed(logger, 'inputs', 'reading the DEBs', () => readBuildPackages(debFiles, 'deb')),
@@ -154,9 +159,14 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
         (release) => ({ release, problem: undefined }),
         (e: Error) => ({ release: undefined, problem: e.message }),
       ),
+      // After a turn of the event loop, so the steps above have sent their requests and started their children.
+      new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => (typeof opts.release === 'function' ? { contents: opts.release() } : { contents: opts.release }))
+        .catch((error: unknown) => ({ error })),
     ]);
+    if ('error' in contents) throw contents.error;
     const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
-    const strays = strayPackages([...rpmRead.packages, ...debRead.packages], opts.release);
+    const strays = strayPackages([...rpmRead.packages, ...debRead.packages], contents.contents);
     if (strays.length && opts.allowStrays)
       for (const s of formatProblems(strays)) logger.warn(`publishing a package the release does not name: ${s}`);
     else inputProblems.push(...strays);
@@ -257,10 +267,10 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       }
       return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
     } finally {
-      await locks.release();
+      await timed(logger, 'lock', 'releasing both repository locks', () => locks.release());
     }
   } finally {
-    await cleanup.run();
+    await timed(logger, 'cleanup', 'secrets and scratch files', () => cleanup.run());
   }
 }
 

@@ -157,7 +157,8 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
 /**
  * Takes several locks, always in one order (by state bucket, then key), so two processes that
  * need overlapping sets (two publishers, a publisher and a clone) can never each hold one and
- * wait for the other. Releases in reverse order; on a failure, releases what it took.
+ * wait for the other. Releases all at once (the order of releases cannot deadlock anyone); on a
+ * failure, releases what it took.
  */
 export async function acquireLocks(
   target: S3Target,
@@ -166,7 +167,7 @@ export async function acquireLocks(
   const ordered = [...locks].sort((a, b) => lockOrder(a).localeCompare(lockOrder(b)));
   const taken: Array<{ options: LockOptions; lock: HeldLock }> = [];
   const release = async () => {
-    for (const t of taken.splice(0).reverse()) await t.lock.release();
+    await Promise.all(taken.splice(0).map((t) => t.lock.release()));
   };
   try {
     for (const l of ordered) taken.push({ options: l, lock: await acquireLock(target, l) });

@@ -110,13 +110,19 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       );
     });
 
+  const classified = classifyPackages(opts.rpms, published);
+  const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
+  // The new metadata is built and signed locally while the checks below run (nothing is written
+  // to the bucket before they all pass; a refusal throws the local work away).
+  const local =
+    classified.fresh.length && !inputProblems.length ? buildMetadata(opts, repoDir, classified.fresh, repomd !== undefined) : undefined;
+  local?.catch(() => undefined);
+
   const state = await keyGuard;
   const problems: string[] = [...state.problems];
-  const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
-  const classified = classifyPackages(opts.rpms, published);
   // A package uploaded by a publish that died before its metadata: same name must mean same bytes.
   await timed(logger, 'check', `${b.label}: new packages not in the bucket yet`, () =>
-    mapConcurrent(classified.fresh, 4, async (p) => {
+    mapConcurrent(classified.fresh, 8, async (p) => {
       if (inputProblems.some((i) => i.file === p.file)) return;
       const head = await headObject(b, p.location);
       if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
@@ -144,28 +150,19 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     added: fresh.map((p) => path.posix.basename(p.location)),
     alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)),
   };
-  if (problems.length) return { problems, result, write: async () => result };
+  if (problems.length) {
+    await local?.catch(() => undefined); // no createrepo_c left writing into the work folder
+    return { problems, result, write: async () => result };
+  }
 
   const repoFile = kismaticRepoFile(opts.baseUrl);
   const key = await opts.key;
   const repomdFile = path.join(repoDir, 'repodata', 'repomd.xml');
   const ascFile = path.join(repoDir, 'repodata', 'repomd.xml.asc');
-  let metadataFiles: string[] = [];
-  if (fresh.length) {
-    for (const p of fresh) await copyFile(p.file, path.join(repoDir, p.location));
-    const pkglist = path.join(opts.workDir, 'rpm-pkglist');
-    await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
-    const args = repomd ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
-    await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
-      run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` }),
-    );
-    metadataFiles = (await readdir(path.join(repoDir, 'repodata'))).filter(
-      (f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc' && !oldFiles.has(`repodata/${f}`),
-    );
-  }
-  // New metadata, or the same metadata under a new key (a rotation re-signs even with nothing new).
+  const metadataFiles = local ? (await local).filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
+  // Nothing new but a rotation: the same metadata is signed again under the new key.
   const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
-  if (resign) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
+  if (resign && !local) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
 
   return {
     problems: [],
@@ -178,20 +175,51 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
           await writeIfChanged(b, 'kismatic.repo', repoFile);
           return result;
         }
-        // 1. packages (create-only: a package object is never replaced)
+        // 1. packages (create-only: a package object is never replaced) and the new hashed
+        //    metadata files (new names only; old ones stay for clients holding the old
+        //    repomd.xml), at once: nothing names either until repomd.xml does.
         if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
-        await mapConcurrent(fresh, 4, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
-        // 2. hashed metadata files (new names only; old ones stay for clients holding the old repomd.xml)
-        await mapConcurrent(metadataFiles, 4, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f)));
-        // 3. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
+        await Promise.all([
+          mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
+          mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f))),
+        ]);
+        // 2. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
         //    signature last, back to back, both revalidated by every cache.
         beforeEntryFiles();
-        await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
-        await writeIfChanged(b, 'kismatic.repo', repoFile);
+        await Promise.all([
+          writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE),
+          writeIfChanged(b, 'kismatic.repo', repoFile),
+        ]);
         await uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE });
         await uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE });
         logger.info(`${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`);
         return result;
       }),
   };
+}
+
+/**
+ * createrepo_c over the old repodata plus the new packages, then repomd.xml signed; returns the
+ * file names in repodata/ afterwards.
+ */
+async function buildMetadata(
+  opts: RpmPrepareOptions,
+  repoDir: string,
+  fresh: readonly (BuildPackage & { location: string })[],
+  update: boolean,
+): Promise<string[]> {
+  const { bucket: b, logger } = opts;
+  await Promise.all(fresh.map((p) => copyFile(p.file, path.join(repoDir, p.location))));
+  const pkglist = path.join(opts.workDir, 'rpm-pkglist');
+  await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
+  const args = update ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
+  await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
+    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` }),
+  );
+  const key = await opts.key;
+  const repodata = path.join(repoDir, 'repodata');
+  await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () =>
+    detachSignSha512(key, path.join(repodata, 'repomd.xml'), path.join(repodata, 'repomd.xml.asc')),
+  );
+  return (await readdir(repodata)).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc');
 }

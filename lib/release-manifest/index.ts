@@ -1,9 +1,9 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import Ajv from 'ajv';
 import { KetMapping, Manifest } from '../manifest/types';
 import { UserError } from '../util/errors';
 import { hashFile } from '../util/hash';
+import { lazyValidator } from '../util/lazy-validator';
 
 /**
  * The release manifest: what one release is, as built. `build` writes it to
@@ -179,11 +179,11 @@ export const releaseManifestSchema = {
   additionalProperties: false,
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validateRelease = ajv.compile(releaseManifestSchema);
+const releaseValidator = lazyValidator(releaseManifestSchema, { allErrors: true, strict: true, allowUnionTypes: true });
 
 /** Validates parsed JSON as a release manifest; errors name `what` and the field. */
 export function parseReleaseManifest(data: unknown, what: string): ReleaseManifest {
+  const validateRelease = releaseValidator();
   if (!validateRelease(data)) {
     const problems = (validateRelease.errors ?? []).map(
       (e) => `field "${e.instancePath.slice(1).replace(/\//g, '.') || '(top level)'}" ${e.message}`,

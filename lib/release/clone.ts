@@ -1,7 +1,7 @@
 import { cloneRepositoryContent, CloneProgress, CloneResult } from '../clone';
 import { localRepositories, newLocalRepository, recordLocalRepository } from '../clone/local';
 import { startEmbeddedStore } from '../local/store/server';
-import { LOCAL_BUCKETS } from './local';
+import { LOCAL_BUCKETS } from '../local/names';
 import * as path from 'node:path';
 import { ensureDevelopmentKey } from '../local/dev-key';
 import { s3TargetFromEnv } from '../publish/s3';

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DEFAULT_DEPLOYMENT_CONFIG, loadDeploymentConfig } from '../config/load';
+import { loadDeploymentConfig } from '../config/load';
+import { DEFAULT_DEPLOYMENT_CONFIG } from '../config/defaults';
 import { openSigningKey } from '../signing/keyring';
 import { encodeSigningSecret, PRIVATE_KEY_HEADER } from '../signing/secret';
 import { UserError } from '../util/errors';

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parseRegistryMirror, RegistryMirror } from '../image-bundle/reference';
 import { ensureDevelopmentKey } from '../local/dev-key';
 import { FixtureServer, startFixtureServer } from '../local/offline-upstream/server';
+import { LOCAL_BUCKETS } from '../local/names';
 import { assertPortFree } from '../local/ports';
 import { EmbeddedStore, startEmbeddedStore } from '../local/store/server';
 import { loadManifest } from '../manifest/load';
@@ -15,16 +16,6 @@ import { Logger, stderrLogger } from '../util/log';
 import { aptSourceLine } from './apt-layout';
 import { buildRelease } from './build';
 import { expectedPackages, verifyRelease } from './verify';
-
-/** The embedded store's buckets: the old process's names, staging ("-test") and production. */
-export const LOCAL_BUCKETS = {
-  staging: { rpm: 'kismatic-packages-rpm-test', deb: 'kismatic-packages-deb-test' },
-  production: { rpm: 'kismatic-packages-rpm', deb: 'kismatic-packages-deb' },
-  state: 'ket-state',
-} as const;
-
-/** The port a served store listens on unless told otherwise (s3rver's usual one). */
-export const DEFAULT_SERVE_PORT = 4568;
 
 export interface RunLocalOptions {
   /** Release manifest; not used with `fixtures`, which derive their manifest from the project's release.yaml. */

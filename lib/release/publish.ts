@@ -43,7 +43,6 @@ export interface PublishReleaseOptions {
  * @throws UserError naming every problem (nothing written), or what failed while writing.
  */
 export async function publishRelease(opts: PublishReleaseOptions): Promise<PublishSummary> {
-  const manifest = typeof opts.manifest === 'string' ? loadManifest(opts.manifest) : opts.manifest;
   const summary = await publishRepositories({
     rpmRepo: opts.rpmRepo,
     debRepo: opts.debRepo,
@@ -56,7 +55,7 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
     lockTtlMs: opts.lockTtlMs,
     lockWaitMs: opts.lockWaitMs,
     allowKeyChange: opts.allowKeyChange,
-    release: expectedPackages(manifest),
+    release: () => expectedPackages(typeof opts.manifest === 'string' ? loadManifest(opts.manifest) : opts.manifest),
     allowStrays: opts.allowStrays,
     signal: opts.signal,
   });

@@ -501,7 +501,7 @@ describe('clone (integration, slow)', () => {
   test('ket-packages clone --local: staging into a new staging-copy with no AWS; an unknown --from names the repositories the store holds', async () => {
     const data = path.join(dir, 'local-s3');
     const local = await startEmbeddedStore({ dataDir: data });
-    const { LOCAL_BUCKETS } = await import('../../lib/release/local');
+    const { LOCAL_BUCKETS } = await import('../../lib/local/names');
     try {
       for (const bucket of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.state]) await local.createBucket(bucket);
       await publishRepositories({

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { acquireLock, acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes as getObject, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
 import { PART_SIZE, uploadFile } from '../../lib/publish/upload';
@@ -71,6 +71,31 @@ describe('embedded store and repository locks (integration, slow)', () => {
     } while (token);
     expect(count).toBe(1005);
   }, 60_000);
+
+  test('HeadBucket (answered by the store itself: s3rver would list the bucket): 200 for a bucket, 404 for none', async () => {
+    await target.client.send(new HeadBucketCommand({ Bucket: 'state' }));
+    await expect(target.client.send(new HeadBucketCommand({ Bucket: 'no-such-bucket' }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 404 },
+    });
+  });
+
+  test('a client that goes away in the middle of a PUT does not hold up the next request for that key', async () => {
+    const url = new URL(store.bucketUrl('state'));
+    // Announces 1 MiB, sends 10 bytes, then disconnects (a killed process).
+    await new Promise<void>((resolve) => {
+      const req = http.request({
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: `${url.pathname}/cut-off`,
+        headers: { 'content-length': String(1024 * 1024) },
+      });
+      req.on('error', () => resolve());
+      req.write('0123456789', () => setTimeout(() => (req.destroy(), resolve()), 100));
+    });
+    await put('cut-off', 'whole');
+    expect((await getObjectBytes(target, 'state', 'cut-off'))!.body.toString()).toBe('whole');
+  }, 20_000);
 
   test('a lock is exclusive, waits for its holder, and takes over an expired one', async () => {
     const opts = { bucket: 'state', key: 'locks/repo.lock', logger: silentLogger, what: 'repo', pollMs: 50 };

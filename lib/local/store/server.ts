@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as http from 'node:http';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { UserError } from '../../util/errors';
@@ -105,7 +105,7 @@ export async function startEmbeddedStore(opts: StartStoreOptions): Promise<Embed
     };
     backend
       .port()
-      .then((port) => handle(req, res, port, stats, count, queues, uploads, answer))
+      .then((port) => handle(req, res, port, dataDir, stats, count, queues, uploads, answer))
       .catch((e: Error) => {
         if (!res.headersSent)
           answer(500, 'InternalError', `We encountered an internal error. Please try again. (embedded store: ${e.message})`);
@@ -245,12 +245,18 @@ async function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Object reads and writes (not bucket-level calls) are serialized per key. */
+/**
+ * Object reads and writes (not bucket-level calls) are serialized per key. The parts of a
+ * multipart upload are separate objects until it completes (S3 takes them in parallel, and s3rver
+ * keeps one file per part): each part has its own queue.
+ */
 function objectKeyOf(req: http.IncomingMessage): string | undefined {
   const url = new URL(req.url ?? '/', 'http://x');
   const parts = url.pathname.split('/').slice(1);
   if (parts.length < 2 || parts[1] === '') return undefined;
-  return url.pathname;
+  const uploadId = url.searchParams.get('uploadId');
+  const partNumber = url.searchParams.get('partNumber');
+  return uploadId !== null && partNumber !== null ? `${url.pathname}?uploadId=${uploadId}&partNumber=${partNumber}` : url.pathname;
 }
 
 async function withKeyQueue<T>(queues: Map<string, Promise<void>>, key: string, fn: () => Promise<T>): Promise<T> {
@@ -272,6 +278,7 @@ async function handle(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   backendPort: number,
+  dataDir: string,
   stats: StoreStats,
   count: Counter,
   queues: Map<string, Promise<void>>,
@@ -283,7 +290,20 @@ async function handle(
   stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
   const refusal = refusalOf({ method, url: req.url ?? '/', headers: req.headers });
   if (refusal) return answer(refusal.status, refusal.code, refusal.message);
-  const { query } = splitPath(req.url ?? '/');
+  const { bucket, key: objectName, query } = splitPath(req.url ?? '/');
+  // HeadBucket: s3rver serves HEAD /BUCKET with its GET route (koa-router), i.e. it lists up to
+  // 1,000 objects and throws the listing away (~0.5 s on a 1,000-package repository); S3 answers
+  // from the bucket's existence alone, and so does this (s3rver keeps one folder per bucket).
+  if (method === 'HEAD' && bucket && !objectName && query.size === 0) {
+    const exists = await stat(path.join(dataDir, bucket)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    req.resume();
+    res.writeHead(exists ? 200 : 404, exists ? { 'x-amz-bucket-region': 'us-east-1' } : {});
+    res.end();
+    return;
+  }
   const uploadId = query.get('uploadId');
   if (uploadId !== null && !uploads.has(uploadId))
     return answer(
@@ -316,7 +336,11 @@ async function handle(
       if (!outcome.ok) {
         req.on('data', (d: Buffer) => count.written(d.length));
         req.resume();
-        await new Promise<void>((resolve) => (req.readableEnded ? resolve() : req.once('end', resolve)));
+        await new Promise<void>((resolve) => {
+          if (req.readableEnded) return resolve();
+          req.once('end', resolve);
+          req.once('close', resolve); // a client that went away sends nothing more
+        });
         const body = s3ErrorXml(outcome.code, outcome.message, { Condition: outcome.condition });
         count.read(Buffer.byteLength(body));
         res.writeHead(outcome.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
@@ -371,6 +395,14 @@ function forward(
       resp.on('error', reject);
     });
     upstream.on('error', reject);
+    // A client that goes away mid-request (killed, timed out) must not leave s3rver waiting for
+    // the rest of a body that never comes, holding the key's queue: the backend request goes too.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        upstream.destroy();
+        resolve();
+      }
+    });
     // Counting starts here, not earlier: a 'data' listener would start the body flowing while a
     // conditional check is still waiting, and the body would be lost.
     req.on('data', (d: Buffer) => count.written(d.length));

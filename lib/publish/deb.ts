@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import * as os from 'node:os';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
@@ -229,6 +229,14 @@ async function publishIntoDirectory(
   await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
   const aptly = (args: string[], what: string) =>
     timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
+  // Several aptly commands in one process (`aptly task run`): one start and one database open
+  // instead of one per command; the run stops at the first failing command and exits non-zero.
+  const aptlyTask = async (commands: string[][], what: string) => {
+    if (commands.length === 1) return aptly(commands[0], what);
+    const taskFile = await mkdtemp(path.join(opts.workDir, 'aptly-task-')).then((d) => path.join(d, 'commands'));
+    await writeFile(taskFile, commands.map((c) => c.map(shellQuote).join(' ')).join('\n') + '\n');
+    return aptly(['task', 'run', `-filename=${taskFile}`], what);
+  };
 
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
@@ -240,46 +248,47 @@ async function publishIntoDirectory(
     );
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
-    await aptly(
-      ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
-      'creating the aptly repository',
-    );
     if (published.length)
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
   logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
-  await aptly(['repo', 'add', APTLY_REPO, ...classified.fresh.map((p) => p.file)], 'adding the new packages');
   // The snapshot is only ever saved after a publish, so a restored database has the publication.
   let publishedBefore = snapshot !== undefined;
+  let created = snapshot !== undefined;
   const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
-  const publishIndex = async () => {
-    if (publishedBefore) {
-      await aptly(['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:'], 'aptly publish update');
-    } else {
-      await aptly(
-        [
-          'publish',
-          'repo',
-          ...common,
-          '-acquire-by-hash',
-          `-architectures=${DEB_ARCH}`,
-          `-distribution=${DISTRIBUTION}`,
-          `-component=${COMPONENT}`,
-          APTLY_REPO,
-          'filesystem:out:',
-        ],
-        'aptly publish repo',
-      );
-      publishedBefore = true;
-    }
+  /** Adds the .debs of `dir` and publishes, in one aptly run; returns where each package sits in the pool. */
+  const addAndPublish = async (dir: string, what: string) => {
+    const commands = [
+      ...(created ? [] : [['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO]]),
+      ['repo', 'add', APTLY_REPO, dir],
+      publishedBefore
+        ? ['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:']
+        : [
+            'publish',
+            'repo',
+            ...common,
+            '-acquire-by-hash',
+            `-architectures=${DEB_ARCH}`,
+            `-distribution=${DISTRIBUTION}`,
+            `-component=${COMPONENT}`,
+            APTLY_REPO,
+            'filesystem:out:',
+          ],
+    ];
+    await aptlyTask(commands, what);
+    created = publishedBefore = true;
     // What aptly just wrote: where every package sits in the pool.
     const index = parsePackagesIndex(
       await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
     );
     return new Map(index.map((p) => [packageIdentity(p), p.location]));
   };
-  let locations = await publishIndex();
+  // The new packages, by directory (one short command line however many there are).
+  const newDir = path.join(opts.workDir, 'new-debs');
+  await mkdir(newDir, { recursive: true });
+  await Promise.all(classified.fresh.map((p, i) => symlink(path.resolve(p.file), path.join(newDir, `${i}.deb`))));
+  let locations = await addAndPublish(newDir, 'adding the new packages and publishing');
 
   // Anything published that the database lacks (a lost database, or a publish that died before
   // saving it) is missing from the index aptly just wrote: it is taken back from the published
@@ -299,8 +308,8 @@ async function publishIntoDirectory(
         throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
       return file;
     });
-    await aptly(['repo', 'add', APTLY_REPO, ...files], 'adding published packages to the rebuilt database');
-    locations = await publishIndex();
+    logger.info(`${repo}: adding ${files.length} published package(s) to the rebuilt database`);
+    locations = await addAndPublish(rebuildDir, 'adding published packages to the rebuilt database and publishing');
   }
   // aptly is done with its database: pack it while we sign and upload.
   const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
@@ -368,4 +377,9 @@ async function walkFiles(dir: string, rel: string): Promise<string[]> {
     else if (existsSync(full) && (await stat(full)).isFile()) out.push(r);
   }
   return out;
+}
+
+/** One argument as `aptly task run` reads it (go-shellwords): single-quoted, a quote written as '\''. */
+function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,8 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { progressReporter } from '../clone/progress';
-import { cloneDeployedRepository, cloneOnAws, cloneRepository } from '../release/clone';
+import { cloneDeployedRepository, cloneRepository } from '../release/clone';
 import { CloneResult } from '../clone';
 import { formatBytes, stderrLogger } from '../util/log';
+import { withInterrupt } from './interrupt';
 import { action } from './program';
 import { parsePort } from './parsers';
 import { addSigningOptions, signingOptions } from './signing';
@@ -62,13 +63,11 @@ export function registerCloneCommand(program: Command): void {
   command.action(
     action(async (flags: CloneFlags, cmd: Command) => {
       if (!flags.local && !flags.deployment) {
-        const { buildId, logsUrl } = await cloneOnAws({
-          from: flags.from,
-          to: flags.to,
-          stackName: flags.stack,
-          region: flags.region,
-          logger: stderrLogger,
-        });
+        // Loaded here: the local clone and every other command do without these AWS SDK clients.
+        const { cloneOnAws } = await import('../release/clone-aws');
+        const { buildId, logsUrl } = await withInterrupt((signal) =>
+          cloneOnAws({ from: flags.from, to: flags.to, stackName: flags.stack, region: flags.region, logger: stderrLogger, signal }),
+        );
         process.stdout.write(`cloned '${flags.from}' into '${flags.to}' (build ${buildId}, log ${logsUrl})\n`);
         return;
       }

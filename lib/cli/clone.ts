@@ -34,7 +34,8 @@ export function registerCloneCommand(program: Command): void {
     .description(
       'Copy repository --from (any, production included) into repository --to (never production), server side: afterwards --to serves exactly what --from served at one moment, ' +
         'at its own URLs and signed with its own key. An existing --to is reset (objects --from does not serve are replaced or removed, and listed). ' +
-        'On AWS this starts the clone build through the clone-start function and follows it; --local works on the embedded store of `ket-packages local`.',
+        'On AWS this starts the clone build through the clone-start function and follows it (Ctrl-C stops following, not the build, and prints how to stop it); ' +
+        '--local works on the embedded store of `ket-packages local`.',
     )
     .requiredOption('--from <repository>', 'source repository name, e.g. production')
     .requiredOption('--to <repository>', 'destination repository name, e.g. staging (never production)')

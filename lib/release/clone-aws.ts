@@ -78,6 +78,7 @@ export async function cloneOnAws(opts: AwsCloneOptions): Promise<AwsCloneResult>
   try {
     const region = await resolveRegion(clients.cloudformation, opts.stackName);
     const functionName = await cloneStartFunction(clients.cloudformation, opts.stackName, region);
+    throwIfAborted(opts.signal); // Ctrl-C while the stack was read: nothing started yet.
     const started = await invokeCloneStart(clients.lambda, functionName, region, opts.from, opts.to);
     const build: StartedBuild = { ...started, region };
     opts.logger.info(`clone-start (${functionName}, ${region}) started clone build ${build.buildId}`);

@@ -93,9 +93,12 @@ function phasesUpTo(current: string): BuildPhase[] {
 interface Look {
   readonly build: Build;
   readonly lines?: number;
+  /** Lines readable once this look's log was read to its end (CloudWatch Logs lags the build). */
+  readonly later?: number;
 }
 function scenario(looks: readonly Look[], logLines: readonly string[]) {
   let look = -1;
+  let endReached = -1;
   const answers = {
     build: () => {
       look = Math.min(look + 1, looks.length - 1);
@@ -103,10 +106,12 @@ function scenario(looks: readonly Look[], logLines: readonly string[]) {
     },
     log: (input: GetLogEventsCommandInput) => {
       expect(input).toMatchObject({ logGroupName: GROUP, logStreamName: STREAM, startFromHead: true });
-      const available = looks[look]?.lines;
+      const now = looks[look];
+      const available = endReached === look ? (now.later ?? now.lines) : now.lines;
       if (available === undefined) throw awsError('ResourceNotFoundException', 400, 'The specified log stream does not exist.');
       const from = input.nextToken ? Number(input.nextToken.slice(2)) : 0;
       const to = Math.min(from + 2, available);
+      if (to === from) endReached = look;
       return {
         events: logLines.slice(from, to).map((message, i) => ({ timestamp: from + i, message: `${message}\n`, ingestionTime: from + i })),
         nextForwardToken: `f/${to}`,
@@ -346,8 +351,8 @@ describe('following the build', () => {
       const failedAt = RUN.indexOf(failedPhase);
       const lines = [
         'clone: 100/2400 objects',
+        'clone: 200/2400 objects',
         "error: clone to: cannot take the publish lock of 'staging' (held by publish-4711)",
-        'done',
       ];
       scenario(
         [
@@ -357,7 +362,8 @@ describe('following the build', () => {
               buildStatus: status as never,
               phases: [...RUN.slice(0, failedAt).map((p) => phase(p, 'SUCCEEDED')), phase(failedPhase, status, reason), phase('COMPLETED')],
             },
-            lines: 3,
+            lines: 2,
+            later: 3, // the clone's error line reaches CloudWatch Logs after the status changed
           },
         ],
         lines,
@@ -369,7 +375,7 @@ describe('following the build', () => {
       expect(error.exitCode).toBe(1);
       expect(error.message.split('\n')).toEqual([
         `clone build ${BUILD_ID} ${status} (${failedPhase} ${status}: ${reason})`,
-        `the clone said: ${lines[1]}`,
+        `the clone said: ${lines[2]}`,
         expect.stringMatching(
           /^log: https:\/\/eu-west-1\.console\.aws\.amazon\.com\/codesuite\/codebuild\/projects\/CloneStagingProject12AB-abc\/build\//,
         ),
@@ -473,6 +479,19 @@ describe('Ctrl-C', () => {
     expect(error.message).toContain(`stop-build --id ${BUILD_ID}`);
     expect(codebuild.commandCalls(StartBuildCommand)).toHaveLength(1);
     expect(codebuild.commandCalls(BatchGetBuildsCommand)).toHaveLength(0);
+  });
+
+  test('while the stack is read: clone-start is not invoked', async () => {
+    const controller = new AbortController();
+    cfn.on(DescribeStacksCommand).callsFake(() => {
+      controller.abort('SIGINT');
+      return stackWith([{ OutputKey: 'CloneStartFunctionName', OutputValue: FUNCTION }]);
+    });
+    await expect(cloneOnAws(options({ signal: controller.signal }))).rejects.toMatchObject({
+      message: 'interrupted',
+      exitCode: INTERRUPTED_EXIT_CODE,
+    });
+    expect(lambda.calls()).toHaveLength(0);
   });
 
   test('before anything: nothing is asked of AWS', async () => {

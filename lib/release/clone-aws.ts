@@ -65,7 +65,7 @@ export interface AwsCloneResult {
 /**
  * Invokes clone-start with `{from, to}` and follows the clone build it starts: each phase once
  * as it starts (`phase BUILD`), each log line once in order (indented), until the build ends.
- * @returns the build when it SUCCEEDED.
+ * @returns the build's id, its log page and the region, once it SUCCEEDED.
  * @throws UserError when the region is unknown, the stack or its output is missing (naming the
  * region asked), clone-start refuses (its message verbatim) or fails (errorType and message),
  * the build ends FAILED/FAULT/STOPPED/TIMED_OUT (its failing phases with their contexts, the

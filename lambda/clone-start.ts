@@ -1,5 +1,6 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
+import { CloneRefusedError } from '../lib/clone/types';
 import { buildLogsUrl, readDeployment, resolveClone, sourceIsPublished, startCloneBuild } from './clone-shared';
 
 /**
@@ -7,7 +8,8 @@ import { buildLogsUrl, readDeployment, resolveClone, sourceIsPublished, startClo
  * destination's trust zone and returns `{ buildId, logsUrl }`. The console test event
  * "production-to-staging" is the one-click path; `ket-packages clone --from … --to …` invokes it.
  * Refuses, before starting anything, what the engine refuses: A = B, unknown A or B, B
- * production, A with nothing published.
+ * production, A with nothing published; a refusal is thrown as CloneRefusedError (errorType
+ * `CloneRefused`), anything else (AWS errors, a missing configuration) as it came.
  */
 export interface CloneStartEvent {
   readonly from: string;
@@ -38,11 +40,23 @@ export function parseCloneStartEvent(event: unknown): CloneStartEvent {
 }
 
 export async function handler(event: unknown): Promise<CloneStartResult> {
-  const { from, to } = parseCloneStartEvent(event);
-  const { source, projectName } = resolveClone(readDeployment(), from, to);
+  const deployment = readDeployment();
+  const { from, to } = refusing(() => parseCloneStartEvent(event));
+  const { source, projectName } = refusing(() => resolveClone(deployment, from, to));
   if (!(await sourceIsPublished(s3, source)))
-    throw new Error(`clone from '${from}': nothing is published there yet (no repodata/repomd.xml, no InRelease); nothing was started`);
+    throw new CloneRefusedError(
+      `clone from '${from}': nothing is published there yet (no repodata/repomd.xml, no InRelease); nothing was started`,
+    );
   const buildId = await startCloneBuild(codebuild, projectName, from, to);
   const region = process.env.AWS_REGION ?? 'us-east-1';
   return { buildId, logsUrl: buildLogsUrl(region, buildId) };
+}
+
+/** Runs a guard; what it throws is a refusal, with the guard's message unchanged. */
+function refusing<T>(guard: () => T): T {
+  try {
+    return guard();
+  } catch (e) {
+    throw new CloneRefusedError((e as Error).message);
+  }
 }

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CloneResult } from '../clone';
 import { formatBytes, stderrLogger } from '../util/log';
+import { withInterrupt } from './interrupt';
 import { action } from './program';
 import { parsePort } from './parsers';
 import { addSigningOptions, signingOptions } from './signing';
@@ -31,7 +32,8 @@ export function registerCloneCommand(program: Command): void {
     .description(
       'Copy repository --from (any, production included) into repository --to (never production), server side: afterwards --to serves exactly what --from served at one moment, ' +
         'at its own URLs and signed with its own key. An existing --to is reset (objects --from does not serve are replaced or removed, and listed). ' +
-        'On AWS this starts the clone build through the clone-start function and follows it; --local works on the embedded store of `ket-packages local`.',
+        'On AWS this starts the clone build through the clone-start function and follows it (Ctrl-C stops following, not the build, and prints how to stop it); ' +
+        '--local works on the embedded store of `ket-packages local`.',
     )
     .requiredOption('--from <repository>', 'source repository name, e.g. production')
     .requiredOption('--to <repository>', 'destination repository name, e.g. staging (never production)')
@@ -59,19 +61,19 @@ export function registerCloneCommand(program: Command): void {
   addSigningOptions(command);
   command.action(
     action(async (flags: CloneFlags, cmd: Command) => {
-      const { cloneDeployedRepository, cloneOnAws, cloneRepository } = await import('../release/clone');
-      const { progressReporter } = await import('../clone/progress');
       if (!flags.local && !flags.deployment) {
-        const { buildId, logsUrl } = await cloneOnAws({
-          from: flags.from,
-          to: flags.to,
-          stackName: flags.stack,
-          region: flags.region,
-          logger: stderrLogger,
-        });
+        // Loaded here: the local clone and every other command do without these AWS SDK clients.
+        const { cloneOnAws } = await import('../release/clone-aws');
+        const { buildId, logsUrl } = await withInterrupt((signal) =>
+          cloneOnAws({ from: flags.from, to: flags.to, stackName: flags.stack, region: flags.region, logger: stderrLogger, signal }),
+        );
         process.stdout.write(`cloned '${flags.from}' into '${flags.to}' (build ${buildId}, log ${logsUrl})\n`);
         return;
       }
+      const [{ cloneDeployedRepository, cloneRepository }, { progressReporter }] = await Promise.all([
+        import('../release/clone'),
+        import('../clone/progress'),
+      ]);
       const progress = progressReporter(process.stderr);
       try {
         const common = {

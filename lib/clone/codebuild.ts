@@ -8,9 +8,13 @@ export function buildLogsUrl(region: string, buildId: string): string {
   return `https://${region}.console.aws.amazon.com/codesuite/codebuild/projects/${encodeURIComponent(project)}/build/${encodeURIComponent(buildId)}/log?region=${region}`;
 }
 
-/** @throws Error when CodeBuild does not know the build. */
-export async function getBuild(codebuild: CodeBuildClient, buildId: string): Promise<Build> {
-  const out = await codebuild.send(new BatchGetBuildsCommand({ ids: [buildId] }));
+/**
+ * One build as BatchGetBuilds describes it (status, phases with their contexts, logs).
+ * @param abortSignal cancels the request (Ctrl-C while `ket-packages clone` follows a build).
+ * @throws Error when CodeBuild does not know the build; the SDK's error when the call fails.
+ */
+export async function getBuild(codebuild: CodeBuildClient, buildId: string, abortSignal?: AbortSignal): Promise<Build> {
+  const out = await codebuild.send(new BatchGetBuildsCommand({ ids: [buildId] }), { abortSignal });
   const build = out.builds?.[0];
   if (!build) throw new Error(`clone build ${buildId} not found${out.buildsNotFound?.length ? ' (CodeBuild: not found)' : ''}`);
   return build;

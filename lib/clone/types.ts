@@ -59,6 +59,21 @@ export function checkClonePair(
   return { source, destination };
 }
 
+/**
+ * `errorType` of clone-start's refusals (a guard, a malformed event, a source with nothing
+ * published): Lambda reports a thrown error's `name` as the invocation's errorType, so
+ * `ket-packages clone` tells a refusal, printed verbatim, from a failure of the function.
+ */
+export const CLONE_REFUSED = 'CloneRefused';
+
+/** A clone that was refused before anything was started; the message says why. */
+export class CloneRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = CLONE_REFUSED;
+  }
+}
+
 export interface CloneProgress {
   readonly objectsDone: number;
   readonly objectsTotal: number;

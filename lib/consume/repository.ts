@@ -1,4 +1,4 @@
-import { CloudFormationClient, DescribeStacksCommand, Output } from '@aws-sdk/client-cloudformation';
+import type { Output } from '@aws-sdk/client-cloudformation';
 import { UserError } from '../util/errors';
 import { StackRegionError } from './errors';
 import { RepositoryUrls } from './group-vars';
@@ -73,6 +73,8 @@ export function urlsFromStackOutputs(outputs: readonly Output[], repository: str
 }
 
 async function describeStackOutputs(stackName: string, region: string | undefined): Promise<Output[]> {
+  // Loaded here, not at the CLI's startup: only this source needs CloudFormation.
+  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   const client = new CloudFormationClient(region ? { region, maxAttempts: 3 } : { maxAttempts: 3 });
   try {
     const out = await client.send(new DescribeStacksCommand({ StackName: stackName }));

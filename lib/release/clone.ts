@@ -5,12 +5,7 @@ import { LOCAL_BUCKETS } from '../local/names';
 import * as path from 'node:path';
 import { ensureDevelopmentKey } from '../local/dev-key';
 import { s3TargetFromEnv } from '../publish/s3';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
-import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { CodeBuildClient } from '@aws-sdk/client-codebuild';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { buildFailureReason, getBuild } from '../clone/codebuild';
 import { accountAndRegion, CloneEndpoints, deploymentRepositories, readDeploymentFile } from '../clone/deployment';
 import { invalidateDistribution } from '../clone/invalidate';
 import { UserError } from '../util/errors';
@@ -20,7 +15,8 @@ import { Logger } from '../util/log';
 /**
  * Release-layer entry of cloning: what the CLI, the CodeBuild clone project and the tests call.
  * The engine (lib/clone) knows repositories as bucket sets; this layer finds them (the embedded
- * store here, the deployed configuration on AWS) and supplies the key and the store.
+ * store here, the deployed configuration on AWS) and supplies the key and the store. Starting
+ * and following the clone build from a laptop is lib/release/clone-aws.ts.
  */
 export interface LocalCloneOptions {
   readonly from: string;
@@ -143,76 +139,5 @@ function parseEndpoints(text: string | undefined): CloneEndpoints {
     return JSON.parse(text ?? '{}') as CloneEndpoints;
   } catch (e) {
     throw new UserError(`KET_CLONE_ENDPOINTS is not JSON: ${(e as Error).message}`);
-  }
-}
-
-export interface AwsCloneOptions {
-  readonly from: string;
-  readonly to: string;
-  /** Name of the stateless stack whose output CloneStartFunctionName names clone-start. */
-  readonly stackName: string;
-  readonly region?: string;
-  readonly logger: Logger;
-  /** How often the build is polled. @default 10 s */
-  readonly pollMs?: number;
-}
-
-/**
- * `ket-packages clone --from A --to B` on AWS: invokes clone-start (its name from the stack's
- * outputs), then follows the build, printing phase changes and new log lines.
- * @returns the build id when the build succeeded.
- * @throws UserError with clone-start's refusal, or the build's failure reason.
- */
-export async function cloneOnAws(opts: AwsCloneOptions): Promise<{ buildId: string; logsUrl: string }> {
-  const region = opts.region;
-  const cfn = new CloudFormationClient({ region });
-  const lambda = new LambdaClient({ region });
-  const codebuild = new CodeBuildClient({ region });
-  const logs = new CloudWatchLogsClient({ region });
-  try {
-    const stack = await cfn.send(new DescribeStacksCommand({ StackName: opts.stackName })).catch((e: Error) => {
-      throw new UserError(`stack ${opts.stackName}: ${e.message} (deploy it with 'npx cdk deploy --all', or pass --stack)`);
-    });
-    const fn = stack.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'CloneStartFunctionName')?.OutputValue;
-    if (!fn) throw new UserError(`stack ${opts.stackName} has no output CloneStartFunctionName: deploy the current version first`);
-    const out = await lambda.send(
-      new InvokeCommand({ FunctionName: fn, Payload: Buffer.from(JSON.stringify({ from: opts.from, to: opts.to })) }),
-    );
-    const payload = JSON.parse(Buffer.from(out.Payload ?? []).toString('utf8') || '{}') as {
-      buildId?: string;
-      logsUrl?: string;
-      errorMessage?: string;
-    };
-    if (out.FunctionError || !payload.buildId) throw new UserError(payload.errorMessage ?? `clone-start failed (${out.FunctionError})`);
-    opts.logger.info(`clone build ${payload.buildId} started: ${payload.logsUrl}`);
-    let phase = '';
-    let nextToken: string | undefined;
-    for (;;) {
-      const build = await getBuild(codebuild, payload.buildId);
-      if (build.currentPhase && build.currentPhase !== phase) {
-        phase = build.currentPhase;
-        opts.logger.info(`phase ${phase}`);
-      }
-      if (build.logs?.groupName && build.logs.streamName) {
-        const page = await logs
-          .send(
-            new GetLogEventsCommand({
-              logGroupName: build.logs.groupName,
-              logStreamName: build.logs.streamName,
-              startFromHead: true,
-              nextToken,
-            }),
-          )
-          .catch(() => undefined);
-        for (const e of page?.events ?? []) opts.logger.info(`  ${(e.message ?? '').replace(/\n$/, '')}`);
-        if (page?.nextForwardToken) nextToken = page.nextForwardToken;
-      }
-      if (build.buildStatus === 'SUCCEEDED') return { buildId: payload.buildId, logsUrl: payload.logsUrl ?? '' };
-      if (build.buildStatus && build.buildStatus !== 'IN_PROGRESS')
-        throw new UserError(`${buildFailureReason(build)}; log: ${payload.logsUrl}`);
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 10_000));
-    }
-  } finally {
-    for (const c of [cfn, lambda, codebuild, logs]) c.destroy();
   }
 }

@@ -284,10 +284,11 @@ async function publishIntoDirectory(
     );
     return new Map(index.map((p) => [packageIdentity(p), p.location]));
   };
-  // The new packages, by directory (one short command line however many there are).
+  // The new packages, by directory (one short command line however many there are), under their
+  // own names: aptly names the published pool file after the file it was given.
   const newDir = path.join(opts.workDir, 'new-debs');
   await mkdir(newDir, { recursive: true });
-  await Promise.all(classified.fresh.map((p, i) => symlink(path.resolve(p.file), path.join(newDir, `${i}.deb`))));
+  await Promise.all(classified.fresh.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
   let locations = await addAndPublish(newDir, 'adding the new packages and publishing');
 
   // Anything published that the database lacks (a lost database, or a publish that died before

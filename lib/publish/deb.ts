@@ -151,11 +151,11 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       write: async (beforeEntryFiles) => {
         if (!release) {
           logger.info(`${b.label}: all ${opts.debs.length} packages already published; metadata unchanged`);
-          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
+          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
           return result;
         }
         beforeEntryFiles();
-        await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
+        await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
         for (const name of ['Release.gpg', 'InRelease'])
           await uploadFile(b, `dists/${DISTRIBUTION}/${name}`, path.join(signedDir, name), { cacheControl: CACHE_REVALIDATE });
         logger.info(`${b.label}: re-signed dists/${DISTRIBUTION} with ${key.fingerprint} (key rotation)`);
@@ -185,7 +185,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       result,
       write: async (beforeEntryFiles) => {
         try {
-          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles, state.publicKey));
+          return await timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles, state));
         } finally {
           await rm(outDir, { recursive: true, force: true });
         }
@@ -222,7 +222,7 @@ interface Prepared {
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
   { published, classified, aptlyRoot, outDir, key: keyOpening, snapshot: snapshotRead }: Prepared,
-): Promise<(beforeEntryFiles: () => void, publicKey: string) => Promise<PublishResult>> {
+): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
   const configFile = path.join(opts.workDir, 'aptly.conf');
@@ -336,7 +336,7 @@ async function publishIntoDirectory(
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
   await packedDb;
 
-  return async (beforeEntryFiles, publicKey) => {
+  return async (beforeEntryFiles, keys) => {
     // 1. pool files and by-hash indexes at once (new names: nothing refers to them before the
     //    Release does), 2. plain indexes and public.key, 3. Release, Release.gpg, InRelease.
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
@@ -348,18 +348,24 @@ async function publishIntoDirectory(
     beforeEntryFiles();
     await Promise.all([
       mapConcurrent(phase('index'), 8, (rel) => uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) })),
-      writeIfChanged(b, 'public.key', publicKey, CACHE_REVALIDATE),
+      writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey)),
     ]);
-    for (const name of ['Release', 'Release.gpg', 'InRelease']) {
+    const top = (name: string) => {
       const rel = `dists/${DISTRIBUTION}/${name}`;
-      await uploadFile(b, rel, path.join(outDir, rel), { cacheControl: CACHE_REVALIDATE });
-    }
+      return uploadFile(b, rel, path.join(outDir, rel), { cacheControl: CACHE_REVALIDATE });
+    };
+    // aptly's database, for the next publish, beside the top files: everything it lists is in
+    // the bucket by now (if it is lost, the next publish rebuilds it from the pool).
+    const db = readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')).then((body) =>
+      putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: 'application/gzip' }),
+    );
+    db.catch(() => undefined);
+    // Release and its detached signature together (apt reads them as a pair), then InRelease,
+    // which apt prefers, last.
+    await Promise.all([top('Release'), top('Release.gpg')]);
+    await top('InRelease');
     logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.fingerprint})`);
-    // aptly's database, for the next publish (if this is lost, the next one rebuilds from the pool).
-    await putBytes(opts.state.bucket, dbKey, await readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')), {
-      cacheControl: 'no-store',
-      contentType: 'application/gzip',
-    });
+    await db;
     return {
       added: fresh.map((p) => path.posix.basename(p.location)),
       alreadyPresent: classified.present.map((p) => path.basename(p.file)),

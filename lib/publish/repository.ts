@@ -32,6 +32,8 @@ export interface RepositoryState {
   readonly publicKey: string;
   /** The same keys, one armored block each (for rpmkeys). */
   readonly publicKeys: string[];
+  /** public.key as the bucket holds it now (read under the lock), if any. */
+  readonly currentPublicKey: { body: Buffer } | undefined;
 }
 
 /**
@@ -88,7 +90,13 @@ export async function readRepositoryKeys(
       await keyring.import(key.publicKeyArmored, `the public key of ${key.source}`);
       publicKey = oldFingerprints.length ? await keyring.exportAll() : key.publicKeyArmored;
     }
-    return { problems, rotation: rotation && opts.allowKeyChange, publicKey, publicKeys: await keyring.exportEach() };
+    return {
+      problems,
+      rotation: rotation && opts.allowKeyChange,
+      publicKey,
+      publicKeys: await keyring.exportEach(),
+      currentPublicKey: old,
+    };
   } finally {
     await keyring.dispose();
   }

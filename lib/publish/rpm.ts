@@ -74,6 +74,9 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
   await mkdir(path.join(repoDir, 'repodata'), { recursive: true });
   await mkdir(path.join(repoDir, RPM_PACKAGE_DIR), { recursive: true });
 
+  // kismatic.repo as it is now, for the write (read under the lock, like everything here).
+  const currentRepoFile = getObjectBytes(b, 'kismatic.repo');
+  currentRepoFile.catch(() => undefined);
   const [repomd, repomdAsc] = await timed(logger, 'read metadata', `${b.label}: repomd.xml`, () =>
     Promise.all([getObjectBytes(b, 'repodata/repomd.xml'), getObjectBytes(b, 'repodata/repomd.xml.asc')]),
   );
@@ -171,8 +174,8 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       timed(logger, 'upload', `${b.label}: upload`, async () => {
         if (!resign) {
           logger.info(`${b.label}: all ${opts.rpms.length} packages already published; metadata unchanged`);
-          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE);
-          await writeIfChanged(b, 'kismatic.repo', repoFile);
+          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
+          await writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile);
           return result;
         }
         // 1. packages (create-only: a package object is never replaced) and the new hashed
@@ -187,8 +190,8 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
         //    signature last, back to back, both revalidated by every cache.
         beforeEntryFiles();
         await Promise.all([
-          writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE),
-          writeIfChanged(b, 'kismatic.repo', repoFile),
+          writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey)),
+          writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile),
         ]);
         await uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE });
         await uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE });

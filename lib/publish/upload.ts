@@ -120,9 +120,19 @@ export async function putHashed(b: Bucket, key: string, file: string): Promise<v
   }
 }
 
-/** Writes a small object only when its content differs (a re-publish changes nothing). */
-export async function writeIfChanged(b: Bucket, key: string, content: string, cacheControl = CACHE_METADATA): Promise<boolean> {
-  const current = await getObjectBytes(b, key);
+/**
+ * Writes a small object only when its content differs (a re-publish changes nothing).
+ * @param known the object as already read under the publish's lock (undefined inside: absent);
+ *   read here when not given
+ */
+export async function writeIfChanged(
+  b: Bucket,
+  key: string,
+  content: string,
+  cacheControl = CACHE_METADATA,
+  known?: Promise<{ body: Buffer } | undefined>,
+): Promise<boolean> {
+  const current = await (known ?? getObjectBytes(b, key));
   if (current && current.body.toString('utf8') === content) return false;
   await putBytes(b, key, content, { cacheControl });
   return true;

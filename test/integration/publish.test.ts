@@ -129,7 +129,8 @@ describe('publish and verify (integration, slow)', () => {
     expect(lastIndex(rpmPuts, rpmHashed)).toBeLessThan(rpmPuts.findIndex((p) => !rpmHashed(p)));
     const dist = `/${r.deb}/dists/kismatic-xenial`;
     const debPuts = puts.filter((p) => p.startsWith(`/${r.deb}/`));
-    expect(debPuts.slice(-3)).toEqual([`${dist}/Release`, `${dist}/Release.gpg`, `${dist}/InRelease`]);
+    expect(debPuts.at(-1)).toBe(`${dist}/InRelease`);
+    expect(debPuts.slice(-3, -1).sort()).toEqual([`${dist}/Release`, `${dist}/Release.gpg`]);
     const debHashed = (p: string) => p.includes('/pool/') || p.includes('/by-hash/');
     expect(debPuts.filter(debHashed).length).toBeGreaterThan(2);
     expect(lastIndex(debPuts, debHashed)).toBeLessThan(debPuts.findIndex((p) => !debHashed(p)));

@@ -7,6 +7,7 @@ import { withInterrupt } from './interrupt';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
 import { addSigningOptions, signingOptions } from './signing';
+import { optionLabel, optionLabels } from './labels';
 
 interface PublishFlags {
   rpmRepo: string;
@@ -86,7 +87,7 @@ export function registerPublishCommand(program: Command): void {
       });
       // SIGINT/SIGTERM: the publish removes its secrets at once and answers (lib/cli/interrupt: 130/143).
       await withInterrupt(async (signal) => {
-        if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
+        if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, optionLabel(cmd, 'expectSha256'));
         const summary = await publishRelease({
           manifest: flags.manifest,
           from: flags.from,
@@ -103,6 +104,7 @@ export function registerPublishCommand(program: Command): void {
           allowStrays: flags.allowUnlistedPackages ?? false,
           signal,
           logger,
+          labels: optionLabels(cmd, ['rpmRepo', 'debRepo', 'stateUrl']),
         });
         process.stdout.write(
           [

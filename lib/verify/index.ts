@@ -290,14 +290,12 @@ export async function verifyDebRepository(
       const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
       // apt-get update exits 0 after some failures; these lines mean the repository was not accepted.
       const bad = `${stdout}\n${stderr}`.split('\n').filter((l) => /^(E:|W:.*(GPG|signature|not signed|Failed to fetch))/i.test(l.trim()));
-      if (bad.length)
-        return [
-          [
-            `DEB repository ${base}: apt-get update does not accept the repository: ${aptReason(bad.join('\n')) ?? bad[0].trim()}`,
-            '    apt-get (exit 0), its errors and warnings:',
-            ...bad.map((l) => `      ${l.trim()}`),
-          ].join('\n'),
-        ];
+      if (bad.length) {
+        const reason = `DEB repository ${base}: apt-get update does not accept the repository: ${aptReason(bad.join('\n')) ?? bad[0].trim()}`;
+        // One line is the reason itself; more go indented below it, as clientFailure does.
+        if (bad.length === 1) return [reason];
+        return [[reason, '    apt-get (exit 0), its errors and warnings:', ...bad.map((l) => `      ${l.trim()}`)].join('\n')];
+      }
     } catch (e) {
       return [clientFailure(`DEB repository ${base}: apt-get update rejects the repository`, e, aptReason)];
     }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RegistryMirror } from '../image-bundle/reference';
 import { addSourceOptions } from './build';
+import { withInterrupt } from './interrupt';
 import { action } from './program';
 
 export function registerPinCommand(program: Command): void {
@@ -14,7 +15,7 @@ export function registerPinCommand(program: Command): void {
   addSourceOptions(command).action(
     action(async (flags: { manifest: string; mirror?: string; registryMirror?: RegistryMirror; cacheDir: string }) => {
       const { pinRelease } = await import('../release/pin');
-      const pinned = await pinRelease({ manifestFile: flags.manifest, ...flags });
+      const pinned = await withInterrupt((signal) => pinRelease({ manifestFile: flags.manifest, ...flags, signal }));
       if (pinned.sources > 0) process.stdout.write(`${flags.manifest}: pinned ${pinned.sources} source(s)\n`);
       if (pinned.images > 0) process.stdout.write(`${flags.manifest}: pinned ${pinned.images} image(s)\n`);
     }),

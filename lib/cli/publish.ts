@@ -5,6 +5,7 @@ import { withInterrupt } from './interrupt';
 import { parseHttpUrl, parseSecondsAsMs } from './parsers';
 import { action } from './program';
 import { addSigningOptions, signingOptions } from './signing';
+import { optionLabel, optionLabels } from './labels';
 
 interface PublishFlags {
   rpmRepo: string;
@@ -88,7 +89,7 @@ export function registerPublishCommand(program: Command): void {
           start: performance.timeOrigin,
           end: performance.timeOrigin + performance.now(),
         });
-        if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, '--expect-sha256');
+        if (flags.expectSha256 !== undefined) await assertArtifactSha256(flags.from, flags.expectSha256, optionLabel(cmd, 'expectSha256'));
         const summary = await publishRelease({
           manifest: flags.manifest,
           from: flags.from,
@@ -105,6 +106,7 @@ export function registerPublishCommand(program: Command): void {
           allowStrays: flags.allowUnlistedPackages ?? false,
           signal,
           logger,
+          labels: optionLabels(cmd, ['rpmRepo', 'debRepo', 'stateUrl']),
         });
         process.stdout.write(
           [

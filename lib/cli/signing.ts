@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { SigningKeyLabels, SigningKeyOptions } from '../signing/keyring';
+import { optionLabel } from './labels';
 
 /** Each signing setting: its option key, flag and environment variable (the old process's KEYS_PATH, the pipelines' KET_GPG_*). */
 const SETTINGS = [
@@ -38,11 +39,8 @@ export function signingOptions(command: Command): SigningKeyOptions {
     // commander stores a value under the flag's camel-cased name (--key-secret → keySecret), which
     // is not always the library's option name (secretId).
     const attribute = new Option(s.flag).attributeName();
-    const value = values[attribute] || undefined;
-    const long = s.flag.split(' ')[0];
-    const source = command.getOptionValueSource(attribute);
-    options[s.key] = value;
-    labels[s.key] = source === 'cli' ? long : source === 'env' ? s.env : `${s.env} (or ${long})`;
+    options[s.key] = values[attribute] || undefined;
+    labels[s.key] = optionLabel(command, attribute);
   }
   return { ...options, labels: labels as SigningKeyLabels };
 }

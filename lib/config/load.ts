@@ -1,7 +1,9 @@
 import addFormats from 'ajv-formats';
 import { UserError } from '../util/errors';
+import { ErrorObject } from 'ajv';
+import { bucketNameProblem, BUCKET_NAME_PATTERN } from '../util/bucket-name';
 import { lazyValidator } from '../util/lazy-validator';
-import { parseYamlWithSchema, readYamlFile } from '../util/yaml-schema';
+import { parseYamlWithSchema, readYamlFile, SchemaErrorPlace, valueAt } from '../util/yaml-schema';
 import { DEFAULT_DEPLOYMENT_CONFIG, DEFAULTS } from './defaults';
 import { deploymentConfigSchema } from './schema';
 import { DeploymentConfig, DeploymentConfigFile, PipelineConfig, RepositoryConfig, SourceConfig, SourceConfigFile } from './types';
@@ -28,7 +30,10 @@ export function loadDeploymentConfig(file: string = DEFAULT_DEPLOYMENT_CONFIG): 
 }
 
 export function parseDeploymentConfig(text: string, file: string): DeploymentConfig {
-  const { data, problems: structural } = parseYamlWithSchema(text, configValidator(), { patterns: patternMessages });
+  const { data, problems: structural } = parseYamlWithSchema(text, configValidator(), {
+    patterns: patternMessages,
+    describe: bucketNameRule,
+  });
   if (structural.length > 0) throw new DeploymentConfigError(file, structural);
   const problems: string[] = [];
   const config = resolve(data as DeploymentConfigFile, file, problems);
@@ -48,16 +53,20 @@ const patternMessages: Record<string, string> = {
   owner: 'must be a GitHub user or organisation name',
   repository: 'must be a repository name (letters, digits, . _ -)',
   connectionArn: 'must be a CodeConnections connection ARN such as arn:aws:codeconnections:us-east-1:123456789012:connection/abcd-…',
-  bucket: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
-  rpm: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
-  deb: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
-  state: 'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
   prefix: "must be an S3 key prefix (letters, digits, / and !_.*'()-)",
   branch: 'must be a git branch name',
   name: 'must be 1-20 lowercase letters, digits and - starting with a letter',
   cloneFrom: 'must be a repository name',
   signingKeySecretName: 'must be a Secrets Manager secret name (letters, digits and /_+=.@-)',
 };
+
+/** A bucket name's pattern failure says which S3 naming rule the value breaks (lib/util/bucket-name). */
+function bucketNameRule(e: ErrorObject, where: SchemaErrorPlace): string | undefined {
+  if (e.keyword !== 'pattern' || e.params.pattern !== BUCKET_NAME_PATTERN) return undefined;
+  const value = valueAt(where.data, where.segments);
+  const problem = typeof value === 'string' ? bucketNameProblem(value) : undefined;
+  return `${where.prefix}field "${where.field}" must be a valid S3 bucket name: ${problem ?? 'see the S3 naming rules'}`;
+}
 
 function resolve(f: DeploymentConfigFile, file: string, problems: string[]): DeploymentConfig {
   const source = resolveSource(f.source, problems);

@@ -45,6 +45,11 @@ export interface DownloaderOptions {
   readonly logger: Logger;
   /** Where unpinned downloads go (they cannot be cached by checksum). */
   readonly scratchDir?: string;
+  /**
+   * Aborting (Ctrl-C) stops every download in flight at once and starts no new one; their
+   * partial files are removed, the cache keeps only complete, verified files.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -112,6 +117,7 @@ export class Downloader {
       let nextReport = 0.25;
       const result = await fetchToFile(url, tmp, {
         what: req.what,
+        signal: this.opts.signal,
         onProgress: (received, total) => {
           // Plain lines at each quarter: CI logs are not terminals.
           if (total && received / total >= nextReport && received < total) {

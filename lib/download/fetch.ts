@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { UserError } from '../util/errors';
+import { INTERRUPTED_EXIT_CODE, UserError } from '../util/errors';
 
 /** The checksums release.yaml pins (lib/util/hash). */
 export type ChecksumAlgorithm = HashAlgorithm;
@@ -24,6 +24,11 @@ export interface FetchOptions {
   readonly maxRedirects?: number;
   /** Abort when no byte arrives for this long. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Aborting (Ctrl-C) closes the connection at once and rejects with a DownloadError whose
+   * exitCode is INTERRUPTED_EXIT_CODE, once `dest` is closed (the caller removes it).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A download failed; the message names the URL and what it was for. */
@@ -31,13 +36,15 @@ export class DownloadError extends UserError {}
 
 /**
  * Streams a URL into `dest`, hashing on the way, following redirects. Fails on a non-2xx
- * status, a body shorter or longer than Content-Length, a dropped connection or a refused one.
- * Checksum comparison is the caller's: it knows what was expected.
+ * status, a body shorter or longer than Content-Length, a dropped connection or a refused one,
+ * or when `opts.signal` aborts. Checksum comparison is the caller's: it knows what was expected.
+ * @throws DownloadError naming `opts.what` and the URL; after an abort its exitCode is INTERRUPTED_EXIT_CODE
  */
 export async function fetchToFile(url: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
   let current = url;
   const maxRedirects = opts.maxRedirects ?? 10;
   for (let hop = 0; hop <= maxRedirects; hop++) {
+    if (opts.signal?.aborted) throw interrupted(opts, url, 0);
     const res = await request(current, opts);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
@@ -65,12 +72,19 @@ function request(url: string, opts: FetchOptions): Promise<http.IncomingMessage>
     }
     const client = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
     if (!client) return reject(new DownloadError(`${opts.what}: ${url}: unsupported protocol ${u.protocol}`));
-    const req = client.get(u, { headers: { 'user-agent': 'ket-packages', 'accept-encoding': 'identity' } }, resolve);
+    // Node closes the socket when the signal aborts, before or after the response starts.
+    const req = client.get(u, { headers: { 'user-agent': 'ket-packages', 'accept-encoding': 'identity' }, signal: opts.signal }, resolve);
     req.setTimeout(opts.idleTimeoutMs ?? 60_000, () =>
       req.destroy(new Error(`no response for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s`)),
     );
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new DownloadError(`${opts.what}: ${url}: ${describeNetworkError(e)}`)));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(opts.signal?.aborted ? interrupted(opts, url, 0) : new DownloadError(`${opts.what}: ${url}: ${describeNetworkError(e)}`)),
+    );
   });
+}
+
+function interrupted(opts: FetchOptions, url: string, received: number): DownloadError {
+  return new DownloadError(`${opts.what}: ${url}: interrupted after ${received} bytes`, INTERRUPTED_EXIT_CODE);
 }
 
 export function describeNetworkError(e: NodeJS.ErrnoException): string {
@@ -96,13 +110,25 @@ function receive(res: http.IncomingMessage, finalUrl: string, dest: string, url:
     let received = 0;
     let failed = false;
     const out = createWriteStream(dest, { mode: 0o644 });
-    const fail = (message: string) => {
+    const onAbort = () => fail(interrupted(opts, url, received));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const fail = (error: string | DownloadError) => {
       if (failed) return;
       failed = true;
+      opts.signal?.removeEventListener('abort', onAbort);
       res.destroy();
+      // An abort also ends the response ('aborted', 'error'): it is reported as the interruption.
+      const e = opts.signal?.aborted
+        ? interrupted(opts, url, received)
+        : typeof error === 'string'
+          ? new DownloadError(`${opts.what}: ${url}: ${error}`)
+          : error;
+      // Rejected once the file is closed, so the caller's removal of it cannot race a late open.
+      if (out.closed) return reject(e);
+      out.once('close', () => reject(e));
       out.destroy();
-      reject(new DownloadError(`${opts.what}: ${url}: ${message}`));
     };
+    if (opts.signal?.aborted) return onAbort();
     res.setTimeout(opts.idleTimeoutMs ?? 60_000, () =>
       fail(`no data for ${Math.round((opts.idleTimeoutMs ?? 60_000) / 1000)} s after ${received} bytes`),
     );
@@ -128,6 +154,7 @@ function receive(res: http.IncomingMessage, finalUrl: string, dest: string, url:
       if (!res.complete) return fail(`connection closed after ${received} of ${total ?? 'unknown'} bytes (truncated download)`);
       if (total !== undefined && received !== total)
         return fail(`received ${received} bytes but Content-Length is ${total} (truncated download)`);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve({ bytes: received, digests: { sha256: sha256.digest('hex'), sha512: sha512.digest('hex') }, finalUrl });
     });
   });

@@ -63,8 +63,9 @@ export interface BuildOptions {
   /** Downloads at once. */
   readonly downloadConcurrency?: number;
   /**
-   * Aborting it (Ctrl-C) kills the running tools and stops between steps; the partial output and
-   * the temporary GnuPG home are removed as on any failure.
+   * Aborting it (Ctrl-C) kills the running tools, closes the downloads in flight and stops between
+   * steps; the partial output, partial downloads and the temporary GnuPG home are removed as on
+   * any failure.
    */
   readonly signal?: AbortSignal;
 }
@@ -161,7 +162,13 @@ export async function buildPackages(opts: BuildOptions): Promise<BuildResult> {
     const debDir = path.join(tmp, 'debs');
     const workDir = path.join(tmp, 'work');
     await Promise.all([rpmDir, debDir, workDir].map((d) => mkdir(d, { recursive: true })));
-    const downloader = new Downloader({ cacheDir: opts.cacheDir, mirror: opts.mirror, logger, scratchDir: path.join(workDir, 'unpinned') });
+    const downloader = new Downloader({
+      cacheDir: opts.cacheDir,
+      mirror: opts.mirror,
+      logger,
+      scratchDir: path.join(workDir, 'unpinned'),
+      signal,
+    });
     if (opts.mirror) logger.info(`mirror: every upstream URL is fetched from ${opts.mirror.replace(/\/+$/, '')}/HOST/PATH`);
 
     const allSources = packages.flatMap((p) => p.sources.map((s) => ({ pkg: p, source: s })));

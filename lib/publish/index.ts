@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
-import { isBucketName } from '../util/bucket-name';
+import { bucketNameProblem } from '../util/bucket-name';
 import { UserError } from '../util/errors';
 import { Logger, timed } from '../util/log';
 import { Cleanup } from './cleanup';
@@ -51,7 +51,15 @@ export interface PublishOptions {
   readonly allowStrays?: boolean;
   /** Aborting stops the publish before its next write and cleans up its secrets at once. */
   readonly signal?: AbortSignal;
+  /**
+   * What the user called the repository options, so messages name what they typed, e.g.
+   * `{ stateUrl: '--state-url' }` or `{ stateUrl: 'KET_STATE_URL' }`.
+   * @default the field names ('rpmRepo', 'debRepo', 'stateUrl')
+   */
+  readonly labels?: PublishLabels;
 }
+
+export type PublishLabels = Partial<Record<'rpmRepo' | 'debRepo' | 'stateUrl', string>>;
 
 export interface PublishSummary {
   readonly rpm: PublishResult;
@@ -60,32 +68,37 @@ export interface PublishSummary {
   readonly debUrl: string;
 }
 
-/** Option problems, named by field; none means the options are usable. */
-export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' | 'stateUrl'>): string[] {
+/** Option problems, named by label (the field name by default); none means the options are usable. */
+export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' | 'stateUrl' | 'labels'>): string[] {
   const problems: string[] = [];
+  const label = labelOf(opts);
   for (const [field, value] of [
     ['rpmRepo', opts.rpmRepo],
     ['debRepo', opts.debRepo],
   ] as const) {
-    if (!value) problems.push(`${field}: the bucket of the repository is required`);
-    else if (!isBucketName(value)) problems.push(`${field}: '${value}' is not a valid bucket name`);
+    const problem = value ? bucketNameProblem(value) : 'the bucket of the repository is required';
+    if (problem) problems.push(`${label(field)}: ${problem}`);
   }
   if (opts.rpmRepo && opts.rpmRepo === opts.debRepo)
-    problems.push(`rpmRepo and debRepo must be different buckets (both are '${opts.rpmRepo}')`);
+    problems.push(`${label('rpmRepo')} and ${label('debRepo')} must be different buckets (both are '${opts.rpmRepo}')`);
   if (!opts.stateUrl)
     problems.push(
-      "stateUrl: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly",
+      `${label('stateUrl')}: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly`,
     );
   else {
     try {
-      const state = parseS3Url(opts.stateUrl, 'stateUrl');
+      const state = parseS3Url(opts.stateUrl, label('stateUrl'));
       if (state.bucket === opts.rpmRepo || state.bucket === opts.debRepo)
-        problems.push(`stateUrl must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
+        problems.push(`${label('stateUrl')} must not be a repository bucket (it is private; '${state.bucket}' is served to clients)`);
     } catch (e) {
       problems.push((e as Error).message);
     }
   }
   return problems;
+}
+
+function labelOf(opts: Pick<PublishOptions, 'labels'>): (field: keyof PublishLabels) => string {
+  return (field) => opts.labels?.[field] ?? field;
 }
 
 /**
@@ -126,7 +139,7 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
 
 async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => void): Promise<PublishSummary> {
   const { logger } = opts;
-  const state = parseS3Url(opts.stateUrl, 'stateUrl');
+  const state = parseS3Url(opts.stateUrl, labelOf(opts)('stateUrl'));
   const s3 = s3TargetFromEnv(opts.env);
   cleanup.add(async () => s3.client.destroy());
   try {
@@ -137,7 +150,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     ]);
     const rpmBucket = bucketOf(s3, opts.rpmRepo, 'RPM repository');
     const debBucket = bucketOf(s3, opts.debRepo, 'DEB repository');
-    const stateBucket = bucketOf(s3, state.bucket, 'state (stateUrl)');
+    const stateBucket = bucketOf(s3, state.bucket, `state (${labelOf(opts)('stateUrl')})`);
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
     cleanup.add(() => rm(workDir, { recursive: true, force: true }));
 

@@ -2,7 +2,7 @@ import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, S3Ser
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isBucketName } from '../util/bucket-name';
+import { bucketNameProblem } from '../util/bucket-name';
 import { UserError } from '../util/errors';
 
 /**
@@ -58,10 +58,16 @@ export function bucketHttpUrl(target: Pick<S3Target, 'endpoint' | 'region'>, buc
   return `https://${bucket}.s3.${target.region}.amazonaws.com`;
 }
 
-/** Parses s3://BUCKET/PREFIX into its parts; the prefix has no leading slash and ends with one if non-empty. */
+/**
+ * Parses s3://BUCKET/PREFIX into its parts; the prefix has no leading slash and ends with one if
+ * non-empty. `what` starts each message (a field name, or the flag or variable the user typed).
+ * @throws UserError for a value of another form, or naming the S3 naming rule its bucket breaks
+ */
 export function parseS3Url(url: string, what: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
-  if (!m || !isBucketName(m[1])) throw new UserError(`${what}: '${url}' is not an s3://BUCKET/PREFIX URL`);
+  if (!m) throw new UserError(`${what}: '${url}' is not an s3://BUCKET/PREFIX URL`);
+  const problem = bucketNameProblem(m[1]);
+  if (problem) throw new UserError(`${what}: '${url}': ${problem}`);
   const prefix = (m[2] ?? '').replace(/^\/+/, '').replace(/\/*$/, '');
   return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
 }

@@ -6,6 +6,7 @@ import { pinSources } from '../download/pin';
 import { pinImages } from '../image-bundle/pin';
 import { RegistryMirror } from '../image-bundle/reference';
 import { loadManifest } from '../manifest/load';
+import { throwIfAborted } from '../util/errors';
 import { Logger, stderrLogger } from '../util/log';
 
 export interface PinReleaseOptions {
@@ -19,6 +20,8 @@ export interface PinReleaseOptions {
   readonly cacheDir?: string;
   /** @default stderrLogger */
   readonly logger?: Logger;
+  /** Aborting (Ctrl-C) stops the downloads in flight at once; the manifest is then left as it was. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PinReleaseResult {
@@ -44,8 +47,10 @@ export async function pinRelease(opts: PinReleaseOptions): Promise<PinReleaseRes
       mirror: opts.mirror,
       logger,
       scratchDir: scratch,
+      signal: opts.signal,
     });
     const sources = await pinSources(manifest, opts.manifestFile, downloader, logger);
+    throwIfAborted(opts.signal);
     const images = await pinImages(manifest, opts.manifestFile, opts.registryMirror, logger);
     return { sources: sources.length, images: images.length };
   } finally {

@@ -1,5 +1,5 @@
 import { loadManifest } from '../manifest/load';
-import { publishRepositories, PublishSummary } from '../publish';
+import { PublishLabels, publishRepositories, PublishSummary } from '../publish';
 import { SigningKeyOptions } from '../signing/keyring';
 import { Logger } from '../util/log';
 import { Manifest } from '../manifest/types';
@@ -34,6 +34,8 @@ export interface PublishReleaseOptions {
   readonly allowStrays?: boolean;
   readonly signal?: AbortSignal;
   readonly logger: Logger;
+  /** What the user typed for rpmRepo, debRepo and stateUrl, for messages. @default the field names */
+  readonly labels?: PublishLabels;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
     release: () => expectedPackages(typeof opts.manifest === 'string' ? loadManifest(opts.manifest) : opts.manifest),
     allowStrays: opts.allowStrays,
     signal: opts.signal,
+    labels: opts.labels,
   });
   return { ...summary, debUrl: opts.debBaseUrl ?? summary.debUrl };
 }

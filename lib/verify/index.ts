@@ -7,6 +7,7 @@ import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
+import { aptReason, clientFailure, curlReason, dnfReason } from './failure';
 
 /**
  * Verifies published repositories the way clusters use them: real dnf (gpgcheck=1,
@@ -98,6 +99,13 @@ function trimUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * Checks a yum repository with real dnf (repo_gpgcheck, gpgcheck) and rpmkeys in a throwaway root.
+ * @param url base URL (where repodata/ and public.key are)
+ * @returns the problems found, none when every expected package is listed, downloads and carries
+ *   the repository key's signature. A client failure is one line naming the repository and the
+ *   client's reason, with its last output lines indented below (lib/verify/failure).
+ */
 export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
   const base = trimUrl(url);
   const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-dnf-'));
@@ -121,12 +129,14 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
         '',
       ].join('\n'),
     );
-    const dnf = (args: string[], what: string) =>
+    // makecache runs without -q: only then does dnf list each download error (URL and curl
+    // error or HTTP status) under its summary, which is the reason a failure reports.
+    const dnf = (args: string[], what: string, quiet = true) =>
       run(
         'dnf',
         [
           '-y',
-          '-q',
+          ...(quiet ? ['-q'] : []),
           `--config=${root}/dnf.conf`,
           `--installroot=${root}/installroot`,
           `--setopt=reposdir=${root}/repos`,
@@ -140,11 +150,16 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
         { what: `dnf ${what} (${base})` },
       );
     try {
-      await dnf(['makecache'], 'makecache with repo_gpgcheck');
+      await dnf(['makecache'], 'makecache with repo_gpgcheck', false);
     } catch (e) {
-      return [`RPM repository ${base}: dnf rejects the repository metadata: ${(e as Error).message}`];
+      return [clientFailure(`RPM repository ${base}: dnf rejects the repository metadata`, e, dnfReason)];
     }
-    const listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', REPOQUERY_FORMAT], 'repoquery')).stdout);
+    let listed: ListedPackage[];
+    try {
+      listed = parseRepoquery((await dnf(['repoquery', '--available', '--qf', REPOQUERY_FORMAT], 'repoquery')).stdout);
+    } catch (e) {
+      return [clientFailure(`RPM repository ${base}: dnf cannot list the packages`, e, dnfReason)];
+    }
     logger.info(`dnf: ${base} lists ${listed.length} package(s), metadata signature OK`);
     reportUnexpected(`RPM repository ${base}`, expected, listed, logger);
     const missing = missingPackages(expected, listed);
@@ -164,14 +179,19 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
       try {
         await dnf(['download', `--destdir=${dest}`, ...present.map((p) => `${p.name}-${p.version}`)], 'download');
       } catch (e) {
-        problems.push(`RPM repository ${base}: cannot download packages: ${(e as Error).message}`);
+        problems.push(clientFailure(`RPM repository ${base}: cannot download packages`, e, dnfReason));
         return problems;
       }
       // rpm checks each package's signature against the repository's own public key.
       const dbpath = path.join(root, 'rpmdb');
       await mkdir(dbpath);
       const keyFile = path.join(root, 'public.key');
-      await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
+      try {
+        await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
+      } catch (e) {
+        problems.push(clientFailure(`RPM repository ${base}: cannot fetch public.key`, e, curlReason));
+        return problems;
+      }
       // public.key may hold several keys (a rotated repository keeps the old one); rpmkeys
       // imports only the first key of an armored block, so each is imported on its own.
       const keyring = await ScratchKeyring.create(path.join(root, 'keyrings'));
@@ -197,7 +217,7 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
             problems.push(`RPM repository ${base}: ${f} carries no signature by the repository key:\n${stdout.trim()}`);
           }
         } catch (e) {
-          problems.push(`RPM repository ${base}: ${f}: signature check failed: ${(e as Error).message}`);
+          problems.push(clientFailure(`RPM repository ${base}: ${f}: signature check failed`, e, () => undefined));
         }
       }
       logger.info(`dnf: downloaded and signature-checked ${present.length} package(s)`);
@@ -208,6 +228,10 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
   }
 }
 
+/**
+ * Checks an apt repository with real apt-get (signed-by the repository's public.key) in a
+ * throwaway root; problems are reported as verifyRpmRepository reports them.
+ */
 export async function verifyDebRepository(
   url: string,
   expected: readonly ExpectedPackage[],
@@ -233,7 +257,7 @@ export async function verifyDebRepository(
     try {
       await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
     } catch (e) {
-      return [`DEB repository ${base}: no public.key: ${(e as Error).message}`];
+      return [clientFailure(`DEB repository ${base}: no public.key`, e, curlReason)];
     }
     await writeFile(
       path.join(root, 'etc/apt/sources.list'),
@@ -266,9 +290,14 @@ export async function verifyDebRepository(
       const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
       // apt-get update exits 0 after some failures; these lines mean the repository was not accepted.
       const bad = `${stdout}\n${stderr}`.split('\n').filter((l) => /^(E:|W:.*(GPG|signature|not signed|Failed to fetch))/i.test(l.trim()));
-      if (bad.length) return [`DEB repository ${base}: apt-get update does not accept the repository:\n${bad.join('\n')}`];
+      if (bad.length) {
+        const reason = `DEB repository ${base}: apt-get update does not accept the repository: ${aptReason(bad.join('\n')) ?? bad[0].trim()}`;
+        // One line is the reason itself; more go indented below it, as clientFailure does.
+        if (bad.length === 1) return [reason];
+        return [[reason, '    apt-get (exit 0), its errors and warnings:', ...bad.map((l) => `      ${l.trim()}`)].join('\n')];
+      }
     } catch (e) {
-      return [`DEB repository ${base}: apt-get update rejects the repository: ${(e as Error).message}`];
+      return [clientFailure(`DEB repository ${base}: apt-get update rejects the repository`, e, aptReason)];
     }
     // Every version the repository lists: the Packages indexes apt-get update fetched and checked
     // against the signed InRelease (apt-cache madison and dumpavail show only what they are asked or the candidate).
@@ -299,7 +328,7 @@ export async function verifyDebRepository(
         });
         logger.info(`apt-get: downloaded ${present.length} package(s), hashes match the signed index`);
       } catch (e) {
-        problems.push(`DEB repository ${base}: cannot download packages: ${(e as Error).message}`);
+        problems.push(clientFailure(`DEB repository ${base}: cannot download packages`, e, aptReason));
       }
     }
     return problems;
@@ -308,6 +337,7 @@ export async function verifyDebRepository(
   }
 }
 
+/** Both checks; @throws UserError listing every problem of both repositories. */
 export async function verifyRepositories(opts: VerifyOptions): Promise<void> {
   const problems = [
     ...(await verifyRpmRepository(opts.rpmUrl, opts.rpm, opts.logger)),

@@ -179,7 +179,11 @@ describe('deployment configuration', () => {
 
   test('bucket names: explicit ones are checked, reused ones refused, long defaults caught', () => {
     expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'buckets'], { rpm: 'Kismatic_RPM' })))).toEqual([
-      expect.stringMatching(/^field "repositories\[0\]\.buckets\.rpm" must be a valid S3 bucket name .*got "Kismatic_RPM"$/),
+      `field "repositories[0].buckets.rpm" must be a valid S3 bucket name: bucket name 'Kismatic_RPM' contains 'K', '_', 'R', 'P', 'M'; S3 bucket names hold only lowercase letters, digits, dots and hyphens`,
+    ]);
+    // Each broken rule is named (lib/util/bucket-name), here one the old pattern let through.
+    expect(problemsOf(edited((d) => d.setIn(['repositories', 0, 'buckets'], { state: '10.0.0.1' })))).toEqual([
+      `field "repositories[0].buckets.state" must be a valid S3 bucket name: bucket name '10.0.0.1' is formatted as an IP address; S3 bucket names must not look like one`,
     ]);
     expect(
       problemsOf(

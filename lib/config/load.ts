@@ -1,6 +1,6 @@
 import addFormats from 'ajv-formats';
 import { UserError } from '../util/errors';
-import { ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { bucketNameProblem, BUCKET_NAME_PATTERN } from '../util/bucket-name';
 import { lazyValidator } from '../util/lazy-validator';
 import { parseYamlWithSchema, readYamlFile, SchemaErrorPlace, valueAt } from '../util/yaml-schema';

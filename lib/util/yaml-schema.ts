@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ErrorObject, ValidateFunction } from 'ajv';
-import { parseDocument } from 'yaml';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { UserError } from './errors';
 
 /**
@@ -56,6 +55,9 @@ export function parseYamlWithSchema(
   validate: ValidateFunction,
   messages: SchemaMessages,
 ): { data: unknown; problems: readonly string[] } {
+  // yaml loads on first use (a command that reads no YAML file does without it).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, on first use
+  const { parseDocument } = require('yaml') as typeof import('yaml');
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) return { data: undefined, problems: [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`] };
   const data = doc.toJS() as unknown;

@@ -1,9 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { bucketNameProblem } from '../util/bucket-name';
 import { UserError } from '../util/errors';
+import { removeTree } from '../util/folder';
 import { Logger, timed } from '../util/log';
 import { Cleanup } from './cleanup';
 import { prepareDebRepository } from './deb';
@@ -152,7 +153,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     const debBucket = bucketOf(s3, opts.debRepo, 'DEB repository');
     const stateBucket = bucketOf(s3, state.bucket, `state (${labelOf(opts)('stateUrl')})`);
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
-    cleanup.add(() => rm(workDir, { recursive: true, force: true }));
+    cleanup.add(() => removeTree(workDir));
 
     // The key opens (and is checked against what clients accept) while everything else is read.
     const key: Promise<SigningKey> = timed(logger, 'key', 'opening the signing key', () =>

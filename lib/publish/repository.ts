@@ -86,15 +86,16 @@ export async function readRepositoryKeys(
         );
     }
     let publicKey = old?.body.toString('utf8') ?? '';
+    const fingerprints = [...oldFingerprints];
     if (!oldFingerprints.includes(key.fingerprint)) {
-      await keyring.import(key.publicKeyArmored, `the public key of ${key.source}`);
+      fingerprints.push(...(await keyring.import(key.publicKeyArmored, `the public key of ${key.source}`)));
       publicKey = oldFingerprints.length ? await keyring.exportAll() : key.publicKeyArmored;
     }
     return {
       problems,
       rotation: rotation && opts.allowKeyChange,
       publicKey,
-      publicKeys: await keyring.exportEach(),
+      publicKeys: await keyring.exportEach([...new Set(fingerprints)]),
       currentPublicKey: old,
     };
   } finally {

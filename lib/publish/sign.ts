@@ -146,13 +146,16 @@ export class ScratchKeyring {
     return (await gpg(this.home, ['--armor', '--export-options', 'export-minimal', '--export'], 'exporting public keys')).stdout;
   }
 
-  /** One armored block per key, for tools that import only the first key of a block (rpmkeys). */
-  async exportEach(): Promise<string[]> {
-    const { stdout } = await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys');
+  /**
+   * One armored block per key, for tools that import only the first key of a block (rpmkeys).
+   * @param fingerprints the keyring's keys in its order, when the caller knows them from its
+   *   imports (one gpg run less); listed here otherwise
+   */
+  async exportEach(fingerprints?: readonly string[]): Promise<string[]> {
+    const fprs =
+      fingerprints ?? primaryFingerprints((await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys')).stdout);
     // One export per key, at once (process starts dominate), in the keyring's order.
-    return Promise.all(
-      primaryFingerprints(stdout).map(async (fpr) => (await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout),
-    );
+    return Promise.all(fprs.map(async (fpr) => (await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout));
   }
 
   /**

@@ -70,6 +70,8 @@ export async function openSigningKey(
   let home = opts.gnupgHome;
   let source: string;
   let ownHome = false;
+  /** The import's listing of the keys it imported (a fresh home holds only those). */
+  let imported: string | undefined;
   try {
     if (opts.secretId || opts.keysPath) {
       home = path.join(scratch, 'home');
@@ -89,14 +91,14 @@ export async function openSigningKey(
       source = describeSetting(label('secretId'), opts.secretId);
       const secret = await readSigningSecret(opts.secretId, source);
       passphrase = passphrase ?? secret.passphrase;
-      await importKey(home!, secret.privateKey, passphrase, source);
+      imported = await importKey(home!, secret.privateKey, passphrase, source);
     } else if (opts.keysPath) {
       source = describeSetting(label('keysPath'), opts.keysPath);
       if (!existsSync(opts.keysPath)) throw new UserError(`${source}: the folder ${opts.keysPath} does not exist`);
       const privatePath = path.join(opts.keysPath, 'private.key');
       if (!existsSync(privatePath))
         throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
-      await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
+      imported = await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
     } else if (opts.gnupgHome) {
       source = describeSetting(label('gnupgHome'), opts.gnupgHome);
       if (!existsSync(opts.gnupgHome)) throw new UserError(`${source}: no such directory`);
@@ -105,7 +107,7 @@ export async function openSigningKey(
         `${what} needs a GPG key: set ${label('keysPath')} (a folder with private.key and public.key), ${label('gnupgHome')}, or ${label('secretId')} (a Secrets Manager secret written by 'ket-packages keys import')`,
       );
     }
-    const key = await findSecretKey(home!, opts.keyId, source, label('keyId'));
+    const key = await findSecretKey(home!, opts.keyId, source, label('keyId'), imported);
     let passphraseFile: string | undefined;
     if (passphrase !== undefined && passphrase !== '') {
       passphraseFile = path.join(scratch, 'passphrase');
@@ -175,14 +177,25 @@ async function prepareHome(home: string): Promise<void> {
   await writeFile(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\ndefault-cache-ttl 0\nmax-cache-ttl 0\n');
 }
 
-async function importKey(home: string, armored: string, passphrase: string | undefined, source: string): Promise<void> {
+/**
+ * Imports an armored private key into a fresh home; returns what was imported as `gpg
+ * --with-colons` lists it (import-show: the same sec/fpr/uid records --list-secret-keys gives for
+ * a home that holds only this key, without a second gpg run).
+ */
+async function importKey(home: string, armored: string, passphrase: string | undefined, source: string): Promise<string> {
   if (!armored.includes(PRIVATE_KEY_HEADER)) {
     throw new UserError(`${source}: private.key is not an ASCII-armored PGP private key`);
   }
   const args = passphrase !== undefined ? ['--passphrase', passphrase] : [];
-  await gpg(home, [...args, '--import'], `importing the signing key from ${source}`, armored).catch((e: Error) => {
+  const { stdout } = await gpg(
+    home,
+    [...args, '--with-colons', '--import-options', 'import-show', '--import'],
+    `importing the signing key from ${source}`,
+    armored,
+  ).catch((e: Error) => {
     throw new UserError(`${source}: gpg could not import the private key: ${e.message}`);
   });
+  return stdout;
 }
 
 async function findSecretKey(
@@ -190,10 +203,15 @@ async function findSecretKey(
   wanted: string | undefined,
   source: string,
   keyIdLabel: string,
+  /** The home's secret keys as already listed (by the import into a fresh home). */
+  listing?: string,
 ): Promise<{ fingerprint: string; keyId: string; uid: string }> {
-  const { stdout } = await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({
-    stdout: '',
-  }));
+  const { stdout } =
+    listing !== undefined
+      ? { stdout: listing }
+      : await gpg(home, ['--with-colons', '--list-secret-keys'], `listing secret keys in ${source}`).catch(() => ({
+          stdout: '',
+        }));
   const keys = parseSecretKeys(stdout);
   const matches = wanted ? keys.filter((k) => k.fingerprint.endsWith(wanted.toUpperCase()) || k.uid.includes(wanted)) : keys;
   if (keys.length === 0) throw new UserError(`${source}: holds no secret (private) key`);

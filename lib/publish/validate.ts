@@ -98,7 +98,25 @@ async function readRpm(file: string): Promise<Omit<BuildPackage, 'sha256'>> {
   const { stdout } = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', RPM_QUERY, file], {
     what: `reading ${path.basename(file)}`,
   });
-  const [name, epoch, version, release, arch, sourceRpm] = stdout.split('\t');
+  return rpmFromQuery(stdout, file);
+}
+
+/**
+ * Every RPM header in one rpm run (its start costs more than the queries); undefined when rpm
+ * fails for any file, so that each is read alone and its problem named.
+ */
+async function readRpmsAtOnce(files: readonly string[]): Promise<Map<string, Omit<BuildPackage, 'sha256'>> | undefined> {
+  if (files.length < 2) return undefined;
+  const out = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', `${RPM_QUERY}\\n`, ...files], {
+    what: 'reading the RPMs',
+  }).catch(() => undefined);
+  const lines = out?.stdout.split('\n').slice(0, -1);
+  if (!lines || lines.length !== files.length) return undefined;
+  return new Map(files.map((f, i) => [f, rpmFromQuery(lines[i], f)]));
+}
+
+function rpmFromQuery(line: string, file: string): Omit<BuildPackage, 'sha256'> {
+  const [name, epoch, version, release, arch, sourceRpm] = line.split('\t');
   // A source RPM says (none) here; it has no place in a binary repository.
   const binaryArch = sourceRpm === '(none)' ? 'src' : arch;
   const id = { name, version, release, arch: binaryArch };
@@ -147,10 +165,11 @@ export async function readBuildPackages(
 ): Promise<{ packages: BuildPackage[]; problems: InputProblem[] }> {
   const problems: InputProblem[] = [];
   const packages: BuildPackage[] = [];
+  const rpms = format === 'rpm' ? await readRpmsAtOnce(files) : undefined;
   await mapConcurrent(files, 4, async (file) => {
     let p: Omit<BuildPackage, 'sha256'>;
     try {
-      p = format === 'rpm' ? await readRpm(file) : await readDeb(file);
+      p = rpms?.get(file) ?? (format === 'rpm' ? await readRpm(file) : await readDeb(file));
     } catch (e) {
       problems.push({
         file,

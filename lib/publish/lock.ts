@@ -72,47 +72,38 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   let etag: string | undefined;
   let announced = '';
   while (etag === undefined) {
-    const now = new Date();
-    try {
-      etag = await putBytes(b, opts.key, record(now), {
-        cacheControl: 'no-store',
-        contentType: 'application/json',
-        ifNoneMatch: '*',
-      });
-      break;
-    } catch (e) {
-      if (!isS3Error(e, 'PreconditionFailed', '412', 'ConditionalRequestConflict'))
-        throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
-    }
+    // Read first: after the first publish the record exists (released), and taking it is one
+    // conditional write; a create-only write first would fail with 412 before that read.
     const current = await getObjectBytes(b, opts.key);
-    if (current) {
-      const held = parseLockRecord(current.body.toString('utf8'));
-      if (isLockFree(held, now)) {
-        try {
-          etag = await putBytes(b, opts.key, record(now), {
-            cacheControl: 'no-store',
-            contentType: 'application/json',
-            ifMatch: current.etag,
-          });
-          if (held && !held.released)
-            opts.logger.warn(`${opts.what}: took over the expired lock of ${held.owner} (expired ${held.expiresAt})`);
-          break;
-        } catch (e) {
-          // Another publisher took it between our read and our write: wait for it like any holder.
-          if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict'))
-            throw describeS3Error(e, target, `taking over the lock s3://${opts.bucket}/${opts.key}`);
-        }
-      } else if (held && announced !== held.owner) {
-        announced = held.owner;
-        opts.logger.info(`${opts.what}: waiting for the lock held by ${held.owner} (expires ${held.expiresAt})`);
+    const now = new Date();
+    const held = current ? parseLockRecord(current.body.toString('utf8')) : undefined;
+    let raced = false;
+    if (!current || isLockFree(held, now)) {
+      try {
+        etag = await putBytes(b, opts.key, record(now), {
+          cacheControl: 'no-store',
+          contentType: 'application/json',
+          ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' }),
+        });
+        if (held && !held.released)
+          opts.logger.warn(`${opts.what}: took over the expired lock of ${held.owner} (expired ${held.expiresAt})`);
+        break;
+      } catch (e) {
+        // Another publisher wrote it between our read and our write: read again, and wait for it like any holder.
+        if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict'))
+          throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
+        raced = true;
       }
+    } else if (held && announced !== held.owner) {
+      announced = held.owner;
+      opts.logger.info(`${opts.what}: waiting for the lock held by ${held.owner} (expires ${held.expiresAt})`);
     }
     if (Date.now() > deadline) {
       throw new UserError(
         `${opts.what}: gave up waiting for the lock s3://${opts.bucket}/${opts.key} after ${Math.round(waitMs / 1000)}s${announced ? ` (held by ${announced})` : ''}`,
       );
     }
-    await new Promise((r) => setTimeout(r, pollMs + Math.floor(Math.random() * pollMs)));
+    if (!raced) await new Promise((r) => setTimeout(r, pollMs + Math.floor(Math.random() * pollMs)));
   }
 
   let lost: Error | undefined;

@@ -5,7 +5,7 @@ import { APT_REPOSITORY } from '../release/apt-layout';
 import { parseDebianStanzas, rpmEvr } from '../publish/metadata';
 import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, RunResult } from '../util/exec';
 import { Logger } from '../util/log';
 
 /**
@@ -98,15 +98,35 @@ function trimUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
+/**
+ * dnf confined to a throwaway folder and one repository, with every check on: gpgcheck and
+ * repo_gpgcheck against the repository's own public.key. Nothing of this machine's own package
+ * configuration is read or changed. The one way this project runs dnf (verify, and the tests that
+ * install packages).
+ */
+export interface ScratchDnf {
+  /** The throwaway folder (removed by dispose); callers may keep their own files in it. */
+  readonly root: string;
+  /** Where `dnf install` installs (ROOT/installroot): `rpm --root` reads what it holds. */
+  readonly installroot: string;
+  /** Runs dnf with these arguments (e.g. ['install', 'kubelet']); a ToolError naming `what` when it fails. */
+  run(args: readonly string[], what: string): Promise<RunResult>;
+  /** Removes the folder. */
+  dispose(): Promise<void>;
+}
+
+/** A ScratchDnf for the repository at `url` (its repodata/ and public.key are read from there). */
+export async function openScratchDnf(url: string): Promise<ScratchDnf> {
   const base = trimUrl(url);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-dnf-'));
-  const problems: string[] = [];
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-dnf-'));
   try {
     await mkdir(path.join(root, 'repos'));
     // Our own dnf.conf: Debian's sets skip_if_unavailable=True, which turns a bad signature into
     // an empty repository instead of an error.
-    await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n');
+    await writeFile(
+      path.join(root, 'dnf.conf'),
+      '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nlocalpkg_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n',
+    );
     await writeFile(
       path.join(root, 'repos', 'ket-verify.repo'),
       [
@@ -121,14 +141,22 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
         '',
       ].join('\n'),
     );
-    const dnf = (args: string[], what: string) =>
+  } catch (e) {
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+  const installroot = path.join(root, 'installroot');
+  return {
+    root,
+    installroot,
+    run: (args, what) =>
       run(
         'dnf',
         [
           '-y',
           '-q',
           `--config=${root}/dnf.conf`,
-          `--installroot=${root}/installroot`,
+          `--installroot=${installroot}`,
           `--setopt=reposdir=${root}/repos`,
           `--setopt=cachedir=${root}/cache`,
           '--setopt=skip_if_unavailable=False',
@@ -137,8 +165,19 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
           '--enablerepo=ket-verify',
           ...args,
         ],
-        { what: `dnf ${what} (${base})` },
-      );
+        { what },
+      ),
+    dispose: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
+  const base = trimUrl(url);
+  const scratch = await openScratchDnf(base);
+  const root = scratch.root;
+  const problems: string[] = [];
+  try {
+    const dnf = (args: string[], what: string) => scratch.run(args, `dnf ${what} (${base})`);
     try {
       await dnf(['makecache'], 'makecache with repo_gpgcheck');
     } catch (e) {
@@ -204,7 +243,7 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     }
     return problems;
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await scratch.dispose();
   }
 }
 

@@ -5,7 +5,7 @@ import { APT_REPOSITORY } from '../release/apt-layout';
 import { parseDebianStanzas, rpmEvr } from '../publish/metadata';
 import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
-import { run, RunResult } from '../util/exec';
+import { run, RunResult, ToolError } from '../util/exec';
 import { Logger } from '../util/log';
 
 /**
@@ -247,15 +247,31 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
   }
 }
 
-export async function verifyDebRepository(
-  url: string,
-  expected: readonly ExpectedPackage[],
-  logger: Logger,
-  distribution: string = APT_REPOSITORY.distribution,
-): Promise<string[]> {
+/**
+ * apt-get confined to a throwaway folder and one repository: sources.list names only that
+ * repository, signed-by its own public.key (fetched when the ScratchApt is opened). Nothing of
+ * this machine's own package configuration is read or changed. The one way this project runs
+ * apt-get (verify, and the tests that install packages).
+ */
+export interface ScratchApt {
+  /** The throwaway folder (apt's Dir; removed by dispose); callers may keep their own files in it. */
+  readonly root: string;
+  /**
+   * Runs apt-get with apt's options, then `extraOptions` (e.g. DPkg::Options for an install),
+   * then these arguments; a ToolError naming `what` when it fails.
+   */
+  run(args: readonly string[], what: string, opts?: { extraOptions?: readonly string[]; cwd?: string }): Promise<RunResult>;
+  /** Removes the folder. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A ScratchApt for the repository at `url`, suite `distribution`. Throws a ToolError naming
+ * URL/public.key when the key cannot be fetched.
+ */
+export async function openScratchApt(url: string, distribution: string = APT_REPOSITORY.distribution): Promise<ScratchApt> {
   const base = trimUrl(url);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
-  const problems: string[] = [];
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-apt-'));
   try {
     for (const d of [
       'etc/apt/preferences.d',
@@ -263,46 +279,61 @@ export async function verifyDebRepository(
       'var/lib/apt/lists/partial',
       'var/cache/apt/archives/partial',
       'var/lib/dpkg',
-      'download',
     ]) {
       await mkdir(path.join(root, d), { recursive: true });
     }
     await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
     const keyFile = path.join(root, 'repo-key.asc');
-    try {
-      await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
-    } catch (e) {
-      return [`DEB repository ${base}: no public.key: ${(e as Error).message}`];
-    }
+    await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
     await writeFile(
       path.join(root, 'etc/apt/sources.list'),
       `deb [arch=${APT_REPOSITORY.architecture} signed-by=${keyFile}] ${base} ${distribution} ${APT_REPOSITORY.component}\n`,
     );
-    const options = [
-      '-o',
-      `Dir=${root}`,
-      '-o',
-      `Dir::State::status=${root}/var/lib/dpkg/status`,
-      '-o',
-      'Dir::Etc::sourceparts=-',
-      '-o',
-      `APT::Architecture=${APT_REPOSITORY.architecture}`,
-      '-o',
-      `APT::Architectures=${APT_REPOSITORY.architecture}`,
-      '-o',
-      'APT::Sandbox::User=root',
-      '-o',
-      'Debug::NoLocking=1',
-      '-o',
-      'Acquire::Languages=none',
-      '-o',
-      'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
-      // Plain Packages files in lists/ (read below): hosts such as Docker images set GzipIndexes/lz4.
-      '-o',
-      'Acquire::GzipIndexes=false',
-    ];
+  } catch (e) {
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+  const o = (name: string, value: string) => ['-o', `${name}=${value}`];
+  const options = [
+    ...o('Dir', root),
+    ...o('Dir::State::status', `${root}/var/lib/dpkg/status`),
+    ...o('Dir::Etc::sourceparts', '-'),
+    ...o('APT::Architecture', APT_REPOSITORY.architecture),
+    ...o('APT::Architectures', APT_REPOSITORY.architecture),
+    ...o('APT::Sandbox::User', 'root'),
+    ...o('Debug::NoLocking', '1'),
+    ...o('Acquire::Languages', 'none'),
+    ...o('Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled', 'false'),
+    // Plain Packages files in lists/ (verify reads them): hosts such as Docker images set GzipIndexes/lz4.
+    ...o('Acquire::GzipIndexes', 'false'),
+  ];
+  return {
+    root,
+    run: (args, what, opts = {}) => run('apt-get', [...options, ...(opts.extraOptions ?? []), ...args], { what, cwd: opts.cwd }),
+    dispose: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+export async function verifyDebRepository(
+  url: string,
+  expected: readonly ExpectedPackage[],
+  logger: Logger,
+  distribution: string = APT_REPOSITORY.distribution,
+): Promise<string[]> {
+  const base = trimUrl(url);
+  let apt: ScratchApt;
+  try {
+    apt = await openScratchApt(base, distribution);
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    return [`DEB repository ${base}: no public.key: ${e.message}`];
+  }
+  const root = apt.root;
+  const problems: string[] = [];
+  try {
+    await mkdir(path.join(root, 'download'));
     try {
-      const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
+      const { stdout, stderr } = await apt.run(['-q', 'update'], `apt-get update (${base})`);
       // apt-get update exits 0 after some failures; these lines mean the repository was not accepted.
       const bad = `${stdout}\n${stderr}`.split('\n').filter((l) => /^(E:|W:.*(GPG|signature|not signed|Failed to fetch))/i.test(l.trim()));
       if (bad.length) return [`DEB repository ${base}: apt-get update does not accept the repository:\n${bad.join('\n')}`];
@@ -332,9 +363,8 @@ export async function verifyDebRepository(
     if (present.length) {
       try {
         // apt-get download checks each file against the signed index's SHA256.
-        await run('apt-get', [...options, '-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], {
+        await apt.run(['-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], 'apt-get download', {
           cwd: path.join(root, 'download'),
-          what: 'apt-get download',
         });
         logger.info(`apt-get: downloaded ${present.length} package(s), hashes match the signed index`);
       } catch (e) {
@@ -343,7 +373,7 @@ export async function verifyDebRepository(
     }
     return problems;
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await apt.dispose();
   }
 }
 

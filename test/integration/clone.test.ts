@@ -15,7 +15,7 @@ import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server'
 import { startCachingProxy } from '../../lib/local/store/caching-proxy';
 import { run } from '../../lib/util/exec';
 import { Logger, silentLogger } from '../../lib/util/log';
-import { openScratchDnf, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
+import { openScratchApt, openScratchDnf, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
 import { runCli } from '../support/cli';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { buildDebs, buildPackages, buildRpms, FixturePackage, mixedPackages, PAYLOAD_DIR } from '../support/packages';
@@ -150,7 +150,6 @@ describe('clone (integration, slow)', () => {
    * dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by B's public.key), then looks for its file.
    */
   async function installFrom(r: CloneRepository, name: string, endpoint = store.endpoint): Promise<void> {
-    const root = await mkdtemp(path.join(dir, 'install-'));
     const dnf = await openScratchDnf(`${endpoint}/${r.rpmBucket}`);
     try {
       await dnf.run(['install', name], `dnf install ${name}`);
@@ -160,42 +159,25 @@ describe('clone (integration, slow)', () => {
       await dnf.dispose();
     }
 
-    const apt = path.join(root, 'apt');
-    for (const d of [
-      'etc/apt/sources.list.d',
-      'etc/apt/preferences.d',
-      'var/lib/dpkg/info',
-      'var/lib/dpkg/updates',
-      'var/lib/apt/lists/partial',
-      'var/cache/apt/archives/partial',
-      'var/log/apt',
-    ])
-      await mkdir(path.join(apt, d), { recursive: true });
-    await writeFile(path.join(apt, 'var/lib/dpkg/status'), '');
-    const key = path.join(apt, 'public.key');
-    await writeFile(key, (await getObjectBytes(target, r.debBucket, 'public.key'))!.body);
-    await writeFile(
-      path.join(apt, 'etc/apt/sources.list'),
-      `deb [arch=amd64 signed-by=${key}] ${endpoint}/${r.debBucket} kismatic-xenial main\n`,
-    );
-    const o = (k: string, v: string) => ['-o', `${k}=${v}`];
-    const options = [
-      ...o('Dir', apt),
-      ...o('Dir::State::status', path.join(apt, 'var/lib/dpkg/status')),
-      ...o('APT::Architecture', 'amd64'),
-      ...o('APT::Sandbox::User', 'root'),
-      ...o('Debug::NoLocking', '1'),
-      ...o('Acquire::Languages', 'none'),
-      ...o('DPkg::Options::', `--root=${apt}`),
-      ...o('DPkg::Options::', `--admindir=${path.join(apt, 'var/lib/dpkg')}`),
-      ...o('DPkg::Options::', '--force-not-root'),
-      ...o('DPkg::Options::', '--force-script-chrootless'),
-      ...o('Dpkg::Use-Pty', '0'),
-    ];
-    const update = await run('apt-get', [...options, '-q', 'update']);
-    expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
-    await run('apt-get', [...options, '-q', '-y', 'install', name]);
-    expect(existsSync(path.join(apt, PAYLOAD_DIR, name))).toBe(true);
+    const apt = await openScratchApt(`${endpoint}/${r.debBucket}`);
+    try {
+      // dpkg installs into apt's throwaway folder, as an unprivileged root of its own.
+      for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/log/apt'])
+        await mkdir(path.join(apt.root, d), { recursive: true });
+      const dpkg = [
+        ...['-o', `DPkg::Options::=--root=${apt.root}`],
+        ...['-o', `DPkg::Options::=--admindir=${path.join(apt.root, 'var/lib/dpkg')}`],
+        ...['-o', 'DPkg::Options::=--force-not-root'],
+        ...['-o', 'DPkg::Options::=--force-script-chrootless'],
+        ...['-o', 'Dpkg::Use-Pty=0'],
+      ];
+      const update = await apt.run(['-q', 'update'], 'apt-get update');
+      expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
+      await apt.run(['-q', '-y', 'install', name], `apt-get install ${name}`, { extraOptions: dpkg });
+      expect(existsSync(path.join(apt.root, PAYLOAD_DIR, name))).toBe(true);
+    } finally {
+      await apt.dispose();
+    }
   }
 
   const small: FixturePackage[] = [

@@ -8,7 +8,14 @@ import * as path from 'node:path';
 import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
-import { ExpectedPackage, openScratchDnf, verifyDebRepository, verifyRepositories, verifyRpmRepository } from '../../lib/verify';
+import {
+  ExpectedPackage,
+  openScratchApt,
+  openScratchDnf,
+  verifyDebRepository,
+  verifyRepositories,
+  verifyRpmRepository,
+} from '../../lib/verify';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { buildPackages, buildRpms, FixturePackage } from '../support/packages';
 
@@ -628,43 +635,16 @@ async function dnfInstall(base: string, specs: string[]): Promise<void> {
   }
 }
 
-/** apt-get install (download and check against the signed InRelease) into a throwaway root. */
+/** apt-get install --download-only (each file checked against the signed InRelease), lib/verify's scratch apt-get. */
 async function aptInstall(base: string, specs: string[]): Promise<void> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-apt-install-'));
+  const apt = await openScratchApt(base);
   try {
-    for (const d of [
-      'etc/apt/apt.conf.d',
-      'etc/apt/preferences.d',
-      'var/lib/apt/lists/partial',
-      'var/cache/apt/archives/partial',
-      'var/lib/dpkg',
-    ])
-      await mkdir(path.join(root, d), { recursive: true });
-    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
-    await writeFile(path.join(root, 'key.asc'), await (await fetch(`${base}/public.key`)).text());
-    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${root}/key.asc] ${base} kismatic-xenial main\n`);
-    const o = [
-      '-o',
-      `Dir=${root}`,
-      '-o',
-      `Dir::State::status=${root}/var/lib/dpkg/status`,
-      '-o',
-      'Dir::Etc::sourceparts=-',
-      '-o',
-      'APT::Architecture=amd64',
-      '-o',
-      'APT::Sandbox::User=root',
-      '-o',
-      'Debug::NoLocking=1',
-      '-o',
-      'Acquire::Languages=none',
-    ];
-    const update = await run('apt-get', [...o, '-q', 'update'], { what: 'apt-get update' });
+    const update = await apt.run(['-q', 'update'], 'apt-get update');
     expect(`${update.stdout}${update.stderr}`).not.toMatch(/^(W|E):/m);
-    await run('apt-get', [...o, '-q', '-y', '--download-only', 'install', ...specs], { what: 'apt-get install' });
-    const got = await readdir(path.join(root, 'var/cache/apt/archives'));
+    await apt.run(['-q', '-y', '--download-only', 'install', ...specs], 'apt-get install');
+    const got = await readdir(path.join(apt.root, 'var/cache/apt/archives'));
     for (const spec of specs) expect(got.some((f) => f.startsWith(`${spec.split('=')[0]}_${spec.split('=')[1]}_`))).toBe(true);
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await apt.dispose();
   }
 }

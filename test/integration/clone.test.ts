@@ -161,7 +161,7 @@ describe('clone (integration, slow)', () => {
 
     const apt = await openScratchApt(`${endpoint}/${r.debBucket}`);
     try {
-      // dpkg installs into apt's throwaway folder, as an unprivileged root of its own.
+      // dpkg installs into apt's throwaway folder (its --root and --admindir), not into this machine.
       for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/log/apt'])
         await mkdir(path.join(apt.root, d), { recursive: true });
       const dpkg = [

@@ -147,7 +147,7 @@ export async function buildRpms(
       for (const p of chunk) await rename(path.join(top, 'RPMS', 'x86_64', rpmFileName(p)), path.join(outDir, rpmFileName(p)));
     });
     const files = packages.map((p) => path.join(outDir, rpmFileName(p)));
-    if (options.keysPath) await signAll(files, options.keysPath);
+    if (options.keysPath && files.length) await signAll(files, options.keysPath);
     return files;
   } finally {
     await rm(work, { recursive: true, force: true });

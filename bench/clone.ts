@@ -18,7 +18,7 @@ import { s3TargetFromEnv } from '../lib/publish/s3';
 import { startEmbeddedStore } from '../lib/local/store/server';
 import { run } from '../lib/util/exec';
 import { silentLogger } from '../lib/util/log';
-import { makeSizedDebs, makeSizedRpms, mixedPackages } from '../test/integration/clone-fixtures';
+import { buildDebs, buildRpms, mixedPackages } from '../test/support/packages';
 import { generateTestKeys } from '../test/support/gpg';
 
 const AWS = '/usr/bin/aws';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     process.stderr.write('building 500 RPMs and 1,500 DEBs of mixed sizes\n');
     const out = path.join(dir, 'build');
     const [rpms, debs] = [mixedPackages(500, 'rpm'), mixedPackages(1500, 'deb')];
-    await Promise.all([makeSizedRpms(path.join(out, 'rpms'), rpms, sourceKey.keysPath), makeSizedDebs(path.join(out, 'debs'), debs)]);
+    await Promise.all([buildRpms(path.join(out, 'rpms'), rpms, { keysPath: sourceKey.keysPath }), buildDebs(path.join(out, 'debs'), debs)]);
     process.stderr.write('publishing them into the source repository\n');
     const named = (ps: Array<{ name: string; version: string }>) => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
     await publishRepositories({

@@ -5,20 +5,17 @@
  * publish at a time: it is the state our publish leaves (same createrepo_c format, same aptly
  * configuration and publication, signed entry files, aptly's database in the state place).
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, link, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
+import { copyFile, cp, link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { signRpms } from '../lib/packaging/sign';
 import { aptlyConfig, COMPONENT, DEB_ARCH, DISTRIBUTION, stateKey } from '../lib/publish/deb';
 import { CREATEREPO_FORMAT, kismaticRepoFile } from '../lib/publish/rpm';
 import { clearSignSha512, detachSignSha512 } from '../lib/publish/sign';
 import { startEmbeddedStore } from '../lib/local/store/server';
 import { openSigningKey } from '../lib/signing/keyring';
-import { mapConcurrent } from '../lib/util/concurrency';
 import { run } from '../lib/util/exec';
 import { generateTestKeys } from '../test/support/gpg';
+import { buildDebs, buildRpms, FixturePackage } from '../test/support/packages';
 
 export const CACHE = path.resolve(__dirname, '..', '.cache', 'bench-publish');
 /** Bump when the generated state changes shape (createrepo_c flags, aptly configuration). */
@@ -38,97 +35,19 @@ export async function benchKeys(): Promise<string> {
   return dir;
 }
 
-/** RPMs NAME-1.0-1.x86_64.rpm, each with `bytes` of incompressible payload; signed when keysPath is given. */
-export async function makeRpms(outDir: string, names: readonly string[], bytes: number, keysPath?: string): Promise<string[]> {
-  await mkdir(outDir, { recursive: true });
-  const chunks: string[][] = [];
-  for (let i = 0; i < names.length; i += 500) chunks.push(names.slice(i, i + 500));
-  await mapConcurrent(chunks, 2, async (chunk, n) => {
-    const top = await mkdtemp2(`ket-bench-rpm-${n}-`);
-    try {
-      const spec = [
-        `Name: ket-bench-base-${n}`,
-        'Version: 1.0',
-        'Release: 1',
-        'Summary: bench',
-        'License: Apache-2.0',
-        'BuildArch: x86_64',
-        'AutoReqProv: no',
-        // stored, not compressed: the payload is random anyway, and the size is what the bench is about
-        '%define _binary_payload w0.ufdio',
-        '%define __os_install_post %{nil}',
-        '%description',
-        'bench package',
-        '%install',
-        'mkdir -p %{buildroot}/usr/share/ket-bench',
-        ...chunk.map((name) => `head -c ${bytes} /dev/urandom > %{buildroot}/usr/share/ket-bench/${name}`),
-        ...chunk.flatMap((name) => [
-          `%package -n ${name}`,
-          `Summary: ${name}`,
-          `%description -n ${name}`,
-          `${name} bench package`,
-          `%files -n ${name}`,
-          `/usr/share/ket-bench/${name}`,
-        ]),
-      ].join('\n');
-      await writeFile(path.join(top, 'p.spec'), spec + '\n');
-      await run(
-        'rpmbuild',
-        [
-          '-bb',
-          '--quiet',
-          '--define',
-          `_topdir ${top}`,
-          '--define',
-          '_build_id_links none',
-          '--define',
-          'debug_package %{nil}',
-          path.join(top, 'p.spec'),
-        ],
-        { what: 'building bench RPMs' },
-      );
-      for (const name of chunk)
-        await rename(path.join(top, 'RPMS', 'x86_64', `${name}-1.0-1.x86_64.rpm`), path.join(outDir, `${name}-1.0-1.x86_64.rpm`));
-    } finally {
-      await rm(top, { recursive: true, force: true });
-    }
-  });
-  const files = names.map((name) => path.join(outDir, `${name}-1.0-1.x86_64.rpm`));
-  if (keysPath) {
-    const key = await openSigningKey({ keysPath });
-    try {
-      await signRpms(files, key);
-    } finally {
-      await key.dispose();
-    }
-  }
-  return files;
+/** bench:publish's packages: NAME 1.0-1, each with `bytes` of random (incompressible) payload. */
+function benchPackages(names: readonly string[], bytes: number): FixturePackage[] {
+  return names.map((name) => ({ name, version: '1.0', bytes }));
 }
 
-/** DEBs NAME_1.0-1_amd64.deb, each with `bytes` of incompressible payload (dpkg-deb -Znone). */
-export async function makeDebs(outDir: string, names: readonly string[], bytes: number): Promise<string[]> {
-  await mkdir(outDir, { recursive: true });
-  return mapConcurrent(names, 4, async (name) => {
-    const root = await mkdtemp2('ket-bench-deb-');
-    try {
-      await mkdir(path.join(root, 'DEBIAN'));
-      await mkdir(path.join(root, 'usr/share/ket-bench'), { recursive: true });
-      await writeFile(path.join(root, 'usr/share/ket-bench', name), randomBytes(bytes));
-      await writeFile(
-        path.join(root, 'DEBIAN/control'),
-        `Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: KET bench <bench@example.invalid>\nDescription: ${name} bench package\n`,
-      );
-      const file = path.join(outDir, `${name}_1.0-1_amd64.deb`);
-      await run('dpkg-deb', ['--root-owner-group', '-Znone', '--build', root, file], { what: 'building a bench DEB' });
-      return file;
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+/** RPMs NAME-1.0-1.x86_64.rpm of `bytes` payload each (test/support/packages); signed when keysPath is given. */
+export function makeRpms(outDir: string, names: readonly string[], bytes: number, keysPath?: string): Promise<string[]> {
+  return buildRpms(outDir, benchPackages(names, bytes), { keysPath });
 }
 
-function mkdtemp2(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+/** DEBs NAME_1.0-1_amd64.deb of `bytes` payload each (test/support/packages). */
+export function makeDebs(outDir: string, names: readonly string[], bytes: number): Promise<string[]> {
+  return buildDebs(outDir, benchPackages(names, bytes));
 }
 
 /**

@@ -5,7 +5,7 @@ import { APT_REPOSITORY } from '../release/apt-layout';
 import { parseDebianStanzas, rpmEvr } from '../publish/metadata';
 import { ScratchKeyring } from '../publish/sign';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, RunResult, ToolError } from '../util/exec';
 import { Logger } from '../util/log';
 import { aptReason, clientFailure, curlReason, dnfReason } from './failure';
 
@@ -100,21 +100,37 @@ function trimUrl(url: string): string {
 }
 
 /**
- * Checks a yum repository with real dnf (repo_gpgcheck, gpgcheck) and rpmkeys in a throwaway root.
- * @param url base URL (where repodata/ and public.key are)
- * @returns the problems found, none when every expected package is listed, downloads and carries
- *   the repository key's signature. A client failure is one line naming the repository and the
- *   client's reason, with its last output lines indented below (lib/verify/failure).
+ * dnf confined to a throwaway folder and one repository, with every check on: gpgcheck and
+ * repo_gpgcheck against the repository's own public.key. Nothing of this machine's own package
+ * configuration is read or changed. The one way this project runs dnf (verify, and the tests that
+ * install packages).
  */
-export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
+export interface ScratchDnf {
+  /** The throwaway folder (removed by dispose); callers may keep their own files in it. */
+  readonly root: string;
+  /** Where `dnf install` installs (ROOT/installroot): `rpm --root` reads what it holds. */
+  readonly installroot: string;
+  /**
+   * Runs dnf with these arguments (e.g. ['install', 'kubelet']); a ToolError naming `what` when it
+   * fails. `quiet: false` drops -q (only then does dnf list each download error under its summary).
+   */
+  run(args: readonly string[], what: string, opts?: { quiet?: boolean }): Promise<RunResult>;
+  /** Removes the folder. */
+  dispose(): Promise<void>;
+}
+
+/** A ScratchDnf for the repository at `url` (its repodata/ and public.key are read from there). */
+export async function openScratchDnf(url: string): Promise<ScratchDnf> {
   const base = trimUrl(url);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-dnf-'));
-  const problems: string[] = [];
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-dnf-'));
   try {
     await mkdir(path.join(root, 'repos'));
     // Our own dnf.conf: Debian's sets skip_if_unavailable=True, which turns a bad signature into
     // an empty repository instead of an error.
-    await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n');
+    await writeFile(
+      path.join(root, 'dnf.conf'),
+      '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nlocalpkg_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=0\n',
+    );
     await writeFile(
       path.join(root, 'repos', 'ket-verify.repo'),
       [
@@ -129,16 +145,22 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
         '',
       ].join('\n'),
     );
-    // makecache runs without -q: only then does dnf list each download error (URL and curl
-    // error or HTTP status) under its summary, which is the reason a failure reports.
-    const dnf = (args: string[], what: string, quiet = true) =>
+  } catch (e) {
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+  const installroot = path.join(root, 'installroot');
+  return {
+    root,
+    installroot,
+    run: (args, what, opts = {}) =>
       run(
         'dnf',
         [
           '-y',
-          ...(quiet ? ['-q'] : []),
+          ...(opts.quiet === false ? [] : ['-q']),
           `--config=${root}/dnf.conf`,
-          `--installroot=${root}/installroot`,
+          `--installroot=${installroot}`,
           `--setopt=reposdir=${root}/repos`,
           `--setopt=cachedir=${root}/cache`,
           '--setopt=skip_if_unavailable=False',
@@ -147,8 +169,28 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
           '--enablerepo=ket-verify',
           ...args,
         ],
-        { what: `dnf ${what} (${base})` },
-      );
+        { what },
+      ),
+    dispose: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Checks a yum repository with real dnf (repo_gpgcheck, gpgcheck) and rpmkeys in a throwaway root.
+ * @param url base URL (where repodata/ and public.key are)
+ * @returns the problems found, none when every expected package is listed, downloads and carries
+ *   the repository key's signature. A client failure is one line naming the repository and the
+ *   client's reason, with its last output lines indented below (lib/verify/failure).
+ */
+export async function verifyRpmRepository(url: string, expected: readonly ExpectedPackage[], logger: Logger): Promise<string[]> {
+  const base = trimUrl(url);
+  const scratch = await openScratchDnf(base);
+  const root = scratch.root;
+  const problems: string[] = [];
+  try {
+    // makecache runs without -q: only then does dnf list each download error (URL and curl
+    // error or HTTP status) under its summary, which is the reason a failure reports.
+    const dnf = (args: string[], what: string, quiet = true) => scratch.run(args, `dnf ${what} (${base})`, { quiet });
     try {
       await dnf(['makecache'], 'makecache with repo_gpgcheck', false);
     } catch (e) {
@@ -224,8 +266,75 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     }
     return problems;
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await scratch.dispose();
   }
+}
+
+/**
+ * apt-get confined to a throwaway folder and one repository: sources.list names only that
+ * repository, signed-by its own public.key (fetched when the ScratchApt is opened). Nothing of
+ * this machine's own package configuration is read or changed. The one way this project runs
+ * apt-get (verify, and the tests that install packages).
+ */
+export interface ScratchApt {
+  /** The throwaway folder (apt's Dir; removed by dispose); callers may keep their own files in it. */
+  readonly root: string;
+  /**
+   * Runs apt-get with apt's options, then `extraOptions` (e.g. DPkg::Options for an install),
+   * then these arguments; a ToolError naming `what` when it fails.
+   */
+  run(args: readonly string[], what: string, opts?: { extraOptions?: readonly string[]; cwd?: string }): Promise<RunResult>;
+  /** Removes the folder. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A ScratchApt for the repository at `url`, suite `distribution`. Throws a ToolError naming
+ * URL/public.key when the key cannot be fetched.
+ */
+export async function openScratchApt(url: string, distribution: string = APT_REPOSITORY.distribution): Promise<ScratchApt> {
+  const base = trimUrl(url);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-apt-'));
+  try {
+    for (const d of [
+      'etc/apt/preferences.d',
+      'etc/apt/apt.conf.d',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+      'var/lib/dpkg',
+    ]) {
+      await mkdir(path.join(root, d), { recursive: true });
+    }
+    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
+    const keyFile = path.join(root, 'repo-key.asc');
+    await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
+    await writeFile(
+      path.join(root, 'etc/apt/sources.list'),
+      `deb [arch=${APT_REPOSITORY.architecture} signed-by=${keyFile}] ${base} ${distribution} ${APT_REPOSITORY.component}\n`,
+    );
+  } catch (e) {
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+  const o = (name: string, value: string) => ['-o', `${name}=${value}`];
+  const options = [
+    ...o('Dir', root),
+    ...o('Dir::State::status', `${root}/var/lib/dpkg/status`),
+    ...o('Dir::Etc::sourceparts', '-'),
+    ...o('APT::Architecture', APT_REPOSITORY.architecture),
+    ...o('APT::Architectures', APT_REPOSITORY.architecture),
+    ...o('APT::Sandbox::User', 'root'),
+    ...o('Debug::NoLocking', '1'),
+    ...o('Acquire::Languages', 'none'),
+    ...o('Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled', 'false'),
+    // Plain Packages files in lists/ (verify reads them): hosts such as Docker images set GzipIndexes/lz4.
+    ...o('Acquire::GzipIndexes', 'false'),
+  ];
+  return {
+    root,
+    run: (args, what, opts = {}) => run('apt-get', [...options, ...(opts.extraOptions ?? []), ...args], { what, cwd: opts.cwd }),
+    dispose: () => rm(root, { recursive: true, force: true }),
+  };
 }
 
 /**
@@ -239,55 +348,19 @@ export async function verifyDebRepository(
   distribution: string = APT_REPOSITORY.distribution,
 ): Promise<string[]> {
   const base = trimUrl(url);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-verify-apt-'));
+  let apt: ScratchApt;
+  try {
+    apt = await openScratchApt(base, distribution);
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    return [clientFailure(`DEB repository ${base}: no public.key`, e, curlReason)];
+  }
+  const root = apt.root;
   const problems: string[] = [];
   try {
-    for (const d of [
-      'etc/apt/preferences.d',
-      'etc/apt/apt.conf.d',
-      'var/lib/apt/lists/partial',
-      'var/cache/apt/archives/partial',
-      'var/lib/dpkg',
-      'download',
-    ]) {
-      await mkdir(path.join(root, d), { recursive: true });
-    }
-    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
-    const keyFile = path.join(root, 'repo-key.asc');
+    await mkdir(path.join(root, 'download'));
     try {
-      await run('curl', ['-fsS', '-o', keyFile, `${base}/public.key`], { what: `fetching ${base}/public.key` });
-    } catch (e) {
-      return [clientFailure(`DEB repository ${base}: no public.key`, e, curlReason)];
-    }
-    await writeFile(
-      path.join(root, 'etc/apt/sources.list'),
-      `deb [arch=${APT_REPOSITORY.architecture} signed-by=${keyFile}] ${base} ${distribution} ${APT_REPOSITORY.component}\n`,
-    );
-    const options = [
-      '-o',
-      `Dir=${root}`,
-      '-o',
-      `Dir::State::status=${root}/var/lib/dpkg/status`,
-      '-o',
-      'Dir::Etc::sourceparts=-',
-      '-o',
-      `APT::Architecture=${APT_REPOSITORY.architecture}`,
-      '-o',
-      `APT::Architectures=${APT_REPOSITORY.architecture}`,
-      '-o',
-      'APT::Sandbox::User=root',
-      '-o',
-      'Debug::NoLocking=1',
-      '-o',
-      'Acquire::Languages=none',
-      '-o',
-      'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false',
-      // Plain Packages files in lists/ (read below): hosts such as Docker images set GzipIndexes/lz4.
-      '-o',
-      'Acquire::GzipIndexes=false',
-    ];
-    try {
-      const { stdout, stderr } = await run('apt-get', [...options, '-q', 'update'], { what: `apt-get update (${base})` });
+      const { stdout, stderr } = await apt.run(['-q', 'update'], `apt-get update (${base})`);
       // apt-get update exits 0 after some failures; these lines mean the repository was not accepted.
       const bad = `${stdout}\n${stderr}`.split('\n').filter((l) => /^(E:|W:.*(GPG|signature|not signed|Failed to fetch))/i.test(l.trim()));
       if (bad.length) {
@@ -322,9 +395,8 @@ export async function verifyDebRepository(
     if (present.length) {
       try {
         // apt-get download checks each file against the signed index's SHA256.
-        await run('apt-get', [...options, '-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], {
+        await apt.run(['-q', 'download', ...present.map((p) => `${p.name}=${p.version}`)], 'apt-get download', {
           cwd: path.join(root, 'download'),
-          what: 'apt-get download',
         });
         logger.info(`apt-get: downloaded ${present.length} package(s), hashes match the signed index`);
       } catch (e) {
@@ -333,7 +405,7 @@ export async function verifyDebRepository(
     }
     return problems;
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await apt.dispose();
   }
 }
 

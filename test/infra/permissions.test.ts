@@ -17,7 +17,7 @@ import { s3TargetFromEnv } from '../../lib/publish/s3';
 import { publishRepositories } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
 import { verifyRepositories } from '../../lib/verify';
-import { makeDebs, makeRpms } from '../integration/publish-fixtures';
+import { buildPackages } from '../support/packages';
 import { generateTestKeys } from '../support/gpg';
 import { ALLOW_ALL, IamModel, Request } from './aws/iam';
 import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel, projects } from './aws/pipelines';
@@ -61,8 +61,7 @@ beforeAll(async () => {
   const recorder = await startS3Recorder(store.endpoint);
   const from = path.join(dir, 'build');
   const packages = [{ name: 'kismatic-test', version: '1.0.0' }];
-  await makeRpms(path.join(from, 'rpms'), packages, keys.keysPath);
-  await makeDebs(path.join(from, 'debs'), packages);
+  await buildPackages(from, packages, keys.keysPath);
   try {
     for (let i = 0; i < 2; i++)
       await publishRepositories({
@@ -91,8 +90,7 @@ beforeAll(async () => {
     for (const b of Object.values(RUN_B)) await store.createBucket(b);
     const fromB = path.join(dir, 'build-b');
     const other = [{ name: 'kismatic-other', version: '2.0.0' }];
-    await makeRpms(path.join(fromB, 'rpms'), other, keys.keysPath);
-    await makeDebs(path.join(fromB, 'debs'), other);
+    await buildPackages(fromB, other, keys.keysPath);
     await publishRepositories({
       rpmRepo: RUN_B.rpm,
       debRepo: RUN_B.deb,

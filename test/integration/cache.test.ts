@@ -7,7 +7,7 @@ import { publishRepositories, PublishOptions } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
 import { ExpectedPackage, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
 import { generateTestKeys, TestKeys } from '../support/gpg';
-import { makeDebs, makeRpms, TinyPackage } from './publish-fixtures';
+import { buildPackages, FixturePackage } from '../support/packages';
 
 /**
  * Issue 11, item 3: the signed entry files are never served from a cache without revalidation, so
@@ -32,12 +32,11 @@ describe('publishing behind a caching proxy that caches as CloudFront does (inte
     await rm(dir, { recursive: true, force: true });
   });
 
-  const expected = (ps: TinyPackage[]): ExpectedPackage[] => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
+  const expected = (ps: FixturePackage[]): ExpectedPackage[] => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
 
-  async function buildAndOptions(name: string, r: { rpm: string; deb: string }, ps: TinyPackage[]): Promise<PublishOptions> {
+  async function buildAndOptions(name: string, r: { rpm: string; deb: string }, ps: FixturePackage[]): Promise<PublishOptions> {
     const from = path.join(dir, 'builds', name);
-    await makeRpms(path.join(from, 'rpms'), ps, keys.keysPath);
-    await makeDebs(path.join(from, 'debs'), ps);
+    await buildPackages(from, ps, keys.keysPath);
     return {
       rpmRepo: r.rpm,
       debRepo: r.deb,
@@ -68,8 +67,8 @@ describe('publishing behind a caching proxy that caches as CloudFront does (inte
     const r = { rpm: `cache-rpm-${tag}`, deb: `cache-deb-${tag}` };
     await store.createBucket(r.rpm);
     await store.createBucket(r.deb);
-    const first: TinyPackage[] = [{ name: 'kubelet', version: '1.7.4' }];
-    const second: TinyPackage[] = [{ name: 'kubelet', version: '1.7.5' }];
+    const first: FixturePackage[] = [{ name: 'kubelet', version: '1.7.4' }];
+    const second: FixturePackage[] = [{ name: 'kubelet', version: '1.7.5' }];
     await publishRepositories(await buildAndOptions(`${tag}-1`, r, first));
     const proxy = await startCachingProxy({ origin: store.endpoint, policy });
     proxies.push(proxy);

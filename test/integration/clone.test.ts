@@ -15,10 +15,10 @@ import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server'
 import { startCachingProxy } from '../../lib/local/store/caching-proxy';
 import { run } from '../../lib/util/exec';
 import { Logger, silentLogger } from '../../lib/util/log';
-import { verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
+import { openScratchApt, openScratchDnf, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
 import { runCli } from '../support/cli';
 import { generateTestKeys, TestKeys } from '../support/gpg';
-import { makeBuild, makeSizedDebs, makeSizedRpms, mixedPackages, SizedPackage } from './clone-fixtures';
+import { buildDebs, buildPackages, buildRpms, FixturePackage, mixedPackages, PAYLOAD_DIR } from '../support/packages';
 
 /** ket-packages with no key from the caller's environment: the command line names it. */
 function cli(args: string[]) {
@@ -32,7 +32,7 @@ function recordingLogger(): Logger & { lines: string[] } {
 }
 
 type Release = { rpm: Array<{ name: string; version: string }>; deb: Array<{ name: string; version: string }> };
-const releaseOf = (rpm: SizedPackage[], deb: SizedPackage[] = rpm): Release => ({
+const releaseOf = (rpm: FixturePackage[], deb: FixturePackage[] = rpm): Release => ({
   rpm: rpm.map((p) => ({ name: p.name, version: `${p.version}-1` })),
   deb: deb.map((p) => ({ name: p.name, version: `${p.version}-1` })),
 });
@@ -97,11 +97,19 @@ describe('clone (integration, slow)', () => {
     });
   }
 
-  let buildSeq = 0;
-  async function build(packages: SizedPackage[], keys: TestKeys): Promise<string> {
-    const out = await makeBuild(path.join(dir, 'builds', String(buildSeq++)), packages, keys.keysPath);
-    releases.set(out, releaseOf(packages));
-    return out;
+  /** Build folders by packages and key: publishing reads a build folder and never changes it. */
+  const builds = new Map<string, Promise<string>>();
+  function build(packages: FixturePackage[], keys: TestKeys): Promise<string> {
+    const id = JSON.stringify([packages, keys.fingerprint]);
+    if (!builds.has(id))
+      builds.set(
+        id,
+        buildPackages(path.join(dir, 'builds', String(builds.size)), packages, keys.keysPath).then((out) => {
+          releases.set(out, releaseOf(packages));
+          return out;
+        }),
+      );
+    return builds.get(id)!;
   }
 
   function clone(from: CloneRepository, to: CloneRepository, extra: Partial<CloneOptions> = {}) {
@@ -116,9 +124,9 @@ describe('clone (integration, slow)', () => {
     });
   }
 
-  const expected = (ps: SizedPackage[]) => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
+  const expected = (ps: FixturePackage[]) => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
 
-  async function verifyServes(r: CloneRepository, ps: SizedPackage[]): Promise<void> {
+  async function verifyServes(r: CloneRepository, ps: FixturePackage[]): Promise<void> {
     expect(await verifyRpmRepository(store.bucketUrl(r.rpmBucket), expected(ps), silentLogger)).toEqual([]);
     expect(await verifyDebRepository(store.bucketUrl(r.debBucket), expected(ps), silentLogger)).toEqual([]);
   }
@@ -142,77 +150,58 @@ describe('clone (integration, slow)', () => {
    * dnf (gpgcheck, repo_gpgcheck) and apt-get (signed-by B's public.key), then looks for its file.
    */
   async function installFrom(r: CloneRepository, name: string, endpoint = store.endpoint): Promise<void> {
-    const root = await mkdtemp(path.join(dir, 'install-'));
-    const rpmBase = `${endpoint}/${r.rpmBucket}`;
-    await mkdir(path.join(root, 'dnf', 'repos'), { recursive: true });
-    await writeFile(path.join(root, 'dnf', 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\n');
-    await writeFile(
-      path.join(root, 'dnf', 'repos', 'b.repo'),
-      `[b]\nname=B\nbaseurl=${rpmBase}/\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=${rpmBase}/public.key\nmetadata_expire=0\n`,
-    );
-    const installroot = path.join(root, 'dnf', 'installroot');
-    await run('dnf', [
-      '-y',
-      '-q',
-      `--config=${path.join(root, 'dnf', 'dnf.conf')}`,
-      `--installroot=${installroot}`,
-      `--setopt=reposdir=${path.join(root, 'dnf', 'repos')}`,
-      `--setopt=cachedir=${path.join(root, 'dnf', 'cache')}`,
-      '--releasever=7',
-      '--disablerepo=*',
-      '--enablerepo=b',
-      'install',
-      name,
-    ]);
-    expect((await run('rpm', ['--root', installroot, '-q', name])).stdout.trim()).toMatch(new RegExp(`^${name}-`));
+    const dnf = await openScratchDnf(`${endpoint}/${r.rpmBucket}`);
+    try {
+      await dnf.run(['install', name], `dnf install ${name}`);
+      expect((await run('rpm', ['--root', dnf.installroot, '-q', name])).stdout.trim()).toMatch(new RegExp(`^${name}-`));
+      expect(existsSync(path.join(dnf.installroot, PAYLOAD_DIR, name))).toBe(true);
+    } finally {
+      await dnf.dispose();
+    }
 
-    const apt = path.join(root, 'apt');
-    for (const d of [
-      'etc/apt/sources.list.d',
-      'etc/apt/preferences.d',
-      'var/lib/dpkg/info',
-      'var/lib/dpkg/updates',
-      'var/lib/apt/lists/partial',
-      'var/cache/apt/archives/partial',
-      'var/log/apt',
-    ])
-      await mkdir(path.join(apt, d), { recursive: true });
-    await writeFile(path.join(apt, 'var/lib/dpkg/status'), '');
-    const key = path.join(apt, 'public.key');
-    await writeFile(key, (await getObjectBytes(target, r.debBucket, 'public.key'))!.body);
-    await writeFile(
-      path.join(apt, 'etc/apt/sources.list'),
-      `deb [arch=amd64 signed-by=${key}] ${endpoint}/${r.debBucket} kismatic-xenial main\n`,
-    );
-    const o = (k: string, v: string) => ['-o', `${k}=${v}`];
-    const options = [
-      ...o('Dir', apt),
-      ...o('Dir::State::status', path.join(apt, 'var/lib/dpkg/status')),
-      ...o('APT::Architecture', 'amd64'),
-      ...o('APT::Sandbox::User', 'root'),
-      ...o('Debug::NoLocking', '1'),
-      ...o('Acquire::Languages', 'none'),
-      ...o('DPkg::Options::', `--root=${apt}`),
-      ...o('DPkg::Options::', `--admindir=${path.join(apt, 'var/lib/dpkg')}`),
-      ...o('DPkg::Options::', '--force-not-root'),
-      ...o('DPkg::Options::', '--force-script-chrootless'),
-      ...o('Dpkg::Use-Pty', '0'),
-    ];
-    const update = await run('apt-get', [...options, '-q', 'update']);
-    expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
-    await run('apt-get', [...options, '-q', '-y', 'install', name]);
-    expect(existsSync(path.join(apt, 'usr/share/ket-clone', name))).toBe(true);
+    const apt = await openScratchApt(`${endpoint}/${r.debBucket}`);
+    try {
+      // dpkg installs into apt's throwaway folder (its --root and --admindir), not into this machine.
+      for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/log/apt'])
+        await mkdir(path.join(apt.root, d), { recursive: true });
+      const dpkg = [
+        ...['-o', `DPkg::Options::=--root=${apt.root}`],
+        ...['-o', `DPkg::Options::=--admindir=${path.join(apt.root, 'var/lib/dpkg')}`],
+        ...['-o', 'DPkg::Options::=--force-not-root'],
+        ...['-o', 'DPkg::Options::=--force-script-chrootless'],
+        ...['-o', 'Dpkg::Use-Pty=0'],
+      ];
+      const update = await apt.run(['-q', 'update'], 'apt-get update');
+      expect(`${update.stdout}\n${update.stderr}`).not.toMatch(/^(E:|W:.*(GPG|signature|not signed))/m);
+      await apt.run(['-q', '-y', 'install', name], `apt-get install ${name}`, { extraOptions: dpkg });
+      expect(existsSync(path.join(apt.root, PAYLOAD_DIR, name))).toBe(true);
+    } finally {
+      await apt.dispose();
+    }
   }
 
-  const small: SizedPackage[] = [
+  const small: FixturePackage[] = [
     { name: 'kubelet', version: '1.7.4', bytes: 20_000 },
     { name: 'kubectl', version: '1.7.4' },
     { name: 'etcd', version: '3.1.10' },
   ];
 
+  /**
+   * A production repository serving `small`, published once and shared by the tests that only
+   * read it (a clone never writes its source).
+   */
+  let smallProduction: Promise<CloneRepository> | undefined;
+  function productionSmall(): Promise<CloneRepository> {
+    smallProduction ??= (async () => {
+      const a = await repository('prod-small', { production: true });
+      await publish(a, await build(small, productionKey), productionKey);
+      return a;
+    })();
+    return smallProduction;
+  }
+
   test('a small repository into a new one: served at B with B-signed top files; B public.key carries both keys', async () => {
-    const a = await repository('prod-small', { production: true });
-    await publish(a, await build(small, productionKey), productionKey);
+    const a = await productionSmall();
     const b = await repository('copy-small');
     const logger = recordingLogger();
     const result = await clone(a, b, { logger });
@@ -294,8 +283,8 @@ describe('clone (integration, slow)', () => {
       big = await repository('prod-big', { production: true });
       const out = path.join(dir, 'builds', 'big');
       await Promise.all([
-        makeSizedRpms(path.join(out, 'rpms'), bigRpms, productionKey.keysPath),
-        makeSizedDebs(path.join(out, 'debs'), bigDebs),
+        buildRpms(path.join(out, 'rpms'), bigRpms, { keysPath: productionKey.keysPath }),
+        buildDebs(path.join(out, 'debs'), bigDebs),
       ]);
       releases.set(out, releaseOf(bigRpms, bigDebs));
       await publish(big, out, productionKey);
@@ -326,7 +315,7 @@ describe('clone (integration, slow)', () => {
 
     test('a publish into A during the clone leaves B a complete copy of A as it was', async () => {
       const before = await referenced(big);
-      const extra: SizedPackage[] = [{ name: 'published-meanwhile', version: '9.0' }];
+      const extra: FixturePackage[] = [{ name: 'published-meanwhile', version: '9.0' }];
       const extraBuild = await build(extra, productionKey);
       const b = await repository('copy-during');
       let publishing: Promise<void> | undefined;
@@ -368,10 +357,9 @@ describe('clone (integration, slow)', () => {
 
   let resetB: CloneRepository | undefined;
   test('an existing B is reset: conflicting versions replaced, B-only objects removed, both printed', async () => {
-    const a = await repository('prod-reset', { production: true });
-    await publish(a, await build(small, productionKey), productionKey);
+    const a = await productionSmall();
     const b = await repository('staging-reset');
-    const bOwn: SizedPackage[] = [
+    const bOwn: FixturePackage[] = [
       { name: 'kubelet', version: '1.7.4', salt: 'built in staging' },
       { name: 'kubectl', version: '1.7.4', salt: 'built in staging' },
       { name: 'staging-only', version: '0.9' },
@@ -430,7 +418,7 @@ describe('clone (integration, slow)', () => {
   }, 180_000);
 
   test('a publish into the reset B afterwards passes the key guard and keeps every package installable', async () => {
-    const next: SizedPackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
+    const next: FixturePackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
     await publish(resetB!, await build(next, stagingKey), stagingKey);
     await verifyServes(resetB!, [...small, ...next]);
   }, 180_000);
@@ -474,19 +462,16 @@ describe('clone (integration, slow)', () => {
   }, 60_000);
 
   test('guards: A = B, unknown A or B, B production, A not published; each a clear message, nothing written', async () => {
-    const a = await repository('prod-guards', { production: true });
-    await publish(a, await build(small, productionKey), productionKey);
+    const a = await productionSmall();
     const b = await repository('staging-guards');
     const empty = await repository('never-published');
     const mark = trace.length;
     await expect(clone(b, b)).rejects.toThrow(/clone from and to are both 'staging-guards': a repository cannot be cloned into itself/);
     await expect(clone({ ...a, name: 'nope' }, b)).rejects.toThrow(
-      /clone from: no repository named 'nope' \(known: .*prod-guards.*staging-guards/,
+      /clone from: no repository named 'nope' \(known: .*prod-small.*staging-guards/,
     );
     await expect(clone(a, { ...b, name: 'nowhere' })).rejects.toThrow(/clone to: no repository named 'nowhere'/);
-    await expect(clone(b, a)).rejects.toThrow(
-      /clone to: 'prod-guards' is a production repository; production is never a clone destination/,
-    );
+    await expect(clone(b, a)).rejects.toThrow(/clone to: 'prod-small' is a production repository; production is never a clone destination/);
     await expect(clone(empty, b)).rejects.toThrow(/clone from 'never-published': nothing is published there yet .*nothing was copied/);
     const quiet = await clone(empty, b, { emptySource: 'succeed' });
     expect(quiet).toMatchObject({

@@ -19,7 +19,7 @@ import { openSigningKey, SigningKey } from '../../lib/signing/keyring';
 import { silentLogger } from '../../lib/util/log';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { fixtureRelease, ketFixtureFiles, RELEASE_A, RELEASE_B, snapshot, writeKetFixture } from '../support/ket-fixture';
-import { makeDebs, makeRpms, TinyPackage } from './publish-fixtures';
+import { buildPackages, FixturePackage } from '../support/packages';
 
 /** A repository root on disk, as publish leaves it in a bucket: what the HTTP server serves. */
 function folderObjects(dir: string): RepositoryObjects {
@@ -298,13 +298,12 @@ describe('consume from published repositories: signed release.json (integration)
     });
 
     test('publish records build/release-manifest.json in both repositories; consume reads it back', async () => {
-      const tiny: TinyPackage[] = [
+      const tiny: FixturePackage[] = [
         { name: 'kubelet', version: '1.7.4' },
         { name: 'etcd', version: '3.1.11' },
       ];
       const out = path.join(dir, 'build');
-      await makeRpms(path.join(out, 'rpms'), tiny, keys.keysPath);
-      await makeDebs(path.join(out, 'debs'), tiny);
+      await buildPackages(out, tiny, keys.keysPath);
       const release: ReleaseManifest = {
         schemaVersion: 1,
         manifest: 'tiny.yaml',
@@ -353,8 +352,7 @@ describe('consume from published repositories: signed release.json (integration)
 
     test('a build folder whose release manifest disagrees with its packages is refused before any write', async () => {
       const out = path.join(dir, 'build-bad');
-      await makeRpms(path.join(out, 'rpms'), [{ name: 'kubelet', version: '1.7.5' }], keys.keysPath);
-      await makeDebs(path.join(out, 'debs'), [{ name: 'kubelet', version: '1.7.5' }]);
+      await buildPackages(out, [{ name: 'kubelet', version: '1.7.5' }], keys.keysPath);
       const release: ReleaseManifest = {
         schemaVersion: 1,
         manifest: 'bad.yaml',

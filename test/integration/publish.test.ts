@@ -8,9 +8,16 @@ import * as path from 'node:path';
 import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
-import { ExpectedPackage, verifyDebRepository, verifyRepositories, verifyRpmRepository } from '../../lib/verify';
+import {
+  ExpectedPackage,
+  openScratchApt,
+  openScratchDnf,
+  verifyDebRepository,
+  verifyRepositories,
+  verifyRpmRepository,
+} from '../../lib/verify';
 import { generateTestKeys, TestKeys } from '../support/gpg';
-import { makeDebs, makeRpms, TinyPackage } from './publish-fixtures';
+import { buildPackages, buildRpms, FixturePackage } from '../support/packages';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -50,10 +57,9 @@ describe('publish and verify (integration, slow)', () => {
   const releases = new Map<string, ReleaseContents>();
 
   /** A build folder with tiny signed RPMs and DEBs; its release names exactly these. */
-  async function build(name: string, packages: TinyPackage[], signWith: TestKeys = keys): Promise<string> {
+  async function build(name: string, packages: FixturePackage[], signWith: TestKeys = keys): Promise<string> {
     const out = path.join(dir, 'builds', name);
-    await makeRpms(path.join(out, 'rpms'), packages, signWith.keysPath);
-    await makeDebs(path.join(out, 'debs'), packages);
+    await buildPackages(out, packages, signWith.keysPath);
     releases.set(out, { rpm: rpmExpected(packages), deb: debExpected(packages) });
     return out;
   }
@@ -72,10 +78,10 @@ describe('publish and verify (integration, slow)', () => {
     };
   }
 
-  const rpmExpected = (ps: TinyPackage[]): ExpectedPackage[] => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
+  const rpmExpected = (ps: FixturePackage[]): ExpectedPackage[] => ps.map((p) => ({ name: p.name, version: `${p.version}-1` }));
   const debExpected = rpmExpected;
 
-  async function verify(r: { rpm: string; deb: string }, ps: TinyPackage[]): Promise<void> {
+  async function verify(r: { rpm: string; deb: string }, ps: FixturePackage[]): Promise<void> {
     await verifyRepositories({
       rpmUrl: store.bucketUrl(r.rpm),
       debUrl: store.bucketUrl(r.deb),
@@ -90,11 +96,11 @@ describe('publish and verify (integration, slow)', () => {
     return trace.slice(from).filter((l) => /^(PUT|POST|DELETE) /.test(l) && (l.includes(` /${r.rpm}/`) || l.includes(` /${r.deb}/`)));
   }
 
-  const release1: TinyPackage[] = [
+  const release1: FixturePackage[] = [
     { name: 'kubelet', version: '1.7.4' },
     { name: 'etcd', version: '3.1.10' },
   ];
-  const release2: TinyPackage[] = [
+  const release2: FixturePackage[] = [
     { name: 'kubelet', version: '1.7.5' },
     { name: 'etcd', version: '3.1.11' },
   ];
@@ -149,8 +155,8 @@ describe('publish and verify (integration, slow)', () => {
 
   test('two concurrent publishes into one repository lose nothing', async () => {
     const r = await repos();
-    const a: TinyPackage[] = [{ name: 'pkg-a', version: '1.0' }];
-    const b: TinyPackage[] = [{ name: 'pkg-b', version: '1.0' }];
+    const a: FixturePackage[] = [{ name: 'pkg-a', version: '1.0' }];
+    const b: FixturePackage[] = [{ name: 'pkg-b', version: '1.0' }];
     const [ba, bb] = [await build('ca', a), await build('cb', b)];
     await Promise.all([
       publishRepositories(options(r, ba, { stateUrl: 's3://ket-state/concurrent' })),
@@ -401,7 +407,7 @@ describe('publish and verify (integration, slow)', () => {
     // New RPM (other version) but the DEB of the same name and version rebuilt with other bytes.
     const b = await build('h2', [{ name: 'kubectl', version: '1.7.4', salt: 'rebuilt' }]);
     await rm(path.join(b, 'rpms'), { recursive: true });
-    await makeRpms(path.join(b, 'rpms'), [{ name: 'kubectl', version: '1.7.5' }], keys.keysPath);
+    await buildRpms(path.join(b, 'rpms'), [{ name: 'kubectl', version: '1.7.5' }], { keysPath: keys.keysPath });
     const release = {
       rpm: rpmExpected([{ name: 'kubectl', version: '1.7.5' }]),
       deb: debExpected([{ name: 'kubectl', version: '1.7.4' }]),
@@ -620,77 +626,28 @@ async function keysIn(base: string): Promise<string[]> {
   return primaryFingerprints(stdout).sort();
 }
 
-/** dnf install into a throwaway root with gpgcheck, repo_gpgcheck and the repository's public.key. */
+/** dnf install with gpgcheck, repo_gpgcheck and the repository's public.key (lib/verify's scratch dnf). */
 async function dnfInstall(base: string, specs: string[]): Promise<void> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-dnf-install-'));
+  const dnf = await openScratchDnf(base);
   try {
-    await mkdir(path.join(root, 'repos'));
-    await writeFile(path.join(root, 'dnf.conf'), '[main]\ngpgcheck=1\nrepo_gpgcheck=1\nlocalpkg_gpgcheck=1\nskip_if_unavailable=False\n');
-    await writeFile(
-      path.join(root, 'repos', 'k.repo'),
-      `[k]\nname=k\nbaseurl=${base}/\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=${base}/public.key\nmetadata_expire=0\n`,
-    );
-    await run(
-      'dnf',
-      [
-        '-y',
-        '-q',
-        `--config=${root}/dnf.conf`,
-        `--installroot=${root}/root`,
-        `--setopt=reposdir=${root}/repos`,
-        `--setopt=cachedir=${root}/cache`,
-        '--releasever=7',
-        '--disablerepo=*',
-        '--enablerepo=k',
-        'install',
-        ...specs,
-      ],
-      { what: 'dnf install' },
-    );
-    const { stdout } = await run('rpm', ['--root', `${root}/root`, '-qa', '--qf', '%{name}-%{version}-%{release}\n']);
+    await dnf.run(['install', ...specs], 'dnf install');
+    const { stdout } = await run('rpm', ['--root', dnf.installroot, '-qa', '--qf', '%{name}-%{version}-%{release}\n']);
     for (const spec of specs) expect(stdout).toContain(spec);
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await dnf.dispose();
   }
 }
 
-/** apt-get install (download and check against the signed InRelease) into a throwaway root. */
+/** apt-get install --download-only (each file checked against the signed InRelease), lib/verify's scratch apt-get. */
 async function aptInstall(base: string, specs: string[]): Promise<void> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'ket-apt-install-'));
+  const apt = await openScratchApt(base);
   try {
-    for (const d of [
-      'etc/apt/apt.conf.d',
-      'etc/apt/preferences.d',
-      'var/lib/apt/lists/partial',
-      'var/cache/apt/archives/partial',
-      'var/lib/dpkg',
-    ])
-      await mkdir(path.join(root, d), { recursive: true });
-    await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
-    await writeFile(path.join(root, 'key.asc'), await (await fetch(`${base}/public.key`)).text());
-    await writeFile(path.join(root, 'etc/apt/sources.list'), `deb [arch=amd64 signed-by=${root}/key.asc] ${base} kismatic-xenial main\n`);
-    const o = [
-      '-o',
-      `Dir=${root}`,
-      '-o',
-      `Dir::State::status=${root}/var/lib/dpkg/status`,
-      '-o',
-      'Dir::Etc::sourceparts=-',
-      '-o',
-      'APT::Architecture=amd64',
-      '-o',
-      'APT::Sandbox::User=root',
-      '-o',
-      'Debug::NoLocking=1',
-      '-o',
-      'Acquire::Languages=none',
-    ];
-    const update = await run('apt-get', [...o, '-q', 'update'], { what: 'apt-get update' });
+    const update = await apt.run(['-q', 'update'], 'apt-get update');
     expect(`${update.stdout}${update.stderr}`).not.toMatch(/^(W|E):/m);
-    await run('apt-get', [...o, '-q', '-y', '--download-only', 'install', ...specs], { what: 'apt-get install' });
-    const got = await readdir(path.join(root, 'var/cache/apt/archives'));
+    await apt.run(['-q', '-y', '--download-only', 'install', ...specs], 'apt-get install');
+    const got = await readdir(path.join(apt.root, 'var/cache/apt/archives'));
     for (const spec of specs) expect(got.some((f) => f.startsWith(`${spec.split('=')[0]}_${spec.split('=')[1]}_`))).toBe(true);
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await apt.dispose();
   }
 }

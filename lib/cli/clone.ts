@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CloneResult } from '../clone';
+import { DEFAULT_SERVE_PORT } from '../local/names';
 import { formatBytes, stderrLogger } from '../util/log';
 import { withInterrupt } from './interrupt';
 import { action } from './program';
@@ -43,7 +44,12 @@ export function registerCloneCommand(program: Command): void {
       ),
     )
     .option('--data-dir <dir>', 'embedded store folder (with --local)', '.local/s3')
-    .option('--port <n>', 'embedded store port (with --local; 0 = any free port)', parsePort, 0)
+    .option(
+      '--port <n>',
+      'with --local: the port `ket-packages local --serve` serves the store at; the clone runs the store there and writes those URLs into the destination',
+      parsePort,
+      DEFAULT_SERVE_PORT,
+    )
     .option('--concurrency <n>', 'copies in flight at once', parseConcurrency, 16)
     .option('--no-verify', 'with --local: skip the final read of the destination with dnf and apt-get')
     .addOption(
@@ -76,24 +82,34 @@ export function registerCloneCommand(program: Command): void {
       ]);
       const progress = progressReporter(process.stderr);
       try {
-        const common = {
-          from: flags.from,
-          to: flags.to,
-          logger: stderrLogger,
-          onProgress: progress.update,
-          concurrency: flags.concurrency,
-        };
-        const result = flags.deployment
-          ? await cloneDeployedRepository({ ...common, deploymentFile: flags.deployment, env: process.env })
-          : await cloneRepository({
-              ...common,
-              dataDir: flags.dataDir,
-              port: flags.port,
-              signingKey: signingOptions(cmd),
-              verify: flags.verify,
-            });
-        progress.stop();
-        process.stdout.write(summary(result));
+        await withInterrupt(async (signal) => {
+          const common = {
+            from: flags.from,
+            to: flags.to,
+            logger: stderrLogger,
+            onProgress: progress.update,
+            concurrency: flags.concurrency,
+            signal,
+          };
+          const result = flags.deployment
+            ? await cloneDeployedRepository({ ...common, deploymentFile: flags.deployment, env: process.env })
+            : await cloneRepository({
+                ...common,
+                dataDir: flags.dataDir,
+                port: flags.port,
+                labels: { dataDir: '--data-dir', port: '--port' },
+                signingKey: signingOptions(cmd),
+                verify: flags.verify,
+              });
+          progress.stop();
+          process.stdout.write(summary(result));
+          if (!flags.deployment)
+            process.stdout.write(
+              `the store stopped with this command; serve it at these URLs with: ket-packages local --serve --data-dir ${flags.dataDir}` +
+                (flags.port === DEFAULT_SERVE_PORT ? '' : ` --port ${flags.port}`) +
+                '\n',
+            );
+        });
       } finally {
         progress.stop();
       }

@@ -10,7 +10,7 @@ import { assertBucket, bucketHttpUrl, bucketOf, describeS3Error, S3Target } from
 import { putBytes } from '../publish/upload';
 import { clearSign, detachSign, openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
-import { UserError } from '../util/errors';
+import { INTERRUPTED_EXIT_CODE, UserError } from '../util/errors';
 import { formatBytes, Logger } from '../util/log';
 import { verifyDebRepository, verifyRpmRepository } from '../verify';
 import { aptlyStateForDestination } from './aptly-state';
@@ -60,7 +60,11 @@ export interface CloneOptions extends CopySettings {
   readonly emptySource?: 'fail' | 'succeed';
   /** Called after every object (copied or found identical). */
   readonly onProgress?: (p: CloneProgress) => void;
-  /** Stops the copy between objects (B keeps its old top files; a re-run completes it). */
+  /**
+   * Stops the clone at its next step (between objects while copying): B keeps its old top files,
+   * its locks are released and the temporary folders removed; a re-run completes it. The abort
+   * reason (the signal's name, e.g. SIGINT) is named in the error.
+   */
   readonly signal?: AbortSignal;
   /** B's publish lock: validity without renewal, and how long to wait for a publisher. @default 15 and 20 minutes */
   readonly lockTtlMs?: number;
@@ -127,6 +131,8 @@ interface Planned extends ReferencedObject {
 export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneResult> {
   const { target, logger } = opts;
   const { source: a, destination: b } = checkClonePair(opts.repositories, opts.from, opts.to);
+  const stopIfAborted = () => throwIfCloneAborted(opts.signal, b);
+  stopIfAborted();
   const rpmUrl = b.rpmBaseUrl ?? bucketHttpUrl(target, b.rpmBucket);
   const debUrl = b.debBaseUrl ?? bucketHttpUrl(target, b.debBucket);
   await Promise.all([
@@ -139,6 +145,7 @@ export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneR
   let key: Promise<SigningKey> | undefined;
   try {
     const snapshot = await readSnapshot(target, a, keyring, logger, { attempts: opts.snapshotAttempts });
+    stopIfAborted();
     const empty = (message: string): CloneResult => ({
       status: 'source-empty',
       from: a.name,
@@ -176,6 +183,7 @@ export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneR
     key.catch(() => undefined);
     const signing = await key;
     await keyring.import(signing.publicKeyArmored, `the signing key of '${b.name}' (${signing.source})`);
+    stopIfAborted();
 
     // B's publish locks, taken in publish's fixed order (lib/publish/lock.ts acquireLocks), so a
     // clone and a publish of B can never each hold one and wait for the other.
@@ -191,6 +199,7 @@ export async function cloneRepositoryContent(opts: CloneOptions): Promise<CloneR
       })),
     );
     try {
+      stopIfAborted();
       const assertHeld = () => locks.held.forEach((l) => l.assertHeld());
       return await cloneLocked(opts, a, b, snapshot, signing, keyring, work, assertHeld, { rpmUrl, debUrl });
     } finally {
@@ -266,19 +275,21 @@ async function cloneLocked(
   for (let phase = 0; phase < 6; phase++) {
     const batch = copying.filter((o) => rank(o) === phase);
     await mapConcurrent(batch, opts.concurrency ?? 16, async (o) => {
-      if (opts.signal?.aborted)
-        throw new UserError(`clone '${a.name}' → '${b.name}' stopped before its top files; run it again to complete it`);
+      throwIfCloneAborted(opts.signal, b);
       await copyObject(
         target,
         { sourceBucket: o.sourceBucket, sourceKey: o.sourceKey ?? o.key, bucket: o.bucket, key: o.key, size: o.size, headers: o.headers },
         opts,
       );
+      // Printed as it happens: a re-run after an interruption finds these identical and cannot list them.
+      if (o.state === 'replace') logger.info(`replaced s3://${o.bucket}/${o.key}`);
       progress.objectsDone += 1;
       progress.bytesDone += o.size;
       report();
     });
   }
   const copyMs = Date.now() - started;
+  throwIfCloneAborted(opts.signal, b);
 
   // B's aptly database: the source's, holding exactly the snapshot's packages.
   const dbKey = stateKey(b.state.prefix, b.debBucket);
@@ -294,6 +305,7 @@ async function cloneLocked(
     });
   }
   logger.info(`clone to '${b.name}': ${db.note}`);
+  throwIfCloneAborted(opts.signal, b);
 
   // B's own files, then its top files last: signed with B's key.
   const rpmKeys = [key.fingerprint, ...snapshot.rpm.keyFingerprints.filter((f) => f !== key.fingerprint)];
@@ -304,12 +316,12 @@ async function cloneLocked(
   );
 
   // Reset: what B held that A does not serve goes (versioning keeps it recoverable).
-  await deleteKeys(target, b.rpmBucket, bOnly.rpm);
-  await deleteKeys(target, b.debBucket, bOnly.deb);
+  // Each batch printed once S3 confirmed it (replacements were printed as they were copied).
+  const printRemoved = (bucket: string) => (keys: readonly string[]) => keys.forEach((k) => logger.info(`removed s3://${bucket}/${k}`));
+  await deleteKeys(target, b.rpmBucket, bOnly.rpm, printRemoved(b.rpmBucket));
+  await deleteKeys(target, b.debBucket, bOnly.deb, printRemoved(b.debBucket));
   const replacedUrls = replaced.map((o) => `s3://${o.bucket}/${o.key}`);
   const removedUrls = [...bOnly.rpm.map((k) => `s3://${b.rpmBucket}/${k}`), ...bOnly.deb.map((k) => `s3://${b.debBucket}/${k}`)];
-  for (const u of replacedUrls) logger.info(`replaced ${u}`);
-  for (const u of removedUrls) logger.info(`removed ${u}`);
 
   if (opts.invalidate) {
     const changed = (bucket: string, own: Set<string>, removed: string[]) => [
@@ -323,6 +335,7 @@ async function cloneLocked(
 
   let verifyMs = 0;
   if (opts.verify ?? true) {
+    throwIfCloneAborted(opts.signal, b);
     const t = Date.now();
     const problems = [
       ...(await verifyRpmRepository(urls.rpmUrl, snapshot.rpm.packages, logger)),
@@ -356,6 +369,20 @@ async function cloneLocked(
       `${copying.length} object(s) copied (${formatBytes(copiedBytes)}), ${skipped.length} already identical, ` +
       `${replacedUrls.length} replaced, ${removedUrls.length} removed`,
   };
+}
+
+/**
+ * Stops a clone whose signal was aborted, with the status of an interruption (130; the CLI maps
+ * SIGTERM to 143) and a message saying what the clone's cleanup does on its way out.
+ * @throws UserError when `signal` is aborted.
+ */
+function throwIfCloneAborted(signal: AbortSignal | undefined, b: CloneRepository): void {
+  if (!signal?.aborted) return;
+  throw new UserError(
+    `clone interrupted (${typeof signal.reason === 'string' ? signal.reason : 'aborted'}); '${b.name}' keeps the top files it had, ` +
+      `its publish locks are released and the temporary folders removed; run it again to complete it`,
+    INTERRUPTED_EXIT_CODE,
+  );
 }
 
 async function writeTopFiles(

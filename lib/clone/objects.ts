@@ -164,8 +164,14 @@ export async function holdsContent(target: S3Target, bucket: string, key: string
  * Deletes keys, 1,000 per request (S3's limit). On a versioned bucket this adds delete markers:
  * the removed versions stay recoverable until the bucket's noncurrent-version expiry.
  * @throws UserError listing the keys S3 refused.
+ * @param onDeleted called with each batch once S3 confirmed its removal (to print it as it happens).
  */
-export async function deleteKeys(target: S3Target, bucket: string, keys: readonly string[]): Promise<void> {
+export async function deleteKeys(
+  target: S3Target,
+  bucket: string,
+  keys: readonly string[],
+  onDeleted?: (batch: readonly string[]) => void,
+): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
     const out = await target.client
@@ -179,5 +185,6 @@ export async function deleteKeys(target: S3Target, bucket: string, keys: readonl
           .map((e) => `${e.Key} (${e.Code})`)
           .join(', ')}`,
       );
+    onDeleted?.(batch);
   }
 }

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,13 +18,26 @@ import { startCachingProxy } from '../../lib/local/store/caching-proxy';
 import { run } from '../../lib/util/exec';
 import { Logger, silentLogger } from '../../lib/util/log';
 import { openScratchApt, openScratchDnf, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
-import { runCli } from '../support/cli';
+import { CLI_ENTRY, ROOT, runCli } from '../support/cli';
+import { LOCAL_BUCKETS } from '../../lib/local/names';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { buildDebs, buildPackages, buildRpms, FixturePackage, mixedPackages, PAYLOAD_DIR } from '../support/packages';
 
 /** ket-packages with no key from the caller's environment: the command line names it. */
 function cli(args: string[]) {
   return runCli(args, { env: { KEYS_PATH: '', GNUPGHOME: '', KET_GPG_KEY_SECRET: '' } });
+}
+
+/** A port free right now (the store the clone runs listens there). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** A logger that keeps what it was told, for the messages the clone prints. */
@@ -295,7 +310,7 @@ describe('clone (integration, slow)', () => {
       const stop = new AbortController();
       await expect(
         clone(big, b, { signal: stop.signal, verify: false, onProgress: (p) => p.objectsDone >= 700 && stop.abort() }),
-      ).rejects.toThrow(/stopped before its top files; run it again to complete it/);
+      ).rejects.toThrow(/clone interrupted \(aborted\); .*run it again to complete it/);
       // Nothing points at the partial copy: B has no top files.
       expect(await getObjectBytes(target, b.rpmBucket, 'repodata/repomd.xml')).toBeUndefined();
       expect(await getObjectBytes(target, b.debBucket, 'dists/kismatic-xenial/InRelease')).toBeUndefined();
@@ -417,6 +432,47 @@ describe('clone (integration, slow)', () => {
     resetB = b;
   }, 180_000);
 
+  test('a reset interrupted after its first replacement has printed it; the re-run prints the others, so together they list every replacement', async () => {
+    const a = await repository('prod-reset-int', { production: true });
+    await publish(a, await build(small, productionKey), productionKey);
+    const b = await repository('staging-reset-int');
+    const bOwn: FixturePackage[] = [
+      { name: 'kubelet', version: '1.7.4', salt: 'built in staging' },
+      { name: 'kubectl', version: '1.7.4', salt: 'built in staging' },
+    ];
+    await publish(b, await build(bOwn, stagingKey), stagingKey);
+    const replacedIn = (lines: string[]) => lines.filter((l) => l.startsWith('replaced ')).map((l) => l.slice('replaced '.length));
+    // Ctrl-C as soon as the first replacement is printed (one copy in flight, so it is the only one done).
+    const first = recordingLogger();
+    const stop = new AbortController();
+    const logger: Logger = {
+      ...first,
+      info: (m) => {
+        first.info(m);
+        if (m.startsWith('replaced ')) stop.abort('SIGINT');
+      },
+    };
+    await expect(clone(a, b, { logger, signal: stop.signal, verify: false, concurrency: 1 })).rejects.toThrow(
+      /clone interrupted \(SIGINT\); 'staging-reset-int' keeps the top files it had, .*run it again to complete it/,
+    );
+    const printedFirst = replacedIn(first.lines);
+    expect(printedFirst).toHaveLength(1);
+    const second = recordingLogger();
+    const result = await clone(a, b, { logger: second, verify: false });
+    // The re-run finds the first run's replacement identical: only the first run could print it.
+    expect(replacedIn(second.lines).sort()).toEqual([...result.replaced].sort());
+    expect(result.replaced).not.toContain(printedFirst[0]);
+    expect([...printedFirst, ...result.replaced]).toEqual(
+      expect.arrayContaining([
+        `s3://${b.rpmBucket}/packages/kubelet-1.7.4-1.x86_64.rpm`,
+        `s3://${b.rpmBucket}/packages/kubectl-1.7.4-1.x86_64.rpm`,
+        `s3://${b.debBucket}/pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb`,
+        `s3://${b.debBucket}/pool/main/k/kubectl/kubectl_1.7.4-1_amd64.deb`,
+      ]),
+    );
+    await verifyServes(b, small);
+  }, 180_000);
+
   test('a publish into the reset B afterwards passes the key guard and keeps every package installable', async () => {
     const next: FixturePackage[] = [{ name: 'kubeadm', version: '1.7.5' }];
     await publish(resetB!, await build(next, stagingKey), stagingKey);
@@ -483,10 +539,10 @@ describe('clone (integration, slow)', () => {
     expect(trace.slice(mark).filter((l) => /^(PUT|POST|DELETE) /.test(l))).toEqual([]);
   }, 120_000);
 
-  test('ket-packages clone --local: staging into a new staging-copy with no AWS; an unknown --from names the repositories the store holds', async () => {
-    const data = path.join(dir, 'local-s3');
+  /** A local data folder with staging published (`small`), as `ket-packages local` leaves it. */
+  async function localDataDir(name: string): Promise<string> {
+    const data = path.join(dir, name);
     const local = await startEmbeddedStore({ dataDir: data });
-    const { LOCAL_BUCKETS } = await import('../../lib/local/names');
     try {
       for (const bucket of [LOCAL_BUCKETS.staging.rpm, LOCAL_BUCKETS.staging.deb, LOCAL_BUCKETS.state]) await local.createBucket(bucket);
       await publishRepositories({
@@ -502,57 +558,129 @@ describe('clone (integration, slow)', () => {
     } finally {
       await local.close();
     }
-    const ok = await cli([
-      'clone',
-      '--local',
-      '--data-dir',
-      data,
-      '--from',
-      'staging',
-      '--to',
-      'staging-copy',
-      '--keys-path',
-      stagingKey.keysPath,
-    ]);
+    return data;
+  }
+
+  test('ket-packages clone --local: staging into a new staging-copy with no AWS, at the URLs `local --serve` serves; refusals name what the store holds and create nothing', async () => {
+    const data = await localDataDir('local-s3');
+    // Not the default 4568: another run on this machine may be serving there.
+    const port = await freePort();
+    const localClone = (from: string, to: string, extra: string[] = []) =>
+      cli([
+        'clone',
+        '--local',
+        '--data-dir',
+        data,
+        '--from',
+        from,
+        '--to',
+        to,
+        '--keys-path',
+        stagingKey.keysPath,
+        '--port',
+        String(port),
+        ...extra,
+      ]);
+    const ok = await localClone('staging', 'staging-copy');
     expect({ code: ok.code, stderr: ok.stderr.split('\n').slice(-5).join('\n') }).toMatchObject({ code: 0 });
     expect(ok.stdout).toMatch(/cloned 'staging' into 'staging-copy': 3 RPM and 3 DEB package\(s\)/);
+    expect(ok.stdout).toContain(`RPM repository: http://127.0.0.1:${port}/kismatic-packages-staging-copy-rpm`);
+    expect(ok.stdout).toContain(`ket-packages local --serve --data-dir ${data} --port ${port}`);
     expect(ok.stderr).toMatch(/created the local repository 'staging-copy'/);
     expect(ok.stderr).toMatch(/clone: \d+\/\d+ objects/);
-    const unknown = await cli([
-      'clone',
-      '--local',
-      '--data-dir',
-      data,
-      '--from',
-      'nope',
-      '--to',
-      'other',
-      '--keys-path',
-      stagingKey.keysPath,
-    ]);
+    const unknown = await localClone('nope', 'other');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/clone from: no repository named 'nope' \(known: other, production, staging, staging-copy\)/);
-    const toProduction = await cli([
-      'clone',
-      '--local',
-      '--data-dir',
-      data,
-      '--from',
-      'staging',
-      '--to',
-      'production',
-      '--keys-path',
-      stagingKey.keysPath,
-    ]);
+    // Only what the store holds (no production buckets here), never the destination named.
+    expect(unknown.stderr).toMatch(/clone from: no repository named 'nope' \(known: staging, staging-copy\)/);
+    const toProduction = await localClone('staging', 'production');
     expect(toProduction.code).toBe(1);
     expect(toProduction.stderr).toMatch(/production is never a clone destination/);
-    // The new repository serves, and survives a restart of the store.
-    const again = await startEmbeddedStore({ dataDir: data });
+    // A data folder with nothing in it, or none at all: said so, and nothing created.
+    const empty = path.join(dir, 'local-empty');
+    await mkdir(empty);
+    for (const d of [empty, path.join(dir, 'local-missing')]) {
+      const none = await cli(['clone', '--local', '--data-dir', d, '--from', 'staging-copy', '--to', 'nosuch', '--port', String(port)]);
+      expect({ code: none.code, stderr: none.stderr.trim() }).toEqual({
+        code: 1,
+        stderr: `error: --data-dir ${d} holds no repositories: run \`ket-packages local\` first`,
+      });
+    }
+    expect(readdirSync(empty)).toEqual([]);
+    expect(existsSync(path.join(dir, 'local-missing'))).toBe(false);
+    // B is served where the clone said, by the store `local --serve` runs (kismatic.repo names it too), and survives a restart.
+    const again = await startEmbeddedStore({ dataDir: data, port });
     try {
-      expect(await verifyRpmRepository(again.bucketUrl('kismatic-packages-staging-copy-rpm'), expected(small), silentLogger)).toEqual([]);
+      const rpmUrl = again.bucketUrl('kismatic-packages-staging-copy-rpm');
+      expect(rpmUrl).toBe(`http://127.0.0.1:${port}/kismatic-packages-staging-copy-rpm`);
+      expect(await (await fetch(`${rpmUrl}/kismatic.repo`)).text()).toContain(`baseurl=${rpmUrl}`);
+      expect(await verifyRpmRepository(rpmUrl, expected(small), silentLogger)).toEqual([]);
       expect(await verifyDebRepository(again.bucketUrl('kismatic-packages-staging-copy-deb'), expected(small), silentLogger)).toEqual([]);
+      // The port busy (here: that store serving): the clone says what holds it and what to do.
+      const busy = await localClone('staging', 'staging-copy');
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toMatch(
+        new RegExp(`--port ${port} is in use \\(most likely by \`ket-packages local --serve\`.*stop it \\(Ctrl-C\\)`),
+      );
     } finally {
       await again.close();
+    }
+  }, 180_000);
+
+  test('Ctrl-C (SIGINT to the process group) during ket-packages clone --local: one line, exit 130, B unlocked, no temporary folder, store and s3rver stopped', async () => {
+    const data = await localDataDir('local-sigint');
+    const port = await freePort();
+    const tmp = await mkdtemp(path.join(dir, 'cli-tmp-'));
+    // node --import tsx: one process leading its own group, as a shell runs a command; the group gets the signal, as Ctrl-C sends it.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CLI_ENTRY,
+        'clone',
+        '--local',
+        '--data-dir',
+        data,
+        '--from',
+        'staging',
+        '--to',
+        'staging-int',
+        '--port',
+        String(port),
+        '--keys-path',
+        stagingKey.keysPath,
+        '--concurrency',
+        '1',
+      ],
+      { cwd: ROOT, env: { ...process.env, KEYS_PATH: '', GNUPGHOME: '', TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    let stderr = '';
+    let sent = false;
+    child.stdout!.resume();
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // Mid-copy: the plan is printed once B's locks are held, right before the first copy.
+      if (!sent && /objects \(.*\) referenced/.test(stderr)) sent = process.kill(-child.pid!, 'SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(
+      /error: clone interrupted \(SIGINT\); 'staging-int' keeps the top files it had, its publish locks are released and the temporary folders removed; run it again to complete it/,
+    );
+    expect(readdirSync(tmp).filter((n) => !n.startsWith('tsx-'))).toEqual([]);
+    // The store stopped, s3rver child included (its command line names the data folder).
+    expect((await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(data))).toEqual([]);
+    const check = await startEmbeddedStore({ dataDir: data, port });
+    const local = s3TargetFromEnv({ ...process.env, ...check.env() });
+    try {
+      for (const bucket of ['kismatic-packages-staging-int-rpm', 'kismatic-packages-staging-int-deb']) {
+        const lock = await getBytes(bucketOf(local, LOCAL_BUCKETS.state, 'test'), `staging-int/locks/${bucket}.lock`);
+        expect(JSON.parse(lock!.body.toString('utf8'))).toMatchObject({ released: true });
+      }
+    } finally {
+      local.client.destroy();
+      await check.close();
     }
   }, 180_000);
 });

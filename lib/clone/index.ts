@@ -258,7 +258,8 @@ async function cloneLocked(
 
   // Progress counts the identical objects as done from the start.
   const started = Date.now();
-  const progress = { objectsDone: skipped.length, bytesDone: skipped.reduce((n, o) => n + o.size, 0) };
+  const skippedBytes = skipped.reduce((n, o) => n + o.size, 0);
+  const progress = { objectsDone: skipped.length, bytesDone: skippedBytes };
   const report = () =>
     opts.onProgress?.({
       objectsDone: progress.objectsDone,
@@ -266,6 +267,7 @@ async function cloneLocked(
       bytesDone: progress.bytesDone,
       bytesTotal: totalBytes,
       objectsSkipped: skipped.length,
+      bytesSkipped: skippedBytes,
       elapsedMs: Date.now() - started,
     });
   report();

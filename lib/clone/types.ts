@@ -95,6 +95,8 @@ export interface CloneProgress {
   readonly bytesTotal: number;
   /** Objects found already identical in the destination (counted in the done figures). */
   readonly objectsSkipped: number;
+  /** Their bytes (counted in bytesDone): no part of the copy rate. */
+  readonly bytesSkipped: number;
   /** Milliseconds since the copy started. */
   readonly elapsedMs: number;
 }

@@ -263,6 +263,8 @@ describe('clone (integration, slow)', () => {
     expect(result).toMatchObject({ status: 'cloned', rpmPackages: 3, debPackages: 3, replaced: [], removed: [] });
     await verifyServes(b, small);
     await expectReleaseIndexCopied(a, b, stagingKey);
+    // The signer is named by its fingerprint, as the public.key line names the keys it carries.
+    expect(logger.lines).toContainEqual(expect.stringContaining(`top files written and signed by ${stagingKey.fingerprint};`));
     const fingerprints = async (bucket: string) =>
       (
         await run('gpg', ['--with-colons', '--import-options', 'show-only', '--import'], {

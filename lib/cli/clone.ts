@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CloneResult } from '../clone';
 import { DEFAULT_SERVE_PORT } from '../local/names';
+import { UserError } from '../util/errors';
 import { formatBytes, stderrLogger } from '../util/log';
 import { withInterrupt } from './interrupt';
 import { action } from './program';
@@ -69,10 +70,14 @@ export function registerCloneCommand(program: Command): void {
     action(async (flags: CloneFlags, cmd: Command) => {
       if (!flags.local && !flags.deployment) {
         // Loaded here: the local clone and every other command do without these AWS SDK clients.
-        const { cloneOnAws } = await import('../release/clone-aws');
+        const { cloneOnAws, CloneRegionError } = await import('../release/clone-aws');
         const { buildId, logsUrl } = await withInterrupt((signal) =>
           cloneOnAws({ from: flags.from, to: flags.to, stackName: flags.stack, region: flags.region, logger: stderrLogger, signal }),
-        );
+        ).catch((e: unknown) => {
+          // Library errors name fields; here they gain the flag and variable that fix them.
+          if (e instanceof CloneRegionError) throw new UserError(`${e.message}: give --region REGION or set AWS_REGION`);
+          throw e;
+        });
         process.stdout.write(`cloned '${flags.from}' into '${flags.to}' (build ${buildId}, log ${logsUrl})\n`);
         return;
       }

@@ -6,9 +6,11 @@ import { stateKey } from '../publish/deb';
 import { acquireLocks } from '../publish/lock';
 import { kismaticRepoFile } from '../publish/rpm';
 import { cacheControlOf } from '../publish/layout';
+import { detachSignSha512 } from '../publish/sign';
+import { fetchVerifiedReleaseIndex, RELEASE_INDEX, RELEASE_INDEX_SIGNATURE } from '../release-manifest/repository';
 import { assertBucket, bucketHttpUrl, bucketOf, describeS3Error, S3Target } from '../publish/s3';
 import { putBytes } from '../publish/upload';
-import { clearSign, detachSign, openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
+import { clearSign, detachSign, gpg, openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { INTERRUPTED_EXIT_CODE, UserError } from '../util/errors';
 import { formatBytes, Logger } from '../util/log';
@@ -105,9 +107,14 @@ export interface CloneResult {
   readonly message: string;
 }
 
-/** B's files the clone writes itself rather than copies: never "B-only", never copied from A. */
-const RPM_OWN = new Set<string>(RPM_TOP_FILES);
-const DEB_OWN = new Set<string>(DEB_TOP_FILES);
+/**
+ * B's files the clone writes itself rather than copies: never "B-only", never copied from A.
+ * release.json and its signature are among them when A has one; when A has none, B's old one
+ * (describing B's old content) is B-only and removed.
+ */
+function ownFiles(top: readonly string[], releaseIndex: Buffer | undefined): Set<string> {
+  return new Set<string>([...top, ...(releaseIndex ? [RELEASE_INDEX, RELEASE_INDEX_SIGNATURE] : [])]);
+}
 
 interface Planned extends ReferencedObject {
   readonly sourceBucket: string;
@@ -240,6 +247,8 @@ async function cloneLocked(
   };
   await classify(snapshot.rpm.objects, a.rpmBucket, b.rpmBucket, bRpm);
   await classify(snapshot.deb.objects, a.debBucket, b.debBucket, bDeb);
+  const RPM_OWN = ownFiles(RPM_TOP_FILES, snapshot.rpm.releaseIndex);
+  const DEB_OWN = ownFiles(DEB_TOP_FILES, snapshot.deb.releaseIndex);
   const referenced = { rpm: new Set(snapshot.rpm.objects.map((o) => o.key)), deb: new Set(snapshot.deb.objects.map((o) => o.key)) };
   const bOnly = {
     rpm: [...bRpm.keys()].filter((k) => !referenced.rpm.has(k) && !RPM_OWN.has(k)).sort(),
@@ -258,7 +267,8 @@ async function cloneLocked(
 
   // Progress counts the identical objects as done from the start.
   const started = Date.now();
-  const progress = { objectsDone: skipped.length, bytesDone: skipped.reduce((n, o) => n + o.size, 0) };
+  const skippedBytes = skipped.reduce((n, o) => n + o.size, 0);
+  const progress = { objectsDone: skipped.length, bytesDone: skippedBytes };
   const report = () =>
     opts.onProgress?.({
       objectsDone: progress.objectsDone,
@@ -266,6 +276,7 @@ async function cloneLocked(
       bytesDone: progress.bytesDone,
       bytesTotal: totalBytes,
       objectsSkipped: skipped.length,
+      bytesSkipped: skippedBytes,
       elapsedMs: Date.now() - started,
     });
   report();
@@ -312,7 +323,7 @@ async function cloneLocked(
   const rpmPublicKey = await keyring.export(rpmKeys);
   await writeTopFiles(opts, b, key, snapshot, work, rpmPublicKey, urls.rpmUrl, assertHeld);
   logger.info(
-    `clone to '${b.name}': top files written and signed by ${key.keyId}; RPM public.key carries ${rpmKeys.length} key(s) (${rpmKeys.join(', ')})`,
+    `clone to '${b.name}': top files written and signed by ${key.fingerprint}; RPM public.key carries ${rpmKeys.length} key(s) (${rpmKeys.join(', ')})`,
   );
 
   // Reset: what B held that A does not serve goes (versioning keeps it recoverable).
@@ -340,6 +351,8 @@ async function cloneLocked(
     const problems = [
       ...(await verifyRpmRepository(urls.rpmUrl, snapshot.rpm.packages, logger)),
       ...(await verifyDebRepository(urls.debUrl, snapshot.deb.packages, logger)),
+      ...(await releaseIndexProblems(urls.rpmUrl, snapshot.rpm.releaseIndex, key, keyring, `'${b.name}' RPM`)),
+      ...(await releaseIndexProblems(urls.debUrl, snapshot.deb.releaseIndex, key, keyring, `'${b.name}' DEB`)),
     ];
     verifyMs = Date.now() - t;
     if (problems.length)
@@ -418,4 +431,56 @@ async function writeTopFiles(
   await put(b.debBucket, RELEASE, snapshot.deb.release);
   await put(b.debBucket, RELEASE_GPG, await readFile(`${release}.gpg`));
   await put(b.debBucket, IN_RELEASE, await readFile(path.join(work, 'InRelease')));
+  // A's release record, as publish writes it (after the repository metadata, the record then its
+  // signature, SHA-512): `consume --repository` reads it, and it must verify with B's public.key.
+  for (const [bucket, body] of [
+    [b.rpmBucket, snapshot.rpm.releaseIndex],
+    [b.debBucket, snapshot.deb.releaseIndex],
+  ] as const) {
+    if (!body) continue;
+    const file = path.join(work, `${bucket}-${RELEASE_INDEX}`);
+    await writeFile(file, body);
+    await detachSignSha512(key, file, `${file}.asc`);
+    assertHeld();
+    await putBytes(bucketOf(target, bucket, `clone to '${b.name}'`), RELEASE_INDEX, body, {
+      cacheControl: cacheControlOf(bucket === b.rpmBucket ? 'rpm' : 'deb', RELEASE_INDEX),
+      contentType: 'application/json',
+    });
+    await put(bucket, RELEASE_INDEX_SIGNATURE, await readFile(`${file}.asc`));
+  }
+}
+
+/**
+ * The final check of B's release.json (when A had one): fetched from B's URL, it must verify with
+ * B's public.key, be signed by B's key (B's RPM public.key also carries A's keys), and record
+ * exactly A's releases. @returns problems, empty when it is right.
+ */
+async function releaseIndexProblems(
+  baseUrl: string,
+  expected: Buffer | undefined,
+  key: SigningKey,
+  keyring: PublicKeyring,
+  what: string,
+): Promise<string[]> {
+  if (!expected) return [];
+  // The signature names the signing (sub)key: every fingerprint of B's key counts as B's.
+  const colons = (
+    await gpg(keyring.home, ['--with-colons', '--import-options', 'show-only', '--import'], "reading B's key", key.publicKeyArmored)
+  ).stdout;
+  const ownFingerprints = colons
+    .split('\n')
+    .filter((l) => l.startsWith('fpr:'))
+    .map((l) => l.split(':')[9]);
+  try {
+    const got = await fetchVerifiedReleaseIndex(baseUrl, `${what} ${RELEASE_INDEX}`);
+    const problems: string[] = [];
+    const want = (JSON.parse(expected.toString('utf8')) as { releases: unknown[] }).releases;
+    if (JSON.stringify(got.releases) !== JSON.stringify(want))
+      problems.push(`${what}: ${baseUrl}/${RELEASE_INDEX} does not record the source's releases`);
+    if (!ownFingerprints.includes(got.signer))
+      problems.push(`${what}: ${baseUrl}/${RELEASE_INDEX} is signed by ${got.signer}, not by the destination's key ${key.fingerprint}`);
+    return problems;
+  } catch (e) {
+    return [(e as Error).message];
+  }
 }

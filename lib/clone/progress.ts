@@ -11,14 +11,21 @@ export interface ProgressReporter {
   stop(): void;
 }
 
+/**
+ * The copy rate: only what this run copied (objects found identical cost a HEAD, not a copy, and
+ * would make a re-run look absurdly fast). @returns '' while nothing has been copied.
+ */
 export function rate(p: CloneProgress): string {
+  const objects = p.objectsDone - p.objectsSkipped;
+  if (objects <= 0) return '';
   const seconds = Math.max(p.elapsedMs, 1) / 1000;
-  return `${formatBytes((p.bytesDone - 0) / seconds)}/s, ${Math.round(p.objectsDone / seconds)} objects/s`;
+  return `${formatBytes((p.bytesDone - p.bytesSkipped) / seconds)}/s, ${Math.round(objects / seconds)} objects/s`;
 }
 
 export function progressLine(p: CloneProgress): string {
   const pct = p.bytesTotal ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 100;
-  return `clone: ${p.objectsDone}/${p.objectsTotal} objects (${p.objectsSkipped} already identical), ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${pct}%), ${rate(p)}`;
+  const r = rate(p);
+  return `clone: ${p.objectsDone}/${p.objectsTotal} objects (${p.objectsSkipped} already identical), ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${pct}%)${r ? `, ${r}` : ''}`;
 }
 
 /**
@@ -36,7 +43,7 @@ export function progressReporter(stream: NodeJS.WriteStream, everyMs = 5000): Pr
     let started = false;
     return {
       update: (p) => {
-        const payload = { bytes: `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}`, rate: rate(p) };
+        const payload = { bytes: `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}`, rate: rate(p) || 'nothing copied' };
         if (!started) {
           bar.start(p.objectsTotal, p.objectsDone, payload);
           started = true;

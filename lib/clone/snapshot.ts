@@ -8,6 +8,7 @@ import { metadataText, packagesIndexObjects, primaryPackages, ReferencedObject, 
 import { PublicKeyring } from './keys';
 import { headObjectHeaders } from './objects';
 import { CloneRepository } from './types';
+import { RELEASE_INDEX, RELEASE_INDEX_SIGNATURE } from '../release-manifest/repository';
 
 /**
  * One consistent moment of a repository, read without writing anything of its own: its signed
@@ -22,9 +23,17 @@ export interface PackageEntry {
   readonly arch: string;
 }
 
+/**
+ * A repository root's release.json as read (its signature by the source's key checked): written
+ * unchanged into the destination and signed there with the destination's key. Absent when the
+ * source has none (published before release.json existed).
+ */
+export type ReleaseIndexSnapshot = Buffer | undefined;
+
 export interface RpmSnapshot {
   /** repomd.xml as read: written unchanged into the destination, signed with its key. */
   readonly repomdXml: Buffer;
+  readonly releaseIndex: ReleaseIndexSnapshot;
   /** Keys in the source's RPM public.key: the keys its packages are signed with. */
   readonly keyFingerprints: readonly string[];
   readonly objects: readonly ReferencedObject[];
@@ -34,6 +43,7 @@ export interface RpmSnapshot {
 export interface DebSnapshot {
   /** The Release text signed in InRelease (InRelease is one object: an atomic read). */
   readonly release: Buffer;
+  readonly releaseIndex: ReleaseIndexSnapshot;
   readonly objects: readonly ReferencedObject[];
   readonly packages: readonly PackageEntry[];
 }
@@ -110,6 +120,31 @@ async function retrying<T>(what: string, opts: SnapshotOptions, logger: Logger, 
   }
 }
 
+/**
+ * Reads release.json and its signature, checked with the repository's public.key (already in
+ * `keyring`). Read before the top files: publish writes release.json after them, so the record
+ * read first never names a release the top files read next do not serve (releases accumulate).
+ * @returns undefined when there is no release.json.
+ * @throws UserError when release.json.asc is missing or does not verify after retries.
+ */
+async function readReleaseIndex(
+  target: S3Target,
+  bucket: string,
+  where: string,
+  keyring: PublicKeyring,
+  logger: Logger,
+  opts: SnapshotOptions,
+): Promise<ReleaseIndexSnapshot> {
+  const read = async () => {
+    const body = (await getObjectBytes(bucketOf(target, bucket, where), RELEASE_INDEX))?.body;
+    if (!body) return { body: undefined };
+    const asc = (await getObjectBytes(bucketOf(target, bucket, where), RELEASE_INDEX_SIGNATURE))?.body;
+    // release.json is written before its signature: a read between the two is retried.
+    return asc && (await keyring.verifyDetached(body, asc)) ? { body } : undefined;
+  };
+  return (await retrying(`${where}: ${RELEASE_INDEX_SIGNATURE}`, opts, logger, read)).body;
+}
+
 async function readRpm(
   target: S3Target,
   repo: CloneRepository,
@@ -122,6 +157,7 @@ async function readRpm(
     await mustGet(target, repo.rpmBucket, 'public.key', where).then(String),
     `s3://${repo.rpmBucket}/public.key`,
   );
+  const releaseIndex = await readReleaseIndex(target, repo.rpmBucket, where, keyring, logger, opts);
   const repomdXml = await retrying(`${where}: ${REPOMD_ASC}`, opts, logger, async () => {
     const xml = await mustGet(target, repo.rpmBucket, REPOMD, where);
     const asc = await mustGet(target, repo.rpmBucket, REPOMD_ASC, where);
@@ -139,7 +175,7 @@ async function readRpm(
     ...files.map((f) => ({ key: f.href, size: f.size, sha256: f.sha256, kind: 'metadata' as const })),
   ];
   logger.info(`${where}: ${entries.length} package(s), ${files.length} metadata file(s), repomd.xml signed by a key of its public.key`);
-  return { repomdXml, keyFingerprints, objects, packages: entries.map((e) => e.pkg) };
+  return { repomdXml, releaseIndex, keyFingerprints, objects, packages: entries.map((e) => e.pkg) };
 }
 
 async function readDeb(
@@ -151,6 +187,7 @@ async function readDeb(
 ): Promise<DebSnapshot> {
   const where = `clone from '${repo.name}' (DEB s3://${repo.debBucket})`;
   await keyring.import(await mustGet(target, repo.debBucket, 'public.key', where).then(String), `s3://${repo.debBucket}/public.key`);
+  const releaseIndex = await readReleaseIndex(target, repo.debBucket, where, keyring, logger, opts);
   const release = await retrying(`${where}: ${IN_RELEASE}`, opts, logger, async () => {
     const signed = await keyring.verifyClearSigned(await mustGet(target, repo.debBucket, IN_RELEASE, where));
     return signed?.text;
@@ -175,7 +212,7 @@ async function readDeb(
     }),
   );
   logger.info(`${where}: ${pool.length} package(s), ${indexObjects.length} index file(s), InRelease signed by a key of its public.key`);
-  return { release, objects: [...pool.map((p) => p.object), ...withHeaders], packages: pool.map((p) => p.pkg) };
+  return { release, releaseIndex, objects: [...pool.map((p) => p.object), ...withHeaders], packages: pool.map((p) => p.pkg) };
 }
 
 /** Every key under a prefix, with its size. */

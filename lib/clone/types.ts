@@ -47,16 +47,30 @@ export function checkClonePair(
   from: string,
   to: string,
 ): { source: CloneRepository; destination: CloneRepository } {
+  checkCloneNames(
+    from,
+    to,
+    repositories.filter((r) => r.production).map((r) => r.name),
+  );
+  const source = findRepository(repositories, from, 'from');
+  const destination = findRepository(repositories, to, 'to');
+  return { source, destination };
+}
+
+/**
+ * The guards that need only the names: both given, A ≠ B, and B not one of `production` (the
+ * production repositories' names). checkClonePair applies them first; `ket-packages clone` on
+ * AWS applies them before any AWS call, so the obvious refusal never waits for credentials.
+ * @throws UserError with a message naming the field (the same messages as checkClonePair).
+ */
+export function checkCloneNames(from: string, to: string, production: readonly string[]): void {
   if (!from) throw new UserError('clone from: the source repository name is empty');
   if (!to) throw new UserError('clone to: the destination repository name is empty');
   if (from === to) throw new UserError(`clone from and to are both '${from}': a repository cannot be cloned into itself`);
-  const source = findRepository(repositories, from, 'from');
-  const destination = findRepository(repositories, to, 'to');
-  if (destination.production)
+  if (production.includes(to))
     throw new UserError(
       `clone to: '${to}' is a production repository; production is never a clone destination (its packages are only ever added by publish)`,
     );
-  return { source, destination };
 }
 
 /**
@@ -81,6 +95,8 @@ export interface CloneProgress {
   readonly bytesTotal: number;
   /** Objects found already identical in the destination (counted in the done figures). */
   readonly objectsSkipped: number;
+  /** Their bytes (counted in bytesDone): no part of the copy rate. */
+  readonly bytesSkipped: number;
   /** Milliseconds since the copy started. */
   readonly elapsedMs: number;
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudFormationClient, DescribeStacksCommand, Stack } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
@@ -5,7 +6,8 @@ import { Build, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { buildFailureReason, getBuild } from '../clone/codebuild';
-import { CLONE_REFUSED } from '../clone/types';
+import { checkCloneNames, CLONE_REFUSED } from '../clone/types';
+import { DEFAULT_DEPLOYMENT_CONFIG, DEFAULTS } from '../config/defaults';
 import { INTERRUPTED_EXIT_CODE, throwIfAborted, UserError } from '../util/errors';
 import { Logger } from '../util/log';
 
@@ -33,6 +35,12 @@ export interface AwsCloneOptions {
   readonly stackName: string;
   /** Region of the stack. @default the SDK's default chain (AWS_REGION, the profile's region) */
   readonly region?: string;
+  /**
+   * Names of the production repositories, for the name guards checked before any AWS call
+   * (clone-start checks them all again against what it was deployed with).
+   * @default productionRepositoryNames(): from deploy.config.yaml in the working directory
+   */
+  readonly productionRepositories?: readonly string[];
   /** Progress: the build's phases and log lines (info), retried errors (warn). */
   readonly logger: Logger;
   /** Milliseconds between two looks at the build and its log. @default 5000 */
@@ -74,6 +82,8 @@ export interface AwsCloneResult {
  */
 export async function cloneOnAws(opts: AwsCloneOptions): Promise<AwsCloneResult> {
   throwIfAborted(opts.signal);
+  // The refusals that need no AWS come first: A = B, B production (same guards as clone-start).
+  checkCloneNames(opts.from, opts.to, opts.productionRepositories ?? (await productionRepositoryNames()));
   const clients = (opts.clients ?? sdkClients)(opts.region);
   try {
     const region = await resolveRegion(clients.cloudformation, opts.stackName);
@@ -107,14 +117,53 @@ function sdkClients(region: string | undefined): CloneAwsClients {
   };
 }
 
+/**
+ * The production repositories' names as the deployment declares them: the production pipeline's
+ * repository of `file` (lib/config), or the default one ('production') when there is no such file
+ * (the command run outside the project's checkout).
+ * @throws UserError when the file exists but is not a valid deployment configuration.
+ */
+export async function productionRepositoryNames(file: string = DEFAULT_DEPLOYMENT_CONFIG): Promise<string[]> {
+  if (!existsSync(file)) return [DEFAULTS.pipelines.production.repository];
+  // Loaded here only: ajv and the schema are not needed by any other step of the command.
+  const { loadDeploymentConfig } = await import('../config/load');
+  return [loadDeploymentConfig(file).pipelines.production.repository];
+}
+
+/** No region given nor configured: the CLI adds the flag and variable that give one. */
+export class CloneRegionError extends UserError {
+  constructor(
+    readonly stackName: string,
+    detail: string,
+  ) {
+    super(`cannot find stack ${stackName}: no AWS region (${detail}); give the region the stacks were deployed in`);
+  }
+}
+
+/**
+ * An AWS call that failed, as the user can act on it: missing or expired credentials say how to
+ * sign in; anything else is named with what was being done.
+ */
+export function awsCallError(e: unknown, doing: string): UserError {
+  const err = e as Error;
+  if (err.name === 'CredentialsProviderError' || /Could not load credentials/i.test(err.message))
+    return new UserError(
+      `${doing}: no AWS credentials (${err.message}); sign in first: \`aws sso login --profile NAME\` and AWS_PROFILE=NAME, ` +
+        'or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials',
+    );
+  if (/^(ExpiredToken|ExpiredTokenException|TokenRefreshRequired|UnrecognizedClientException|InvalidClientTokenId)$/.test(err.name))
+    return new UserError(
+      `${doing}: ${err.name}: ${err.message}; the AWS credentials are expired or invalid: sign in again (\`aws sso login --profile NAME\`)`,
+    );
+  return new UserError(`${doing}: ${err.name}: ${err.message}`);
+}
+
 /** The region the clients will ask: given, or the SDK's default chain. */
 async function resolveRegion(cfn: CloudFormationClient, stackName: string): Promise<string> {
   try {
     return await cfn.config.region();
   } catch (e) {
-    throw new UserError(
-      `cannot find stack ${stackName}: no AWS region (${(e as Error).message}); give the region the stacks were deployed in`,
-    );
+    throw new CloneRegionError(stackName, (e as Error).message);
   }
 }
 
@@ -131,7 +180,7 @@ async function cloneStartFunction(cfn: CloudFormationClient, stackName: string, 
     const err = e as Error;
     // CloudFormation answers an unknown stack with a ValidationError "Stack with id … does not exist".
     if (err.name === 'ValidationError' && /does not exist/.test(err.message)) throw missing;
-    throw new UserError(`cannot read stack ${stackName} in region ${region}: ${err.name}: ${err.message}`);
+    throw awsCallError(err, `cannot read stack ${stackName} in region ${region}`);
   }
   if (!stack) throw missing;
   const name = stack.Outputs?.find((o) => o.OutputKey === CLONE_START_OUTPUT)?.OutputValue;
@@ -172,7 +221,7 @@ async function invokeCloneStart(
     const err = e as Error;
     if (err.name === 'ResourceNotFoundException')
       throw new UserError(`${where} does not exist, although the stack names it: redeploy with 'npx cdk deploy --all'`);
-    throw new UserError(`cannot invoke ${where}: ${err.name}: ${err.message}`);
+    throw awsCallError(err, `cannot invoke ${where}`);
   }
   const text = Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8');
   let payload: CloneStartPayload;

@@ -21,7 +21,16 @@ import { openScratchApt, openScratchDnf, verifyDebRepository, verifyRpmRepositor
 import { CLI_ENTRY, ROOT, runCli } from '../support/cli';
 import { LOCAL_BUCKETS } from '../../lib/local/names';
 import { generateTestKeys, TestKeys } from '../support/gpg';
-import { buildDebs, buildPackages, buildRpms, FixturePackage, mixedPackages, PAYLOAD_DIR } from '../support/packages';
+import {
+  buildDebs,
+  buildPackages,
+  buildRpms,
+  debFileName,
+  FixturePackage,
+  mixedPackages,
+  PAYLOAD_DIR,
+  rpmFileName,
+} from '../support/packages';
 
 /** ket-packages with no key from the caller's environment: the command line names it. */
 function cli(args: string[]) {
@@ -112,19 +121,65 @@ describe('clone (integration, slow)', () => {
     });
   }
 
-  /** Build folders by packages and key: publishing reads a build folder and never changes it. */
+  /**
+   * Build folders by packages and key: publishing reads a build folder and never changes it. Each
+   * holds a release-manifest.json, as `build` writes it, so publish records release.json.
+   */
   const builds = new Map<string, Promise<string>>();
   function build(packages: FixturePackage[], keys: TestKeys): Promise<string> {
     const id = JSON.stringify([packages, keys.fingerprint]);
-    if (!builds.has(id))
+    if (!builds.has(id)) {
+      const seq = builds.size;
       builds.set(
         id,
-        buildPackages(path.join(dir, 'builds', String(builds.size)), packages, keys.keysPath).then((out) => {
+        buildPackages(path.join(dir, 'builds', String(seq)), packages, keys.keysPath).then(async (out) => {
           releases.set(out, releaseOf(packages));
+          const manifest = {
+            schemaVersion: 1,
+            manifest: `release-${seq}.yaml`,
+            packages: packages.map((p) => ({
+              name: p.name,
+              version: p.version,
+              rpm: { version: `${p.version}-1`, fileName: rpmFileName(p) },
+              deb: { version: `${p.version}-1`, fileName: debFileName(p) },
+            })),
+          };
+          await writeFile(path.join(out, 'release-manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
           return out;
         }),
       );
+    }
     return builds.get(id)!;
+  }
+
+  /**
+   * Fails unless B's release.json (both buckets) is byte for byte A's and its release.json.asc
+   * verifies with B's public.key, made by B's key (`signer`), in a keyring holding only that key.
+   */
+  async function expectReleaseIndexCopied(a: CloneRepository, b: CloneRepository, signer: TestKeys): Promise<void> {
+    for (const [from, to] of [
+      [a.rpmBucket, b.rpmBucket],
+      [a.debBucket, b.debBucket],
+    ]) {
+      const mine = (await getObjectBytes(target, from, 'release.json'))?.body;
+      const copy = (await getObjectBytes(target, to, 'release.json'))?.body;
+      expect(mine).toBeDefined();
+      expect(copy?.toString()).toBe(mine!.toString());
+      const home = await mkdtemp(path.join(dir, 'verify-release-'));
+      const files = path.join(home, 'files');
+      await mkdir(files);
+      await writeFile(path.join(files, 'public.key'), (await getObjectBytes(target, to, 'public.key'))!.body);
+      await writeFile(path.join(files, 'release.json'), copy!);
+      await writeFile(path.join(files, 'release.json.asc'), (await getObjectBytes(target, to, 'release.json.asc'))!.body);
+      const gpgIn = (args: string[]) => run('gpg', ['--batch', '--homedir', home, ...args]);
+      await gpgIn(['--import', path.join(files, 'public.key')]);
+      const status = (await gpgIn(['--status-fd', '1', '--verify', path.join(files, 'release.json.asc'), path.join(files, 'release.json')]))
+        .stdout;
+      // VALIDSIG's last field: the primary key that made the signature.
+      const valid = status.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '));
+      expect(valid?.trim().split(' ').pop()).toBe(signer.fingerprint);
+      await run('gpgconf', ['--homedir', home, '--kill', 'all']).catch(() => undefined);
+    }
   }
 
   function clone(from: CloneRepository, to: CloneRepository, extra: Partial<CloneOptions> = {}) {
@@ -222,6 +277,9 @@ describe('clone (integration, slow)', () => {
     const result = await clone(a, b, { logger });
     expect(result).toMatchObject({ status: 'cloned', rpmPackages: 3, debPackages: 3, replaced: [], removed: [] });
     await verifyServes(b, small);
+    await expectReleaseIndexCopied(a, b, stagingKey);
+    // The signer is named by its fingerprint, as the public.key line names the keys it carries.
+    expect(logger.lines).toContainEqual(expect.stringContaining(`top files written and signed by ${stagingKey.fingerprint};`));
     const fingerprints = async (bucket: string) =>
       (
         await run('gpg', ['--with-colons', '--import-options', 'show-only', '--import'], {
@@ -419,6 +477,9 @@ describe('clone (integration, slow)', () => {
       expect(logger.lines).toContainEqual(expect.stringMatching(new RegExp(`^(replaced|removed) ${u}$`)));
     expect([...(await listKeys(target, b.rpmBucket)).keys()].some((k) => k.includes('staging-only'))).toBe(false);
     await verifyServes(b, small);
+    // B's own release.json (staging's release) is replaced by A's, signed again with B's key: not removed.
+    expect(result.removed.filter((u) => u.includes('release.json'))).toEqual([]);
+    await expectReleaseIndexCopied(a, b, stagingKey);
     // A's kubelet, signed by production's key, installs from the reset B through the CDN.
     try {
       await installFrom(b, 'kubelet', cdn.endpoint);

@@ -9,7 +9,7 @@ import { CloneDeployment } from '../../lambda/clone-shared';
 import { handler } from '../../lambda/clone-start';
 import { AwsCloneOptions, CloneAwsClients, cloneOnAws } from '../../lib/release/clone-aws';
 import { INTERRUPTED_EXIT_CODE, UserError } from '../../lib/util/errors';
-import { ROOT, TSX } from '../support/cli';
+import { ROOT, runCli, TSX } from '../support/cli';
 
 // `ket-packages clone --from A --to B` on AWS, with the four services mocked (no AWS here). The
 // Invoke mock runs the real clone-start handler (its S3 and CodeBuild calls mocked too) and
@@ -501,6 +501,88 @@ describe('Ctrl-C', () => {
     expect(cfn.calls()).toHaveLength(0);
     expect(regionsAsked).toEqual([]);
   });
+});
+
+describe('guidance before and around AWS', () => {
+  test("no credentials: the SDK's CredentialsProviderError gains how to sign in", async () => {
+    const { CredentialsProviderError } = await import('@smithy/core/config');
+    cfn.on(DescribeStacksCommand).rejects(new CredentialsProviderError('Could not load credentials from any providers'));
+    const error = (await cloneOnAws(options()).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toMatch(
+      /^cannot read stack KetPackages-Pipelines in region eu-west-1: no AWS credentials \(Could not load credentials from any providers\); sign in first: `aws sso login --profile NAME` and AWS_PROFILE=NAME, or AWS_ACCESS_KEY_ID/,
+    );
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+  });
+
+  test('expired credentials at the invocation: says to sign in again', async () => {
+    lambda.on(InvokeCommand).rejects(awsError('ExpiredTokenException', 403, 'The security token included in the request is expired'));
+    await expect(cloneOnAws(options())).rejects.toThrow(
+      /cannot invoke clone-start .*ExpiredTokenException.*sign in again \(`aws sso login/,
+    );
+  });
+
+  test.each([
+    ['staging', 'staging', "clone from and to are both 'staging': a repository cannot be cloned into itself"],
+    [
+      'staging',
+      'production',
+      "clone to: 'production' is a production repository; production is never a clone destination (its packages are only ever added by publish)",
+    ],
+  ])('%s → %s is refused before any AWS call (no region, no credentials asked)', async (from, to, message) => {
+    await expect(cloneOnAws(options({ from, to }))).rejects.toThrow(new UserError(message));
+    expect(regionsAsked).toEqual([]);
+    expect(cfn.calls()).toHaveLength(0);
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  test("the production repositories are deploy.config.yaml's, else the default 'production'", async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { productionRepositoryNames } = await import('../../lib/release/clone-aws');
+    const dir = await mkdtemp(path.join(tmpdir(), 'ket-clone-aws-'));
+    try {
+      expect(await productionRepositoryNames(path.join(dir, 'absent.yaml'))).toEqual(['production']);
+      expect(await productionRepositoryNames(path.join(ROOT, 'deploy.config.yaml'))).toEqual(['production']);
+      await expect(cloneOnAws(options({ from: 'staging', to: 'prod-eu', productionRepositories: ['prod-eu'] }))).rejects.toThrow(
+        /clone to: 'prod-eu' is a production repository/,
+      );
+      await writeFile(path.join(dir, 'bad.yaml'), 'repositories: 3\n');
+      await expect(productionRepositoryNames(path.join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(cfn.calls()).toHaveLength(0);
+  });
+
+  /** The CLI with no AWS configuration at all: no region, no credentials, no profile files. */
+  const bareAws = {
+    cleanEnv: true,
+    env: {
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  };
+
+  test('ket-packages clone with no region: names --region and AWS_REGION', async () => {
+    const r = await runCli(['clone', '--from', 'production', '--to', 'staging'], bareAws);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot find stack KetPackages-Pipelines: no AWS region .*: give --region REGION or set AWS_REGION/);
+  }, 60_000);
+
+  test('ket-packages clone --to production (or A = B) without --local: the refusal comes first, not AWS', async () => {
+    for (const [from, to, message] of [
+      ['staging', 'production', /production is never a clone destination/],
+      ['staging', 'staging', /a repository cannot be cloned into itself/],
+    ] as const) {
+      const r = await runCli(['clone', '--from', from, '--to', to], bareAws);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/region|credentials/i);
+    }
+  }, 60_000);
 });
 
 test('the CLI loads the AWS follow path only for an AWS clone: not at startup (every command registered), not for --local', () => {

@@ -161,8 +161,23 @@ describe('guards and deployment', () => {
         bytesDone: 1024 * 1024,
         bytesTotal: 4 * 1024 * 1024,
         objectsSkipped: 10,
+        bytesSkipped: 512 * 1024,
         elapsedMs: 2000,
       }),
-    ).toBe('clone: 50/200 objects (10 already identical), 1.0 MiB of 4.0 MiB (25%), 512.0 KiB/s, 25 objects/s');
+    ).toBe('clone: 50/200 objects (10 already identical), 1.0 MiB of 4.0 MiB (25%), 256.0 KiB/s, 20 objects/s');
+  });
+
+  test('a re-run that copied nothing prints no rate (identical objects are not copies)', () => {
+    expect(
+      progressLine({
+        objectsDone: 30000,
+        objectsTotal: 30000,
+        bytesDone: 2 * 1024 ** 3,
+        bytesTotal: 2 * 1024 ** 3,
+        objectsSkipped: 30000,
+        bytesSkipped: 2 * 1024 ** 3,
+        elapsedMs: 1000,
+      }),
+    ).toBe('clone: 30000/30000 objects (30000 already identical), 2.0 GiB of 2.0 GiB (100%)');
   });
 });

@@ -11,10 +11,24 @@ import { run } from '../util/exec';
  * against its own public.key and builds the destination's public.key. Nothing secret enters it.
  */
 export class PublicKeyring {
+  /** gpg runs one at a time on this home (see exclusive). */
+  private queue: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly home: string,
     private readonly scratch: string,
   ) {}
+
+  /**
+   * Runs `fn` after every gpg run already queued on this home: the clone reads the RPM and DEB
+   * sides at once, and a gpg that reads the keyring while another imports into it fails
+   * ("keydb_get_keyblock failed: Value not found").
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
 
   static async open(): Promise<PublicKeyring> {
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-clone-keys-'));
@@ -29,7 +43,11 @@ export class PublicKeyring {
    * @returns the primary-key fingerprints it holds (uppercase hex).
    * @throws UserError naming `what` when gpg cannot read it.
    */
-  async import(armored: string, what: string): Promise<string[]> {
+  import(armored: string, what: string): Promise<string[]> {
+    return this.exclusive(() => this.importNow(armored, what));
+  }
+
+  private async importNow(armored: string, what: string): Promise<string[]> {
     const shown = await gpg(this.home, ['--with-colons', '--import-options', 'show-only', '--import'], `reading ${what}`, armored).catch(
       (e: Error) => {
         throw new UserError(`${what} is not a readable PGP public key: ${e.message}`);
@@ -65,7 +83,11 @@ export class PublicKeyring {
     return { text: await readFile(out), signer };
   }
 
-  private async signer(args: string[]): Promise<string | undefined> {
+  private signer(args: string[]): Promise<string | undefined> {
+    return this.exclusive(() => this.signerNow(args));
+  }
+
+  private async signerNow(args: string[]): Promise<string | undefined> {
     try {
       const { stdout } = await run('gpg', [
         '--batch',
@@ -92,7 +114,11 @@ export class PublicKeyring {
    * One armored block with these keys (in the keyring's order).
    * @throws UserError when a fingerprint is not in the keyring.
    */
-  async export(fingerprints: readonly string[]): Promise<string> {
+  export(fingerprints: readonly string[]): Promise<string> {
+    return this.exclusive(() => this.exportNow(fingerprints));
+  }
+
+  private async exportNow(fingerprints: readonly string[]): Promise<string> {
     const { stdout } = await gpg(this.home, ['--armor', '--export', ...fingerprints], 'exporting public keys');
     const held = primaryFingerprints(
       (await gpg(this.home, ['--with-colons', '--import-options', 'show-only', '--import'], 'checking the export', stdout)).stdout,

@@ -6,6 +6,7 @@ import { InvokeCommand, InvokeCommandInput, LambdaClient } from '@aws-sdk/client
 import { HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloneDeployment } from '../../lambda/clone-shared';
+import { testCloneDeployment } from '../support/clone-deployment';
 import { handler } from '../../lambda/clone-start';
 import { AwsCloneOptions, CloneAwsClients, cloneOnAws } from '../../lib/release/clone-aws';
 import { INTERRUPTED_EXIT_CODE, UserError } from '../../lib/util/errors';
@@ -28,29 +29,7 @@ const BUILD_ID = 'CloneStagingProject12AB-abc:0f1e2d3c-aaaa-bbbb-cccc-1234567890
 const GROUP = '/aws/codebuild/CloneStagingProject12AB-abc';
 const STREAM = '0f1e2d3c-aaaa-bbbb-cccc-1234567890ab';
 
-const deployment: CloneDeployment = {
-  repositories: [
-    {
-      name: 'production',
-      zone: 'production',
-      production: true,
-      rpmBucket: 'prod-rpm',
-      debBucket: 'prod-deb',
-      stateBucket: 'prod-state',
-      statePrefix: 'production/',
-    },
-    {
-      name: 'staging',
-      zone: 'staging',
-      production: false,
-      rpmBucket: 'stag-rpm',
-      debBucket: 'stag-deb',
-      stateBucket: 'stag-state',
-      statePrefix: 'staging/',
-    },
-  ],
-  projects: { staging: 'CloneStagingProject12AB-abc' },
-};
+const deployment: CloneDeployment = testCloneDeployment('CloneStagingProject12AB-abc');
 
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as never;
 

@@ -3,6 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3Serv
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloneDeployment } from '../../lambda/clone-shared';
+import { testCloneDeployment } from '../support/clone-deployment';
 import { handler, parseCloneStartEvent } from '../../lambda/clone-start';
 import { CLONE_REFUSED } from '../../lib/clone/types';
 import { isComplete, onEvent } from '../../lambda/clone-provider';
@@ -10,29 +11,7 @@ import { isComplete, onEvent } from '../../lambda/clone-provider';
 const codebuild = mockClient(CodeBuildClient);
 const s3 = mockClient(S3Client);
 
-const deployment: CloneDeployment = {
-  repositories: [
-    {
-      name: 'production',
-      zone: 'production',
-      production: true,
-      rpmBucket: 'prod-rpm',
-      debBucket: 'prod-deb',
-      stateBucket: 'prod-state',
-      statePrefix: 'production/',
-    },
-    {
-      name: 'staging',
-      zone: 'staging',
-      production: false,
-      rpmBucket: 'stag-rpm',
-      debBucket: 'stag-deb',
-      stateBucket: 'stag-state',
-      statePrefix: 'staging/',
-    },
-  ],
-  projects: { staging: 'KetClone-staging' },
-};
+const deployment: CloneDeployment = testCloneDeployment('KetClone-staging');
 
 function notFound(name = 'NotFound'): S3ServiceException {
   return new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: 404 }, message: name });

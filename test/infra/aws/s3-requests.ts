@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../../support/loopback';
 
 /** One HTTP request a client sent to the S3 endpoint, and the status it got. */
 export interface RecordedS3Request {
@@ -61,15 +61,7 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
     });
     req.pipe(up);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { ...(await listenOnLoopback(server)), requests };
 }
 
 /**

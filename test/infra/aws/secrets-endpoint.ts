@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../../support/loopback';
 
 export interface SecretsEndpoint {
   /** For AWS_ENDPOINT_URL_SECRETS_MANAGER (the SDK's service-specific endpoint variable). */
@@ -56,13 +56,5 @@ export async function startSecretsEndpoint(secrets: Readonly<Record<string, stri
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { ...(await listenOnLoopback(server)), requests };
 }

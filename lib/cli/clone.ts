@@ -110,7 +110,9 @@ export function registerCloneCommand(program: Command): void {
           process.stdout.write(summary(result));
           if (!flags.deployment)
             process.stdout.write(
-              `the store stopped with this command; serve it at these URLs with: ket-packages local --serve --data-dir ${flags.dataDir}` +
+              // `local` serves only after its own build and publish, so the hint is the run that filled the store, with --serve.
+              `the store stopped with this command; to serve it at these URLs, run the \`ket-packages local\` that filled ${flags.dataDir} again with --serve ` +
+                `(it publishes nothing new), e.g. ket-packages local --fixtures --serve --data-dir ${flags.dataDir}` +
                 (flags.port === DEFAULT_SERVE_PORT ? '' : ` --port ${flags.port}`) +
                 '\n',
             );

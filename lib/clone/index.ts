@@ -280,9 +280,10 @@ async function cloneLocked(
       elapsedMs: Date.now() - started,
     });
   report();
-  // Packages first, then hashed metadata, then the plain indexes; within each, B's conflicting
-  // objects last, so B's old state stays whole as long as possible.
-  const rank = (o: Planned) => ({ package: 0, metadata: 1, index: 2 })[o.kind] * 2 + (o.state === 'replace' ? 1 : 0);
+  // Every object B lacks first (packages, then hashed metadata, then the plain indexes), then B's
+  // conflicting objects in the same order, right before the top files: B's old state stays whole
+  // until the replacements start, and the window in which it is a mix is as short as it can be.
+  const rank = (o: Planned) => (o.state === 'replace' ? 3 : 0) + { package: 0, metadata: 1, index: 2 }[o.kind];
   for (let phase = 0; phase < 6; phase++) {
     const batch = copying.filter((o) => rank(o) === phase);
     await mapConcurrent(batch, opts.concurrency ?? 16, async (o) => {

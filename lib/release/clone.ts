@@ -9,7 +9,7 @@ import { ensureDevelopmentKey } from '../local/dev-key';
 import { s3TargetFromEnv } from '../publish/s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { accountAndRegion, CloneEndpoints, deploymentRepositories, readDeploymentFile } from '../clone/deployment';
-import { findRepository } from '../clone/types';
+import { checkCloneNames, findRepository } from '../clone/types';
 import { invalidateDistribution } from '../clone/invalidate';
 import { UserError } from '../util/errors';
 import { SigningKeyOptions } from '../signing/keyring';
@@ -57,6 +57,8 @@ export interface LocalCloneOptions {
  * is created), a busy port (saying how to free it), and port 0; an interruption (signal) has status 130.
  */
 export async function cloneRepository(opts: LocalCloneOptions): Promise<CloneResult> {
+  // The guards that need only names come first (before the data folder, the port, the store).
+  checkCloneNames(opts.from, opts.to, ['production']); // the embedded store's one production repository (lib/clone/local)
   const dataLabel = opts.labels?.dataDir ?? 'dataDir';
   const portLabel = opts.labels?.port ?? 'port';
   const port = opts.port ?? DEFAULT_SERVE_PORT;

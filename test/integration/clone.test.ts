@@ -442,6 +442,14 @@ describe('clone (integration, slow)', () => {
     // A CDN in front of B has B's own kubelet cached (immutable, a year) before the reset.
     let cdn = await startCachingProxy({ origin: store.endpoint });
     await installFrom(b, 'kubelet', cdn.endpoint);
+    const before = new Set(
+      (
+        await Promise.all(
+          [b.rpmBucket, b.debBucket].map(async (bucket) => [...(await listKeys(target, bucket, '')).keys()].map((k) => `/${bucket}/${k}`)),
+        )
+      ).flat(),
+    );
+    const mark = trace.length;
     const logger = recordingLogger();
     const invalidated: Array<{ rpm: string[]; deb: string[] }> = [];
     const result = await clone(a, b, {
@@ -458,6 +466,16 @@ describe('clone (integration, slow)', () => {
     expect(invalidated[0].deb).toEqual(
       expect.arrayContaining(['pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb', 'dists/kismatic-xenial/InRelease']),
     );
+    // B's old state stays whole as long as possible: every object B lacked is written before the
+    // first of B's objects is replaced (packages, metadata and indexes alike).
+    const puts = writesTo(b, mark)
+      .filter((l) => l.startsWith('PUT '))
+      .map((l) => l.split(' ')[1].split('?')[0]);
+    const replacedPaths = new Set(result.replaced.map((u) => u.replace(/^s3:\/\//, '/')));
+    const firstReplacement = puts.findIndex((p) => replacedPaths.has(p));
+    expect(firstReplacement).toBeGreaterThan(0);
+    expect(puts.filter((p) => !before.has(p)).length).toBeGreaterThan(0);
+    expect(Math.max(...puts.map((p, i) => (before.has(p) ? -1 : i)))).toBeLessThan(firstReplacement);
     expect(result.replaced).toEqual(
       expect.arrayContaining([
         `s3://${b.rpmBucket}/packages/kubelet-1.7.4-1.x86_64.rpm`,
@@ -646,7 +664,7 @@ describe('clone (integration, slow)', () => {
     expect({ code: ok.code, stderr: ok.stderr.split('\n').slice(-5).join('\n') }).toMatchObject({ code: 0 });
     expect(ok.stdout).toMatch(/cloned 'staging' into 'staging-copy': 3 RPM and 3 DEB package\(s\)/);
     expect(ok.stdout).toContain(`RPM repository: http://127.0.0.1:${port}/kismatic-packages-staging-copy-rpm`);
-    expect(ok.stdout).toContain(`ket-packages local --serve --data-dir ${data} --port ${port}`);
+    expect(ok.stdout).toContain(`ket-packages local --fixtures --serve --data-dir ${data} --port ${port}`);
     expect(ok.stderr).toMatch(/created the local repository 'staging-copy'/);
     expect(ok.stderr).toMatch(/clone: \d+\/\d+ objects/);
     const unknown = await localClone('nope', 'other');
@@ -682,6 +700,10 @@ describe('clone (integration, slow)', () => {
       expect(busy.stderr).toMatch(
         new RegExp(`--port ${port} is in use \\(most likely by \`ket-packages local --serve\`.*stop it \\(Ctrl-C\\)`),
       );
+      // The name guards come first: a clone into itself is refused as such, whatever holds the port.
+      const itself = await localClone('staging', 'staging');
+      expect(itself.code).toBe(1);
+      expect(itself.stderr).toMatch(/cannot be cloned into itself/);
     } finally {
       await again.close();
     }

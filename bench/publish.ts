@@ -45,6 +45,10 @@ interface Measure {
   bytesWritten: number;
   /** Max RSS of the CLI process (and of its largest child), KiB; ours only. */
   maxRssKiB?: number;
+  /** CPU seconds (user + system) of the CLI process and its children; ours only. */
+  cpuS?: number;
+  /** CPU seconds the embedded store (this process) spent while the method ran. */
+  storeCpuS?: number;
   phases?: PhaseEvent[];
   startedAt?: number;
 }
@@ -59,8 +63,10 @@ async function measure(store: EmbeddedStore, reads: Transfer[], fn: () => Promis
   reads.length = 0;
   store.resetStats();
   const start = Date.now();
+  const cpuBefore = process.cpuUsage();
   const extra = (await fn()) ?? {};
   const wallMs = Date.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
   const s = store.stats();
   return {
     wallMs,
@@ -69,6 +75,7 @@ async function measure(store: EmbeddedStore, reads: Transfer[], fn: () => Promis
     bytesWritten: s.bytesWritten,
     metadataRead: reads.filter((r) => isMetadata(r.path)).reduce((a, r) => a + r.bytesRead, 0),
     startedAt: start,
+    storeCpuS: (cpu.user + cpu.system) / 1e6,
     ...extra,
   };
 }
@@ -91,7 +98,7 @@ async function publishCli(store: EmbeddedStore, from: string, keysPath: string, 
   const rssFile = path.join(workDir, `rss-${Date.now()}`);
   const env = { ...process.env, ...store.env(), KET_PUBLISH_TIMINGS: '1' };
   const args = [
-    ...['-f', '%M', '-o', rssFile, process.execPath],
+    ...['-f', '%M %U %S', '-o', rssFile, process.execPath],
     // --cpu-prof DIR: a V8 CPU profile of our publish process (open it in Chrome's DevTools).
     ...(option('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', option('--cpu-prof')!] : []),
     ...[CLI, 'publish'],
@@ -104,8 +111,8 @@ async function publishCli(store: EmbeddedStore, from: string, keysPath: string, 
     .split('\n')
     .filter((l) => l.startsWith('timing '))
     .map((l) => JSON.parse(l.slice('timing '.length)) as PhaseEvent);
-  const maxRssKiB = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
-  return { phases, maxRssKiB };
+  const [rss, user, system] = (await readFile(rssFile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
+  return { phases, maxRssKiB: rss, cpuS: user + system };
 }
 
 async function baselineRpm(store: EmbeddedStore, env: NodeJS.ProcessEnv, dir: string, newRpms: string): Promise<void> {
@@ -319,7 +326,7 @@ async function uploadComparison(mib: number, root: string): Promise<UploadResult
 }
 
 function row(label: string, x: Measure): string {
-  return `  ${label.padEnd(9)} ${`${(x.wallMs / 1000).toFixed(2)} s`.padStart(8)} ${String(x.requests).padStart(9)} ${formatBytes(x.bytesRead).padStart(11)} ${formatBytes(x.metadataRead).padStart(11)} ${formatBytes(x.bytesRead - x.metadataRead).padStart(11)} ${formatBytes(x.bytesWritten).padStart(11)}${x.maxRssKiB ? `  max RSS ${(x.maxRssKiB / 1024).toFixed(0)} MiB` : ''}`;
+  return `  ${label.padEnd(9)} ${`${(x.wallMs / 1000).toFixed(2)} s`.padStart(8)} ${String(x.requests).padStart(9)} ${formatBytes(x.bytesRead).padStart(11)} ${formatBytes(x.metadataRead).padStart(11)} ${formatBytes(x.bytesRead - x.metadataRead).padStart(11)} ${formatBytes(x.bytesWritten).padStart(11)}${x.maxRssKiB ? `  max RSS ${(x.maxRssKiB / 1024).toFixed(0)} MiB` : ''}${x.cpuS !== undefined ? `  CPU ${x.cpuS.toFixed(2)} s` : ''}${x.storeCpuS !== undefined ? `  store CPU ${x.storeCpuS.toFixed(2)} s` : ''}`;
 }
 
 function option(name: string): string | undefined {

@@ -164,6 +164,34 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
 
+    // Both repositories locked in one order while the inputs, the key and the buckets are checked
+    // (the locks are two requests each: they need not wait for the checks). A problem found by
+    // the checks stops the lock wait and releases what was taken: nothing is written.
+    const stopLocking = new AbortController();
+    const locking = timed(logger, 'lock', 'taking both repository locks', () =>
+      acquireLocks(
+        s3,
+        [rpmBucket, debBucket].map((b) => ({
+          bucket: state.bucket,
+          key: `${state.prefix}locks/${b.name}.lock`,
+          what: `s3://${b.name}`,
+          logger,
+          ttlMs: opts.lockTtlMs,
+          waitMs: opts.lockWaitMs,
+          signal: opts.signal ? AbortSignal.any([opts.signal, stopLocking.signal]) : stopLocking.signal,
+        })),
+      ),
+    );
+    locking.catch(() => undefined);
+    // On every path (a refusal, an error, an interrupt): stop waiting, release what was taken.
+    cleanup.add(async () => {
+      stopLocking.abort(new UserError('publish stopped before its locks were needed'));
+      await locking.then(
+        (l) => l.release(),
+        () => undefined,
+      );
+    });
+
     const [buckets, rpmRead, debRead, releaseRead, contents] = await Promise.all([
       timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
       timed(logger, 'inputs', 'reading the RPMs', () => readBuildPackages(rpmFiles, 'rpm')),
@@ -194,24 +222,10 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       (e: Error) => e.message,
     );
     if (keyOutcome) early.push(keyOutcome);
+    // The checks' messages, not the lock's (a missing state bucket is named by the bucket check).
     if (early.length) throw refusal(early);
     aborted();
-
-    // Both repositories locked in one order, then both checked and prepared before any write.
-    const locks = await timed(logger, 'lock', 'taking both repository locks', () =>
-      acquireLocks(
-        s3,
-        [rpmBucket, debBucket].map((b) => ({
-          bucket: state.bucket,
-          key: `${state.prefix}locks/${b.name}.lock`,
-          what: `s3://${b.name}`,
-          logger,
-          ttlMs: opts.lockTtlMs,
-          waitMs: opts.lockWaitMs,
-        })),
-      ),
-    );
-    cleanup.add(() => locks.release());
+    const locks = await locking;
     try {
       logger.info(
         `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,

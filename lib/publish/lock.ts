@@ -46,6 +46,12 @@ export interface LockOptions {
   readonly logger: Logger;
   /** What is being locked, for messages. */
   readonly what: string;
+  /**
+   * Stops waiting for the lock (a publish that found a problem while its lock was being taken, or
+   * an interrupt): the wait ends at once with the signal's reason, and a lock already taken is
+   * released.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface HeldLock {
@@ -71,7 +77,12 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   const deadline = Date.now() + waitMs;
   let etag: string | undefined;
   let announced = '';
+  const stopIfAborted = () => {
+    if (opts.signal?.aborted)
+      throw opts.signal.reason instanceof Error ? opts.signal.reason : new UserError(`${opts.what}: stopped waiting for the lock`);
+  };
   while (etag === undefined) {
+    stopIfAborted();
     // Read first: after the first publish the record exists (released), and taking it is one
     // conditional write; a create-only write first would fail with 412 before that read.
     const current = await getObjectBytes(b, opts.key);
@@ -103,7 +114,7 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
         `${opts.what}: gave up waiting for the lock s3://${opts.bucket}/${opts.key} after ${Math.round(waitMs / 1000)}s${announced ? ` (held by ${announced})` : ''}`,
       );
     }
-    if (!raced) await new Promise((r) => setTimeout(r, pollMs + Math.floor(Math.random() * pollMs)));
+    if (!raced) await sleep(pollMs + Math.floor(Math.random() * pollMs), opts.signal);
   }
 
   let lost: Error | undefined;
@@ -145,6 +156,19 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
   };
 }
 
+/** Resolves after `ms`, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
  * Takes several locks, always in one order (by state bucket, then key), so two processes that
  * need overlapping sets (two publishers, a publisher and a clone) can never each hold one and
@@ -161,7 +185,11 @@ export async function acquireLocks(
     await Promise.all(taken.splice(0).map((t) => t.lock.release()));
   };
   try {
-    for (const l of ordered) taken.push({ options: l, lock: await acquireLock(target, l) });
+    for (const l of ordered) {
+      taken.push({ options: l, lock: await acquireLock(target, l) });
+      if (l.signal?.aborted)
+        throw l.signal.reason instanceof Error ? l.signal.reason : new UserError(`${l.what}: stopped taking the locks`);
+    }
   } catch (e) {
     await release();
     throw e;

@@ -293,4 +293,31 @@ describe('several repository locks are always taken in one order', () => {
     expect(order).toHaveLength(10);
     expect(order.every((o) => o.endsWith(':2'))).toBe(true);
   }, 60_000);
+
+  test('a wait for the locks stops at once when its signal aborts, and the lock already taken is released', async () => {
+    const lock = (key: string, signal?: AbortSignal) => ({
+      bucket: 'state',
+      key,
+      logger: silentLogger,
+      what: key,
+      pollMs: 5_000,
+      waitMs: 60_000,
+      ttlMs: 60_000,
+      signal,
+    });
+    // Another holder has the second lock (in lock order); we take the first and wait for the second.
+    const other = await acquireLocks(target, [lock('locks/z.lock')]);
+    const stop = new AbortController();
+    const waiting = acquireLocks(target, [lock('locks/a.lock', stop.signal), lock('locks/z.lock', stop.signal)]);
+    await new Promise((r) => setTimeout(r, 300));
+    const asked = Date.now();
+    stop.abort(new Error('refused: bad input'));
+    await expect(waiting).rejects.toThrow('refused: bad input');
+    expect(Date.now() - asked).toBeLessThan(4_000); // not one poll interval (5-10 s) later
+    const first = JSON.parse((await getObject(bucketOf(target, 'state', 'test'), 'locks/a.lock'))!.body.toString());
+    expect(first.released).toBe(true);
+    const second = JSON.parse((await getObject(bucketOf(target, 'state', 'test'), 'locks/z.lock'))!.body.toString());
+    expect(second.owner).toBe(other.held[0].owner);
+    await other.release();
+  }, 30_000);
 });

@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { packAptlyDatabase, unpackAptlyDatabase } from '../publish/aptly-db';
 import { aptlyConfig, aptlyPackageRef, parseAptlyRepoShow, stateKey } from '../publish/deb';
 import { bucketOf, getObjectBytes, S3Target } from '../publish/s3';
 import { run } from '../util/exec';
@@ -36,8 +37,7 @@ export async function aptlyStateForDestination(
   if (!db) return { note: `no aptly database at s3://${source.state.bucket}/${key}; the next publish rebuilds it from the pool` };
   const root = path.join(workDir, 'aptly');
   await mkdir(root, { recursive: true });
-  await writeFile(path.join(workDir, 'source-db.tar.gz'), db.body);
-  await run('tar', ['-xzf', path.join(workDir, 'source-db.tar.gz'), '-C', root], { what: "unpacking the source's aptly database" });
+  await unpackAptlyDatabase(db.body, root, "unpacking the source's aptly database");
   const config = path.join(workDir, 'aptly.conf');
   await writeFile(config, aptlyConfig(root, path.join(workDir, 'aptly-out')));
   const aptly = (args: string[], what: string) => run('aptly', [`-config=${config}`, ...args], { what });
@@ -52,7 +52,7 @@ export async function aptlyStateForDestination(
     };
   }
   await aptly(['repo', 'remove', APTLY_REPO, ...extra], 'removing packages published after the snapshot from the aptly database');
-  await run('tar', ['-czf', path.join(workDir, 'db.tar.gz'), '-C', root, 'db'], { what: 'packing the aptly database' });
+  await packAptlyDatabase(root, path.join(workDir, 'db.tar.gz'), 'packing the aptly database');
   logger.info(`aptly database: removed ${extra.length} package(s) the source published after the snapshot`);
   return { body: await readFile(path.join(workDir, 'db.tar.gz')), note: `aptly database copied without ${extra.length} newer package(s)` };
 }

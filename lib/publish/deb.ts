@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SigningKey } from '../signing/keyring';
+import { packAptlyDatabase, unpackAptlyDatabase } from './aptly-db';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { removeTree } from '../util/folder';
@@ -243,9 +244,8 @@ async function publishIntoDirectory(
   const dbKey = stateKey(opts.state.prefix, b.name);
   const snapshot = await snapshotRead;
   if (snapshot) {
-    await writeFile(path.join(opts.workDir, 'aptly-db.tar.gz'), snapshot.body);
     await timed(logger, 'aptly', `${repo}: unpacking the aptly database`, () =>
-      run('tar', ['-xzf', path.join(opts.workDir, 'aptly-db.tar.gz'), '-C', aptlyRoot], { what: 'unpacking the aptly database' }),
+      unpackAptlyDatabase(snapshot.body, aptlyRoot, 'unpacking the aptly database'),
     );
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
   } else {
@@ -315,9 +315,7 @@ async function publishIntoDirectory(
   }
   // aptly is done with its database: pack it while we sign and upload.
   const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
-    run('tar', ['-czf', path.join(opts.workDir, 'aptly-db-new.tar.gz'), '-C', aptlyRoot, 'db'], {
-      what: 'packing the aptly database',
-    }),
+    packAptlyDatabase(aptlyRoot, path.join(opts.workDir, 'aptly-db-new.tar.gz'), 'packing the aptly database'),
   );
   packedDb.catch(() => undefined);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);

@@ -13,7 +13,7 @@ import { PreparedRepository, PublishResult } from './repository';
 import { prepareRpmRepository } from './rpm';
 import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
 import { assertSigningKeyAcceptable, detachSignSha512 } from './sign';
-import { formatProblems, InputProblem, readBuildPackages, ReleaseContents, strayPackages } from './validate';
+import { formatProblems, readBuildPackages, ReleaseContents, strayPackages } from './validate';
 import { putBytes } from './upload';
 import { CACHE_REVALIDATE } from './layout';
 import { releaseOfBuild } from '../release-manifest';
@@ -43,9 +43,9 @@ export interface PublishOptions {
   readonly allowKeyChange?: boolean;
   /**
    * What the release contains: a package of the build outside it is refused (a stray). A function
-   * is called once the publish's first requests and child processes are under way (loading a
-   * release manifest is CPU work that need not hold them up); what it throws is thrown by the
-   * publish, before any write.
+   * is called once the build's packages are read, while the key opens and the locks are taken
+   * (loading a release manifest is CPU work that need not hold those up); what it throws is
+   * thrown by the publish, before any write.
    */
   readonly release: ReleaseContents | (() => ReleaseContents);
   /** Publish packages the release does not name (never in pipelines: strays are served forever). */
@@ -192,7 +192,7 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       );
     });
 
-    const [buckets, rpmRead, debRead, releaseRead, contents] = await Promise.all([
+    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
       timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
       timed(logger, 'inputs', 'reading the RPMs', () => readBuildPackages(rpmFiles, 'rpm')),
       timed(logger, 'inputs', 'reading the DEBs', () => readBuildPackages(debFiles, 'deb')),
@@ -201,20 +201,24 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
         (release) => ({ release, problem: undefined }),
         (e: Error) => ({ release: undefined, problem: e.message }),
       ),
-      // After a turn of the event loop, so the steps above have sent their requests and started their children.
-      new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => (typeof opts.release === 'function' ? { contents: opts.release() } : { contents: opts.release }))
-        .catch((error: unknown) => ({ error })),
     ]);
-    if ('error' in contents) throw contents.error;
-    const inputProblems: InputProblem[] = [...rpmRead.problems, ...debRead.problems];
-    const strays = strayPackages([...rpmRead.packages, ...debRead.packages], contents.contents);
-    if (strays.length && opts.allowStrays)
-      for (const s of formatProblems(strays)) logger.warn(`publishing a package the release does not name: ${s}`);
-    else inputProblems.push(...strays);
+    // Strays (packages the release does not name): the release manifest is CPU work (YAML, schema)
+    // that need not hold up the key, the locks and the first reads; it decides before any write.
+    const strays: Promise<string[]> = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const found = strayPackages(
+        [...rpmRead.packages, ...debRead.packages],
+        typeof opts.release === 'function' ? opts.release() : opts.release,
+      );
+      if (found.length && opts.allowStrays) {
+        for (const s of formatProblems(found)) logger.warn(`publishing a package the release does not name: ${s}`);
+        return [];
+      }
+      return formatProblems(found);
+    });
+    strays.catch(() => undefined);
     const early = [
       ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
-      ...formatProblems(inputProblems),
+      ...formatProblems([...rpmRead.problems, ...debRead.problems]),
       ...(releaseRead.problem ? [releaseRead.problem] : []),
     ];
     const keyOutcome = await key.then(
@@ -223,16 +227,17 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     );
     if (keyOutcome) early.push(keyOutcome);
     // The checks' messages, not the lock's (a missing state bucket is named by the bucket check).
-    if (early.length) throw refusal(early);
+    if (early.length) throw refusal([...early, ...(await strays)]);
     aborted();
-    const locks = await locking;
+    // Strays found while the locks are awaited (another publish may hold them) refuse at once.
+    const locks = await Promise.race([locking, strays.then((found) => (found.length ? Promise.reject(refusal(found)) : locking))]);
     try {
       logger.info(
         `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
       );
       const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
       const allowKeyChange = opts.allowKeyChange ?? false;
-      const prepared = await Promise.allSettled([
+      const preparing = Promise.allSettled([
         prepareRpmRepository({
           bucket: rpmBucket,
           rpms: rpmRead.packages,
@@ -253,7 +258,11 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
           logger,
         }),
       ]);
-      const refused = prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems));
+      const prepared = await preparing;
+      const refused = [
+        ...(await strays),
+        ...prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems)),
+      ];
       if (refused.length) throw refusal(refused);
       aborted();
       const [rpmPlan, debPlan] = prepared.map((p) => (p as PromiseFulfilledResult<PreparedRepository>).value);

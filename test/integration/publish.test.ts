@@ -6,6 +6,8 @@ import { run } from '../../lib/util/exec';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
+import { acquireLocks } from '../../lib/publish/lock';
+import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 import {
@@ -484,6 +486,37 @@ describe('publish and verify (integration, slow)', () => {
     expect(text).toMatch(/info: DEB repository .*: also serves other versions .*etcd 3\.1\.10-1/);
     expect(text).toMatch(/warn: DEB repository .*: serves stray 0\.1-1/);
     expect(text).not.toMatch(/warn: .*(kubelet|etcd)/);
+  }, 120_000);
+
+  test('a refusal does not wait for locks another publish holds, and leaves them as they were', async () => {
+    const r = await repos();
+    const b = await build('held1', [...release1, { name: 'stray', version: '0.1' }]);
+    const env = { ...process.env, ...store.env() };
+    const target = s3TargetFromEnv(env);
+    // Another publish holds the RPM repository's lock for the next minute.
+    const other = await acquireLocks(target, [
+      { bucket: 'ket-state', key: `held/locks/${r.rpm}.lock`, what: 'other', logger: silentLogger, ttlMs: 60_000 },
+    ]);
+    try {
+      const mark = trace.length;
+      const started = Date.now();
+      await expect(
+        publishRepositories(
+          options(r, b, {
+            stateUrl: 's3://ket-state/held',
+            release: { rpm: rpmExpected(release1), deb: debExpected(release1) },
+            lockWaitMs: 60_000,
+          }),
+        ),
+      ).rejects.toThrow(/publish refused[\s\S]*stray-0\.1-1\.x86_64\.rpm: stray is not a package of the release manifest/);
+      expect(Date.now() - started).toBeLessThan(30_000); // refused, not after the other's 60 s
+      expect(writesTo(r, mark)).toEqual([]);
+      const record = await getObjectBytes(bucketOf(target, 'ket-state', 'state'), `held/locks/${r.rpm}.lock`);
+      expect(JSON.parse(record!.body.toString()).owner).toBe(other.held[0].owner);
+    } finally {
+      await other.release();
+      target.client.destroy();
+    }
   }, 120_000);
 
   // Item 6: secrets are cleaned on every path, signals included.

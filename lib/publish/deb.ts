@@ -82,10 +82,22 @@ export function stateKey(prefix: string, bucket: string): string {
   return `${prefix}aptly/${bucket}/db.tar.gz`;
 }
 
-/** Upload order within dists/: by-hash files, then plain indexes, then the signed top files. */
+/**
+ * Hash types whose by-hash copies are uploaded. apt fetches an index by hash under the strongest
+ * hash the Release lists for it (apt-pkg's HashStringList::find with no type: SHA512, then SHA256,
+ * SHA1, MD5Sum; aptly lists all four), so the SHA1 and MD5Sum copies aptly also writes are never
+ * read: at 10,000 packages they were a third of a publish's bytes written. SHA256 stays for
+ * tools that prefer it (and clone copies plain indexes from their SHA256 twin).
+ */
+export const BY_HASH_TYPES = ['SHA256', 'SHA512'] as const;
+
+/** Upload order within dists/: by-hash files, then plain indexes with the signed top files. */
 export function distsUploadPhase(rel: string): 'by-hash' | 'index' | 'top' | 'skip' {
   const base = path.posix.basename(rel);
-  if (rel.includes('/by-hash/')) return /^[0-9a-f]{32,128}$/.test(base) ? 'by-hash' : 'skip';
+  if (rel.includes('/by-hash/')) {
+    const type = path.posix.basename(path.posix.dirname(rel));
+    return /^[0-9a-f]{32,128}$/.test(base) && (BY_HASH_TYPES as readonly string[]).includes(type) ? 'by-hash' : 'skip';
+  }
   if (rel === `dists/${DISTRIBUTION}/Release` || rel === `dists/${DISTRIBUTION}/Release.gpg` || rel === `dists/${DISTRIBUTION}/InRelease`)
     return 'top';
   return 'index';
@@ -337,7 +349,10 @@ async function publishIntoDirectory(
 
   return async (beforeEntryFiles, keys) => {
     // 1. pool files and by-hash indexes at once (new names: nothing refers to them before the
-    //    Release does), 2. plain indexes and public.key, 3. Release, Release.gpg, InRelease.
+    //    Release does), then 2. public.key if it changed, 3. plain indexes, Release, Release.gpg
+    //    and InRelease together. apt reads InRelease (or Release) first and then each index by hash, all of
+    //    which exist from step 1 on; a client reading plain indexes sees old and new files mixed
+    //    only during step 2, as it would in any order of these writes.
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
     await Promise.all([
       mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
@@ -345,24 +360,17 @@ async function publishIntoDirectory(
     ]);
     logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
     beforeEntryFiles();
-    await Promise.all([
-      mapConcurrent(phase('index'), 8, (rel) => uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) })),
-      writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey)),
-    ]);
-    const top = (name: string) => {
-      const rel = `dists/${DISTRIBUTION}/${name}`;
-      return uploadFile(b, rel, path.join(outDir, rel), { cacheControl: CACHE_REVALIDATE });
-    };
     // aptly's database, for the next publish, beside the top files: everything it lists is in
     // the bucket by now (if it is lost, the next publish rebuilds it from the pool).
     const db = readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')).then((body) =>
       putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: 'application/gzip' }),
     );
     db.catch(() => undefined);
-    // Release and its detached signature together (apt reads them as a pair), then InRelease,
-    // which apt prefers, last.
-    await Promise.all([top('Release'), top('Release.gpg')]);
-    await top('InRelease');
+    // A new key reaches public.key before anything it signed (no request when it is unchanged).
+    await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));
+    await mapConcurrent([...phase('index'), ...phase('top')], 8, (rel) =>
+      uploadFile(b, rel, path.join(outDir, rel), { cacheControl: cacheControlOf('deb', rel) }),
+    );
     logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.fingerprint})`);
     await db;
     return {

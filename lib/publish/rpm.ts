@@ -187,14 +187,18 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
           mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f))),
         ]);
         // 2. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
-        //    signature last, back to back, both revalidated by every cache.
+        //    signature last, both revalidated by every cache.
         beforeEntryFiles();
         await Promise.all([
           writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey)),
           writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile),
         ]);
-        await uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE });
-        await uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE });
+        // Together: a client reading the pair while it changes fails its signature check either way
+        // (old repomd.xml with the new signature, or the reverse), and retries.
+        await Promise.all([
+          uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE }),
+          uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE }),
+        ]);
         logger.info(`${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`);
         return result;
       }),

@@ -127,21 +127,37 @@ describe('publish and verify (integration, slow)', () => {
     await publishRepositories(options(r, b2));
     await verify(r, [...release1, ...release2]);
     expect(trace.slice(mark2).some((l) => l.startsWith('DELETE'))).toBe(false);
+    // apt made to fetch every index by hash finds them under the strongest hash the Release lists.
+    const apt = await openScratchApt(store.bucketUrl(r.deb));
+    try {
+      const byHash = trace.length;
+      const update = await apt.run(['-q', 'update'], 'apt-get update (by hash)', { extraOptions: ['-o', 'Acquire::By-Hash=force'] });
+      expect(`${update.stdout}${update.stderr}`).not.toMatch(/^(W|E):/m);
+      expect(trace.slice(byHash).some((l) => l.startsWith(`GET /${r.deb}/`) && l.includes('/by-hash/SHA512/'))).toBe(true);
+    } finally {
+      await apt.dispose();
+    }
     // Write order: packages and new hashed metadata (names nothing refers to yet) before any file
     // that names them, and the signed top files last.
     const puts = writesTo(r, mark2).map((l) => l.split(' ')[1].split('?')[0]);
     const rpmPuts = puts.filter((p) => p.startsWith(`/${r.rpm}/`));
-    expect(rpmPuts.slice(-2)).toEqual([`/${r.rpm}/repodata/repomd.xml`, `/${r.rpm}/repodata/repomd.xml.asc`]);
+    expect(rpmPuts.slice(-2).sort()).toEqual([`/${r.rpm}/repodata/repomd.xml`, `/${r.rpm}/repodata/repomd.xml.asc`]);
     const rpmHashed = (p: string) => p.includes('/packages/') || /\/repodata\/[0-9a-f]{64}-/.test(p);
     expect(rpmPuts.filter(rpmHashed).length).toBeGreaterThan(2);
     expect(lastIndex(rpmPuts, rpmHashed)).toBeLessThan(rpmPuts.findIndex((p) => !rpmHashed(p)));
     const dist = `/${r.deb}/dists/kismatic-xenial`;
     const debPuts = puts.filter((p) => p.startsWith(`/${r.deb}/`));
-    expect(debPuts.at(-1)).toBe(`${dist}/InRelease`);
-    expect(debPuts.slice(-3, -1).sort()).toEqual([`${dist}/Release`, `${dist}/Release.gpg`]);
     const debHashed = (p: string) => p.includes('/pool/') || p.includes('/by-hash/');
     expect(debPuts.filter(debHashed).length).toBeGreaterThan(2);
     expect(lastIndex(debPuts, debHashed)).toBeLessThan(debPuts.findIndex((p) => !debHashed(p)));
+    expect(debPuts.slice(debPuts.findIndex((p) => !debHashed(p)))).toEqual(
+      expect.arrayContaining([`${dist}/Release`, `${dist}/Release.gpg`, `${dist}/InRelease`]),
+    );
+    // by-hash copies only under the hash types apt reads them by (the strongest listed).
+    expect(debPuts.filter((p) => p.includes('/by-hash/')).map((p) => p.split('/').at(-2))).toEqual(
+      expect.arrayContaining(['SHA256', 'SHA512']),
+    );
+    expect(debPuts.some((p) => /\/by-hash\/(MD5Sum|SHA1)\//.test(p))).toBe(false);
   }, 120_000);
 
   test('the same name and version with different bytes is refused and nothing is written', async () => {

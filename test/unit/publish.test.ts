@@ -107,6 +107,9 @@ describe('apt publishing helpers', () => {
   test('upload phases: by-hash first, top files last, aptly link names skipped', () => {
     expect(distsUploadPhase(`dists/kismatic-xenial/main/binary-amd64/by-hash/SHA256/${'d'.repeat(64)}`)).toBe('by-hash');
     expect(distsUploadPhase('dists/kismatic-xenial/main/binary-amd64/by-hash/SHA256/Packages.gz')).toBe('skip');
+    expect(distsUploadPhase(`dists/kismatic-xenial/main/binary-amd64/by-hash/SHA512/${'e'.repeat(128)}`)).toBe('by-hash');
+    expect(distsUploadPhase(`dists/kismatic-xenial/main/binary-amd64/by-hash/MD5Sum/${'d'.repeat(32)}`)).toBe('skip');
+    expect(distsUploadPhase(`dists/kismatic-xenial/main/binary-amd64/by-hash/SHA1/${'d'.repeat(40)}`)).toBe('skip');
     expect(distsUploadPhase('dists/kismatic-xenial/main/binary-amd64/Packages.gz')).toBe('index');
     expect(distsUploadPhase('dists/kismatic-xenial/main/binary-amd64/Release')).toBe('index');
     expect(distsUploadPhase('dists/kismatic-xenial/InRelease')).toBe('top');

@@ -95,7 +95,10 @@ export async function readRepositoryKeys(
       problems,
       rotation: rotation && opts.allowKeyChange,
       publicKey,
-      publicKeys: await keyring.exportEach([...new Set(fingerprints)]),
+      // Only this publish's key: its own export (one gpg run less).
+      publicKeys: fingerprints.every((f) => f === key.fingerprint)
+        ? [key.publicKeyArmored]
+        : await keyring.exportEach([...new Set(fingerprints)]),
       currentPublicKey: old,
     };
   } finally {

@@ -1,9 +1,8 @@
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { KeyRecord, parseColonsKeys, parseKeyRecords } from '../signing/colons';
 import { gpg, passphraseArgs, SigningKey } from '../signing/keyring';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
 import { Logger } from '../util/log';
 
 export type { KeyRecord };
@@ -118,6 +117,15 @@ export async function assertSigningKeyAcceptable(
 export class ScratchKeyring {
   private constructor(readonly home: string) {}
 
+  /**
+   * gpg on this keyring, never starting a gpg-agent: the agent holds secret keys and this keyring
+   * has none (gpg 2.2 starts one for a mere public-key import otherwise: a daemon per keyring, and
+   * a gpgconf run to stop it).
+   */
+  private gpg(args: readonly string[], what: string, input?: string) {
+    return gpg(this.home, ['--no-autostart', ...args], what, input);
+  }
+
   static async create(parent: string): Promise<ScratchKeyring> {
     await mkdir(parent, { recursive: true });
     const home = await mkdtemp(path.join(parent, 'keyring-'));
@@ -128,14 +136,11 @@ export class ScratchKeyring {
   /** Imports armored public keys; returns the primary fingerprints they hold. */
   async import(armored: string, what: string): Promise<string[]> {
     // One gpg run imports and lists what it imported (import-show), with the keys' fingerprints.
-    const { stdout } = await gpg(
-      this.home,
-      ['--with-colons', '--import-options', 'import-show', '--import'],
-      `importing ${what}`,
-      armored,
-    ).catch((e: Error) => {
-      throw new UserError(`${what} holds no readable OpenPGP public key: ${e.message}`);
-    });
+    const { stdout } = await this.gpg(['--with-colons', '--import-options', 'import-show', '--import'], `importing ${what}`, armored).catch(
+      (e: Error) => {
+        throw new UserError(`${what} holds no readable OpenPGP public key: ${e.message}`);
+      },
+    );
     const fingerprints = primaryFingerprints(stdout);
     if (fingerprints.length === 0) throw new UserError(`${what} holds no readable OpenPGP public key`);
     return fingerprints;
@@ -143,7 +148,7 @@ export class ScratchKeyring {
 
   /** All keys of this keyring, one armored block (apt, dnf and yum read every key in it). */
   async exportAll(): Promise<string> {
-    return (await gpg(this.home, ['--armor', '--export-options', 'export-minimal', '--export'], 'exporting public keys')).stdout;
+    return (await this.gpg(['--armor', '--export-options', 'export-minimal', '--export'], 'exporting public keys')).stdout;
   }
 
   /**
@@ -152,10 +157,9 @@ export class ScratchKeyring {
    *   imports (one gpg run less); listed here otherwise
    */
   async exportEach(fingerprints?: readonly string[]): Promise<string[]> {
-    const fprs =
-      fingerprints ?? primaryFingerprints((await gpg(this.home, ['--with-colons', '--list-keys'], 'listing public keys')).stdout);
+    const fprs = fingerprints ?? primaryFingerprints((await this.gpg(['--with-colons', '--list-keys'], 'listing public keys')).stdout);
     // One export per key, at once (process starts dominate), in the keyring's order.
-    return Promise.all(fprs.map(async (fpr) => (await gpg(this.home, ['--armor', '--export', fpr], `exporting ${fpr}`)).stdout));
+    return Promise.all(fprs.map(async (fpr) => (await this.gpg(['--armor', '--export', fpr], `exporting ${fpr}`)).stdout));
   }
 
   /**
@@ -171,14 +175,15 @@ export class ScratchKeyring {
       await writeFile(path.join(scratchDir, 'signed'), signed);
       args.push(path.join(scratchDir, 'signed'));
     }
-    const { stdout } = await gpg(this.home, args, 'checking a metadata signature').catch((e: Error) => ({ stdout: e.message }));
+    const { stdout } = await this.gpg(args, 'checking a metadata signature').catch((e: Error) => ({ stdout: e.message }));
     const validsig = stdout.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '));
     // VALIDSIG <fpr> <date> <ts> <expire> <ver> <rsvd> <pkalgo> <hashalgo> <class> <primary-fpr>
     return validsig?.split(' ')[11]?.trim();
   }
 
+  /** Removes the keyring (no agent to stop: none was started). */
   async dispose(): Promise<void> {
-    await run('gpgconf', ['--homedir', this.home, '--kill', 'all']).catch(() => undefined);
+    await rm(this.home, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,8 @@
  * Cleanup of a publish's secrets and scratch files (the temporary GNUPGHOME with the secret key,
  * the passphrase file, gpg-agents, work folders) that runs exactly once, on whichever path ends
  * the publish first: success, refusal, exception, or an abort signal (the CLI turns SIGINT and
- * SIGTERM into one). Tasks run newest first, each awaited, failures ignored (cleanup must finish).
+ * SIGTERM into one). Tasks run all at once (they are independent: a process, a folder, a lock),
+ * failures ignored (cleanup must finish); what they share (the S3 client) is closed after run().
  */
 export class Cleanup {
   private readonly tasks: Array<() => Promise<unknown>> = [];
@@ -14,11 +15,9 @@ export class Cleanup {
     else this.tasks.push(task);
   }
 
-  /** Runs every task once; later calls return the same promise. */
+  /** Runs every task once, at once; later calls return the same promise. */
   run(): Promise<void> {
-    this.running ??= (async () => {
-      for (const t of this.tasks.splice(0).reverse()) await t().then(noop, noop);
-    })();
+    this.running ??= Promise.all(this.tasks.splice(0).map((t) => t().then(noop, noop))).then(noop);
     return this.running;
   }
 }

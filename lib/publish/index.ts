@@ -142,7 +142,6 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
   const { logger } = opts;
   const state = parseS3Url(opts.stateUrl, labelOf(opts)('stateUrl'));
   const s3 = s3TargetFromEnv(opts.env);
-  cleanup.add(async () => s3.client.destroy());
   try {
     aborted();
     const [rpmFiles, debFiles] = await Promise.all([
@@ -183,11 +182,12 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       ),
     );
     locking.catch(() => undefined);
-    // On every path (a refusal, an error, an interrupt): stop waiting, release what was taken.
+    // On every path (a refusal, an error, an interrupt): stop waiting, release what was taken,
+    // beside the other cleanup.
     cleanup.add(async () => {
       stopLocking.abort(new UserError('publish stopped before its locks were needed'));
       await locking.then(
-        (l) => l.release(),
+        (l) => timed(logger, 'lock', 'releasing both repository locks', () => l.release()),
         () => undefined,
       );
     });
@@ -231,83 +231,80 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     aborted();
     // Strays found while the locks are awaited (another publish may hold them) refuse at once.
     const locks = await Promise.race([locking, strays.then((found) => (found.length ? Promise.reject(refusal(found)) : locking))]);
-    try {
-      logger.info(
-        `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
-      );
-      const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
-      const allowKeyChange = opts.allowKeyChange ?? false;
-      const preparing = Promise.allSettled([
-        prepareRpmRepository({
-          bucket: rpmBucket,
-          rpms: rpmRead.packages,
-          key,
-          allowKeyChange,
-          baseUrl: rpmUrl,
-          workDir: path.join(workDir, 'rpm'),
-          logger,
-        }),
-        prepareDebRepository({
-          bucket: debBucket,
-          debs: debRead.packages,
-          key,
-          allowKeyChange,
-          state: { bucket: stateBucket, prefix: state.prefix },
-          onCleanup: (task) => cleanup.add(task),
-          workDir: path.join(workDir, 'deb'),
-          logger,
-        }),
-      ]);
-      const prepared = await preparing;
-      const refused = [
-        ...(await strays),
-        ...prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems)),
-      ];
-      if (refused.length) throw refusal(refused);
+    logger.info(
+      `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
+    );
+    const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
+    const allowKeyChange = opts.allowKeyChange ?? false;
+    const preparing = Promise.allSettled([
+      prepareRpmRepository({
+        bucket: rpmBucket,
+        rpms: rpmRead.packages,
+        key,
+        allowKeyChange,
+        baseUrl: rpmUrl,
+        workDir: path.join(workDir, 'rpm'),
+        logger,
+      }),
+      prepareDebRepository({
+        bucket: debBucket,
+        debs: debRead.packages,
+        key,
+        allowKeyChange,
+        state: { bucket: stateBucket, prefix: state.prefix },
+        onCleanup: (task) => cleanup.add(task),
+        workDir: path.join(workDir, 'deb'),
+        logger,
+      }),
+    ]);
+    const prepared = await preparing;
+    const refused = [
+      ...(await strays),
+      ...prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems)),
+    ];
+    if (refused.length) throw refusal(refused);
+    aborted();
+    const [rpmPlan, debPlan] = prepared.map((p) => (p as PromiseFulfilledResult<PreparedRepository>).value);
+    const check = (i: number) => () => {
       aborted();
-      const [rpmPlan, debPlan] = prepared.map((p) => (p as PromiseFulfilledResult<PreparedRepository>).value);
-      const check = (i: number) => () => {
-        aborted();
-        locks.held[i].assertHeld();
+      locks.held[i].assertHeld();
+    };
+    // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
+    // is cut off while the other fails, and both failures are reported.
+    const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
+    const failed = written.flatMap((w, i) =>
+      w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
+    );
+    if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
+    const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
+    // After both repositories' packages and metadata, still under their locks: release.json + signature.
+    const release = releaseRead.release;
+    if (release) {
+      // Signed like every other entry file: SHA-512 (lib/publish/sign).
+      const signingKey = await key;
+      const signer: DetachedSigner = async (data) => {
+        const dir = await mkdtemp(path.join(workDir, 'release-sign-'));
+        await writeFile(path.join(dir, 'data'), data);
+        await detachSignSha512(signingKey, path.join(dir, 'data'), path.join(dir, 'data.asc'));
+        return readFile(path.join(dir, 'data.asc'), 'utf8');
       };
-      // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
-      // is cut off while the other fails, and both failures are reported.
-      const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
-      const failed = written.flatMap((w, i) =>
-        w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
-      );
-      if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
-      const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
-      // After both repositories' packages and metadata, still under their locks: release.json + signature.
-      const release = releaseRead.release;
-      if (release) {
-        // Signed like every other entry file: SHA-512 (lib/publish/sign).
-        const signingKey = await key;
-        const signer: DetachedSigner = async (data) => {
-          const dir = await mkdtemp(path.join(workDir, 'release-sign-'));
-          await writeFile(path.join(dir, 'data'), data);
-          await detachSignSha512(signingKey, path.join(dir, 'data'), path.join(dir, 'data.asc'));
-          return readFile(path.join(dir, 'data.asc'), 'utf8');
+      for (const [i, b] of [rpmBucket, debBucket].entries()) {
+        check(i)();
+        const objects: RepositoryObjects = {
+          get: async (k) => (await getObjectBytes(b, k))?.body,
+          // A signed pair, like the other signed entry files: caches must ask the origin every time.
+          put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
         };
-        for (const [i, b] of [rpmBucket, debBucket].entries()) {
-          check(i)();
-          const objects: RepositoryObjects = {
-            get: async (k) => (await getObjectBytes(b, k))?.body,
-            // A signed pair, like the other signed entry files: caches must ask the origin every time.
-            put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
-          };
-          // A key rotation signs the record again with the new key.
-          await timed(logger, 'upload', `${b.label}: release.json`, () =>
-            recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange }),
-          );
-        }
+        // A key rotation signs the record again with the new key.
+        await timed(logger, 'upload', `${b.label}: release.json`, () =>
+          recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange }),
+        );
       }
-      return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
-    } finally {
-      await timed(logger, 'lock', 'releasing both repository locks', () => locks.release());
     }
+    return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
   } finally {
-    await timed(logger, 'cleanup', 'secrets and scratch files', () => cleanup.run());
+    await timed(logger, 'cleanup', 'locks, secrets and scratch files', () => cleanup.run());
+    s3.client.destroy();
   }
 }
 

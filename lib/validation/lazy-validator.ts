@@ -27,7 +27,7 @@ export const GENERATED_DIR = path.join(__dirname, 'generated');
  */
 export function lazyValidator(name: ValidatorName): () => ValidateFunction {
   let validate: ValidateFunction | undefined;
-  return () => (validate ??= load(name));
+  return () => (validate ??= loadValidator(name));
 }
 
 /** What a generated module records of the spec it was made from (module.exports.specHash). */
@@ -35,15 +35,20 @@ export function specHash(spec: ValidatorSpec): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
 }
 
-function load(name: ValidatorName): ValidateFunction {
+/**
+ * The validator `name`: DIR/NAME.js when the build wrote it from the current spec, else the same
+ * standalone code generated now (loads ajv and compiles the schema).
+ * @param dir where the build's modules are (a parameter for tests)
+ */
+export function loadValidator(name: ValidatorName, dir: string = GENERATED_DIR): ValidateFunction {
   const spec = VALIDATORS[name];
-  const file = path.join(GENERATED_DIR, `${name}.js`);
+  const file = path.join(dir, `${name}.js`);
   if (existsSync(file)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, on first use
     const built = require(file) as ValidateFunction & { specHash?: string };
     if (built.specHash === specHash(spec)) return built;
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads ajv: only when the build's code is missing
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads ajv: only when the build's code is missing or stale
   const { standaloneModule } = require('./standalone') as typeof import('./standalone');
   const module = { exports: {} as unknown };
   // The generated CommonJS module, run as Node runs a file: its require() calls (ajv's runtime

@@ -37,5 +37,5 @@ publish: dist/bin/ket-packages.js
 	$(KET) publish --from $(OUT)
 
 # The CLI, compiled when a source is newer than it.
-dist/bin/ket-packages.js: $(shell find bin lib -name '*.ts') package.json tsconfig.json tsconfig.build.json
+dist/bin/ket-packages.js: $(shell find bin lib -name '*.ts') scripts/build-validators.js package.json tsconfig.json tsconfig.build.json
 	npm run --silent build

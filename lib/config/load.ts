@@ -1,11 +1,9 @@
-import addFormats from 'ajv-formats';
 import { UserError } from '../util/errors';
 import type { ErrorObject } from 'ajv';
 import { bucketNameProblem, BUCKET_NAME_PATTERN } from '../util/bucket-name';
-import { lazyValidator } from '../util/lazy-validator';
+import { lazyValidator } from '../validation/lazy-validator';
 import { parseYamlWithSchema, readYamlFile, SchemaErrorPlace, valueAt } from '../util/yaml-schema';
 import { DEFAULT_DEPLOYMENT_CONFIG, DEFAULTS } from './defaults';
-import { deploymentConfigSchema } from './schema';
 import { DeploymentConfig, DeploymentConfigFile, PipelineConfig, RepositoryConfig, SourceConfig, SourceConfigFile } from './types';
 
 /**
@@ -41,9 +39,7 @@ export function parseDeploymentConfig(text: string, file: string): DeploymentCon
   return config;
 }
 
-const configValidator = lazyValidator(deploymentConfigSchema, { allErrors: true, strict: true, strictRequired: false }, (ajv) =>
-  addFormats(ajv, ['email']),
-);
+const configValidator = lazyValidator('deployment-config');
 
 const patternMessages: Record<string, string> = {
   account: 'must be a 12-digit AWS account id in quotes, such as "123456789012"',

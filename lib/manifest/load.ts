@@ -1,8 +1,7 @@
 import { UserError } from '../util/errors';
-import { lazyValidator } from '../util/lazy-validator';
+import { lazyValidator } from '../validation/lazy-validator';
 import { fieldPath, parseYamlWithSchema, readYamlFile, SchemaMessages, valueAt } from '../util/yaml-schema';
 import { DEFAULT_MANIFEST } from './defaults';
-import { manifestSchema } from './schema';
 import { expandTemplate, TemplateError } from './template';
 import { KetMapping, Manifest, ManifestFile, PackageSpec, ResolvedImage, ResolvedPackage, ResolvedSource } from './types';
 import { debFileName, debVersion, rpmFileName, rpmVersion, VersionInput } from './versions';
@@ -35,7 +34,7 @@ export function parseManifest(text: string, file: string): Manifest {
   return { file, metadata: manifest.metadata, packages };
 }
 
-const manifestValidator = lazyValidator(manifestSchema, { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+const manifestValidator = lazyValidator('manifest');
 
 const oneOfMessages: Record<string, string> = {
   source: 'needs exactly one of sha256, sha512 or "unpinned: true"',

@@ -50,9 +50,14 @@ export function loadValidator(name: ValidatorName, dir: string = GENERATED_DIR):
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads ajv: only when the build's code is missing or stale
   const { standaloneModule } = require('./standalone') as typeof import('./standalone');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- with the code above
+  const { AJV_RUNTIME } = require('./runtime') as typeof import('./runtime');
   const module = { exports: {} as unknown };
-  // The generated CommonJS module, run as Node runs a file: its require() calls (ajv's runtime
-  // helpers, ajv-formats) resolve from here, to the same node_modules the build's file uses.
-  new Function('require', 'module', 'exports', standaloneModule(spec))(require, module, module.exports);
+  // The generated CommonJS module, run as Node runs a file. Its require() calls get ajv's runtime
+  // helpers from AJV_RUNTIME (inside a bundle there is no node_modules to resolve them from), and
+  // anything else (ajv-formats' formats) from here.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the generated code's own requires
+  const requireForCode = (id: string): unknown => (id in AJV_RUNTIME ? AJV_RUNTIME[id] : require(id));
+  new Function('require', 'module', 'exports', standaloneModule(spec))(requireForCode, module, module.exports);
   return module.exports as ValidateFunction;
 }

@@ -1,5 +1,6 @@
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -71,4 +72,38 @@ describe('standalone validators', () => {
     // Made from another schema or other options: generated afresh instead, which refuses {}.
     expect(loadValidator('release-manifest', built('stale', '0'.repeat(64)))({})).toBe(false);
   });
+});
+
+describe('validators inside a bundle', () => {
+  // The clone engine CodeBuild runs is the CLI bundled by esbuild (lib/infra/clone.ts): no
+  // node_modules next to it, and no build-written validator files, so the code is generated there.
+  test('each validator works from an esbuild bundle with no node_modules around it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ket-validator-bundle-'));
+    try {
+      const entry = path.join(dir, 'entry.ts');
+      const lazy = path.resolve(__dirname, '../../lib/validation/lazy-validator');
+      writeFileSync(
+        entry,
+        `import { loadValidator } from ${JSON.stringify(lazy)};\n` +
+          `const out = ${JSON.stringify(names)}.map((n) => { const v = loadValidator(n as never); return [n, v({}), v.errors?.length ?? 0]; });\n` +
+          `process.stdout.write(JSON.stringify(out));\n`,
+      );
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- devDependency, as lib/infra/clone.ts loads it
+      const esbuild = require('esbuild') as typeof import('esbuild');
+      const outfile = path.join(dir, 'out', 'bundle.js');
+      esbuild.buildSync({ entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
+      const result = JSON.parse(execFileSync(process.execPath, [outfile], { cwd: path.dirname(outfile), encoding: 'utf8' })) as [
+        string,
+        boolean,
+        number,
+      ][];
+      expect(result.map(([n]) => n)).toEqual(names);
+      for (const [, valid, errors] of result) {
+        expect(valid).toBe(false); // {} lacks required fields in every schema
+        expect(errors).toBeGreaterThan(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

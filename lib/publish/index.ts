@@ -221,16 +221,20 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       ...formatProblems([...rpmRead.problems, ...debRead.problems]),
       ...(releaseRead.problem ? [releaseRead.problem] : []),
     ];
-    const keyOutcome = await key.then(
-      () => undefined,
-      (e: Error) => e.message,
+    // The key need not be open for the repositories to be read (it is awaited where it signs or
+    // guards); a key that cannot be used refuses the publish like any other problem.
+    const keyProblem: Promise<string[]> = key.then(
+      () => [],
+      (e: Error) => [e.message],
     );
-    if (keyOutcome) early.push(keyOutcome);
     // The checks' messages, not the lock's (a missing state bucket is named by the bucket check).
-    if (early.length) throw refusal([...early, ...(await strays)]);
+    if (early.length) throw refusal([...early, ...(await keyProblem), ...(await strays)]);
     aborted();
-    // Strays found while the locks are awaited (another publish may hold them) refuse at once.
-    const locks = await Promise.race([locking, strays.then((found) => (found.length ? Promise.reject(refusal(found)) : locking))]);
+    // Strays or a key problem found while the locks are awaited (another publish may hold them)
+    // refuse at once.
+    const refuseAtOnce = (found: Promise<string[]>) =>
+      found.then((problems) => (problems.length ? Promise.reject(refusal(problems)) : locking));
+    const locks = await Promise.race([locking, refuseAtOnce(strays), refuseAtOnce(keyProblem)]);
     logger.info(
       `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
     );
@@ -258,6 +262,9 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
       }),
     ]);
     const prepared = await preparing;
+    // Without a key the repositories' own checks failed for that reason alone: the key is named once.
+    const noKey = await keyProblem;
+    if (noKey.length) throw refusal([...noKey, ...(await strays)]);
     const refused = [
       ...(await strays),
       ...prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems)),

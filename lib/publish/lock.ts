@@ -61,7 +61,17 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** Takes the lock, waiting for its holder (up to `waitMs`). */
 export async function acquireLock(target: S3Target, opts: LockOptions): Promise<HeldLock> {
+  return (await takeLock(target, opts, true))!;
+}
+
+/** Takes the lock if it is free now; undefined when another holds it (or took it meanwhile). */
+export function tryAcquireLock(target: S3Target, opts: LockOptions): Promise<HeldLock | undefined> {
+  return takeLock(target, opts, false);
+}
+
+async function takeLock(target: S3Target, opts: LockOptions, wait: boolean): Promise<HeldLock | undefined> {
   const b = bucketOf(target, opts.bucket, 'state');
   const ttlMs = opts.ttlMs ?? 15 * 60_000;
   const waitMs = opts.waitMs ?? 20 * 60_000;
@@ -103,8 +113,11 @@ export async function acquireLock(target: S3Target, opts: LockOptions): Promise<
         // Another publisher wrote it between our read and our write: read again, and wait for it like any holder.
         if (!isS3Error(e, 'PreconditionFailed', '412', 'NoSuchKey', '404', 'ConditionalRequestConflict'))
           throw describeS3Error(e, target, `taking the lock s3://${opts.bucket}/${opts.key}`);
+        if (!wait) return undefined;
         raced = true;
       }
+    } else if (!wait) {
+      return undefined;
     } else if (held && announced !== held.owner) {
       announced = held.owner;
       opts.logger.info(`${opts.what}: waiting for the lock held by ${held.owner} (expires ${held.expiresAt})`);
@@ -184,6 +197,17 @@ export async function acquireLocks(
   const release = async () => {
     await Promise.all(taken.splice(0).map((t) => t.lock.release()));
   };
+  // First all at once, without waiting: the usual case (nobody holds them) costs two requests in
+  // all instead of two per lock one after the other. If any is held, what was taken is released
+  // and they are taken one by one in order, waiting: a lock is only ever held while waiting for
+  // another in that one order, so two processes can never wait for each other.
+  const attempts = await Promise.allSettled(ordered.map((l) => tryAcquireLock(target, l)));
+  for (const [i, a] of attempts.entries()) if (a.status === 'fulfilled' && a.value) taken.push({ options: ordered[i], lock: a.value });
+  const failed = attempts.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+  if (taken.length === ordered.length && !ordered.some((l) => l.signal?.aborted))
+    return { held: locks.map((l) => taken.find((t) => t.options === l)!.lock), release };
+  await release();
+  if (failed) throw failed.reason;
   try {
     for (const l of ordered) {
       taken.push({ options: l, lock: await acquireLock(target, l) });

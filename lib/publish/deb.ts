@@ -129,6 +129,8 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     return snapshot;
   });
   restored.catch(() => undefined);
+  const publicKey = getObjectBytes(b, 'public.key');
+  publicKey.catch(() => undefined);
   const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
     Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
   );
@@ -143,6 +145,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       signature: inRelease?.body,
       scratch: opts.workDir,
       logger,
+      publicKey,
     }),
   );
   guard.catch(() => undefined);

@@ -55,9 +55,11 @@ export async function readRepositoryKeys(
     readonly signed?: Buffer;
     readonly scratch: string;
     readonly logger: Logger;
+    /** public.key as already requested (with the other metadata); read here when not given. */
+    readonly publicKey?: Promise<{ body: Buffer } | undefined>;
   },
 ): Promise<RepositoryState> {
-  const old = await getObjectBytes(b, 'public.key');
+  const old = await (opts.publicKey ?? getObjectBytes(b, 'public.key'));
   const key = await opts.key;
   const keyring = await ScratchKeyring.create(path.join(opts.scratch, 'keyrings'));
   try {

@@ -71,15 +71,19 @@ export const CREATEREPO_FORMAT = [
 export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
   const repoDir = path.join(opts.workDir, 'rpm-repo');
-  await mkdir(path.join(repoDir, 'repodata'), { recursive: true });
-  await mkdir(path.join(repoDir, RPM_PACKAGE_DIR), { recursive: true });
-
+  // The requests go out first; the work folder is made while they are answered.
   // kismatic.repo as it is now, for the write (read under the lock, like everything here).
   const currentRepoFile = getObjectBytes(b, 'kismatic.repo');
   currentRepoFile.catch(() => undefined);
-  const [repomd, repomdAsc] = await timed(logger, 'read metadata', `${b.label}: repomd.xml`, () =>
+  const entryFiles = timed(logger, 'read metadata', `${b.label}: repomd.xml`, () =>
     Promise.all([getObjectBytes(b, 'repodata/repomd.xml'), getObjectBytes(b, 'repodata/repomd.xml.asc')]),
   );
+  entryFiles.catch(() => undefined);
+  const publicKey = getObjectBytes(b, 'public.key');
+  publicKey.catch(() => undefined);
+  await mkdir(path.join(repoDir, 'repodata'), { recursive: true });
+  await mkdir(path.join(repoDir, RPM_PACKAGE_DIR), { recursive: true });
+  const [repomd, repomdAsc] = await entryFiles;
   // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
   const keyGuard: Promise<RepositoryState> = timed(logger, 'key', `${b.label}: key guard`, () =>
     readRepositoryKeys(b, {
@@ -89,6 +93,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       signed: repomd?.body,
       scratch: opts.workDir,
       logger,
+      publicKey,
     }),
   );
   keyGuard.catch(() => undefined);

@@ -203,11 +203,15 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
   opts.onCleanup(() => removeTree(outDir));
   try {
-    // aptly publishes (locally) while the key guard runs; a refusal throws its work away.
-    const [state, write] = await Promise.all([
+    // aptly publishes (locally) while the key guard runs; a refusal throws its work away. Both
+    // end before anything is thrown (no aptly left running in a folder the cleanup removes).
+    const [guarded, aptlyRun] = await Promise.allSettled([
       guard,
       publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key: opts.key, restored }),
     ]);
+    if (guarded.status === 'rejected') throw guarded.reason;
+    if (aptlyRun.status === 'rejected') throw aptlyRun.reason;
+    const [state, write] = [guarded.value, aptlyRun.value];
     if (state.problems.length) {
       await removeTree(outDir);
       return refusal(state);

@@ -126,88 +126,98 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     classified.fresh.length && !inputProblems.length ? buildMetadata(opts, repoDir, classified.fresh, repomd !== undefined) : undefined;
   local?.catch(() => undefined);
 
-  const state = await keyGuard;
-  const problems: string[] = [...state.problems];
-  // A package uploaded by a publish that died before its metadata: same name must mean same bytes.
-  await timed(logger, 'check', `${b.label}: new packages not in the bucket yet`, () =>
-    mapConcurrent(classified.fresh, 8, async (p) => {
-      if (inputProblems.some((i) => i.file === p.file)) return;
-      const head = await headObject(b, p.location);
-      if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
-        classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
-      } else if (head && !head.metadata.sha256) {
-        problems.push(`${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`);
-      }
-    }),
-  );
-  if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
-  // Every RPM must verify against the key(s) the repository will serve.
-  if (state.publicKeys.length)
-    inputProblems.push(
-      ...(await timed(logger, 'check', `${b.label}: RPM signatures`, () =>
-        checkRpmSignatures(
-          opts.rpms.map((p) => p.file),
-          state.publicKeys,
-          opts.workDir,
-        ),
-      )),
-    );
-  for (const i of inputProblems) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
-  const fresh = classified.fresh.filter((p) => !classified.conflicts.some((c) => c.local === p));
-  const result: PublishResult = {
-    added: fresh.map((p) => path.posix.basename(p.location)),
-    alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)),
-  };
-  if (problems.length) {
-    await local?.catch(() => undefined); // no createrepo_c left writing into the work folder
-    return { problems, result, write: async () => result };
-  }
-
-  const repoFile = kismaticRepoFile(opts.baseUrl);
-  const key = await opts.key;
-  const repomdFile = path.join(repoDir, 'repodata', 'repomd.xml');
-  const ascFile = path.join(repoDir, 'repodata', 'repomd.xml.asc');
-  const metadataFiles = local ? (await local).filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
-  // Nothing new but a rotation: the same metadata is signed again under the new key.
-  const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
-  if (resign && !local) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
-
-  return {
-    problems: [],
-    result,
-    write: (beforeEntryFiles) =>
-      timed(logger, 'upload', `${b.label}: upload`, async () => {
-        if (!resign) {
-          logger.info(`${b.label}: all ${opts.rpms.length} packages already published; metadata unchanged`);
-          await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
-          await writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile);
-          return result;
+  try {
+    const state = await keyGuard;
+    const problems: string[] = [...state.problems];
+    // A package uploaded by a publish that died before its metadata: same name must mean same bytes.
+    await timed(logger, 'check', `${b.label}: new packages not in the bucket yet`, () =>
+      mapConcurrent(classified.fresh, 8, async (p) => {
+        if (inputProblems.some((i) => i.file === p.file)) return;
+        const head = await headObject(b, p.location);
+        if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
+          classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
+        } else if (head && !head.metadata.sha256) {
+          problems.push(
+            `${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`,
+          );
         }
-        // 1. packages (create-only: a package object is never replaced) and the new hashed
-        //    metadata files (new names only; old ones stay for clients holding the old
-        //    repomd.xml), at once: nothing names either until repomd.xml does.
-        if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
-        await Promise.all([
-          mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
-          mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f))),
-        ]);
-        // 2. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
-        //    signature last, both revalidated by every cache.
-        beforeEntryFiles();
-        await Promise.all([
-          writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey)),
-          writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile),
-        ]);
-        // Together: a client reading the pair while it changes fails its signature check either way
-        // (old repomd.xml with the new signature, or the reverse), and retries.
-        await Promise.all([
-          uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE }),
-          uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE }),
-        ]);
-        logger.info(`${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`);
-        return result;
       }),
-  };
+    );
+    if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
+    // Every RPM must verify against the key(s) the repository will serve.
+    if (state.publicKeys.length)
+      inputProblems.push(
+        ...(await timed(logger, 'check', `${b.label}: RPM signatures`, () =>
+          checkRpmSignatures(
+            opts.rpms.map((p) => p.file),
+            state.publicKeys,
+            opts.workDir,
+          ),
+        )),
+      );
+    for (const i of inputProblems) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
+    const fresh = classified.fresh.filter((p) => !classified.conflicts.some((c) => c.local === p));
+    const result: PublishResult = {
+      added: fresh.map((p) => path.posix.basename(p.location)),
+      alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)),
+    };
+    if (problems.length) {
+      await local?.catch(() => undefined); // no createrepo_c left writing into the work folder
+      return { problems, result, write: async () => result };
+    }
+
+    const repoFile = kismaticRepoFile(opts.baseUrl);
+    const key = await opts.key;
+    const repomdFile = path.join(repoDir, 'repodata', 'repomd.xml');
+    const ascFile = path.join(repoDir, 'repodata', 'repomd.xml.asc');
+    const metadataFiles = local ? (await local).filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
+    // Nothing new but a rotation: the same metadata is signed again under the new key.
+    const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
+    if (resign && !local) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
+
+    return {
+      problems: [],
+      result,
+      write: (beforeEntryFiles) =>
+        timed(logger, 'upload', `${b.label}: upload`, async () => {
+          if (!resign) {
+            logger.info(`${b.label}: all ${opts.rpms.length} packages already published; metadata unchanged`);
+            await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
+            await writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile);
+            return result;
+          }
+          // 1. packages (create-only: a package object is never replaced) and the new hashed
+          //    metadata files (new names only; old ones stay for clients holding the old
+          //    repomd.xml), at once: nothing names either until repomd.xml does.
+          if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
+          await Promise.all([
+            mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
+            mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f))),
+          ]);
+          // 2. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
+          //    signature last, both revalidated by every cache.
+          beforeEntryFiles();
+          await Promise.all([
+            writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey)),
+            writeIfChanged(b, 'kismatic.repo', repoFile, undefined, currentRepoFile),
+          ]);
+          // Together: a client reading the pair while it changes fails its signature check either way
+          // (old repomd.xml with the new signature, or the reverse), and retries.
+          await Promise.all([
+            uploadFile(b, 'repodata/repomd.xml', repomdFile, { cacheControl: CACHE_REVALIDATE }),
+            uploadFile(b, 'repodata/repomd.xml.asc', ascFile, { cacheControl: CACHE_REVALIDATE }),
+          ]);
+          logger.info(
+            `${b.label}: published repodata (${metadataFiles.length} new metadata files), repomd.xml signed by ${key.fingerprint}`,
+          );
+          return result;
+        }),
+    };
+  } catch (e) {
+    // No createrepo_c left writing into the work folder that the cleanup removes.
+    await local?.catch(() => undefined);
+    throw e;
+  }
 }
 
 /**

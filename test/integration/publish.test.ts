@@ -400,6 +400,13 @@ describe('publish and verify (integration, slow)', () => {
         publishRepositories(options(r, await build(`w-${_what}`, release1), { signingKey: { keysPath: weak.keysPath } })),
       ).rejects.toThrow(new RegExp(`key ${weak.fingerprint} ${rule.source}`));
       expect(writesTo(r, mark)).toEqual([]);
+      // The repositories are read while the key opens: whatever aptly or createrepo_c was doing
+      // when the key was refused has ended (a leftover aptly kept the process alive).
+      const children = await run('ps', ['-o', 'comm=', '--ppid', String(process.pid)]).then(
+        (o) => o.stdout,
+        () => '',
+      );
+      expect(children.split('\n').filter((c) => /^(aptly|createrepo_c|tar|gpg|rpmkeys)$/.test(c.trim()))).toEqual([]);
     },
     60_000,
   );

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
@@ -7,17 +7,11 @@ import { UserError } from '../util/errors';
 import { removeTree } from '../util/folder';
 import { Logger, timed } from '../util/log';
 import { Cleanup } from './cleanup';
-import { prepareDebRepository } from './deb';
-import { acquireLocks } from './lock';
-import { PreparedRepository, PublishResult } from './repository';
-import { prepareRpmRepository } from './rpm';
-import { assertBucket, bucketHttpUrl, bucketOf, getObjectBytes, parseS3Url, s3TargetFromEnv } from './s3';
-import { assertSigningKeyAcceptable, detachSignSha512 } from './sign';
-import { formatProblems, readBuildPackages, ReleaseContents, strayPackages } from './validate';
-import { putBytes } from './upload';
-import { CACHE_REVALIDATE } from './layout';
+import { parseS3Url } from './s3-url';
+import type { PublishResult } from './repository';
+import { assertSigningKeyAcceptable } from './sign';
+import { readBuildPackages, ReleaseContents } from './validate';
 import { releaseOfBuild } from '../release-manifest';
-import { DetachedSigner, recordRelease, RepositoryObjects } from '../release-manifest/repository';
 
 export type { PublishResult } from './repository';
 export type { ReleaseContents } from './validate';
@@ -140,20 +134,14 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
 
 async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => void): Promise<PublishSummary> {
   const { logger } = opts;
-  const state = parseS3Url(opts.stateUrl, labelOf(opts)('stateUrl'));
-  const s3 = s3TargetFromEnv(opts.env);
+  const state = { ...parseS3Url(opts.stateUrl, labelOf(opts)('stateUrl')), label: labelOf(opts)('stateUrl') };
   try {
     aborted();
-    const [rpmFiles, debFiles] = await Promise.all([
-      listPackageFiles(opts.from, 'rpms', '.rpm'),
-      listPackageFiles(opts.from, 'debs', '.deb'),
-    ]);
-    const rpmBucket = bucketOf(s3, opts.rpmRepo, 'RPM repository');
-    const debBucket = bucketOf(s3, opts.debRepo, 'DEB repository');
-    const stateBucket = bucketOf(s3, state.bucket, `state (${labelOf(opts)('stateUrl')})`);
+    // What needs no S3 starts first: the key (gpg), the build's packages (rpm, dpkg-deb) and the
+    // release record. The S3 half of the publish (the AWS SDK: ~90 ms of module loading) is
+    // loaded once their processes are running, so the two overlap.
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
     cleanup.add(() => removeTree(workDir));
-
     // The key opens (and is checked against what clients accept) while everything else is read.
     const key: Promise<SigningKey> = timed(logger, 'key', 'opening the signing key', () =>
       openSigningKey(opts.signingKey, 'publish (signing repository metadata)', (home, fingerprint, source) =>
@@ -162,163 +150,26 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     );
     key.catch(() => undefined);
     cleanup.add(() => key.then((k) => k.dispose()));
-
-    // Both repositories locked in one order while the inputs, the key and the buckets are checked
-    // (the locks are two requests each: they need not wait for the checks). A problem found by
-    // the checks stops the lock wait and releases what was taken: nothing is written.
-    const stopLocking = new AbortController();
-    const locking = timed(logger, 'lock', 'taking both repository locks', () =>
-      acquireLocks(
-        s3,
-        [rpmBucket, debBucket].map((b) => ({
-          bucket: state.bucket,
-          key: `${state.prefix}locks/${b.name}.lock`,
-          what: `s3://${b.name}`,
-          logger,
-          ttlMs: opts.lockTtlMs,
-          waitMs: opts.lockWaitMs,
-          signal: opts.signal ? AbortSignal.any([opts.signal, stopLocking.signal]) : stopLocking.signal,
-        })),
-      ),
-    );
-    locking.catch(() => undefined);
-    // On every path (a refusal, an error, an interrupt): stop waiting, release what was taken,
-    // beside the other cleanup.
-    cleanup.add(async () => {
-      stopLocking.abort(new UserError('publish stopped before its locks were needed'));
-      await locking.then(
-        (l) => timed(logger, 'lock', 'releasing both repository locks', () => l.release()),
-        () => undefined,
-      );
-    });
-
-    const [buckets, rpmRead, debRead, releaseRead] = await Promise.all([
-      timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
+    const [rpmFiles, debFiles] = await Promise.all([
+      listPackageFiles(opts.from, 'rpms', '.rpm'),
+      listPackageFiles(opts.from, 'debs', '.deb'),
+    ]);
+    const inputs = Promise.all([
       timed(logger, 'inputs', 'reading the RPMs', () => readBuildPackages(rpmFiles, 'rpm')),
       timed(logger, 'inputs', 'reading the DEBs', () => readBuildPackages(debFiles, 'deb')),
-      // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
-      releaseOfBuild(opts.from, logger).then(
-        (release) => ({ release, problem: undefined }),
-        (e: Error) => ({ release: undefined, problem: e.message }),
-      ),
     ]);
-    // Strays (packages the release does not name): the release manifest is CPU work (YAML, schema)
-    // that need not hold up the key, the locks and the first reads; it decides before any write.
-    const strays: Promise<string[]> = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const found = strayPackages(
-        [...rpmRead.packages, ...debRead.packages],
-        typeof opts.release === 'function' ? opts.release() : opts.release,
-      );
-      if (found.length && opts.allowStrays) {
-        for (const s of formatProblems(found)) logger.warn(`publishing a package the release does not name: ${s}`);
-        return [];
-      }
-      return formatProblems(found);
-    });
-    strays.catch(() => undefined);
-    const early = [
-      ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),
-      ...formatProblems([...rpmRead.problems, ...debRead.problems]),
-      ...(releaseRead.problem ? [releaseRead.problem] : []),
-    ];
-    // The key need not be open for the repositories to be read (it is awaited where it signs or
-    // guards); a key that cannot be used refuses the publish like any other problem.
-    const keyProblem: Promise<string[]> = key.then(
-      () => [],
-      (e: Error) => [e.message],
+    inputs.catch(() => undefined);
+    // The release record (lib/release-manifest): FROM/release-manifest.json, checked before any write.
+    const releaseRead = releaseOfBuild(opts.from, logger).then(
+      (release) => ({ release, problem: undefined }),
+      (e: Error) => ({ release: undefined, problem: e.message }),
     );
-    // The checks' messages, not the lock's (a missing state bucket is named by the bucket check).
-    if (early.length) throw refusal([...early, ...(await keyProblem), ...(await strays)]);
-    aborted();
-    // Strays or a key problem found while the locks are awaited (another publish may hold them)
-    // refuse at once.
-    const refuseAtOnce = (found: Promise<string[]>) =>
-      found.then((problems) => (problems.length ? Promise.reject(refusal(problems)) : locking));
-    const locks = await Promise.race([locking, refuseAtOnce(strays), refuseAtOnce(keyProblem)]);
-    logger.info(
-      `publishing ${rpmRead.packages.length} RPM(s) to s3://${opts.rpmRepo} and ${debRead.packages.length} DEB(s) to s3://${opts.debRepo}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`,
-    );
-    const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
-    const allowKeyChange = opts.allowKeyChange ?? false;
-    const preparing = Promise.allSettled([
-      prepareRpmRepository({
-        bucket: rpmBucket,
-        rpms: rpmRead.packages,
-        key,
-        allowKeyChange,
-        baseUrl: rpmUrl,
-        workDir: path.join(workDir, 'rpm'),
-        logger,
-      }),
-      prepareDebRepository({
-        bucket: debBucket,
-        debs: debRead.packages,
-        key,
-        allowKeyChange,
-        state: { bucket: stateBucket, prefix: state.prefix },
-        onCleanup: (task) => cleanup.add(task),
-        workDir: path.join(workDir, 'deb'),
-        logger,
-      }),
-    ]);
-    const prepared = await preparing;
-    // Without a key the repositories' own checks failed for that reason alone: the key is named once.
-    const noKey = await keyProblem;
-    if (noKey.length) throw refusal([...noKey, ...(await strays)]);
-    const refused = [
-      ...(await strays),
-      ...prepared.flatMap((p) => (p.status === 'rejected' ? [(p.reason as Error).message] : p.value.problems)),
-    ];
-    if (refused.length) throw refusal(refused);
-    aborted();
-    const [rpmPlan, debPlan] = prepared.map((p) => (p as PromiseFulfilledResult<PreparedRepository>).value);
-    const check = (i: number) => () => {
-      aborted();
-      locks.held[i].assertHeld();
-    };
-    // Independent repositories (own bucket, own lock): written side by side. allSettled: neither
-    // is cut off while the other fails, and both failures are reported.
-    const written = await Promise.allSettled([rpmPlan.write(check(0)), debPlan.write(check(1))]);
-    const failed = written.flatMap((w, i) =>
-      w.status === 'rejected' ? [`${[rpmBucket, debBucket][i].label}: ${(w.reason as Error).message}`] : [],
-    );
-    if (failed.length) throw new UserError(`publish failed while writing:\n${failed.map((f) => `- ${f}`).join('\n')}`);
-    const [rpm, deb] = written.map((w) => (w as PromiseFulfilledResult<PublishResult>).value);
-    // After both repositories' packages and metadata, still under their locks: release.json + signature.
-    const release = releaseRead.release;
-    if (release) {
-      // Signed like every other entry file: SHA-512 (lib/publish/sign).
-      const signingKey = await key;
-      const signer: DetachedSigner = async (data) => {
-        const dir = await mkdtemp(path.join(workDir, 'release-sign-'));
-        await writeFile(path.join(dir, 'data'), data);
-        await detachSignSha512(signingKey, path.join(dir, 'data'), path.join(dir, 'data.asc'));
-        return readFile(path.join(dir, 'data.asc'), 'utf8');
-      };
-      for (const [i, b] of [rpmBucket, debBucket].entries()) {
-        check(i)();
-        const objects: RepositoryObjects = {
-          get: async (k) => (await getObjectBytes(b, k))?.body,
-          // A signed pair, like the other signed entry files: caches must ask the origin every time.
-          put: async (k, body, contentType) => void (await putBytes(b, k, body, { cacheControl: CACHE_REVALIDATE, contentType })),
-        };
-        // A key rotation signs the record again with the new key.
-        await timed(logger, 'upload', `${b.label}: release.json`, () =>
-          recordRelease(objects, signer, release, { what: b.label, logger, resign: opts.allowKeyChange }),
-        );
-      }
-    }
-    return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded here on purpose (above)
+    const { publishToBuckets } = require('./buckets') as typeof import('./buckets');
+    return await publishToBuckets(opts, { state, workDir, key, inputs, releaseRead, cleanup, aborted });
   } finally {
     await timed(logger, 'cleanup', 'locks, secrets and scratch files', () => cleanup.run());
-    s3.client.destroy();
   }
-}
-
-function refusal(problems: readonly string[]): UserError {
-  return new UserError(
-    `publish refused (${problems.length} problem(s)); nothing was written:\n${problems.map((p) => `- ${p}`).join('\n')}`,
-  );
 }
 
 /** The package files of a build folder (FROM/SUBDIR/*.EXT), sorted; none is an error naming the folder. */

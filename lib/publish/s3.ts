@@ -2,8 +2,9 @@ import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, S3Ser
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bucketNameProblem } from '../util/bucket-name';
 import { UserError } from '../util/errors';
+
+export { parseS3Url } from './s3-url';
 
 /**
  * S3 access for publishing. The endpoint comes from the standard AWS configuration
@@ -56,20 +57,6 @@ export function s3TargetFromEnv(env: NodeJS.ProcessEnv = process.env): S3Target 
 export function bucketHttpUrl(target: Pick<S3Target, 'endpoint' | 'region'>, bucket: string): string {
   if (target.endpoint) return `${target.endpoint.replace(/\/+$/, '')}/${bucket}`;
   return `https://${bucket}.s3.${target.region}.amazonaws.com`;
-}
-
-/**
- * Parses s3://BUCKET/PREFIX into its parts; the prefix has no leading slash and ends with one if
- * non-empty. `what` starts each message (a field name, or the flag or variable the user typed).
- * @throws UserError for a value of another form, or naming the S3 naming rule its bucket breaks
- */
-export function parseS3Url(url: string, what: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UserError(`${what}: '${url}' is not an s3://BUCKET/PREFIX URL`);
-  const problem = bucketNameProblem(m[1]);
-  if (problem) throw new UserError(`${what}: '${url}': ${problem}`);
-  const prefix = (m[2] ?? '').replace(/^\/+/, '').replace(/\/*$/, '');
-  return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
 }
 
 export function isS3Error(e: unknown, ...names: string[]): e is S3ServiceException {

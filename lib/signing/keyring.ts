@@ -1,5 +1,5 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
@@ -65,8 +65,11 @@ export async function openSigningKey(
   accept?: (gnupgHome: string, fingerprint: string, source: string) => Promise<void>,
 ): Promise<SigningKey> {
   const label = (k: keyof SigningKeyLabels) => opts.labels?.[k] ?? k;
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'ket-gpg-'));
-  await chmod(scratch, 0o700);
+  // Up to the import, the files are small and local and handled synchronously: the import (and
+  // the gpg-agent it starts) begins in the same turn as the call, before a caller goes on to CPU
+  // work such as loading the AWS SDK (lib/publish).
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'ket-gpg-'));
+  chmodSync(scratch, 0o700);
   let home = opts.gnupgHome;
   let source: string;
   let ownHome = false;
@@ -76,15 +79,17 @@ export async function openSigningKey(
     if (opts.secretId || opts.keysPath) {
       home = path.join(scratch, 'home');
       ownHome = true;
-      await prepareHome(home);
+      prepareHome(home);
     }
     let passphrase = opts.passphrase;
     if (opts.passphraseFile) {
-      passphrase = await readFile(opts.passphraseFile, 'utf8').catch((e: Error) => {
+      try {
+        passphrase = readFileSync(opts.passphraseFile, 'utf8');
+      } catch (e) {
         throw new UserError(
-          `${describeSetting(label('passphraseFile'), opts.passphraseFile!)}: cannot read the passphrase file: ${e.message}`,
+          `${describeSetting(label('passphraseFile'), opts.passphraseFile)}: cannot read the passphrase file: ${(e as Error).message}`,
         );
-      });
+      }
       passphrase = passphrase.replace(/\r?\n$/, '');
     }
     if (opts.secretId) {
@@ -98,7 +103,7 @@ export async function openSigningKey(
       const privatePath = path.join(opts.keysPath, 'private.key');
       if (!existsSync(privatePath))
         throw new UserError(`${source}: no private.key in ${opts.keysPath} (expected private.key and public.key, as the old process had)`);
-      imported = await importKey(home!, await readFile(privatePath, 'utf8'), passphrase, source);
+      imported = await importKey(home!, readFileSync(privatePath, 'utf8'), passphrase, source);
     } else if (opts.gnupgHome) {
       source = describeSetting(label('gnupgHome'), opts.gnupgHome);
       if (!existsSync(opts.gnupgHome)) throw new UserError(`${source}: no such directory`);
@@ -170,11 +175,11 @@ export async function clearSign(key: SigningKey, file: string, out: string): Pro
   );
 }
 
-async function prepareHome(home: string): Promise<void> {
+function prepareHome(home: string): void {
   // As `mkdir -p -m 0700` did: the mode applies to what is created (0700 survives any umask).
-  await mkdir(home, { recursive: true, mode: 0o700 });
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   // No passphrase caching: a wrong passphrase must fail every time, not pass on a cached one.
-  await writeFile(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\ndefault-cache-ttl 0\nmax-cache-ttl 0\n');
+  writeFileSync(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\ndefault-cache-ttl 0\nmax-cache-ttl 0\n');
 }
 
 /**

@@ -1,6 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
@@ -110,10 +110,13 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
       await Promise.all(
         needed.map(async (e) => {
-          const file = path.join(repoDir, e.href);
-          if (!(await downloadToFile(b, e.href, file)))
+          // primary.xml is parsed as it downloads (the file is for createrepo_c --update).
+          const tee = e.type === 'primary' ? new PassThrough() : undefined;
+          const parsed = tee && readPrimaryXml(tee, e.href);
+          parsed?.catch(() => undefined); // awaited below, once the download has settled
+          if (!(await downloadToFile(b, e.href, path.join(repoDir, e.href), tee)))
             throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-          if (e.type === 'primary') published = await readPrimaryXml(createReadStream(file), e.href);
+          if (parsed) published = await parsed;
         }),
       );
     });

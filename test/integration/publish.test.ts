@@ -1,10 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { primaryFingerprints, ScratchKeyring } from '../../lib/publish/sign';
 import { run } from '../../lib/util/exec';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3';
@@ -357,6 +359,38 @@ describe('publish and verify (integration, slow)', () => {
     expect(writesTo(r, mark)).toEqual([]);
     expect(trace.slice(mark).filter((l) => l.includes('/no-such-bucket/') && l.startsWith('PUT'))).toEqual([]);
   }, 60_000);
+
+  // Issue 14: primary.xml is parsed while it downloads; a damaged or missing one still refuses the
+  // publish naming the file, and nothing is written.
+  test('a truncated, damaged, miscounted or missing primary.xml refuses the publish, naming the file; nothing is written', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('pr1', release1)));
+    const b2 = await build('pr2', release2);
+    const repomd = await (await fetch(`${store.bucketUrl(r.rpm)}/repodata/repomd.xml`)).text();
+    const href = /href="(repodata\/[0-9a-f]{64}-primary\.xml\.gz)"/.exec(repomd)![1];
+    const url = `${store.bucketUrl(r.rpm)}/${href}`;
+    const xml = gunzipSync(Buffer.from(await (await fetch(url)).arrayBuffer())).toString('utf8');
+    const put = (body: Buffer) => fetch(url, { method: 'PUT', body });
+    const mark = trace.length;
+    await put(gzipSync(xml.slice(0, xml.lastIndexOf('</package>'))));
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      `${href} is not well-formed XML: unclosed tag: package where the input ends`,
+    );
+    // Damage early in a large file: the reader gives up at once and the download still completes
+    // (a reader that stopped reading without letting go of the tee would stall it).
+    const tail = `<!-- ${randomBytes(1 << 20).toString('hex')} -->`;
+    await put(gzipSync(xml.replace('</arch>', '</name>').replace('</metadata>', `${tail}</metadata>`)));
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(`${href} is not well-formed XML: unexpected close tag (line`);
+    await put(gzipSync(xml.replace(/packages="\d+"/, 'packages="3"')));
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      `${href}: <metadata> announces packages="3" but 2 package entries were read; the file is damaged`,
+    );
+    await fetch(url, { method: 'DELETE' });
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      `RPM repository s3://${r.rpm}: repomd.xml lists ${href} but it is missing from the bucket; the repository is damaged`,
+    );
+    expect(writesTo(r, mark).filter((l) => !l.includes(href))).toEqual([]);
+  }, 120_000);
 
   // Issue 11, item 1: every package file is checked before the first write of either repository.
   test('a DEB of an architecture the repository does not serve, or an unreadable one, is refused naming the file; nothing is written to either repository', async () => {

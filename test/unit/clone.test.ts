@@ -34,10 +34,10 @@ describe('what signed top files reference', () => {
         object: { key: 'packages/epochal-1.0-1.x86_64.rpm', size: 6087, sha256: sha('c'), kind: 'package' },
       },
     ]);
-    await expect(primaryPackages(`<metadata>${pkg('x', '0').replace(/<location[^>]+>/, '')}</metadata>`)).rejects.toThrow(
+    await expect(primaryPackages(`<metadata packages="1">${pkg('x', '0').replace(/<location[^>]+>/, '')}</metadata>`)).rejects.toThrow(
       /primary\.xml: a package entry lacks .*location \(x\)/,
     );
-    await expect(primaryPackages(`<metadata>${pkg('y', '0').replace(/<size[^>]+>/, '')}</metadata>`)).rejects.toThrow(
+    await expect(primaryPackages(`<metadata packages="1">${pkg('y', '0').replace(/<size[^>]+>/, '')}</metadata>`)).rejects.toThrow(
       /primary\.xml: package 'y' lacks a sha256 checksum or a package size/,
     );
   });

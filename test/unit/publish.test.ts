@@ -214,6 +214,86 @@ describe('metadata is read as XML, not by pattern', () => {
   });
 });
 
+describe('a damaged primary.xml or repomd.xml is refused by name', () => {
+  const entry = (name: string) =>
+    `<package type="rpm"><name>${name}</name><arch>x86_64</arch><version epoch="0" ver="1.0" rel="1"/>` +
+    `<checksum type="sha256" pkgid="YES">${'a'.repeat(64)}</checksum><location href="packages/${name}-1.0-1.x86_64.rpm"/></package>\n`;
+  const doc = (count: string, body: string) =>
+    `<?xml version="1.0"?>\n<metadata xmlns="http://linux.duke.edu/metadata/common" ${count}>\n${body}</metadata>\n`;
+  const good = doc('packages="2"', entry('a') + entry('b'));
+  const read = (xml: string, file = 'repodata/x-primary.xml') => parsePrimaryXml(xml, file);
+
+  test('the same packages whatever the chunk boundaries (tokens split across chunks)', async () => {
+    const whole = await read(good);
+    expect(whole.map((p) => p.name)).toEqual(['a', 'b']);
+    const bytes = Buffer.from(good.replace('<name>a</name>', '<name>a&amp;&#x41;é</name>'));
+    const oneByte = Readable.from(
+      Array.from(bytes, (b) => Buffer.from([b])),
+      { objectMode: false },
+    );
+    expect((await readPrimaryXml(oneByte, 'x-primary.xml')).map((p) => p.name)).toEqual(['a&Aé', 'b']);
+  });
+
+  test('truncated: inside an entry, inside a tag, or before </metadata>', async () => {
+    await expect(read(good.slice(0, good.lastIndexOf('</package>')))).rejects.toThrow(
+      /^repodata\/x-primary\.xml is not well-formed XML: unclosed tag: package where the input ends \(line 4\); the file is truncated or damaged$/,
+    );
+    await expect(read(good.slice(0, good.lastIndexOf('<location') + 12))).rejects.toThrow(
+      /x-primary\.xml is not well-formed XML: unclosed tag: package where the input ends .*truncated or damaged$/,
+    );
+    await expect(read(good.slice(0, good.indexOf('</metadata>')))).rejects.toThrow(
+      /x-primary\.xml is not well-formed XML: unclosed tag: metadata where the input ends .*truncated or damaged$/,
+    );
+    const gz = gzipSync(good);
+    await expect(parsePrimaryXml(gz.subarray(0, gz.length - 30), 'x-primary.xml.gz')).rejects.toThrow(
+      /^x-primary\.xml\.gz: unexpected end of file$/,
+    );
+  });
+
+  test('garbage, a wrong root, a mismatched or stray end tag, content after the root, a repeated attribute', async () => {
+    await expect(read('')).rejects.toThrow(/^repodata\/x-primary\.xml is not well-formed XML: document must contain a root element/);
+    await expect(read('not XML at all')).rejects.toThrow(/x-primary\.xml is not well-formed XML: text data outside of root node/);
+    const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256));
+    await expect(parsePrimaryXml(noise, 'x-primary.xml')).rejects.toThrow(/^x-primary\.xml is not well-formed XML: /);
+    await expect(read('<html><body/></html>')).rejects.toThrow(
+      /^repodata\/x-primary\.xml: the root element is <html>, expected <metadata>$/,
+    );
+    await expect(read(good.replace('</arch>', '</name>'))).rejects.toThrow(
+      /^repodata\/x-primary\.xml is not well-formed XML: unexpected close tag \(line 3, column \d+\)$/,
+    );
+    await expect(read(good + '</metadata>')).rejects.toThrow(/is not well-formed XML: unmatched closing tag: metadata \(line 6/);
+    await expect(read(good + '<metadata packages="0"/>')).rejects.toThrow(/is not well-formed XML: documents may contain only one root/);
+    await expect(read(good + 'junk')).rejects.toThrow(/is not well-formed XML: text data outside of root node \(line 6/);
+    await expect(read(good.replace('<version ', '<version ver="9" '))).rejects.toThrow(
+      /is not well-formed XML: duplicate attribute: ver \(line 3/,
+    );
+  });
+
+  test('the packages="N" count on <metadata> must match the entries read', async () => {
+    await expect(read(doc('packages="3"', entry('a') + entry('b')))).rejects.toThrow(
+      /^repodata\/x-primary\.xml: <metadata> announces packages="3" but 2 package entries were read; the file is damaged$/,
+    );
+    await expect(read(doc('packages="two"', entry('a') + entry('b')))).rejects.toThrow(/announces packages="two" but 2 package entries/);
+    await expect(read(doc('', entry('a')))).rejects.toThrow(/^repodata\/x-primary\.xml: <metadata> has no packages="N" count/);
+    expect(await read(doc('packages="0"', ''))).toEqual([]);
+    expect(await read('<metadata packages="0"/>')).toEqual([]);
+  });
+
+  test('repomd.xml: truncated, mismatched, empty or another document', () => {
+    const repomd =
+      '<repomd><data type="primary"><checksum type="sha256">ab</checksum><location href="repodata/ab-primary.xml.gz"/></data></repomd>';
+    expect(parseRepomd(repomd)).toHaveLength(1);
+    expect(() => parseRepomd(repomd.slice(0, -'</repomd>'.length))).toThrow(
+      /^repomd\.xml is not well-formed XML: unclosed tag: repomd where the input ends \(line 1\); the file is truncated or damaged$/,
+    );
+    expect(() => parseRepomd(repomd.replace('</checksum>', '</location>'))).toThrow(
+      /^repomd\.xml is not well-formed XML: unexpected close tag \(line 1, column \d+\)$/,
+    );
+    expect(() => parseRepomd('')).toThrow(/^repomd\.xml is not well-formed XML: document must contain a root element/);
+    expect(() => parseRepomd('<metadata packages="0"/>')).toThrow(/^repomd\.xml: the root element is <metadata>, expected <repomd>$/);
+  });
+});
+
 describe('input rules', () => {
   const rpm = {
     format: 'rpm' as const,

@@ -345,6 +345,12 @@ async function publishIntoDirectory(
     packAptlyDatabase(aptlyRoot, path.join(opts.workDir, 'aptly-db-new.tar.gz'), 'packing the aptly database'),
   );
   packedDb.catch(() => undefined);
+  // The published pool is only links (a folder and a link per package: 20,000 entries at 10,000
+  // packages); nothing is uploaded from it (new packages go from the build folder), so it goes now,
+  // beside the packing, signing and upload, instead of at the end.
+  const poolRemoved = removeTree(path.join(outDir, 'pool'));
+  poolRemoved.catch(() => undefined);
+  opts.onCleanup(() => poolRemoved);
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
   const key = await keyOpening;
   await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {

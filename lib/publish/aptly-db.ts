@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { run } from '../util/exec';
 
 /**
@@ -7,11 +8,12 @@ import { run } from '../util/exec';
  */
 
 /**
- * Unpacks a stored database into `aptlyRoot` (creates `aptlyRoot/db`), from memory (tar reads
- * it on its standard input: no scratch copy of the archive).
- * @throws ToolError naming `what` when tar or gzip refuse the archive
+ * Unpacks a stored database into `aptlyRoot` (creates `aptlyRoot/db`) from bytes or from a stream
+ * (tar reads its standard input: no scratch copy of the archive, and a download is unpacked as it
+ * arrives).
+ * @throws ToolError naming `what` when tar or gzip refuse the archive, or the stream fails
  */
-export async function unpackAptlyDatabase(archive: Buffer, aptlyRoot: string, what: string): Promise<void> {
+export async function unpackAptlyDatabase(archive: Buffer | Readable, aptlyRoot: string, what: string): Promise<void> {
   await run('tar', ['-xzf', '-', '-C', aptlyRoot], { what, input: archive });
 }
 

@@ -13,7 +13,7 @@ import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } f
 import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
 import { sha256File } from './package-file';
 import { PreparedRepository, PublishResult, readRepositoryKeys, RepositoryState } from './repository';
-import { Bucket, getObjectBytes } from './s3';
+import { Bucket, getObjectBytes, getObjectStream } from './s3';
 import { clearSignSha512, detachSignSha512 } from './sign';
 import { putBytes, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { BuildPackage, fileNameCollisions } from './validate';
@@ -113,21 +113,33 @@ const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
  */
 export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  // aptly's database is read while everything else is (it is needed only when packages are new).
+  // aptly's database is read while everything else is (it is needed only when packages are new),
+  // and unpacked as it downloads (tar reads the response): wasted only on a publish with nothing new.
   const dbKey = stateKey(opts.state.prefix, b.name);
-  const snapshotRead = timed(logger, 'read metadata', `${b.label}: aptly database`, () => getObjectBytes(opts.state.bucket, dbKey));
-  snapshotRead.catch(() => undefined);
-  // ... and unpacked as soon as it arrives, while the index is read and checked (wasted only on a
-  // publish with nothing new).
   const aptlyRoot = path.join(opts.workDir, 'aptly');
-  const restored: Promise<{ body: Buffer } | undefined> = snapshotRead.then(async (snapshot) => {
-    await mkdir(aptlyRoot, { recursive: true });
-    if (snapshot)
-      await timed(logger, 'aptly', `${b.label}: unpacking the aptly database`, () =>
-        unpackAptlyDatabase(snapshot.body, aptlyRoot, 'unpacking the aptly database'),
-      );
-    return snapshot;
-  });
+  const restored: Promise<{ bytes: number } | undefined> = timed(
+    logger,
+    'read metadata',
+    `${b.label}: aptly database (unpacked as it arrives)`,
+    async () => {
+      await mkdir(aptlyRoot, { recursive: true });
+      const snapshot = await getObjectStream(opts.state.bucket, dbKey);
+      if (!snapshot) return undefined;
+      let bytes = 0;
+      let failure: Error | undefined;
+      const unpacking = unpackAptlyDatabase(snapshot.body, aptlyRoot, 'unpacking the aptly database');
+      snapshot.body.on('data', (chunk: Buffer) => (bytes += chunk.length)); // (tar's pipe is attached)
+      snapshot.body.on('error', (e) => (failure = e));
+      try {
+        await unpacking;
+      } catch (e) {
+        // The download's own failure, when that is what stopped tar.
+        if (failure) throw new UserError(`${b.label}: reading s3://${opts.state.bucket.name}/${dbKey}: ${failure.message}`);
+        throw e;
+      }
+      return { bytes };
+    },
+  );
   restored.catch(() => undefined);
   const publicKey = getObjectBytes(b, 'public.key');
   publicKey.catch(() => undefined);
@@ -246,7 +258,7 @@ interface Prepared {
   /** Awaited when the Release is signed. */
   readonly key: Promise<SigningKey>;
   /** aptlyRoot made, and aptly's database unpacked into it from the state place (db.tar.gz), if there is one. */
-  readonly restored: Promise<{ body: Buffer } | undefined>;
+  readonly restored: Promise<{ bytes: number } | undefined>;
 }
 
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
@@ -274,7 +286,7 @@ async function publishIntoDirectory(
   // aptly's database: restore it from the state place, or start a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
   if (snapshot) {
-    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.body.length} bytes)`);
+    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.bytes} bytes)`);
   } else {
     if (published.length)
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
@@ -345,6 +357,7 @@ async function publishIntoDirectory(
     packAptlyDatabase(aptlyRoot, path.join(opts.workDir, 'aptly-db-new.tar.gz'), 'packing the aptly database'),
   );
   packedDb.catch(() => undefined);
+  opts.onCleanup(() => packedDb); // (awaited by the upload; on a refusal, by the cleanup)
   // The published pool is only links (a folder and a link per package: 20,000 entries at 10,000
   // packages); nothing is uploaded from it (new packages go from the build folder), so it goes now,
   // beside the packing, signing and upload, instead of at the end.
@@ -366,7 +379,6 @@ async function publishIntoDirectory(
       `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,
     );
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
-  await packedDb;
 
   return async (beforeEntryFiles, keys) => {
     // 1. pool files and by-hash indexes at once (new names: nothing refers to them before the
@@ -383,9 +395,10 @@ async function publishIntoDirectory(
     beforeEntryFiles();
     // aptly's database, for the next publish, beside the top files: everything it lists is in
     // the bucket by now (if it is lost, the next publish rebuilds it from the pool).
-    const db = readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')).then((body) =>
-      putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: 'application/gzip' }),
-    );
+    // (Packed while the packages and by-hash indexes were uploaded.)
+    const db = packedDb
+      .then(() => readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')))
+      .then((body) => putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: 'application/gzip' }));
     db.catch(() => undefined);
     // A new key reaches public.key before anything it signed (no request when it is unchanged).
     await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));

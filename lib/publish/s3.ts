@@ -129,6 +129,21 @@ export async function getObjectBytes(b: Bucket, key: string): Promise<{ body: Bu
 }
 
 /**
+ * An object's body as a stream (for a consumer that works as the bytes arrive); undefined when the
+ * key does not exist. The caller must read or destroy `body`.
+ * @throws UserError naming the bucket and key for any other S3 error (before the body starts)
+ */
+export async function getObjectStream(b: Bucket, key: string): Promise<{ body: Readable; etag: string } | undefined> {
+  try {
+    const out = await b.s3.client.send(new GetObjectCommand({ Bucket: b.name, Key: key }));
+    return { body: out.Body as Readable, etag: out.ETag ?? '' };
+  } catch (e) {
+    if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return undefined;
+    throw describeS3Error(e, b.s3, `${b.label}: reading ${key}`);
+  }
+}
+
+/**
  * Streams an object to a file (memory stays flat whatever its size); false when the key does not
  * exist. `also`, when given, receives the same bytes as they arrive, so a reader can work while
  * the download runs: it is ended with the file, and destroyed (with a UserError naming the bucket

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { UserError } from './errors';
 
 /**
@@ -34,7 +35,8 @@ export const DEFAULT_TOOL_TIMEOUT_MS = 30 * 60_000;
 export interface RunOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
-  readonly input?: string | Buffer;
+  /** Standard input: bytes, or a stream piped in as it arrives (a stream that fails kills the tool). */
+  readonly input?: string | Buffer | Readable;
   /** Describes the step in error messages, e.g. 'signing kubelet-1.7.4_1-1.x86_64.rpm'. */
   readonly what?: string;
   /** Kill the tool after this many milliseconds; default TOOL_TIMEOUTS_MS[tool] or DEFAULT_TOOL_TIMEOUT_MS. */
@@ -174,6 +176,10 @@ export function run(command: string, args: readonly string[], options: RunOption
       });
     });
     child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? undefined);
+    const input = options.input;
+    if (input instanceof Readable) {
+      input.on('error', () => child.kill('SIGTERM'));
+      input.pipe(child.stdin);
+    } else child.stdin.end(input ?? undefined);
   });
 }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { run, ToolError, toolTimeoutMs } from '../../lib/util/exec';
 
 /** What run() rejected with, as a ToolError. */
@@ -13,6 +14,19 @@ async function failure(p: Promise<unknown>): Promise<ToolError> {
 describe('run(): every tool one way (integration: real processes)', () => {
   test('output of a successful tool, input on stdin', async () => {
     await expect(run('cat', [], { input: 'hello' })).resolves.toEqual({ stdout: 'hello', stderr: '' });
+  });
+
+  test('a stream as stdin is piped in as it arrives; a stream that fails stops the tool', async () => {
+    await expect(run('cat', [], { input: Readable.from([Buffer.from('hel'), Buffer.from('lo')]) })).resolves.toEqual({
+      stdout: 'hello',
+      stderr: '',
+    });
+    const failing = new Readable({ read() {} });
+    const tool = run('cat', [], { input: failing });
+    failing.push('partial');
+    setTimeout(() => failing.destroy(new Error('connection reset')), 50);
+    const e = await failure(tool);
+    expect(e.signal).toBe('SIGTERM'); // not waiting forever for the rest of its input
   });
 
   test('a non-zero exit is a ToolError with the exit code and the tail of stderr', async () => {

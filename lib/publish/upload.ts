@@ -38,8 +38,13 @@ export async function putBytes(b: Bucket, key: string, body: Buffer | string, op
   return out.ETag ?? '';
 }
 
-/** Part size of multipart uploads (S3: 5 MiB to 5 GiB, at most 10,000 parts: 16 MiB covers 160 GiB). */
-export const PART_SIZE = 16 * 1024 * 1024;
+/**
+ * Part size of multipart uploads (S3: 5 MiB to 5 GiB, at most 10,000 parts: 8 MiB covers 80 GiB).
+ * lib-storage holds each part in flight in memory (queueSize of them per upload, and the RPM and
+ * DEB of a bundle upload at once): 16 MiB parts took a publish with a 100 MiB package to 300 MiB
+ * of RSS, 8 MiB parts to 195 MiB, at the same throughput (README, "Benchmark").
+ */
+export const PART_SIZE = 8 * 1024 * 1024;
 
 /**
  * Uploads a file with @aws-sdk/lib-storage: one PutObject below PART_SIZE, a multipart upload above

@@ -1,5 +1,6 @@
 import { rm, writeFile } from 'node:fs/promises';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
@@ -70,6 +71,7 @@ export async function openSigningKey(
   // work such as loading the AWS SDK (lib/publish).
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'ket-gpg-'));
   chmodSync(scratch, 0o700);
+  secretScratch.add(scratch);
   let home = opts.gnupgHome;
   let source: string;
   let ownHome = false;
@@ -140,14 +142,30 @@ export async function openSigningKey(
       dispose: async () => {
         if (ownHome) await run('gpgconf', ['--homedir', home!, '--kill', 'all']).catch(() => undefined);
         await rm(scratch, { recursive: true, force: true });
+        secretScratch.delete(scratch);
       },
     };
   } catch (e) {
     if (ownHome) await run('gpgconf', ['--homedir', home!, '--kill', 'all']).catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
+    secretScratch.delete(scratch);
     throw e;
   }
 }
+
+/**
+ * Temporary folders holding an imported secret key (and the socket of its gpg-agent) that are not
+ * disposed yet. If the process exits first (a second Ctrl-C quits at once: process.exit), they are
+ * removed on the way out, synchronously, their agents stopped: a secret key never outlives the
+ * process that imported it (only SIGKILL, which runs no code, can leave one).
+ */
+const secretScratch = new Set<string>();
+process.on('exit', () => {
+  for (const scratch of secretScratch) {
+    spawnSync('gpgconf', ['--homedir', path.join(scratch, 'home'), '--kill', 'all'], { stdio: 'ignore', timeout: 5_000 });
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
 
 /** Runs gpg in batch mode with loopback pinentry, so it can never stop at a prompt. */
 export function gpg(home: string, args: readonly string[], what: string, input?: string) {

@@ -581,7 +581,14 @@ describe('publish and verify (integration, slow)', () => {
     /** Runs the CLI with its own TMPDIR; returns its exit code, stderr and what is left behind. */
     async function runCli(
       args: string[],
-      opts: { keysPath?: string; env?: Record<string, string>; signalWhen?: (tmp: string) => boolean; signal?: NodeJS.Signals } = {},
+      opts: {
+        keysPath?: string;
+        env?: Record<string, string>;
+        signalWhen?: (tmp: string) => boolean;
+        signal?: NodeJS.Signals;
+        /** Signal a second time right after the first (the CLI then quits at once). */
+        twice?: boolean;
+      } = {},
     ) {
       const tmp = await mkdtemp(path.join(dir, 'cli-tmp-'));
       // node --import tsx: one process, so the signal reaches the CLI itself (tsx's own CLI would relay it).
@@ -594,7 +601,10 @@ describe('publish and verify (integration, slow)', () => {
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       let sent = false;
       const timer = setInterval(() => {
-        if (!sent && opts.signalWhen?.(tmp)) sent = child.kill(opts.signal);
+        if (!sent && opts.signalWhen?.(tmp)) {
+          sent = child.kill(opts.signal);
+          if (opts.twice) setTimeout(() => child.kill(opts.signal), 20);
+        }
       }, 20);
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       clearInterval(timer);
@@ -647,6 +657,27 @@ describe('publish and verify (integration, slow)', () => {
         expect(res.sent).toBe(true);
         expect(res.stderr).toMatch(/publish interrupted \(SIG(TERM|INT)\); secrets and scratch files removed/);
         expect({ code: res.code, left: res.left, agents: res.agents }).toEqual({ code: exitCode, left: [], agents: [] });
+      },
+      120_000,
+    );
+
+    test.each([
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)(
+      '%s twice (quit at once): exit %d, and still no secret key or gpg-agent left',
+      async (signal, exitCode) => {
+        const r = await repos();
+        const b = await build(`sig2-${signal}`, release2);
+        const res = await runCli(publishArgs(r, b), {
+          signal,
+          twice: true,
+          signalWhen: (tmp) => readdirSync(tmp).some((n) => n.startsWith('ket-gpg-')),
+        });
+        expect(res.sent).toBe(true);
+        expect(res.code).toBe(exitCode);
+        // Scratch files may stay (quitting at once is what a second signal asks for); the key may not.
+        expect({ keyHomes: res.left.filter((n) => n.startsWith('ket-gpg-')), agents: res.agents }).toEqual({ keyHomes: [], agents: [] });
       },
       120_000,
     );

@@ -120,7 +120,13 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
   const signal = opts.signal;
   let onAbort = () => {};
   const abortedAndClean = new Promise<never>((_, reject) => {
-    onAbort = () => void cleanup.run().then(() => reject(interrupted()));
+    onAbort = () =>
+      void cleanup
+        .run()
+        // The work stops at its next check; what it made after the cleanup goes with its last sweep
+        // (publish's finally). Waited for a few seconds at most: the answer must not hang on a tool.
+        .then(() => Promise.race([work.then(noop, noop), new Promise<void>((r) => setTimeout(r, 5_000).unref())]))
+        .then(() => reject(interrupted()));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -135,13 +141,15 @@ export async function publishRepositories(opts: PublishOptions): Promise<Publish
 async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => void): Promise<PublishSummary> {
   const { logger } = opts;
   const state = { ...parseS3Url(opts.stateUrl, labelOf(opts)('stateUrl')), label: labelOf(opts)('stateUrl') };
+  let workDir: string | undefined;
   try {
     aborted();
     // What needs no S3 starts first: the key (gpg), the build's packages (rpm, dpkg-deb) and the
     // release record. The S3 half of the publish (the AWS SDK: ~90 ms of module loading) is
     // loaded once their processes are running, so the two overlap.
-    const workDir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
-    cleanup.add(() => removeTree(workDir));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-'));
+    workDir = dir;
+    cleanup.add(() => removeTree(dir));
     // The key opens (and is checked against what clients accept) while everything else is read.
     const key: Promise<SigningKey> = timed(logger, 'key', 'opening the signing key', () =>
       openSigningKey(opts.signingKey, 'publish (signing repository metadata)', (home, fingerprint, source) =>
@@ -166,9 +174,12 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
     );
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded here on purpose (above)
     const { publishToBuckets } = require('./buckets') as typeof import('./buckets');
-    return await publishToBuckets(opts, { state, workDir, key, inputs, releaseRead, cleanup, aborted });
+    return await publishToBuckets(opts, { state, workDir: dir, key, inputs, releaseRead, cleanup, aborted });
   } finally {
     await timed(logger, 'cleanup', 'locks, secrets and scratch files', () => cleanup.run());
+    // Again: an interrupt runs the cleanup while the work goes on to its next check, which may
+    // make folders in the work folder after it was removed.
+    if (workDir) await removeTree(workDir);
   }
 }
 
@@ -187,3 +198,5 @@ export async function listPackageFiles(from: string, subdir: string, ext: '.rpm'
   if (files.length === 0) throw new UserError(`no ${ext} files in ${dir}`);
   return files;
 }
+
+function noop(): void {}

@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SigningKey } from '../signing/keyring';
 import { Logger } from '../util/log';
-import { Bucket, getObjectBytes } from './s3';
+import { Bucket } from './s3';
 import { ScratchKeyring } from './sign';
 
 /** What one repository's publish added and found already there (file names). */
@@ -55,11 +55,11 @@ export async function readRepositoryKeys(
     readonly signed?: Buffer;
     readonly scratch: string;
     readonly logger: Logger;
-    /** public.key as already requested (with the other metadata); read here when not given. */
-    readonly publicKey?: Promise<{ body: Buffer } | undefined>;
+    /** public.key as the caller requested it, with the repository's other metadata, under the lock. */
+    readonly publicKey: Promise<{ body: Buffer } | undefined>;
   },
 ): Promise<RepositoryState> {
-  const old = await (opts.publicKey ?? getObjectBytes(b, 'public.key'));
+  const old = await opts.publicKey;
   const key = await opts.key;
   const keyring = await ScratchKeyring.create(path.join(opts.scratch, 'keyrings'));
   try {

@@ -88,33 +88,17 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
       started.inputs,
       started.releaseRead,
     ]);
-    // Strays (packages the release does not name): the release manifest is CPU work (YAML, schema)
-    // that need not hold up the key, the locks and the first reads: it runs once the locks are
-    // taken and the first reads are out, or after a second of waiting for a lock another publish
-    // holds (a stray then refuses at once). It decides before any write.
-    let waited: NodeJS.Timeout | undefined;
-    const strays: Promise<string[]> = Promise.race([
-      locking.then(
-        () => undefined,
-        () => undefined,
-      ),
-      new Promise<void>((resolve) => (waited = setTimeout(resolve, 1000))),
-    ])
-      .then(() => {
-        clearTimeout(waited);
-        return new Promise<void>((resolve) => setImmediate(resolve));
-      })
-      .then(() => {
-        const found = strayPackages(
-          [...rpmRead.packages, ...debRead.packages],
-          typeof opts.release === 'function' ? opts.release() : opts.release,
-        );
-        if (found.length && opts.allowStrays) {
-          for (const s of formatProblems(found)) logger.warn(`publishing a package the release does not name: ${s}`);
-          return [];
-        }
-        return formatProblems(found);
-      });
+    // Strays (packages the release does not name), decided before any write; a stray refuses at
+    // once, even while another publish holds a lock. (The release manifest is read on a worker
+    // thread: lib/release/publish.ts.)
+    const strays: Promise<string[]> = Promise.resolve(opts.release).then((release) => {
+      const found = strayPackages([...rpmRead.packages, ...debRead.packages], release);
+      if (found.length && opts.allowStrays) {
+        for (const s of formatProblems(found)) logger.warn(`publishing a package the release does not name: ${s}`);
+        return [];
+      }
+      return formatProblems(found);
+    });
     strays.catch(() => undefined);
     const early = [
       ...buckets.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message),

@@ -36,12 +36,11 @@ export interface PublishOptions {
   /** Publish although the repositories' metadata is signed by another key (a deliberate rotation). */
   readonly allowKeyChange?: boolean;
   /**
-   * What the release contains: a package of the build outside it is refused (a stray). A function
-   * is called once the build's packages are read, while the key opens and the locks are taken
-   * (loading a release manifest is CPU work that need not hold those up); what it throws is
-   * thrown by the publish, before any write.
+   * What the release contains: a package of the build outside it is refused (a stray). A promise
+   * (e.g. a release manifest still being read) is awaited where the strays are checked, while the
+   * key opens and the locks are taken; its rejection is the publish's error, before any write.
    */
-  readonly release: ReleaseContents | (() => ReleaseContents);
+  readonly release: ReleaseContents | Promise<ReleaseContents>;
   /** Publish packages the release does not name (never in pipelines: strays are served forever). */
   readonly allowStrays?: boolean;
   /** Aborting stops the publish before its next write and cleans up its secrets at once. */

@@ -1,4 +1,4 @@
-import { loadManifest } from '../manifest/load';
+import { loadManifestOffThread } from '../manifest/load-off-thread';
 import { PublishLabels, publishRepositories, PublishSummary } from '../publish';
 import { SigningKeyOptions } from '../signing/keyring';
 import { Logger } from '../util/log';
@@ -45,6 +45,10 @@ export interface PublishReleaseOptions {
  * @throws UserError naming every problem (nothing written), or what failed while writing.
  */
 export async function publishRelease(opts: PublishReleaseOptions): Promise<PublishSummary> {
+  // The manifest is read on a worker thread from the start; the publish awaits it where it
+  // checks for strays (before any write).
+  const manifest = typeof opts.manifest === 'string' ? loadManifestOffThread(opts.manifest) : Promise.resolve(opts.manifest);
+  manifest.catch(() => undefined); // (its error is the publish's, when the strays are checked)
   const summary = await publishRepositories({
     rpmRepo: opts.rpmRepo,
     debRepo: opts.debRepo,
@@ -57,7 +61,7 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
     lockTtlMs: opts.lockTtlMs,
     lockWaitMs: opts.lockWaitMs,
     allowKeyChange: opts.allowKeyChange,
-    release: () => expectedPackages(typeof opts.manifest === 'string' ? loadManifest(opts.manifest) : opts.manifest),
+    release: manifest.then(expectedPackages),
     allowStrays: opts.allowStrays,
     signal: opts.signal,
     labels: opts.labels,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -177,8 +178,8 @@ async function publish(opts: PublishOptions, cleanup: Cleanup, aborted: () => vo
   } finally {
     await timed(logger, 'cleanup', 'locks, secrets and scratch files', () => cleanup.run());
     // Again: an interrupt runs the cleanup while the work goes on to its next check, which may
-    // make folders in the work folder after it was removed.
-    if (workDir) await removeTree(workDir);
+    // make folders in the work folder after it was removed. (Usually it is gone: no rm is started.)
+    if (workDir && existsSync(workDir)) await removeTree(workDir);
   }
 }
 

@@ -148,14 +148,15 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     const old = repomd ? readOldMetadata(b, repomd.body, oldDir, logger) : undefined;
     old?.onDisk.catch(() => undefined);
     const oldFiles = new Set(old?.hrefs ?? []);
-    const update = repomd !== undefined;
+    // The old repodata's file names once they are on disk (none: a repository without metadata yet).
+    const oldRepodata: Promise<string[] | undefined> = old ? old.onDisk : Promise.resolve(undefined);
 
     // createrepo_c on the forecast, as soon as the old files are on disk and the HEADs have answered.
     const forecast = heads.then((found) => speculativePackages(opts.rpms, found));
     forecast.catch(() => undefined); // the HEADs' failure is awaited below
     const speculative = track(
-      Promise.all([forecast, old?.onDisk]).then(([packages]) =>
-        packages.length ? buildMetadata(opts, 'rpm-repo', oldDir, packages, update, stopTools.signal) : undefined,
+      forecast.then((packages) =>
+        packages.length ? buildMetadata(opts, 'rpm-repo', oldDir, oldRepodata, packages, stopTools.signal) : undefined,
       ),
     );
 
@@ -202,7 +203,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       logger.info(
         `${b.label}: building the metadata again for ${fresh.length} new package(s) (the bucket's package objects and its metadata disagreed on ${symmetricDifference(guessed, fresh).join(', ')})`,
       );
-      local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldDir, fresh, update) : Promise.resolve(undefined));
+      local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldDir, oldRepodata, fresh) : Promise.resolve(undefined));
     }
     const built = await local;
 
@@ -283,7 +284,8 @@ function symmetricDifference(a: readonly BuildPackage[], b: readonly BuildPackag
  * again) into DIR/repodata, beside repomd.xml, and parses primary.xml from the same bytes as they
  * arrive. The parse never holds the download back (readPrimaryXml takes its input at once), so
  * `onDisk` settles at the network's pace and createrepo_c can start while the parse goes on.
- * @returns `hrefs` of every file repomd.xml lists; `onDisk`: the three files written (rejects with
+ * @returns `hrefs` of every file repomd.xml lists; `onDisk`: the names of the files written into
+ *   DIR/repodata, repomd.xml and the three (rejects with
  *   a UserError naming a listed file missing from the bucket, or the S3 error); `packages`: the
  *   packages of primary.xml (rejects as readPrimaryXml does, naming the file; also when its
  *   download failed); none when repomd.xml lists no primary
@@ -294,7 +296,7 @@ function readOldMetadata(
   repomd: Buffer,
   dir: string,
   logger: Logger,
-): { hrefs: string[]; onDisk: Promise<void>; packages: Promise<PublishedPackage[]> } {
+): { hrefs: string[]; onDisk: Promise<string[]>; packages: Promise<PublishedPackage[]> } {
   const entries = parseRepomd(repomd.toString('utf8'));
   const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
   logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
@@ -312,39 +314,41 @@ function readOldMetadata(
   const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded`, async () => {
     await writeFile(path.join(dir, 'repodata', 'repomd.xml'), repomd);
     await Promise.all(downloads);
+    return ['repomd.xml', ...needed.map((e) => path.posix.basename(e.href))];
   });
   return { hrefs: entries.map((e) => e.href), onDisk, packages };
 }
 
 /**
- * createrepo_c over the old repodata plus `fresh`, then repomd.xml signed, in WORKDIR/NAME: the
- * old files are hard links of OLD/repodata (createrepo_c replaces them, never writes into them,
- * so OLD stays as read for another run), the packages symbolic links to the build's files (only
- * read). `signal` stops createrepo_c (and skips the signature).
+ * createrepo_c over the old repodata plus `fresh`, then repomd.xml signed, in WORKDIR/NAME. The
+ * folder, the package list and the packages (symbolic links to the build's files: only read) are
+ * made at once; the old repodata files (`oldFiles` in OLD/repodata; undefined: no old repository,
+ * no --update), once on disk, become hard links (createrepo_c replaces them, never writes into
+ * them, so OLD stays as read for another run), and createrepo_c starts. `signal` stops
+ * createrepo_c (and skips the signature).
  * @returns the folder and the file names in its repodata/ afterwards
- * @throws ToolError from createrepo_c or gpg (aborted when `signal` stopped it)
+ * @throws ToolError from createrepo_c or gpg (aborted when `signal` stopped it); what `oldFiles` rejects with
  */
 async function buildMetadata(
   opts: RpmPrepareOptions,
   name: string,
   oldDir: string,
+  oldFiles: Promise<string[] | undefined>,
   fresh: readonly BuildPackage[],
-  update: boolean,
   signal?: AbortSignal,
 ): Promise<{ dir: string; files: string[] }> {
   const { bucket: b, logger } = opts;
   const dir = path.join(opts.workDir, name);
   const repodata = path.join(dir, 'repodata');
-  await mkdir(repodata, { recursive: true });
-  await mkdir(path.join(dir, RPM_PACKAGE_DIR), { recursive: true });
-  if (update) {
-    const old = await readdir(path.join(oldDir, 'repodata'));
-    await Promise.all(old.map((f) => link(path.join(oldDir, 'repodata', f), path.join(repodata, f))));
-  }
-  await Promise.all(fresh.map((p) => symlink(path.resolve(p.file), path.join(dir, p.location))));
   const pkglist = `${dir}.pkglist`;
-  await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
-  const args = update ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, dir] : ['--pkglist', pkglist, dir];
+  await Promise.all([mkdir(repodata, { recursive: true }), mkdir(path.join(dir, RPM_PACKAGE_DIR), { recursive: true })]);
+  await Promise.all([
+    ...fresh.map((p) => symlink(path.resolve(p.file), path.join(dir, p.location))),
+    writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n'),
+  ]);
+  const old = await oldFiles;
+  if (old) await Promise.all(old.map((f) => link(path.join(oldDir, 'repodata', f), path.join(repodata, f))));
+  const args = old ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, dir] : ['--pkglist', pkglist, dir];
   await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
     run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c`, signal }),
   );

@@ -251,6 +251,15 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     );
   });
 
+  test('an input destroyed before its end without an error (a producer that gave up) is refused by name', async () => {
+    const tee = new PassThrough();
+    const parsed = readPrimaryXml(tee, 'repodata/x-primary.xml');
+    tee.write(good.slice(0, 60));
+    await new Promise((resolve) => setImmediate(resolve));
+    tee.destroy();
+    await expect(parsed).rejects.toThrow(/^repodata\/x-primary\.xml: the input stopped before its end$/);
+  });
+
   test('garbage, a wrong root, a mismatched or stray end tag, content after the root, a repeated attribute', async () => {
     await expect(read('')).rejects.toThrow(/^repodata\/x-primary\.xml is not well-formed XML: document must contain a root element/);
     await expect(read('not XML at all')).rejects.toThrow(/x-primary\.xml is not well-formed XML: text data outside of root node/);

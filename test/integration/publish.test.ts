@@ -391,6 +391,10 @@ describe('publish and verify (integration, slow)', () => {
     expect(message).toMatch(/unsigned-1\.0-1\.x86_64\.rpm: it is not signed/);
     expect(message).not.toMatch(/good-1\.0-1/);
     expect(writesTo(r, mark)).toEqual([]);
+    // createrepo_c started on the three new RPMs before the signatures were known; the refusal
+    // stopped it and waited for it to end.
+    const children = (await run('ps', ['-o', 'comm=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }))).stdout;
+    expect(children.split('\n').filter((c) => /^(createrepo_c|gpg|rpmkeys)$/.test(c.trim()))).toEqual([]);
   }, 120_000);
 
   test('a missing bucket, a wrong endpoint or a missing key is a clear error and nothing is written', async () => {

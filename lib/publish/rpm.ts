@@ -200,9 +200,18 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     let local = speculative;
     if (guessed.length !== fresh.length || !fresh.every((p) => guessed.includes(p))) {
       await settleTools();
-      logger.info(
-        `${b.label}: building the metadata again for ${fresh.length} new package(s) (the bucket's package objects and its metadata disagreed on ${symmetricDifference(guessed, fresh).join(', ')})`,
-      );
+      const names = (ps: readonly BuildPackage[]) => ps.map((p) => p.location).join(', ');
+      const lost = guessed.filter((p) => !fresh.includes(p));
+      const leftOver = fresh.filter((p) => !guessed.includes(p));
+      if (lost.length)
+        logger.warn(
+          `${b.label}: the metadata lists ${names(lost)} but the bucket does not hold the object(s): clients cannot download them`,
+        );
+      if (leftOver.length)
+        logger.info(
+          `${b.label}: ${names(leftOver)} in the bucket without metadata (a publish that died before it): added to the metadata now`,
+        );
+      if (fresh.length) logger.info(`${b.label}: createrepo_c again, on the ${fresh.length} new package(s) the metadata does not list`);
       local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldDir, oldRepodata, fresh) : Promise.resolve(undefined));
     }
     const built = await local;
@@ -272,10 +281,6 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
  */
 export function speculativePackages<T extends BuildPackage>(rpms: readonly T[], found: readonly (object | undefined)[]): T[] {
   return rpms.filter((_, i) => found[i] === undefined);
-}
-
-function symmetricDifference(a: readonly BuildPackage[], b: readonly BuildPackage[]): string[] {
-  return [...a.filter((p) => !b.includes(p)), ...b.filter((p) => !a.includes(p))].map((p) => path.posix.basename(p.location));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SigningKey } from '../signing/keyring';
@@ -67,10 +67,21 @@ export const CREATEREPO_FORMAT = [
  * Reads the repository, checks the build against it and prepares everything locally (metadata,
  * signature): nothing is written. The returned `problems` are every reason to refuse; `write`
  * uploads in crash-safe order.
+ *
+ * What runs at once, from the start (the locks are held): the entry files (repomd.xml, its
+ * signature, public.key, kismatic.repo), a HEAD of every build RPM's object, then the old
+ * primary, filelists and other files; the key guard once repomd.xml is in, and the RPM signature
+ * check once the key guard knows the keys. createrepo_c starts as soon as the old metadata files
+ * are on disk and the HEADs have answered, while primary.xml is still being parsed: its package
+ * list is a forecast (speculativePackages), checked against the parse before it is used. Every
+ * decision is still the parse's (classification, conflicts, epochs, file-name collisions), before
+ * any write: a refusal or a wrong forecast stops createrepo_c and throws its output away, and no
+ * tool started here is left running when this returns or throws.
  */
 export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  const repoDir = path.join(opts.workDir, 'rpm-repo');
+  // The repository's metadata as read (never changed: each createrepo_c run gets hard links of it).
+  const oldDir = path.join(opts.workDir, 'rpm-old');
   // The requests go out first; the work folder is made while they are answered.
   // kismatic.repo as it is now, for the write (read under the lock, like everything here).
   const currentRepoFile = getObjectBytes(b, 'kismatic.repo');
@@ -81,83 +92,94 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
   entryFiles.catch(() => undefined);
   const publicKey = getObjectBytes(b, 'public.key');
   publicKey.catch(() => undefined);
-  await mkdir(path.join(repoDir, 'repodata'), { recursive: true });
-  await mkdir(path.join(repoDir, RPM_PACKAGE_DIR), { recursive: true });
-  const [repomd, repomdAsc] = await entryFiles;
-  // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
-  const keyGuard: Promise<RepositoryState> = timed(logger, 'key', `${b.label}: key guard`, () =>
-    readRepositoryKeys(b, {
-      key: opts.key,
-      allowKeyChange: opts.allowKeyChange,
-      signature: repomdAsc?.body,
-      signed: repomd?.body,
-      scratch: opts.workDir,
-      logger,
-      publicKey,
-    }),
+  // A package object uploaded by a publish that died before its metadata must have the same bytes
+  // as the build's (checked once the parse says which packages are new); the answers also tell
+  // createrepo_c's forecast which packages the repository does not hold yet.
+  const heads = timed(logger, 'check', `${b.label}: build RPMs in the bucket`, () =>
+    mapConcurrent(opts.rpms, 8, (p) => headObject(b, p.location)),
   );
-  keyGuard.catch(() => undefined);
-  let published: PublishedPackage[] = [];
-  let oldFiles = new Set<string>();
-  if (repomd)
-    await timed(logger, 'read metadata', `${b.label}: primary, filelists, other`, async () => {
-      const entries = parseRepomd(repomd.body.toString('utf8'));
-      oldFiles = new Set(entries.map((e) => e.href));
-      // createrepo_c --update needs primary, filelists and other (read at once); sqlite copies an
-      // older publish may have written are not needed: they are not written again.
-      const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
-      logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-      await writeFile(path.join(repoDir, 'repodata', 'repomd.xml'), repomd.body);
-      await Promise.all(
-        needed.map(async (e) => {
-          // primary.xml is parsed as it downloads (the file is for createrepo_c --update).
-          const tee = e.type === 'primary' ? new PassThrough() : undefined;
-          const parsed = tee && readPrimaryXml(tee, e.href);
-          parsed?.catch(() => undefined); // awaited below, once the download has settled
-          if (!(await downloadToFile(b, e.href, path.join(repoDir, e.href), tee)))
-            throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-          if (parsed) published = await parsed;
-        }),
-      );
-    });
+  heads.catch(() => undefined);
 
-  const classified = classifyPackages(opts.rpms, published);
-  const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
-  // The new metadata is built and signed locally while the checks below run (nothing is written
-  // to the bucket before they all pass; a refusal throws the local work away).
-  const local =
-    classified.fresh.length && !inputProblems.length ? buildMetadata(opts, repoDir, classified.fresh, repomd !== undefined) : undefined;
-  local?.catch(() => undefined);
-
+  // Every tool started below, so that each path out waits for them (they write into the work folder).
+  const tools: Promise<unknown>[] = [];
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => undefined); // awaited where it is used, or settled by settleTools
+    tools.push(p);
+    return p;
+  };
+  const stopTools = new AbortController();
+  const settleTools = async () => {
+    stopTools.abort(new UserError('publish stopped'));
+    await Promise.allSettled(tools);
+  };
   try {
+    await mkdir(path.join(oldDir, 'repodata'), { recursive: true });
+    const [repomd, repomdAsc] = await entryFiles;
+    // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
+    const keyGuard: Promise<RepositoryState> = track(
+      timed(logger, 'key', `${b.label}: key guard`, () =>
+        readRepositoryKeys(b, {
+          key: opts.key,
+          allowKeyChange: opts.allowKeyChange,
+          signature: repomdAsc?.body,
+          signed: repomd?.body,
+          scratch: opts.workDir,
+          logger,
+          publicKey,
+        }),
+      ),
+    );
+    // Every RPM must verify against the key(s) the repository will serve: checked as soon as the
+    // key guard knows them, beside the HEADs and the parse.
+    const signatures = track(
+      keyGuard.then((state) =>
+        state.publicKeys.length
+          ? timed(logger, 'check', `${b.label}: RPM signatures`, () =>
+              checkRpmSignatures(
+                opts.rpms.map((p) => p.file),
+                state.publicKeys,
+                opts.workDir,
+              ),
+            )
+          : [],
+      ),
+    );
+
+    const old = repomd ? readOldMetadata(b, repomd.body, oldDir, logger) : undefined;
+    old?.onDisk.catch(() => undefined);
+    const oldFiles = new Set(old?.hrefs ?? []);
+    // The old repodata's file names once they are on disk (none: a repository without metadata yet).
+    const oldRepodata: Promise<string[] | undefined> = old ? old.onDisk : Promise.resolve(undefined);
+
+    // createrepo_c on the forecast, as soon as the old files are on disk and the HEADs have answered.
+    const forecast = heads.then((found) => speculativePackages(opts.rpms, found));
+    forecast.catch(() => undefined); // the HEADs' failure is awaited below
+    const speculative = track(
+      forecast.then((packages) =>
+        packages.length ? buildMetadata(opts, 'rpm-repo', oldDir, oldRepodata, packages, stopTools.signal) : undefined,
+      ),
+    );
+
+    // The decisions: the parse (a download failure is named first: the parse fails with it).
+    const [published, found] = await Promise.all([
+      old ? old.onDisk.then(() => old.packages) : Promise.resolve<PublishedPackage[]>([]),
+      heads,
+    ]);
+    const classified = classifyPackages(opts.rpms, published);
+    const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
     const state = await keyGuard;
     const problems: string[] = [...state.problems];
-    // A package uploaded by a publish that died before its metadata: same name must mean same bytes.
-    await timed(logger, 'check', `${b.label}: new packages not in the bucket yet`, () =>
-      mapConcurrent(classified.fresh, 8, async (p) => {
-        if (inputProblems.some((i) => i.file === p.file)) return;
-        const head = await headObject(b, p.location);
-        if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
-          classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
-        } else if (head && !head.metadata.sha256) {
-          problems.push(
-            `${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`,
-          );
-        }
-      }),
-    );
+    for (const p of classified.fresh) {
+      if (inputProblems.some((i) => i.file === p.file)) continue;
+      const head = found[opts.rpms.indexOf(p)];
+      if (head && head.metadata.sha256 && head.metadata.sha256 !== p.sha256) {
+        classified.conflicts.push({ local: p, published: { ...p, sha256: head.metadata.sha256 } });
+      } else if (head && !head.metadata.sha256) {
+        problems.push(`${b.label}: ${p.location} exists but is not in the metadata and carries no sha256; remove or republish it by hand`);
+      }
+    }
     if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
-    // Every RPM must verify against the key(s) the repository will serve.
-    if (state.publicKeys.length)
-      inputProblems.push(
-        ...(await timed(logger, 'check', `${b.label}: RPM signatures`, () =>
-          checkRpmSignatures(
-            opts.rpms.map((p) => p.file),
-            state.publicKeys,
-            opts.workDir,
-          ),
-        )),
-      );
+    inputProblems.push(...(await signatures));
     for (const i of inputProblems) problems.push(`${b.label}: ${path.basename(i.file)}: ${i.rule}`);
     const fresh = classified.fresh.filter((p) => !classified.conflicts.some((c) => c.local === p));
     const result: PublishResult = {
@@ -165,18 +187,44 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       alreadyPresent: classified.present.map((p) => path.posix.basename(p.location)),
     };
     if (problems.length) {
-      await local?.catch(() => undefined); // no createrepo_c left writing into the work folder
+      await settleTools(); // createrepo_c's output is thrown away; no tool left writing into the work folder
       return { problems, result, write: async () => result };
     }
 
+    // The forecast holds exactly the new packages (the usual case): its metadata is the one. Else
+    // (a package object without metadata from a publish that died, or metadata naming a missing
+    // object) it is stopped and createrepo_c runs again on the parse's list: createrepo_c --update
+    // --recycle-pkglist lists a package twice when the package list names one the old metadata
+    // holds (test/integration/createrepo.test.ts), and would leave out one it does not name.
+    const guessed = await forecast;
+    let local = speculative;
+    if (guessed.length !== fresh.length || !fresh.every((p) => guessed.includes(p))) {
+      await settleTools();
+      const names = (ps: readonly BuildPackage[]) => ps.map((p) => p.location).join(', ');
+      const lost = guessed.filter((p) => !fresh.includes(p));
+      const leftOver = fresh.filter((p) => !guessed.includes(p));
+      if (lost.length)
+        logger.warn(
+          `${b.label}: the metadata lists ${names(lost)} but the bucket does not hold the object(s): clients cannot download them`,
+        );
+      if (leftOver.length)
+        logger.info(
+          `${b.label}: ${names(leftOver)} in the bucket without metadata (a publish that died before it): added to the metadata now`,
+        );
+      if (fresh.length) logger.info(`${b.label}: createrepo_c again, on the ${fresh.length} new package(s) the metadata does not list`);
+      local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldDir, oldRepodata, fresh) : Promise.resolve(undefined));
+    }
+    const built = await local;
+
     const repoFile = kismaticRepoFile(opts.baseUrl);
     const key = await opts.key;
-    const repomdFile = path.join(repoDir, 'repodata', 'repomd.xml');
-    const ascFile = path.join(repoDir, 'repodata', 'repomd.xml.asc');
-    const metadataFiles = local ? (await local).filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
+    const outDir = built?.dir ?? oldDir;
+    const repomdFile = path.join(outDir, 'repodata', 'repomd.xml');
+    const ascFile = path.join(outDir, 'repodata', 'repomd.xml.asc');
+    const metadataFiles = built ? built.files.filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
     // Nothing new but a rotation: the same metadata is signed again under the new key.
     const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
-    if (resign && !local) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
+    if (resign && !built) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
 
     return {
       problems: [],
@@ -195,7 +243,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
           if (fresh.length) logger.info(`${b.label}: adding ${fresh.length} package(s): ${result.added.join(', ')}`);
           await Promise.all([
             mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
-            mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(repoDir, 'repodata', f))),
+            mapConcurrent(metadataFiles, 8, (f) => putHashed(b, `repodata/${f}`, path.join(outDir, 'repodata', f))),
           ]);
           // 2. public.key (every key of a served package) and kismatic.repo, then repomd.xml and its
           //    signature last, both revalidated by every cache.
@@ -217,34 +265,102 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
         }),
     };
   } catch (e) {
-    // No createrepo_c left writing into the work folder that the cleanup removes.
-    await local?.catch(() => undefined);
+    // No createrepo_c, gpg or rpmkeys left writing into the work folder that the cleanup removes.
+    await settleTools();
     throw e;
   }
 }
 
 /**
- * createrepo_c over the old repodata plus the new packages, then repomd.xml signed; returns the
- * file names in repodata/ afterwards.
+ * The build RPMs createrepo_c is started on before the parse has spoken: those whose object the
+ * bucket does not hold (`found[i]`, the HEAD of `rpms[i]`, undefined). In a repository that is not
+ * damaged these are exactly the packages its metadata does not list, because a package object is
+ * always uploaded before the metadata that names it: the forecast is wrong only after a publish
+ * that died between the two (an object without metadata), or when an object named by the metadata
+ * is gone. prepareRpmRepository checks it against the parse either way.
+ */
+export function speculativePackages<T extends BuildPackage>(rpms: readonly T[], found: readonly (object | undefined)[]): T[] {
+  return rpms.filter((_, i) => found[i] === undefined);
+}
+
+/**
+ * Downloads the old primary, filelists and other files that repomd.xml lists (createrepo_c
+ * --update needs the three; sqlite copies an older publish may have written are not written
+ * again) into DIR/repodata, beside repomd.xml, and parses primary.xml from the same bytes as they
+ * arrive. The parse never holds the download back (readPrimaryXml takes its input at once), so
+ * `onDisk` settles at the network's pace and createrepo_c can start while the parse goes on.
+ * @returns `hrefs` of every file repomd.xml lists; `onDisk`: the names of the files written into
+ *   DIR/repodata, repomd.xml and the three (rejects with
+ *   a UserError naming a listed file missing from the bucket, or the S3 error); `packages`: the
+ *   packages of primary.xml (rejects as readPrimaryXml does, naming the file; also when its
+ *   download failed); none when repomd.xml lists no primary
+ * @throws UserError when repomd.xml itself is damaged (parseRepomd)
+ */
+function readOldMetadata(
+  b: Bucket,
+  repomd: Buffer,
+  dir: string,
+  logger: Logger,
+): { hrefs: string[]; onDisk: Promise<string[]>; packages: Promise<PublishedPackage[]> } {
+  const entries = parseRepomd(repomd.toString('utf8'));
+  const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
+  logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
+  let packages: Promise<PublishedPackage[]> = Promise.resolve([]);
+  const downloads = needed.map((e) => {
+    // primary.xml is parsed as it downloads (the file is for createrepo_c --update).
+    const tee = e.type === 'primary' ? new PassThrough() : undefined;
+    if (tee) packages = timed(logger, 'read metadata', `${b.label}: primary.xml parsed`, () => readPrimaryXml(tee, e.href));
+    return downloadToFile(b, e.href, path.join(dir, e.href), tee).then((there) => {
+      if (!there)
+        throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
+    });
+  });
+  packages.catch(() => undefined);
+  const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded`, async () => {
+    await writeFile(path.join(dir, 'repodata', 'repomd.xml'), repomd);
+    await Promise.all(downloads);
+    return ['repomd.xml', ...needed.map((e) => path.posix.basename(e.href))];
+  });
+  return { hrefs: entries.map((e) => e.href), onDisk, packages };
+}
+
+/**
+ * createrepo_c over the old repodata plus `fresh`, then repomd.xml signed, in WORKDIR/NAME. The
+ * folder, the package list and the packages (symbolic links to the build's files: only read) are
+ * made at once; the old repodata files (`oldFiles` in OLD/repodata; undefined: no old repository,
+ * no --update), once on disk, become hard links (createrepo_c replaces them, never writes into
+ * them, so OLD stays as read for another run), and createrepo_c starts. `signal` stops
+ * createrepo_c (and skips the signature).
+ * @returns the folder and the file names in its repodata/ afterwards
+ * @throws ToolError from createrepo_c or gpg (aborted when `signal` stopped it); what `oldFiles` rejects with
  */
 async function buildMetadata(
   opts: RpmPrepareOptions,
-  repoDir: string,
-  fresh: readonly (BuildPackage & { location: string })[],
-  update: boolean,
-): Promise<string[]> {
+  name: string,
+  oldDir: string,
+  oldFiles: Promise<string[] | undefined>,
+  fresh: readonly BuildPackage[],
+  signal?: AbortSignal,
+): Promise<{ dir: string; files: string[] }> {
   const { bucket: b, logger } = opts;
-  await Promise.all(fresh.map((p) => copyFile(p.file, path.join(repoDir, p.location))));
-  const pkglist = path.join(opts.workDir, 'rpm-pkglist');
-  await writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n');
-  const args = update ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, repoDir] : ['--pkglist', pkglist, repoDir];
+  const dir = path.join(opts.workDir, name);
+  const repodata = path.join(dir, 'repodata');
+  const pkglist = `${dir}.pkglist`;
+  await Promise.all([mkdir(repodata, { recursive: true }), mkdir(path.join(dir, RPM_PACKAGE_DIR), { recursive: true })]);
+  await Promise.all([
+    ...fresh.map((p) => symlink(path.resolve(p.file), path.join(dir, p.location))),
+    writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n'),
+  ]);
+  const old = await oldFiles;
+  if (old) await Promise.all(old.map((f) => link(path.join(oldDir, 'repodata', f), path.join(repodata, f))));
+  const args = old ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, dir] : ['--pkglist', pkglist, dir];
   await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
-    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c` }),
+    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c`, signal }),
   );
+  signal?.throwIfAborted();
   const key = await opts.key;
-  const repodata = path.join(repoDir, 'repodata');
   await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () =>
     detachSignSha512(key, path.join(repodata, 'repomd.xml'), path.join(repodata, 'repomd.xml.asc')),
   );
-  return (await readdir(repodata)).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc');
+  return { dir, files: (await readdir(repodata)).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc') };
 }

@@ -10,6 +10,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/publish';
 import { acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3';
+import { sha256File } from '../../lib/publish/package-file';
+import { putCreateOnly } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { silentLogger } from '../../lib/util/log';
 import {
@@ -160,6 +162,63 @@ describe('publish and verify (integration, slow)', () => {
       expect.arrayContaining(['SHA256', 'SHA512']),
     );
     expect(debPuts.some((p) => /\/by-hash\/(MD5Sum|SHA1)\//.test(p))).toBe(false);
+  }, 120_000);
+
+  // Issue 14: createrepo_c starts before the parse, on the build RPMs the bucket does not hold;
+  // the parse checks that forecast (test/integration/createrepo.test.ts: createrepo_c lists a
+  // package twice when the package list names one the old metadata holds).
+  test('the bucket and its metadata disagreeing (an object a killed publish left, a listed object gone): the metadata is built again from the parse, every package listed once, old entries unchanged', async () => {
+    const r = await repos();
+    const b1 = await build('fc1', release1);
+    await publishRepositories(options(r, b1));
+    const rpmBucket = bucketOf(s3TargetFromEnv({ ...process.env, ...store.env() }), r.rpm, 'test');
+    const before = await primaryXmlOf(store.bucketUrl(r.rpm));
+    // A publish that died after its package upload left etcd 3.1.11's object; kubelet 1.7.4's
+    // object is gone though the metadata lists it; the build holds both, and kubelet 1.7.5.
+    const b2 = await build('fc2', release2);
+    for (const [sub, file] of [
+      ['rpms', 'kubelet-1.7.4-1.x86_64.rpm'],
+      ['debs', 'kubelet_1.7.4-1_amd64.deb'],
+    ])
+      await copyFile(path.join(b1, sub, file), path.join(b2, sub, file));
+    releases.set(b2, { rpm: rpmExpected([release1[0], ...release2]), deb: debExpected([release1[0], ...release2]) });
+    const orphan = path.join(b2, 'rpms', 'etcd-3.1.11-1.x86_64.rpm');
+    await putCreateOnly(rpmBucket, 'packages/etcd-3.1.11-1.x86_64.rpm', orphan, await sha256File(orphan));
+    await fetch(`${store.bucketUrl(r.rpm)}/packages/kubelet-1.7.4-1.x86_64.rpm`, { method: 'DELETE' });
+    const notes: string[] = [];
+    const logger = { info: (m: string) => notes.push(m), warn: (m: string) => notes.push(m) };
+    const published = await publishRepositories(options(r, b2, { logger }));
+    expect(published.rpm).toEqual({
+      added: ['etcd-3.1.11-1.x86_64.rpm', 'kubelet-1.7.5-1.x86_64.rpm'],
+      alreadyPresent: ['kubelet-1.7.4-1.x86_64.rpm'],
+    });
+    expect(notes.join('\n')).toMatch(
+      /the metadata lists packages\/kubelet-1\.7\.4-1\.x86_64\.rpm but the bucket does not hold the object\(s\): clients cannot download them/,
+    );
+    expect(notes.join('\n')).toMatch(
+      /packages\/etcd-3\.1\.11-1\.x86_64\.rpm in the bucket without metadata \(a publish that died before it\): added to the metadata now/,
+    );
+    expect(notes.join('\n')).toMatch(/createrepo_c again, on the 2 new package\(s\) the metadata does not list/);
+    const after = await primaryXmlOf(store.bucketUrl(r.rpm));
+    expect(after.locations.sort()).toEqual(
+      ['etcd-3.1.10', 'etcd-3.1.11', 'kubelet-1.7.4', 'kubelet-1.7.5'].map((n) => `packages/${n}-1.x86_64.rpm`),
+    );
+    for (const loc of before.locations) expect(after.entry(loc)).toBe(before.entry(loc));
+    expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release2), silentLogger)).toEqual([]);
+
+    // A bucket that agrees with its metadata: the forecast holds, createrepo_c runs once.
+    notes.length = 0;
+    const b3 = await build('fc3', [{ name: 'kubectl', version: '1.7.5' }]);
+    for (const f of ['etcd-3.1.11-1.x86_64.rpm', 'kubelet-1.7.5-1.x86_64.rpm'])
+      await copyFile(path.join(b2, 'rpms', f), path.join(b3, 'rpms', f));
+    const withKubectl = [{ name: 'kubectl', version: '1.7.5' }, ...release2];
+    releases.set(b3, { rpm: rpmExpected(withKubectl), deb: debExpected([{ name: 'kubectl', version: '1.7.5' }]) });
+    const third = await publishRepositories(options(r, b3, { logger }));
+    expect(third.rpm.added).toEqual(['kubectl-1.7.5-1.x86_64.rpm']);
+    expect(notes.join('\n')).not.toMatch(/createrepo_c again/);
+    const last = await primaryXmlOf(store.bucketUrl(r.rpm));
+    expect(last.locations).toHaveLength(5);
+    for (const loc of after.locations) expect(last.entry(loc)).toBe(after.entry(loc));
   }, 120_000);
 
   test('the same name and version with different bytes is refused and nothing is written', async () => {
@@ -336,6 +395,10 @@ describe('publish and verify (integration, slow)', () => {
     expect(message).toMatch(/unsigned-1\.0-1\.x86_64\.rpm: it is not signed/);
     expect(message).not.toMatch(/good-1\.0-1/);
     expect(writesTo(r, mark)).toEqual([]);
+    // createrepo_c started on the three new RPMs before the signatures were known; the refusal
+    // stopped it and waited for it to end.
+    const children = (await run('ps', ['-o', 'comm=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }))).stdout;
+    expect(children.split('\n').filter((c) => /^(createrepo_c|gpg|rpmkeys)$/.test(c.trim()))).toEqual([]);
   }, 120_000);
 
   test('a missing bucket, a wrong endpoint or a missing key is a clear error and nothing is written', async () => {
@@ -705,6 +768,21 @@ describe('publish and verify (integration, slow)', () => {
     return killed;
   }
 });
+
+/** The repository's primary.xml: each package's location, and its <package> element as written. */
+async function primaryXmlOf(base: string): Promise<{ locations: string[]; entry(location: string): string }> {
+  const repomd = await (await fetch(`${base}/repodata/repomd.xml`)).text();
+  const href = /href="(repodata\/[0-9a-f]{64}-primary\.xml\.gz)"/.exec(repomd)![1];
+  const xml = gunzipSync(Buffer.from(await (await fetch(`${base}/${href}`)).arrayBuffer())).toString('utf8');
+  const locations = [...xml.matchAll(/<location href="([^"]+)"\/>/g)].map((m) => m[1]);
+  return {
+    locations,
+    entry: (location) => {
+      const end = xml.indexOf('</package>', xml.indexOf(`<location href="${location}"/>`));
+      return xml.slice(xml.lastIndexOf('<package ', end), end);
+    },
+  };
+}
 
 function lastIndex<T>(items: T[], pred: (item: T) => boolean): number {
   return items.reduce((acc, item, i) => (pred(item) ? i : acc), -1);

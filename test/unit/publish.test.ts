@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { clientInstructions, missingBuildOutputs } from '../../lib/release/local';
 import { loadManifest } from '../../lib/manifest/load';
@@ -250,6 +251,15 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     );
   });
 
+  test('an input destroyed before its end without an error (a producer that gave up) is refused by name', async () => {
+    const tee = new PassThrough();
+    const parsed = readPrimaryXml(tee, 'repodata/x-primary.xml');
+    tee.write(good.slice(0, 60));
+    await new Promise((resolve) => setImmediate(resolve));
+    tee.destroy();
+    await expect(parsed).rejects.toThrow(/^repodata\/x-primary\.xml: the input stopped before its end$/);
+  });
+
   test('garbage, a wrong root, a mismatched or stray end tag, content after the root, a repeated attribute', async () => {
     await expect(read('')).rejects.toThrow(/^repodata\/x-primary\.xml is not well-formed XML: document must contain a root element/);
     await expect(read('not XML at all')).rejects.toThrow(/x-primary\.xml is not well-formed XML: text data outside of root node/);
@@ -456,6 +466,33 @@ describe('primary.xml at repository scale', () => {
       sha256: 'a'.repeat(64),
       location: 'packages/p9999-1.9999-1.x86_64.rpm',
     });
+  });
+
+  // Issue 14: the parse never throttles the download it reads through a tee.
+  test('the input is taken as it arrives, whatever the pace of the parse: a producer is never held back', async () => {
+    const entries = Array.from(
+      { length: 10_000 },
+      (_, i) =>
+        `<package type="rpm"><name>p${i}</name><arch>x86_64</arch><version epoch="0" ver="1.${i}" rel="1"/><checksum type="sha256" pkgid="YES">${randomBytes(32).toString('hex')}</checksum><location href="packages/p${i}-1.${i}-1.x86_64.rpm"/></package>\n`,
+    );
+    const gz = gzipSync(`<?xml version="1.0"?><metadata packages="10000">\n${entries.join('')}</metadata>\n`);
+    const tee = new PassThrough();
+    const parsed = readPrimaryXml(tee, 'repodata/x-primary.xml.gz');
+    let settled = false;
+    void parsed.finally(() => (settled = true));
+    // All of it at once, as a fast download would deliver it (far more than the tee's buffer).
+    for (let i = 0; i < gz.length; i += 64 * 1024) tee.write(gz.subarray(i, i + 64 * 1024));
+    tee.end();
+    expect(gz.length).toBeGreaterThan(20 * tee.writableHighWaterMark);
+    await new Promise((resolve) => setImmediate(resolve));
+    // One turn of the event loop later the reader has taken every byte (nothing waits in the tee,
+    // so a pipe() into it never pauses), while the parse of those bytes is still going on.
+    expect({ waiting: tee.writableLength + tee.readableLength, finished: tee.writableFinished, settled }).toEqual({
+      waiting: 0,
+      finished: true,
+      settled: false,
+    });
+    expect(await parsed).toHaveLength(10_000);
   });
 });
 

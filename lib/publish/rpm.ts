@@ -1,13 +1,14 @@
-import { link, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, RPM_PACKAGE_DIR } from './layout';
-import { classifyPackages, conflictMessage, parseRepomd, PublishedPackage, readPrimaryXml } from './metadata';
+import { classifyPackages, conflictMessage, parseRepomd, primaryEntriesNamed, PublishedPackage, verifyListedChecksum } from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
 import { Bucket, downloadToFile, getObjectBytes, headObject } from './s3';
 import { detachSignSha512 } from './sign';
@@ -145,7 +146,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       ),
     );
 
-    const old = repomd ? readOldMetadata(b, repomd.body, oldDir, logger) : undefined;
+    const old = repomd ? readOldMetadata(b, repomd.body, oldDir, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
     old?.onDisk.catch(() => undefined);
     const oldFiles = new Set(old?.hrefs ?? []);
     // The old repodata's file names once they are on disk (none: a repository without metadata yet).
@@ -286,13 +287,14 @@ export function speculativePackages<T extends BuildPackage>(rpms: readonly T[], 
 /**
  * Downloads the old primary, filelists and other files that repomd.xml lists (createrepo_c
  * --update needs the three; sqlite copies an older publish may have written are not written
- * again) into DIR/repodata, beside repomd.xml, and parses primary.xml from the same bytes as they
- * arrive. The parse never holds the download back (readPrimaryXml takes its input at once), so
- * `onDisk` settles at the network's pace and createrepo_c can start while the parse goes on.
+ * again) into DIR/repodata, beside repomd.xml; then checks each against the checksum repomd.xml
+ * lists and reads primary.xml's entries for the build's package names (primaryEntriesNamed: the
+ * only ones a publish compares with). `onDisk` settles at the network's pace, so createrepo_c can
+ * start while the files are checked and read.
  * @returns `hrefs` of every file repomd.xml lists; `onDisk`: the names of the files written into
- *   DIR/repodata, repomd.xml and the three (rejects with
- *   a UserError naming a listed file missing from the bucket, or the S3 error); `packages`: the
- *   packages of primary.xml (rejects as readPrimaryXml does, naming the file; also when its
+ *   DIR/repodata, repomd.xml and the three (rejects with a UserError naming a listed file missing
+ *   from the bucket, or the S3 error); `packages`: primary.xml's entries named like a build RPM
+ *   (rejects naming the file: other bytes than listed, or as primaryEntriesNamed; also when a
  *   download failed); none when repomd.xml lists no primary
  * @throws UserError when repomd.xml itself is damaged (parseRepomd)
  */
@@ -300,28 +302,46 @@ function readOldMetadata(
   b: Bucket,
   repomd: Buffer,
   dir: string,
+  names: ReadonlySet<string>,
   logger: Logger,
 ): { hrefs: string[]; onDisk: Promise<string[]>; packages: Promise<PublishedPackage[]> } {
   const entries = parseRepomd(repomd.toString('utf8'));
   const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
   logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-  let packages: Promise<PublishedPackage[]> = Promise.resolve([]);
-  const downloads = needed.map((e) => {
-    // primary.xml is parsed as it downloads (the file is for createrepo_c --update).
-    const tee = e.type === 'primary' ? new PassThrough() : undefined;
-    if (tee) packages = timed(logger, 'read metadata', `${b.label}: primary.xml parsed`, () => readPrimaryXml(tee, e.href));
-    return downloadToFile(b, e.href, path.join(dir, e.href), tee).then((there) => {
+  const downloads = needed.map((e) =>
+    downloadToFile(b, e.href, path.join(dir, e.href)).then((there) => {
       if (!there)
         throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-    });
-  });
-  packages.catch(() => undefined);
+    }),
+  );
   const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded`, async () => {
     await writeFile(path.join(dir, 'repodata', 'repomd.xml'), repomd);
     await Promise.all(downloads);
     return ['repomd.xml', ...needed.map((e) => path.posix.basename(e.href))];
   });
+  const primary = needed.find((e) => e.type === 'primary');
+  const packages = onDisk.then(() =>
+    timed(logger, 'read metadata', `${b.label}: metadata checksums, primary.xml entries of the build's names`, async () => {
+      await Promise.all(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
+      if (!primary) return [];
+      const xml = await readMetadataText(primary.href, path.join(dir, primary.href));
+      const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);
+      logger.info(`${b.label}: ${total} package(s) published, ${named.length} under the build's names`);
+      return named;
+    }),
+  );
+  packages.catch(() => undefined);
   return { hrefs: entries.map((e) => e.href), onDisk, packages };
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** A metadata file's text: .gz decompressed (off this thread), .xml as is; others refused by name. */
+async function readMetadataText(href: string, file: string): Promise<string> {
+  const body = await readFile(file);
+  if (href.endsWith('.gz')) return (await gunzipAsync(body)).toString('utf8');
+  if (href.endsWith('.xml')) return body.toString('utf8');
+  throw new UserError(`${href}: unsupported metadata compression (publish writes and reads .gz, which CentOS 7 reads)`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../util/errors';
 
@@ -145,25 +145,16 @@ export async function getObjectStream(b: Bucket, key: string): Promise<{ body: R
 
 /**
  * Streams an object to a file (memory stays flat whatever its size); false when the key does not
- * exist. `also`, when given, receives the same bytes as they arrive, so a reader can work while
- * the download runs: it is ended with the file, and destroyed (with a UserError naming the bucket
- * and key) when the download fails or the key does not exist. A slow `also` slows the download
- * (backpressure); one destroyed early (its reader gave up) is let go and the file is still written.
+ * exist.
  * @throws UserError naming the bucket and key for any S3 or file error
  */
-export async function downloadToFile(b: Bucket, key: string, file: string, also?: Writable): Promise<boolean> {
+export async function downloadToFile(b: Bucket, key: string, file: string): Promise<boolean> {
   try {
     const out = await b.s3.client.send(new GetObjectCommand({ Bucket: b.name, Key: key }));
-    const body = out.Body as Readable;
-    // pipe() feeds both destinations at the pace of the slower and unpipes one that closes.
-    also?.on('error', () => undefined); // its reader reports its own failure
-    if (also && !also.destroyed) body.pipe(also); // one destroyed already would never drain
-    await pipeline(body, createWriteStream(file));
+    await pipeline(out.Body as Readable, createWriteStream(file));
     return true;
   } catch (e) {
-    const missing = isS3Error(e, 'NoSuchKey', 'NotFound', '404');
-    also?.destroy(new UserError(`${b.label}: ${key} ${missing ? 'does not exist' : 'could not be read'}`));
-    if (missing) return false;
+    if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return false;
     throw describeS3Error(e, b.s3, `${b.label}: reading ${key}`);
   }
 }

@@ -1,4 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
 import { PassThrough, Readable } from 'node:stream';
@@ -12,9 +14,11 @@ import {
   decompressMetadata,
   parsePackagesIndex,
   parsePrimaryXml,
+  primaryEntriesNamed,
   readPrimaryXml,
   parseRepomd,
   rpmEvr,
+  verifyListedChecksum,
 } from '../../lib/publish/metadata';
 import { isLockFree, lockOrder, parseLockRecord } from '../../lib/publish/lock';
 import { cacheControlOf, SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
@@ -287,6 +291,72 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     await expect(read(doc('', entry('a')))).rejects.toThrow(/^repodata\/x-primary\.xml: <metadata> has no packages="N" count/);
     expect(await read(doc('packages="0"', ''))).toEqual([]);
     expect(await read('<metadata packages="0"/>')).toEqual([]);
+  });
+
+  test('primaryEntriesNamed: the entries of the given names only, as the strict reader reads them, and the count of all', async () => {
+    const packager = entry('c').replace('<location', '<packager>Someone</packager><location');
+    const xml = doc('packages="4"', entry('a') + entry('b') + packager + entry('a&amp;d'));
+    const all = await read(xml);
+    for (const names of [['a'], ['b', 'c'], ['a&d'], [], ['zz']]) {
+      const { packages, total } = primaryEntriesNamed(xml, 'x-primary.xml', new Set(names));
+      expect(total).toBe(4);
+      expect(packages).toEqual(all.filter((p) => names.includes(p.name)));
+    }
+    expect(primaryEntriesNamed('<?xml version="1.0"?>\n<metadata packages="0"/>\n', 'p.xml', new Set(['a']))).toEqual({
+      packages: [],
+      total: 0,
+    });
+    expect(primaryEntriesNamed(doc('packages="0"', ''), 'p.xml', new Set(['a']))).toEqual({ packages: [], total: 0 });
+  });
+
+  test('primaryEntriesNamed refuses, naming the file: a wrong count, no count, a cut entry, a cut end, another root, a bad named entry', async () => {
+    const names = new Set(['a', 'b']);
+    const named = (xml: string) => () => primaryEntriesNamed(xml, 'repodata/x-primary.xml', names);
+    expect(named(doc('packages="3"', entry('a') + entry('b')))).toThrow(
+      /^repodata\/x-primary\.xml: <metadata> announces packages="3" but 2 package entries were read; the file is damaged$/,
+    );
+    expect(named(doc('packages="two"', entry('a')))).toThrow(/announces packages="two" but 1 package entries/);
+    expect(named(doc('', entry('a')))).toThrow(/^repodata\/x-primary\.xml: <metadata> has no packages="N" count/);
+    expect(named(good.slice(0, good.lastIndexOf('</package>')))).toThrow(
+      /^repodata\/x-primary\.xml: a <package> element has no end tag; the file is truncated or damaged$/,
+    );
+    expect(named(good.slice(0, good.indexOf('</metadata>')))).toThrow(
+      /^repodata\/x-primary\.xml: what follows the last <package> is not the end of <metadata>; the file is truncated or damaged$/,
+    );
+    expect(named(good + 'junk')).toThrow(/what follows the last <package> is not the end of <metadata>/);
+    expect(named('<html><metadata packages="0"/></html>')).toThrow(/^repodata\/x-primary\.xml: no <metadata> root element/);
+    expect(named('')).toThrow(/no <metadata> root element/);
+    // A named entry goes through the strict reader; an unnamed one is only counted.
+    expect(named(good.replace('</arch>', '</name>'))).toThrow(/^repodata\/x-primary\.xml is not well-formed XML: /);
+    expect(named(good.replace('<arch>x86_64</arch>', ''))).toThrow(/a package entry lacks name, arch/);
+    expect(primaryEntriesNamed(good.replace('<arch>x86_64</arch>', ''), 'p.xml', new Set(['zz'])).total).toBe(2);
+  });
+
+  test('verifyListedChecksum: the bytes repomd.xml lists, sha256 or an older createrepo\'s "sha"; anything else is named', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ket-checksum-'));
+    try {
+      const file = path.join(dir, 'f');
+      writeFileSync(file, 'metadata bytes');
+      const sum = (algorithm: string) => createHash(algorithm).update('metadata bytes').digest('hex');
+      const listed = (checksumType: string, checksum: string) => ({
+        type: 'primary',
+        href: 'repodata/x-primary.xml.gz',
+        checksumType,
+        checksum,
+      });
+      await verifyListedChecksum(listed('sha256', sum('sha256')), file);
+      await verifyListedChecksum(listed('sha256', sum('sha256').toUpperCase()), file);
+      await verifyListedChecksum(listed('sha', sum('sha1')), file);
+      await verifyListedChecksum(listed('sha512', sum('sha512')), file);
+      await expect(verifyListedChecksum(listed('sha256', 'ab'.repeat(32)), file)).rejects.toThrow(
+        `repodata/x-primary.xml.gz does not match the sha256 checksum repomd.xml lists for it (${'ab'.repeat(32)}, found ${sum('sha256')}); the repository is damaged`,
+      );
+      await expect(verifyListedChecksum(listed('md5', sum('md5')), file)).rejects.toThrow(
+        /^repodata\/x-primary\.xml\.gz: repomd\.xml lists a md5 checksum, which publish does not know$/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('repomd.xml: truncated, mismatched, empty or another document', () => {

@@ -303,8 +303,7 @@ async function cloneLocked(
   const copyMs = Date.now() - started;
   throwIfCloneAborted(opts.signal, b);
 
-  // B's aptly database: the source's, holding exactly the snapshot's packages (as db.tar.zst, which
-  // publish reads before an older db.tar.gz of B).
+  // B's aptly database: the source's, holding exactly the snapshot's packages, as db.tar.zst.
   const dbKey = stateKey(b.state.prefix, b.debBucket);
   const db = await aptlyStateForDestination(target, a, snapshot.deb.packages, work, logger);
   if (db.body) {
@@ -312,14 +311,15 @@ async function cloneLocked(
       cacheControl: 'no-store',
       contentType: APTLY_DATABASE_CONTENT_TYPE,
     });
-  } else {
-    // Every stored form goes: publish would read an old db.tar.gz of B where db.tar.zst is absent.
-    for (const format of APTLY_DATABASE_FORMATS) {
-      const key = stateKey(b.state.prefix, b.debBucket, format);
-      await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: key })).catch((e: unknown) => {
-        throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${key}`);
-      });
-    }
+  }
+  // B's other stored forms go: a db.tar.gz an earlier version left holds B's packages before this
+  // clone (publish reads it where db.tar.zst is absent, and an earlier version always would), and
+  // without a source database B's db.tar.zst goes too (the next publish rebuilds it from B's pool).
+  for (const format of APTLY_DATABASE_FORMATS.filter((f) => !(db.body && f === 'zst'))) {
+    const key = stateKey(b.state.prefix, b.debBucket, format);
+    await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: key })).catch((e: unknown) => {
+      throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${key}`);
+    });
   }
   logger.info(`clone to '${b.name}': ${db.note}`);
   throwIfCloneAborted(opts.signal, b);

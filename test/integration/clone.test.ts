@@ -503,12 +503,15 @@ describe('clone (integration, slow)', () => {
     resetB = b;
   }, 180_000);
 
-  test("a source whose state holds only db.tar.gz (published by earlier versions): B's database is stored as db.tar.zst with the same packages", async () => {
+  test("a source and a B whose states hold only db.tar.gz (published by earlier versions): B's database is stored as db.tar.zst with A's packages, B's old db.tar.gz removed", async () => {
     const a = await repository('prod-gz-db', { production: true });
     await publish(a, await build(small, productionKey), productionKey);
     const state = bucketOf(target, 'ket-state', 'state');
     await keepOnlyGzipDatabase(state, a.state.prefix, a.debBucket, dir);
     const b = await repository('copy-gz-db');
+    await publish(b, await build([{ name: 'staging-only', version: '0.9' }], stagingKey), stagingKey);
+    await keepOnlyGzipDatabase(state, b.state.prefix, b.debBucket, dir);
+    expect(await aptlyPackagesStored(state, b.state.prefix, b.debBucket, 'gz', dir)).toEqual(['staging-only_0.9-1_amd64']);
     const logger = recordingLogger();
     await clone(a, b, { logger, verify: false });
     expect((await aptlyPackagesOf(b)).sort()).toEqual(['etcd_3.1.10-1_amd64', 'kubectl_1.7.4-1_amd64', 'kubelet_1.7.4-1_amd64']);

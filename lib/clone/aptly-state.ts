@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { packAptlyDatabase, unpackAptlyDatabase } from '../publish/aptly-db';
-import { aptlyConfig, aptlyPackageRef, parseAptlyRepoShow, stateKey } from '../publish/deb';
+import { findAptlyDatabase, packAptlyDatabase, stateKey, unpackAptlyDatabase } from '../publish/aptly-db';
+import { aptlyConfig, aptlyPackageRef, parseAptlyRepoShow } from '../publish/deb';
 import { bucketOf, getObjectBytes, S3Target } from '../publish/s3';
 import { run } from '../util/exec';
 import { Logger } from '../util/log';
@@ -12,7 +12,10 @@ import { CloneRepository } from './types';
 const APTLY_REPO = 'kismatic';
 
 export interface AptlyStateForDestination {
-  /** The database to store as the destination's, or undefined: none (the next publish rebuilds it from the pool). */
+  /**
+   * The database to store as the destination's (`db.tar.zst`, lib/publish/aptly-db.ts), or
+   * undefined: none (the next publish rebuilds it from the pool).
+   */
   readonly body?: Buffer;
   /** What was done, for the log. */
   readonly note: string;
@@ -32,12 +35,16 @@ export async function aptlyStateForDestination(
   workDir: string,
   logger: Logger,
 ): Promise<AptlyStateForDestination> {
-  const key = stateKey(source.state.prefix, source.debBucket);
-  const db = await getObjectBytes(bucketOf(target, source.state.bucket, `state of '${source.name}'`), key);
-  if (!db) return { note: `no aptly database at s3://${source.state.bucket}/${key}; the next publish rebuilds it from the pool` };
+  const state = bucketOf(target, source.state.bucket, `state of '${source.name}'`);
+  // db.tar.zst, or db.tar.gz where a version before it published last (findAptlyDatabase).
+  const db = await findAptlyDatabase((key) => getObjectBytes(state, key), source.state.prefix, source.debBucket);
+  if (!db)
+    return {
+      note: `no aptly database at s3://${source.state.bucket}/${stateKey(source.state.prefix, source.debBucket)}; the next publish rebuilds it from the pool`,
+    };
   const root = path.join(workDir, 'aptly');
   await mkdir(root, { recursive: true });
-  await unpackAptlyDatabase(db.body, root, "unpacking the source's aptly database");
+  await unpackAptlyDatabase(db.found.body, root, db.format, "unpacking the source's aptly database");
   const config = path.join(workDir, 'aptly.conf');
   await writeFile(config, aptlyConfig(root, path.join(workDir, 'aptly-out')));
   const aptly = (args: string[], what: string) => run('aptly', [`-config=${config}`, ...args], { what });
@@ -45,14 +52,24 @@ export async function aptlyStateForDestination(
   const wanted = new Set(snapshotPackages.map(aptlyPackageRef));
   const extra = held.filter((r) => !wanted.has(r));
   const lacking = snapshotPackages.length - held.filter((r) => wanted.has(r)).length;
-  if (extra.length === 0) {
+  const from = db.format === 'zst' ? '' : ` from ${path.posix.basename(db.key)}`;
+  if (extra.length === 0 && db.format === 'zst') {
     return {
-      body: db.body,
+      body: db.found.body,
       note: `aptly database copied (${held.length} package(s)${lacking ? `, ${lacking} left for publish to take from the pool` : ''})`,
     };
   }
-  await aptly(['repo', 'remove', APTLY_REPO, ...extra], 'removing packages published after the snapshot from the aptly database');
-  await packAptlyDatabase(root, path.join(workDir, 'db.tar.gz'), 'packing the aptly database');
-  logger.info(`aptly database: removed ${extra.length} package(s) the source published after the snapshot`);
-  return { body: await readFile(path.join(workDir, 'db.tar.gz')), note: `aptly database copied without ${extra.length} newer package(s)` };
+  if (extra.length) {
+    await aptly(['repo', 'remove', APTLY_REPO, ...extra], 'removing packages published after the snapshot from the aptly database');
+    logger.info(`aptly database: removed ${extra.length} package(s) the source published after the snapshot`);
+  }
+  // Packed again: without the extra packages, and always in the form publish writes.
+  const packed = path.join(workDir, 'db.tar.zst');
+  await packAptlyDatabase(root, packed, 'packing the aptly database');
+  return {
+    body: await readFile(packed),
+    note: extra.length
+      ? `aptly database copied${from} without ${extra.length} newer package(s)`
+      : `aptly database copied${from} (${held.length} package(s)${lacking ? `, ${lacking} left for publish to take from the pool` : ''})`,
+  };
 }

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { stateKey } from '../publish/deb';
+import { APTLY_DATABASE_CONTENT_TYPE, APTLY_DATABASE_FORMATS, stateKey } from '../publish/aptly-db';
 import { acquireLocks } from '../publish/lock';
 import { kismaticRepoFile } from '../publish/rpm';
 import { cacheControlOf } from '../publish/layout';
@@ -303,17 +303,22 @@ async function cloneLocked(
   const copyMs = Date.now() - started;
   throwIfCloneAborted(opts.signal, b);
 
-  // B's aptly database: the source's, holding exactly the snapshot's packages.
+  // B's aptly database: the source's, holding exactly the snapshot's packages, as db.tar.zst.
   const dbKey = stateKey(b.state.prefix, b.debBucket);
   const db = await aptlyStateForDestination(target, a, snapshot.deb.packages, work, logger);
   if (db.body) {
     await putBytes(bucketOf(target, b.state.bucket, `state of '${b.name}'`), dbKey, db.body, {
       cacheControl: 'no-store',
-      contentType: 'application/gzip',
+      contentType: APTLY_DATABASE_CONTENT_TYPE,
     });
-  } else {
-    await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: dbKey })).catch((e: unknown) => {
-      throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${dbKey}`);
+  }
+  // B's other stored forms go: a db.tar.gz an earlier version left holds B's packages before this
+  // clone (publish reads it where db.tar.zst is absent, and an earlier version always would), and
+  // without a source database B's db.tar.zst goes too (the next publish rebuilds it from B's pool).
+  for (const format of APTLY_DATABASE_FORMATS.filter((f) => !(db.body && f === 'zst'))) {
+    const key = stateKey(b.state.prefix, b.debBucket, format);
+    await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: key })).catch((e: unknown) => {
+      throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${key}`);
     });
   }
   logger.info(`clone to '${b.name}': ${db.note}`);

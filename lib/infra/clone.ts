@@ -140,6 +140,12 @@ export class CloneMachinery extends Construct {
           resources: [r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/aptly/*`)],
         }),
       );
+      // The database is db.tar.zst, or db.tar.gz where an earlier version published last, or none
+      // (lib/publish/aptly-db.ts): the read of a key that does not exist answers 404 rather than
+      // 403 only with s3:ListBucket on the bucket (that GET carries no s3:prefix to condition on).
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [r.repository.stateBucket.bucketArn] }),
+      );
     }
     for (const r of staging) {
       // Write, and in a reset replace and delete, only the staging zone's repositories.

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SigningKey } from '../signing/keyring';
-import { packAptlyDatabase, unpackAptlyDatabase } from './aptly-db';
+import { APTLY_DATABASE_CONTENT_TYPE, findAptlyDatabase, packAptlyDatabase, stateKey, unpackAptlyDatabase } from './aptly-db';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { removeTree } from '../util/folder';
@@ -78,10 +78,6 @@ export function parseAptlyRepoShow(text: string): string[] {
     .filter(Boolean);
 }
 
-export function stateKey(prefix: string, bucket: string): string {
-  return `${prefix}aptly/${bucket}/db.tar.gz`;
-}
-
 /**
  * Hash types whose by-hash copies are uploaded. apt fetches an index by hash under the strongest
  * hash the Release lists for it (apt-pkg's HashStringList::find with no type: SHA512, then SHA256,
@@ -115,29 +111,29 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const { bucket: b, logger } = opts;
   // aptly's database is read while everything else is (it is needed only when packages are new),
   // and unpacked as it downloads (tar reads the response): wasted only on a publish with nothing new.
-  const dbKey = stateKey(opts.state.prefix, b.name);
   const aptlyRoot = path.join(opts.workDir, 'aptly');
-  const restored: Promise<{ bytes: number } | undefined> = timed(
+  const restored: Promise<RestoredDatabase | undefined> = timed(
     logger,
     'read metadata',
     `${b.label}: aptly database (unpacked as it arrives)`,
     async () => {
       await mkdir(aptlyRoot, { recursive: true });
-      const snapshot = await getObjectStream(opts.state.bucket, dbKey);
+      const snapshot = await findAptlyDatabase((key) => getObjectStream(opts.state.bucket, key), opts.state.prefix, b.name);
       if (!snapshot) return undefined;
+      const { found, key, format } = snapshot;
       let bytes = 0;
       let failure: Error | undefined;
-      const unpacking = unpackAptlyDatabase(snapshot.body, aptlyRoot, 'unpacking the aptly database');
-      snapshot.body.on('data', (chunk: Buffer) => (bytes += chunk.length)); // (tar's pipe is attached)
-      snapshot.body.on('error', (e) => (failure = e));
+      const unpacking = unpackAptlyDatabase(found.body, aptlyRoot, format, 'unpacking the aptly database');
+      found.body.on('data', (chunk: Buffer) => (bytes += chunk.length)); // (tar's pipe is attached)
+      found.body.on('error', (e) => (failure = e));
       try {
         await unpacking;
       } catch (e) {
         // The download's own failure, when that is what stopped tar.
-        if (failure) throw new UserError(`${b.label}: reading s3://${opts.state.bucket.name}/${dbKey}: ${failure.message}`);
+        if (failure) throw new UserError(`${b.label}: reading s3://${opts.state.bucket.name}/${key}: ${failure.message}`);
         throw e;
       }
-      return { bytes };
+      return { bytes, key };
     },
   );
   restored.catch(() => undefined);
@@ -257,8 +253,14 @@ interface Prepared {
   readonly outDir: string;
   /** Awaited when the Release is signed. */
   readonly key: Promise<SigningKey>;
-  /** aptlyRoot made, and aptly's database unpacked into it from the state place (db.tar.gz), if there is one. */
-  readonly restored: Promise<{ bytes: number } | undefined>;
+  /** aptlyRoot made, and aptly's database unpacked into it from the state place, if there is one. */
+  readonly restored: Promise<RestoredDatabase | undefined>;
+}
+
+/** aptly's database as restored from the state place: the bytes read and the key they came from. */
+interface RestoredDatabase {
+  readonly bytes: number;
+  readonly key: string;
 }
 
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
@@ -283,10 +285,10 @@ async function publishIntoDirectory(
     return aptly(['task', 'run', `-filename=${taskFile}`], what);
   };
 
-  // aptly's database: restore it from the state place, or start a new one.
+  // aptly's database: restored from the state place, or a new one.
   const dbKey = stateKey(opts.state.prefix, b.name);
   if (snapshot) {
-    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${dbKey} (${snapshot.bytes} bytes)`);
+    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${snapshot.key} (${snapshot.bytes} bytes)`);
   } else {
     if (published.length)
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
@@ -297,7 +299,7 @@ async function publishIntoDirectory(
   let publishedBefore = snapshot !== undefined;
   let created = snapshot !== undefined;
   const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
-  /** Adds the .debs of `dir` and publishes, in one aptly run; returns where each package sits in the pool. */
+  /** Adds the .debs of `dir` and publishes, in one aptly run. */
   const addAndPublish = async (dir: string, what: string) => {
     const commands = [
       ...(created ? [] : [['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO]]),
@@ -318,58 +320,96 @@ async function publishIntoDirectory(
     ];
     await aptlyTask(commands, what);
     created = publishedBefore = true;
-    // What aptly just wrote: where every package sits in the pool.
+  };
+  /** What aptly just wrote: where every package sits in the pool, by identity. */
+  const readLocations = async () => {
     const index = parsePackagesIndex(
       await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
     );
     return new Map(index.map((p) => [packageIdentity(p), p.location]));
   };
+  const packedFile = path.join(opts.workDir, 'aptly-db-new.tar.zst');
+  const distDir = path.join(outDir, 'dists', DISTRIBUTION);
+  /**
+   * Started the moment aptly's run ends, while the new index is read: the Release signed (both
+   * signatures at once) and the database packed. The signatures are awaited before the upload can
+   * start, the packed database only by its last round, so gpg starts first (each process start
+   * blocks this thread ~10 ms at 10,000 packages: a fork of a ~190 MiB process): the signing runs
+   * on the key's promise and the packing one step after it. Both are registered with the cleanup
+   * (nothing keeps writing into the work folder after it) and end before aptly runs again.
+   */
+  const afterAptly = () => {
+    const signed = keyOpening.then((key) =>
+      timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
+        await Promise.all([
+          clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease')),
+          detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg')),
+        ]);
+        return key;
+      }),
+    );
+    const packed = Promise.resolve().then(() =>
+      timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
+        packAptlyDatabase(aptlyRoot, packedFile, 'packing the aptly database'),
+      ),
+    );
+    for (const p of [signed, packed]) {
+      p.catch(() => undefined);
+      opts.onCleanup(() => p); // (the upload awaits `packed`; on a refusal, the cleanup does)
+    }
+    return { packed, signed, all: () => Promise.allSettled([signed, packed]) };
+  };
+  // The published pool is only links (a folder and a link per package: 20,000 entries at 10,000
+  // packages); nothing is uploaded from it (new packages go from the build folder). It is removed
+  // during the upload (network-bound), not while the new index is parsed and signed (CPU-bound, on
+  // the way to the upload); the publish's cleanup, which removes the whole tree, also waits for it.
+  let poolRemoved: Promise<void> | undefined;
+  opts.onCleanup(() => poolRemoved ?? Promise.resolve());
+
   // The new packages, by directory (one short command line however many there are), under their
   // own names: aptly names the published pool file after the file it was given.
   const newDir = path.join(opts.workDir, 'new-debs');
   await mkdir(newDir, { recursive: true });
   await Promise.all(classified.fresh.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
-  let locations = await addAndPublish(newDir, 'adding the new packages and publishing');
+  await addAndPublish(newDir, 'adding the new packages and publishing');
+  let finishing = afterAptly();
+  let locations: Awaited<ReturnType<typeof readLocations>>;
+  let key: SigningKey;
+  try {
+    locations = await readLocations();
 
-  // Anything published that the database lacks (a lost database, or a publish that died before
-  // saving it) is missing from the index aptly just wrote: it is taken back from the published
-  // pool and the index written again. Only in that case are .debs downloaded. (Found from the new
-  // index rather than by listing the database first: one aptly run less on every publish.)
-  const missing = published.filter((p) => !locations.has(packageIdentity(p)));
-  if (missing.length) {
-    logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
-    const rebuildDir = path.join(opts.workDir, 'rebuild');
-    await mkdir(rebuildDir, { recursive: true });
-    const files = await mapConcurrent(missing, 4, async (p) => {
-      const obj = await getObjectBytes(b, p.location);
-      if (!obj) throw new UserError(`${repo}: the index lists ${p.location} but the pool has no such file`);
-      const file = path.join(rebuildDir, path.posix.basename(p.location));
-      await writeFile(file, obj.body);
-      if ((await sha256File(file)) !== p.sha256)
-        throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
-      return file;
-    });
-    logger.info(`${repo}: adding ${files.length} published package(s) to the rebuilt database`);
-    locations = await addAndPublish(rebuildDir, 'adding published packages to the rebuilt database and publishing');
+    // Anything published that the database lacks (a lost database, or a publish that died before
+    // saving it) is missing from the index aptly just wrote: it is taken back from the published
+    // pool and the index written again. Only in that case are .debs downloaded, and the packing and
+    // signatures started above are thrown away (they end first) and made again. (Found from the new
+    // index rather than by listing the database first: one aptly run less on every publish.)
+    const missing = published.filter((p) => !locations.has(packageIdentity(p)));
+    if (missing.length) {
+      logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
+      await finishing.all();
+      const rebuildDir = path.join(opts.workDir, 'rebuild');
+      await mkdir(rebuildDir, { recursive: true });
+      const files = await mapConcurrent(missing, 4, async (p) => {
+        const obj = await getObjectBytes(b, p.location);
+        if (!obj) throw new UserError(`${repo}: the index lists ${p.location} but the pool has no such file`);
+        const file = path.join(rebuildDir, path.posix.basename(p.location));
+        await writeFile(file, obj.body);
+        if ((await sha256File(file)) !== p.sha256)
+          throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
+        return file;
+      });
+      logger.info(`${repo}: adding ${files.length} published package(s) to the rebuilt database`);
+      await addAndPublish(rebuildDir, 'adding published packages to the rebuilt database and publishing');
+      finishing = afterAptly();
+      locations = await readLocations();
+    }
+    key = await finishing.signed;
+  } catch (e) {
+    // Nothing keeps writing into the published tree the caller removes.
+    await finishing.all();
+    throw e;
   }
-  // aptly is done with its database: pack it while we sign and upload.
-  const packedDb = timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
-    packAptlyDatabase(aptlyRoot, path.join(opts.workDir, 'aptly-db-new.tar.gz'), 'packing the aptly database'),
-  );
-  packedDb.catch(() => undefined);
-  opts.onCleanup(() => packedDb); // (awaited by the upload; on a refusal, by the cleanup)
-  // The published pool is only links (a folder and a link per package: 20,000 entries at 10,000
-  // packages); nothing is uploaded from it (new packages go from the build folder), so it goes now,
-  // beside the packing, signing and upload, instead of at the end.
-  const poolRemoved = removeTree(path.join(outDir, 'pool'));
-  poolRemoved.catch(() => undefined);
-  opts.onCleanup(() => poolRemoved);
-  const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  const key = await keyOpening;
-  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
-    await clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease'));
-    await detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg'));
-  });
+  const packedDb = finishing.packed;
 
   // Where the new packages went in the pool.
   const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
@@ -387,18 +427,20 @@ async function publishIntoDirectory(
     //    which exist from step 1 on; a client reading plain indexes sees old and new files mixed
     //    only during step 2, as it would in any order of these writes.
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
-    await Promise.all([
+    const firstRound = Promise.all([
       mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
       mapConcurrent(phase('by-hash'), 8, (rel) => putHashed(b, rel, path.join(outDir, rel))),
     ]);
+    poolRemoved = removeTree(path.join(outDir, 'pool')); // (never throws; once the first uploads have started)
+    await firstRound;
     logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
     beforeEntryFiles();
     // aptly's database, for the next publish, beside the top files: everything it lists is in
     // the bucket by now (if it is lost, the next publish rebuilds it from the pool).
     // (Packed while the packages and by-hash indexes were uploaded.)
     const db = packedDb
-      .then(() => readFile(path.join(opts.workDir, 'aptly-db-new.tar.gz')))
-      .then((body) => putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: 'application/gzip' }));
+      .then(() => readFile(packedFile))
+      .then((body) => putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: APTLY_DATABASE_CONTENT_TYPE }));
     db.catch(() => undefined);
     // A new key reaches public.key before anything it signed (no request when it is unchanged).
     await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));

@@ -13,11 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cloneRepositoryContent, CloneRepository } from '../../lib/clone';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
-import { s3TargetFromEnv } from '../../lib/publish/s3';
+import { bucketOf, s3TargetFromEnv } from '../../lib/publish/s3';
 import { publishRepositories } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
 import { verifyRepositories } from '../../lib/verify';
 import { buildPackages } from '../support/packages';
+import { keepOnlyGzipDatabase } from '../support/aptly-state';
 import { generateTestKeys } from '../support/gpg';
 import { ALLOW_ALL, IamModel, Request } from './aws/iam';
 import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel, projects } from './aws/pipelines';
@@ -101,6 +102,14 @@ beforeAll(async () => {
       release: { rpm: [{ name: 'kismatic-other', version: '2.0.0-1' }], deb: [{ name: 'kismatic-other', version: '2.0.0-1' }] },
       logger: silentLogger,
     });
+    // A as a repository last published by a version before db.tar.zst leaves it: its aptly
+    // database only as db.tar.gz, so the clone reads a missing key (404) first.
+    const direct = s3TargetFromEnv({ ...process.env, ...store.env() });
+    try {
+      await keepOnlyGzipDatabase(bucketOf(direct, RUN.state, 'state'), 'STATE_PREFIX/', RUN.deb, dir);
+    } finally {
+      direct.client.destroy();
+    }
     recorder.requests.length = 0;
     const repositories: CloneRepository[] = [
       { name: 'a', rpmBucket: RUN.rpm, debBucket: RUN.deb, state: { bucket: RUN.state, prefix: 'STATE_PREFIX/' }, production: true },
@@ -359,6 +368,11 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
     const writes = (run: typeof RUN) =>
       cloned.filter((r) => Object.values(run).includes(r.bucket) && r.method !== 'GET' && r.method !== 'HEAD');
     expect(writes(RUN)).toEqual([]);
+    // A's aptly database read as an earlier version left it: db.tar.zst missing, then db.tar.gz.
+    expect(cloned.filter((r) => r.bucket === RUN.state && r.method === 'GET').map((r) => `${r.key} ${r.status}`)).toEqual([
+      `STATE_PREFIX/aptly/${RUN.deb}/db.tar.zst 404`,
+      `STATE_PREFIX/aptly/${RUN.deb}/db.tar.gz 200`,
+    ]);
     // B-only objects go in DeleteObjects batches (POST ?delete).
     expect(writes(RUN_B).some((r) => r.method === 'POST' && r.query.has('delete'))).toBe(true);
     const methods = new Set(writes(RUN_B).map((r) => `${r.method}${r.headers['x-amz-copy-source'] ? ' copy' : ''}`));

@@ -10,7 +10,6 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { PublicKeyring } from '../../lib/clone/keys';
 import { listKeys, readSnapshot } from '../../lib/clone/snapshot';
 import { mapConcurrent } from '../../lib/util/concurrency';
-import { aptlyConfig, parseAptlyRepoShow, stateKey } from '../../lib/publish/deb';
 import { publishRepositories } from '../../lib/publish';
 import { bucketOf, getObjectBytes as getBytes, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
@@ -20,6 +19,7 @@ import { Logger, silentLogger } from '../../lib/util/log';
 import { openScratchApt, openScratchDnf, verifyDebRepository, verifyRpmRepository } from '../../lib/verify';
 import { CLI_ENTRY, ROOT, runCli } from '../support/cli';
 import { LOCAL_BUCKETS } from '../../lib/local/names';
+import { aptlyPackagesStored, keepOnlyGzipDatabase } from '../support/aptly-state';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import {
   buildDebs,
@@ -415,17 +415,9 @@ describe('clone (integration, slow)', () => {
     }, 600_000);
   });
 
-  /** Package refs in a repository's aptly database, as publish will restore it. */
+  /** Package refs in a repository's aptly database (db.tar.zst), as publish will restore it. */
   async function aptlyPackagesOf(r: CloneRepository): Promise<string[]> {
-    const db = await getObjectBytes(target, r.state.bucket, stateKey(r.state.prefix, r.debBucket));
-    if (!db) return [];
-    const work = await mkdtemp(path.join(dir, 'aptly-'));
-    await writeFile(path.join(work, 'db.tar.gz'), db.body);
-    await mkdir(path.join(work, 'root'));
-    await run('tar', ['-xzf', path.join(work, 'db.tar.gz'), '-C', path.join(work, 'root')]);
-    await writeFile(path.join(work, 'aptly.conf'), aptlyConfig(path.join(work, 'root'), path.join(work, 'out')));
-    const { stdout } = await run('aptly', [`-config=${path.join(work, 'aptly.conf')}`, 'repo', 'show', '-with-packages', 'kismatic']);
-    return parseAptlyRepoShow(stdout);
+    return (await aptlyPackagesStored(bucketOf(target, r.state.bucket, 'state'), r.state.prefix, r.debBucket, 'zst', dir)) ?? [];
   }
 
   let resetB: CloneRepository | undefined;
@@ -509,6 +501,24 @@ describe('clone (integration, slow)', () => {
     );
     expect(await aptlyPackagesOf(b)).toHaveLength(3);
     resetB = b;
+  }, 180_000);
+
+  test("a source and a B whose states hold only db.tar.gz (published by earlier versions): B's database is stored as db.tar.zst with A's packages, B's old db.tar.gz removed", async () => {
+    const a = await repository('prod-gz-db', { production: true });
+    await publish(a, await build(small, productionKey), productionKey);
+    const state = bucketOf(target, 'ket-state', 'state');
+    await keepOnlyGzipDatabase(state, a.state.prefix, a.debBucket, dir);
+    const b = await repository('copy-gz-db');
+    await publish(b, await build([{ name: 'staging-only', version: '0.9' }], stagingKey), stagingKey);
+    await keepOnlyGzipDatabase(state, b.state.prefix, b.debBucket, dir);
+    expect(await aptlyPackagesStored(state, b.state.prefix, b.debBucket, 'gz', dir)).toEqual(['staging-only_0.9-1_amd64']);
+    const logger = recordingLogger();
+    await clone(a, b, { logger, verify: false });
+    expect((await aptlyPackagesOf(b)).sort()).toEqual(['etcd_3.1.10-1_amd64', 'kubectl_1.7.4-1_amd64', 'kubelet_1.7.4-1_amd64']);
+    expect(await aptlyPackagesStored(state, b.state.prefix, b.debBucket, 'gz', dir)).toBeUndefined();
+    expect(logger.lines).toContainEqual(expect.stringContaining('aptly database copied from db.tar.gz (3 package(s))'));
+    // A's state is read, never written.
+    expect(await aptlyPackagesStored(state, a.state.prefix, a.debBucket, 'zst', dir)).toBeUndefined();
   }, 180_000);
 
   test('a reset interrupted after its first replacement has printed it; the re-run prints the others, so together they list every replacement', async () => {

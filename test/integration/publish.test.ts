@@ -13,7 +13,7 @@ import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3'
 import { sha256File } from '../../lib/publish/package-file';
 import { putCreateOnly } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
-import { silentLogger } from '../../lib/util/log';
+import { Logger, silentLogger } from '../../lib/util/log';
 import {
   ExpectedPackage,
   openScratchApt,
@@ -22,6 +22,7 @@ import {
   verifyRepositories,
   verifyRpmRepository,
 } from '../../lib/verify';
+import { aptlyPackagesStored, keepOnlyGzipDatabase } from '../support/aptly-state';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { buildPackages, buildRpms, FixturePackage } from '../support/packages';
 
@@ -220,6 +221,57 @@ describe('publish and verify (integration, slow)', () => {
     expect(last.locations).toHaveLength(5);
     for (const loc of after.locations) expect(last.entry(loc)).toBe(after.entry(loc));
   }, 120_000);
+
+  test("aptly's database: a state holding only db.tar.gz (earlier versions) is read and afterwards holds db.tar.zst, the old object kept; a lost database is rebuilt from the pool", async () => {
+    const r = await repos();
+    const stateUrl = 's3://ket-state/legacy-db';
+    const state = bucketOf(s3TargetFromEnv(store.env()), 'ket-state', 'state');
+    const stored = (format: 'zst' | 'gz') => aptlyPackagesStored(state, 'legacy-db/', r.deb, format, dir);
+    await publishRepositories(options(r, await build('legacy1', release1), { stateUrl }));
+    expect(await stored('gz')).toBeUndefined();
+    await keepOnlyGzipDatabase(state, 'legacy-db/', r.deb, dir);
+    expect(await stored('zst')).toBeUndefined();
+    const gz = await getObjectBytes(state, `legacy-db/aptly/${r.deb}/db.tar.gz`);
+
+    const lines: string[] = [];
+    const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
+    const mark = trace.length;
+    await publishRepositories(options(r, await build('legacy2', release2), { stateUrl, logger }));
+    const published = trace.slice(mark);
+    await verify(r, [...release1, ...release2]);
+    // Restored from db.tar.gz: no package fetched back from the pool to rebuild the database.
+    expect(lines).toContainEqual(
+      expect.stringContaining(`restored aptly's database from s3://ket-state/legacy-db/aptly/${r.deb}/db.tar.gz `),
+    );
+    expect(lines.filter((l) => /lacks|rebuild/.test(l))).toEqual([]);
+    expect(published.filter((l) => l.startsWith(`GET /${r.deb}/pool/`))).toEqual([]);
+    expect(published.filter((l) => l.startsWith('DELETE'))).toEqual([]);
+    expect((await stored('zst'))?.sort()).toEqual(
+      ['etcd_3.1.10-1_amd64', 'etcd_3.1.11-1_amd64', 'kubelet_1.7.4-1_amd64', 'kubelet_1.7.5-1_amd64'].sort(),
+    );
+    // The old object stays as it was (never deleted nor rewritten).
+    expect((await getObjectBytes(state, `legacy-db/aptly/${r.deb}/db.tar.gz`))?.body.equals(gz!.body)).toBe(true);
+
+    // The next publish reads db.tar.zst alone: one GET of the state's aptly folder.
+    const mark2 = trace.length;
+    lines.length = 0;
+    const release3: FixturePackage[] = [{ name: 'kubectl', version: '1.7.6' }];
+    await publishRepositories(options(r, await build('legacy3', release3), { stateUrl, logger }));
+    expect(trace.slice(mark2).filter((l) => l.startsWith(`GET /ket-state/legacy-db/aptly/`))).toEqual([
+      expect.stringContaining(`/legacy-db/aptly/${r.deb}/db.tar.zst`),
+    ]);
+    expect(lines).toContainEqual(
+      expect.stringContaining(`restored aptly's database from s3://ket-state/legacy-db/aptly/${r.deb}/db.tar.zst `),
+    );
+
+    // Lost (another state place): the published packages are taken back from the pool.
+    lines.length = 0;
+    const release4: FixturePackage[] = [{ name: 'kubectl', version: '1.7.7' }];
+    await publishRepositories(options(r, await build('legacy4', release4), { stateUrl: 's3://ket-state/legacy-lost', logger }));
+    expect(lines).toContainEqual(expect.stringContaining('the aptly database lacks 5 published package(s)'));
+    expect(await aptlyPackagesStored(state, 'legacy-lost/', r.deb, 'zst', dir)).toHaveLength(6);
+    await verify(r, [...release1, ...release2, ...release3, ...release4]);
+  }, 180_000);
 
   test('the same name and version with different bytes is refused and nothing is written', async () => {
     const r = await repos();

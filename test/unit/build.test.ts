@@ -233,6 +233,23 @@ describe('repackaging docker-engine (pure parts)', () => {
     expect(kept.extraFields).toEqual([['Recommends', 'git']]);
     expect(() => parseControlParagraphs(' leading continuation')).toThrow('continuation line first');
   });
+  it('control data: values trimmed of spaces and tabs, blank lines of whitespace end a paragraph; damaged field lines refused, naming the line', () => {
+    expect(parseControlParagraphs('A:b \t\nB:\t c : d\nC:\n \t\nD: e\n\n\nE: f')).toEqual([
+      [
+        ['A', 'b'],
+        ['B', 'c : d'],
+        ['C', ''],
+      ],
+      [['D', 'e']],
+      [['E', 'f']],
+    ]);
+    // A continuation line may hold a CR (kept as written); a field line may not.
+    expect(parseControlParagraphs('A: b\n c\r\n')).toEqual([[['A', 'b\n c\r']]]);
+    for (const bad of ['A: b\r\n', 'A: b\u2028c', 'no colon', ': empty name', 'a b: space in the name', '#A: b', '-A: b', 'Ä: b'])
+      expect(() => parseControlParagraphs(`Z: z\n${bad}\n`, 'x.deb: DEBIAN/control')).toThrow(
+        `x.deb: DEBIAN/control: malformed control file line: ${bad.split('\n')[0]}`,
+      );
+  });
 });
 
 const manifestText = `# top comment

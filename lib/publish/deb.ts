@@ -48,6 +48,12 @@ export interface DebPrepareOptions {
   readonly onCleanup: (task: () => Promise<unknown>) => void;
 }
 
+/**
+ * aptly's configuration for publish and clone: its root, the amd64 architecture, and a filesystem
+ * endpoint `out` publishing with symlinks into `outDir`. aptly signs and verifies nothing here
+ * (publish signs with its own key, lib/publish/sign), so its Go OpenPGP ("internal") stands in
+ * for gpg: with "gpg" aptly runs `gpg --version` and `gpgv --version` twice each on every start.
+ */
 export function aptlyConfig(rootDir: string, outDir: string): string {
   return JSON.stringify(
     {
@@ -56,6 +62,7 @@ export function aptlyConfig(rootDir: string, outDir: string): string {
       dependencyFollowSuggests: false,
       gpgDisableSign: true,
       gpgDisableVerify: true,
+      gpgProvider: 'internal',
       FileSystemPublishEndpoints: { out: { rootDir: outDir, linkMethod: 'symlink', verifyMethod: 'size' } },
     },
     null,

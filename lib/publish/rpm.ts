@@ -1,14 +1,20 @@
 import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
 import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, RPM_PACKAGE_DIR } from './layout';
-import { classifyPackages, conflictMessage, parseRepomd, primaryEntriesNamed, PublishedPackage, verifyListedChecksum } from './metadata';
+import {
+  classifyPackages,
+  conflictMessage,
+  decompressMetadata,
+  parseRepomd,
+  primaryEntriesNamed,
+  PublishedPackage,
+  verifyListedChecksum,
+} from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
 import { Bucket, downloadToFile, getObjectBytes, headObject } from './s3';
 import { detachSignSha512 } from './sign';
@@ -324,7 +330,7 @@ function readOldMetadata(
     timed(logger, 'read metadata', `${b.label}: metadata checksums, primary.xml entries of the build's names`, async () => {
       await Promise.all(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
       if (!primary) return [];
-      const xml = await readMetadataText(primary.href, path.join(dir, primary.href));
+      const xml = await decompressMetadata(primary.href, await readFile(path.join(dir, primary.href)));
       const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);
       logger.info(`${b.label}: ${total} package(s) published, ${named.length} under the build's names`);
       return named;
@@ -332,16 +338,6 @@ function readOldMetadata(
   );
   packages.catch(() => undefined);
   return { hrefs: entries.map((e) => e.href), onDisk, packages };
-}
-
-const gunzipAsync = promisify(gunzip);
-
-/** A metadata file's text: .gz decompressed (off this thread), .xml as is; others refused by name. */
-async function readMetadataText(href: string, file: string): Promise<string> {
-  const body = await readFile(file);
-  if (href.endsWith('.gz')) return (await gunzipAsync(body)).toString('utf8');
-  if (href.endsWith('.xml')) return body.toString('utf8');
-  throw new UserError(`${href}: unsupported metadata compression (publish writes and reads .gz, which CentOS 7 reads)`);
 }
 
 /**

@@ -63,7 +63,7 @@ describe('repository metadata', () => {
       ['docker-engine', '2:1.12.6-1.el7.centos', 'packages/docker-engine-1.12.6-1.el7.centos.x86_64.rpm'],
     ]);
     expect(rpmEvr('0', '1', '2')).toBe('1-2');
-    expect(() => decompressMetadata('x.xml.zst', Buffer.from(''))).toThrow(/unsupported metadata compression/);
+    await expect(decompressMetadata('x.xml.zst', Buffer.from(''))).rejects.toThrow(/unsupported metadata compression/);
     await expect(parsePrimaryXml('', 'x-primary.xml.zst')).rejects.toThrow(/x-primary\.xml\.zst: unsupported metadata compression/);
   });
   test('reads a Packages index and names a broken entry', () => {

@@ -9,7 +9,7 @@ import { CACHE_REVALIDATE, RPM_PACKAGE_DIR } from './layout';
 import {
   classifyPackages,
   conflictMessage,
-  decompressMetadata,
+  decompressMetadataBytes,
   parseRepomd,
   primaryEntriesNamed,
   PublishedPackage,
@@ -330,7 +330,7 @@ function readOldMetadata(
     timed(logger, 'read metadata', `${b.label}: metadata checksums, primary.xml entries of the build's names`, async () => {
       await Promise.all(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
       if (!primary) return [];
-      const xml = await decompressMetadata(primary.href, await readFile(path.join(dir, primary.href)));
+      const xml = await decompressMetadataBytes(primary.href, await readFile(path.join(dir, primary.href)));
       const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);
       logger.info(`${b.label}: ${total} package(s) published, ${named.length} under the build's names`);
       return named;

@@ -298,20 +298,20 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     const xml = doc('packages="4"', entry('a') + entry('b') + packager + entry('a&amp;d'));
     const all = await read(xml);
     for (const names of [['a'], ['b', 'c'], ['a&d'], [], ['zz']]) {
-      const { packages, total } = primaryEntriesNamed(xml, 'x-primary.xml', new Set(names));
+      const { packages, total } = primaryEntriesNamed(Buffer.from(xml), 'x-primary.xml', new Set(names));
       expect(total).toBe(4);
       expect(packages).toEqual(all.filter((p) => names.includes(p.name)));
     }
-    expect(primaryEntriesNamed('<?xml version="1.0"?>\n<metadata packages="0"/>\n', 'p.xml', new Set(['a']))).toEqual({
+    expect(primaryEntriesNamed(Buffer.from('<?xml version="1.0"?>\n<metadata packages="0"/>\n'), 'p.xml', new Set(['a']))).toEqual({
       packages: [],
       total: 0,
     });
-    expect(primaryEntriesNamed(doc('packages="0"', ''), 'p.xml', new Set(['a']))).toEqual({ packages: [], total: 0 });
+    expect(primaryEntriesNamed(Buffer.from(doc('packages="0"', '')), 'p.xml', new Set(['a']))).toEqual({ packages: [], total: 0 });
   });
 
   test('primaryEntriesNamed refuses, naming the file: a wrong count, no count, a cut entry, a cut end, another root, a bad named entry', async () => {
     const names = new Set(['a', 'b']);
-    const named = (xml: string) => () => primaryEntriesNamed(xml, 'repodata/x-primary.xml', names);
+    const named = (xml: string) => () => primaryEntriesNamed(Buffer.from(xml), 'repodata/x-primary.xml', names);
     expect(named(doc('packages="3"', entry('a') + entry('b')))).toThrow(
       /^repodata\/x-primary\.xml: <metadata> announces packages="3" but 2 package entries were read; the file is damaged$/,
     );
@@ -329,7 +329,7 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     // A named entry goes through the strict reader; an unnamed one is only counted.
     expect(named(good.replace('</arch>', '</name>'))).toThrow(/^repodata\/x-primary\.xml is not well-formed XML: /);
     expect(named(good.replace('<arch>x86_64</arch>', ''))).toThrow(/a package entry lacks name, arch/);
-    expect(primaryEntriesNamed(good.replace('<arch>x86_64</arch>', ''), 'p.xml', new Set(['zz'])).total).toBe(2);
+    expect(primaryEntriesNamed(Buffer.from(good.replace('<arch>x86_64</arch>', '')), 'p.xml', new Set(['zz'])).total).toBe(2);
   });
 
   test('verifyListedChecksum: the bytes repomd.xml lists, sha256 or an older createrepo\'s "sha"; anything else is named', async () => {

@@ -10,7 +10,16 @@ import { removeTree } from '../util/folder';
 import { run } from '../util/exec';
 import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
-import { classifyPackages, conflictMessage, decompressMetadata, packageIdentity, parsePackagesIndex, PublishedPackage } from './metadata';
+import {
+  classifyPackages,
+  conflictMessage,
+  decompressMetadata,
+  namedEntriesAgree,
+  packageIdentity,
+  packagesIndexEntriesNamed,
+  parsePackagesIndex,
+  PublishedPackage,
+} from './metadata';
 import { sha256File } from './package-file';
 import { PreparedRepository, PublishResult, readRepositoryKeys, RepositoryState } from './repository';
 import { Bucket, getObjectBytes, getObjectStream } from './s3';
@@ -150,10 +159,23 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
     Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
   );
-  const published = index ? parsePackagesIndex(await decompressMetadata(PACKAGES_INDEX, index.body)) : [];
-  logger.info(
-    `${b.label}: ${published.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
-  );
+  const indexText = index ? await decompressMetadata(PACKAGES_INDEX, index.body) : '';
+  // The build is compared with the published entries of its names, found without parsing the
+  // whole index; the whole index (every published package must still be in aptly's new one) is
+  // parsed once aptly runs, when this thread only waits, and must agree with them.
+  const names = new Set(opts.debs.map((p) => p.name));
+  const published = packagesIndexEntriesNamed(indexText, names);
+  let wholeIndex: Promise<PublishedPackage[]> | undefined;
+  const allPublished = () =>
+    (wholeIndex ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const all = parsePackagesIndex(indexText);
+      if (!namedEntriesAgree(published, all, names))
+        throw new UserError(`${b.label}: ${PACKAGES_INDEX} lists the build's package names inconsistently; the repository is damaged`);
+      logger.info(
+        `${b.label}: ${all.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
+      );
+      return all;
+    }));
   const guard = timed(logger, 'key', `${b.label}: key guard`, () =>
     readRepositoryKeys(b, {
       key: opts.key,
@@ -175,12 +197,13 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   };
   // Every path out waits for the unpacking (nothing keeps writing into the work folder).
   const refusal = async (state: RepositoryState) => {
-    await restored.catch(() => undefined);
+    await Promise.all([restored.catch(() => undefined), allPublished()]);
     return { problems: [...state.problems, ...problems], result, write: async () => result };
   };
   if (problems.length) return refusal(await guard);
 
   if (classified.fresh.length === 0) {
+    await allPublished();
     const state = await guard;
     if (state.problems.length) return refusal(state);
     await restored.catch(() => undefined);
@@ -223,7 +246,15 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     // end before anything is thrown (no aptly left running in a folder the cleanup removes).
     const [guarded, aptlyRun] = await Promise.allSettled([
       guard,
-      publishIntoDirectory(opts, { published, classified, aptlyRoot, outDir, key: opts.key, restored }),
+      publishIntoDirectory(opts, {
+        published: allPublished,
+        anyPublished: /\S/.test(indexText),
+        classified,
+        aptlyRoot,
+        outDir,
+        key: opts.key,
+        restored,
+      }),
     ]);
     if (guarded.status === 'rejected') throw guarded.reason;
     if (aptlyRun.status === 'rejected') throw aptlyRun.reason;
@@ -255,7 +286,10 @@ export function memoryScratch(): string {
 }
 
 interface Prepared {
-  readonly published: PublishedPackage[];
+  /** Every published package (the whole index, parsed when first called). */
+  readonly published: () => Promise<PublishedPackage[]>;
+  /** The published index lists any package. */
+  readonly anyPublished: boolean;
   readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
   readonly aptlyRoot: string;
   readonly outDir: string;
@@ -274,7 +308,7 @@ interface RestoredDatabase {
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published, classified, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
+  { published: allPublished, anyPublished, classified, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
@@ -286,11 +320,18 @@ async function publishIntoDirectory(
     timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
   // Several aptly commands in one process (`aptly task run`): one start and one database open
   // instead of one per command; the run stops at the first failing command and exits non-zero.
-  const aptlyTask = async (commands: string[][], what: string) => {
-    if (commands.length === 1) return aptly(commands[0], what);
+  // `started` is called once aptly's process is started.
+  const aptlyTask = async (commands: string[][], what: string, started?: () => void) => {
+    if (commands.length === 1) {
+      const running = aptly(commands[0], what);
+      started?.();
+      return running;
+    }
     const taskFile = await mkdtemp(path.join(opts.workDir, 'aptly-task-')).then((d) => path.join(d, 'commands'));
     await writeFile(taskFile, commands.map((c) => c.map(shellQuote).join(' ')).join('\n') + '\n');
-    return aptly(['task', 'run', `-filename=${taskFile}`], what);
+    const running = aptly(['task', 'run', `-filename=${taskFile}`], what);
+    started?.();
+    return running;
   };
 
   // aptly's database: restored from the state place, or a new one.
@@ -298,7 +339,7 @@ async function publishIntoDirectory(
   if (snapshot) {
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${snapshot.key} (${snapshot.bytes} bytes)`);
   } else {
-    if (published.length)
+    if (anyPublished)
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
@@ -308,7 +349,7 @@ async function publishIntoDirectory(
   let created = snapshot !== undefined;
   const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
   /** Adds the .debs of `dir` and publishes, in one aptly run. */
-  const addAndPublish = async (dir: string, what: string) => {
+  const addAndPublish = async (dir: string, what: string, started?: () => void) => {
     const commands = [
       ...(created ? [] : [['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO]]),
       ['repo', 'add', APTLY_REPO, dir],
@@ -326,7 +367,7 @@ async function publishIntoDirectory(
             'filesystem:out:',
           ],
     ];
-    await aptlyTask(commands, what);
+    await aptlyTask(commands, what, started);
     created = publishedBefore = true;
   };
   /** What aptly just wrote: where every package sits in the pool, by identity. */
@@ -379,7 +420,12 @@ async function publishIntoDirectory(
   const newDir = path.join(opts.workDir, 'new-debs');
   await mkdir(newDir, { recursive: true });
   await Promise.all(classified.fresh.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
-  await addAndPublish(newDir, 'adding the new packages and publishing');
+  let wholeIndex: Promise<PublishedPackage[]> | undefined;
+  await addAndPublish(newDir, 'adding the new packages and publishing', () => {
+    wholeIndex = allPublished(); // parsed while aptly runs
+    wholeIndex.catch(() => undefined); // awaited below
+  });
+  const published = await (wholeIndex ?? allPublished());
   let finishing = afterAptly();
   let locations: Awaited<ReturnType<typeof readLocations>>;
   let key: SigningKey;

@@ -12,6 +12,8 @@ import {
   classifyPackages,
   conflictMessage,
   decompressMetadata,
+  namedEntriesAgree,
+  packagesIndexEntriesNamed,
   parsePackagesIndex,
   parsePrimaryXml,
   primaryEntriesNamed,
@@ -330,6 +332,28 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     expect(named(good.replace('</arch>', '</name>'))).toThrow(/^repodata\/x-primary\.xml is not well-formed XML: /);
     expect(named(good.replace('<arch>x86_64</arch>', ''))).toThrow(/a package entry lacks name, arch/);
     expect(primaryEntriesNamed(Buffer.from(good.replace('<arch>x86_64</arch>', '')), 'p.xml', new Set(['zz'])).total).toBe(2);
+  });
+
+  test('packagesIndexEntriesNamed: the paragraphs of the given names, as parsePackagesIndex reads them; namedEntriesAgree checks them against the whole index', () => {
+    const paragraph = (name: string, version: string) =>
+      `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\nFilename: pool/main/${name[0]}/${name}/${name}_${version}_amd64.deb\nSHA256: ${'a'.repeat(64)}\nDescription: d\n Package: ${name}-not-a-field\n`;
+    const text = [
+      paragraph('kubelet', '1.7.4-1'),
+      paragraph('kubectl', '1.7.4-1'),
+      paragraph('kubelet', '1.7.5-1'),
+      paragraph('kubelet-arm', '1'),
+    ].join('\n');
+    const all = parsePackagesIndex(text);
+    const names = new Set(['kubelet', 'etcd']);
+    const named = packagesIndexEntriesNamed(text, names);
+    expect(named.map((p) => `${p.name} ${p.version}`)).toEqual(['kubelet 1.7.4-1', 'kubelet 1.7.5-1']);
+    expect(namedEntriesAgree(named, all, names)).toBe(true);
+    expect(namedEntriesAgree(named.slice(1), all, names)).toBe(false);
+    expect(namedEntriesAgree([...named, all[1]], all, new Set(['kubelet', 'kubectl']))).toBe(true);
+    expect(packagesIndexEntriesNamed('', names)).toEqual([]);
+    expect(() => packagesIndexEntriesNamed(text.replace('SHA256: ', 'SHA1: '), names)).toThrow(
+      /an entry lacks Package, Version, Architecture, SHA256 or Filename \(kubelet\)/,
+    );
   });
 
   test('verifyListedChecksum: the bytes repomd.xml lists, sha256 or an older createrepo\'s "sha"; anything else is named', async () => {

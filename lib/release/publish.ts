@@ -48,7 +48,10 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
   // The manifest is read on a worker thread from the start; the publish awaits it where it
   // checks for strays (before any write).
   const manifest = typeof opts.manifest === 'string' ? loadManifestOffThread(opts.manifest) : Promise.resolve(opts.manifest);
-  manifest.catch(() => undefined); // (its error is the publish's, when the strays are checked)
+  const release = manifest.then(expectedPackages);
+  // Its error is the publish's, when the strays are checked (before any write); until then it
+  // must not count as unhandled (Node would end the process with the locks still held).
+  release.catch(() => undefined);
   const summary = await publishRepositories({
     rpmRepo: opts.rpmRepo,
     debRepo: opts.debRepo,
@@ -61,7 +64,7 @@ export async function publishRelease(opts: PublishReleaseOptions): Promise<Publi
     lockTtlMs: opts.lockTtlMs,
     lockWaitMs: opts.lockWaitMs,
     allowKeyChange: opts.allowKeyChange,
-    release: manifest.then(expectedPackages),
+    release,
     allowStrays: opts.allowStrays,
     signal: opts.signal,
     labels: opts.labels,

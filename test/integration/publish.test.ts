@@ -11,7 +11,7 @@ import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/
 import { acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3';
 import { sha256File } from '../../lib/publish/package-file';
-import { putCreateOnly } from '../../lib/publish/upload';
+import { putBytes, putCreateOnly } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { Logger, silentLogger } from '../../lib/util/log';
 import {
@@ -221,6 +221,23 @@ describe('publish and verify (integration, slow)', () => {
     expect(last.locations).toHaveLength(5);
     for (const loc of after.locations) expect(last.entry(loc)).toBe(after.entry(loc));
   }, 120_000);
+
+  test('a stale aptly database (a publish that died before saving it) is completed from the pool: aptly publishes into an empty tree again', async () => {
+    const r = await repos();
+    const stateUrl = 's3://ket-state/stale-db';
+    const state = bucketOf(s3TargetFromEnv(store.env()), 'ket-state', 'state');
+    const key = `stale-db/aptly/${r.deb}/db.tar.zst`;
+    await publishRepositories(options(r, await build('stale1', release1), { stateUrl }));
+    const old = await getObjectBytes(state, key);
+    await publishRepositories(options(r, await build('stale2', release2), { stateUrl }));
+    await putBytes(state, key, old!.body, { cacheControl: 'no-store' });
+    const lines: string[] = [];
+    const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
+    const release3: FixturePackage[] = [{ name: 'kubectl', version: '1.7.6' }];
+    await publishRepositories(options(r, await build('stale3', release3), { stateUrl, logger }));
+    expect(lines).toContainEqual(expect.stringMatching(/the aptly database lacks 2 published package\(s\)/));
+    await verify(r, [...release1, ...release2, ...release3]);
+  }, 180_000);
 
   test("aptly's database: a state holding only db.tar.gz (earlier versions) is read and afterwards holds db.tar.zst, the old object kept; a lost database is rebuilt from the pool", async () => {
     const r = await repos();
@@ -770,6 +787,32 @@ describe('publish and verify (integration, slow)', () => {
       const broken = await runCli(publishArgs(r, b), { env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } });
       expect(broken.stderr).toMatch(/cannot reach the S3 endpoint/);
       expect({ code: broken.code, left: broken.left, agents: broken.agents }).toEqual({ code: 1, left: [], agents: [] });
+    }, 180_000);
+
+    test('a bad release manifest is a clear error: exit 1, nothing written, no lock left held, nothing secret left', async () => {
+      const r = await repos();
+      const b = await build('badman', release1);
+      const bad = path.join(dir, 'bad-manifests');
+      await mkdir(bad, { recursive: true });
+      await writeFile(path.join(bad, 'syntax.yaml'), 'metadata: [\n');
+      await writeFile(path.join(bad, 'unknown.yaml'), 'metadata: {}\npackages: []\nbogusKey: 1\n');
+      const mark = trace.length;
+      for (const [file, message] of [
+        ['syntax.yaml', /syntax\.yaml: invalid release manifest/],
+        ['unknown.yaml', /unknown\.yaml: invalid release manifest:[\s\S]*unknown key "bogusKey"/],
+        ['absent.yaml', /absent\.yaml: cannot read the release manifest/],
+      ] as const) {
+        const res = await runCli([...publishArgs(r, b), '--manifest', path.join(bad, file)]);
+        expect(res.stderr).toMatch(message);
+        // A message, not a crash (an unhandled rejection ended the process with both locks held).
+        expect(res.stderr).not.toMatch(/Node\.js v| {4}at /);
+        expect({ code: res.code, left: res.left, agents: res.agents }).toEqual({ code: 1, left: [], agents: [] });
+      }
+      expect(writesTo(r, mark)).toEqual([]);
+      for (const repo of [r.rpm, r.deb]) {
+        const lock = await fetch(`${store.bucketUrl('ket-state')}/cli/locks/${repo}.lock`);
+        if (lock.status !== 404) expect(JSON.parse(await lock.text())).toMatchObject({ released: true });
+      }
     }, 180_000);
 
     test.each([

@@ -441,6 +441,9 @@ async function publishIntoDirectory(
     if (missing.length) {
       logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
       await finishing.all();
+      // aptly publishes into an empty tree again: the first run's links to packages its pool does
+      // not hold dangle, and aptly refuses to link over them ("file exists").
+      await removeTree(path.join(outDir, 'pool'));
       const rebuildDir = path.join(opts.workDir, 'rebuild');
       await mkdir(rebuildDir, { recursive: true });
       const files = await mapConcurrent(missing, 4, async (p) => {

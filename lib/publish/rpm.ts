@@ -328,7 +328,10 @@ function readOldMetadata(
   const primary = needed.find((e) => e.type === 'primary');
   const packages = onDisk.then(() =>
     timed(logger, 'read metadata', `${b.label}: metadata checksums, primary.xml entries of the build's names`, async () => {
-      await Promise.all(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
+      // Every damaged file named, with the repository.
+      const checked = await Promise.allSettled(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
+      const damaged = checked.flatMap((c) => (c.status === 'rejected' ? [`${b.label}: ${(c.reason as Error).message}`] : []));
+      if (damaged.length) throw new UserError(damaged.join('\n- '));
       if (!primary) return [];
       const xml = await decompressMetadataBytes(primary.href, await readFile(path.join(dir, primary.href)));
       const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);

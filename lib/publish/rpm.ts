@@ -320,18 +320,20 @@ function readOldMetadata(
         throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
     }),
   );
-  const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded`, async () => {
+  // On disk and checked against repomd.xml's checksums before createrepo_c may read them (it hung
+  // on a truncated primary.xml under load, ignoring the stop).
+  const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded and checked`, async () => {
     await writeFile(path.join(dir, 'repodata', 'repomd.xml'), repomd);
     await Promise.all(downloads);
+    // Every damaged file named, with the repository.
+    const checked = await Promise.allSettled(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
+    const damaged = checked.flatMap((c) => (c.status === 'rejected' ? [`${b.label}: ${(c.reason as Error).message}`] : []));
+    if (damaged.length) throw new UserError(damaged.join('\n- '));
     return ['repomd.xml', ...needed.map((e) => path.posix.basename(e.href))];
   });
   const primary = needed.find((e) => e.type === 'primary');
   const packages = onDisk.then(() =>
-    timed(logger, 'read metadata', `${b.label}: metadata checksums, primary.xml entries of the build's names`, async () => {
-      // Every damaged file named, with the repository.
-      const checked = await Promise.allSettled(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
-      const damaged = checked.flatMap((c) => (c.status === 'rejected' ? [`${b.label}: ${(c.reason as Error).message}`] : []));
-      if (damaged.length) throw new UserError(damaged.join('\n- '));
+    timed(logger, 'read metadata', `${b.label}: primary.xml entries of the build's names`, async () => {
       if (!primary) return [];
       const xml = await decompressMetadataBytes(primary.href, await readFile(path.join(dir, primary.href)));
       const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);

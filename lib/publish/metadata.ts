@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { SaxesParser, SaxesTagPlain } from 'saxes';
 import { parseControlParagraphs } from '../util/debian-control';
-import { hashFile } from '../util/hash';
 import { UserError } from '../util/errors';
 
 /**
@@ -282,44 +282,87 @@ export function primaryEntriesNamed(
   file: string,
   names: ReadonlySet<string>,
 ): { packages: PublishedPackage[]; total: number } {
-  // Searched as bytes (the tags are ASCII): only the prologue, the names and the named elements
-  // become strings, not the whole file (15 MB at 10,000 packages).
-  const first = packageStart(xml, 0);
-  const head = xml.toString('utf8', 0, first < 0 ? xml.length : first);
-  const root = /<metadata\b[^>]*>/.exec(head);
-  if (!root || /<(?![?!])/.test(head.slice(0, root.index)))
-    throw new UserError(`${file}: no <metadata> root element where the file begins; the file is damaged`);
-  const announced = /\spackages="([^"]*)"/.exec(root[0])?.[1];
-  if (announced === undefined)
-    throw new UserError(`${file}: <metadata> has no packages="N" count (createrepo_c writes one); the file is damaged`);
-  // An empty repository's root may close itself.
-  const last = root[0].endsWith('/>') ? '' : '</metadata>';
   const named: string[] = [];
-  let total = 0;
-  let at = Buffer.byteLength(head.slice(0, root.index + root[0].length));
-  for (let start = last ? packageStart(xml, at) : -1; start >= 0; start = packageStart(xml, at)) {
-    const end = xml.indexOf('</package>', start);
-    if (end < 0) throw new UserError(`${file}: a <package> element has no end tag; the file is truncated or damaged`);
-    total++;
+  const { total } = repodataEntries(xml, file, 'primary', (start, end) => {
     const nameAt = xml.indexOf('<name>', start);
-    if (nameAt >= 0 && nameAt < end) {
-      const name = xml.toString('utf8', nameAt + '<name>'.length, xml.indexOf('</name>', nameAt)).trim();
-      // A name written with an entity is parsed to compare it (createrepo_c writes none: RPM names
-      // are letters, digits and -._+).
-      if (names.has(name) || name.includes('&')) named.push(xml.toString('utf8', start, end + '</package>'.length));
-    }
-    at = end + '</package>'.length;
-  }
-  if (xml.toString('utf8', at).trim() !== last)
-    throw new UserError(`${file}: what follows the last <package> is not the end of <metadata>; the file is truncated or damaged`);
-  if (!/^\d+$/.test(announced) || Number(announced) !== total)
-    throw new UserError(
-      `${file}: <metadata> announces packages="${announced}" but ${total} package entries were read; the file is damaged`,
-    );
+    if (nameAt < 0 || nameAt >= end) return;
+    const name = xml.toString('utf8', nameAt + '<name>'.length, xml.indexOf('</name>', nameAt)).trim();
+    // A name written with an entity is parsed to compare it (createrepo_c writes none: RPM names
+    // are letters, digits and -._+).
+    if (names.has(name) || name.includes('&')) named.push(xml.toString('utf8', start, end));
+  });
   const reader = primaryReader(file);
   reader.write(`<metadata packages="${named.length}">${named.join('')}</metadata>`);
   const parsed = reader.finish();
   return { packages: parsed.filter((p) => names.has(p.name)), total };
+}
+
+/** The repodata files a publish reads and writes, by their repomd.xml type. */
+export const REPODATA_TYPES = ['primary', 'filelists', 'other'] as const;
+export type RepodataType = (typeof REPODATA_TYPES)[number];
+
+/** The root element of each (createrepo_c's xml_dump: <metadata>, <filelists>, <otherdata>). */
+const REPODATA_ROOTS: Record<RepodataType, string> = { primary: 'metadata', filelists: 'filelists', other: 'otherdata' };
+
+/** Where a repodata file's parts are, in bytes (repodataEntries). */
+export interface RepodataLayout {
+  /** The XML declaration and the root's start tag, with what follows it up to the first entry. */
+  readonly prologue: string;
+  /** Offset of the first <package> element (the end of the prologue). */
+  readonly entriesStart: number;
+  /** Offset just past the last </package> (entriesStart when there is none). */
+  readonly entriesEnd: number;
+  /** The <package> elements found. */
+  readonly total: number;
+}
+
+/**
+ * Finds the <package> elements of a decompressed primary, filelists or other file (createrepo_c
+ * format) by their start and end tags, without parsing the document: XML escapes '<' in text and
+ * attribute values, so no tag appears inside them. `visit` gets each element's byte range
+ * [start, end). The file's integrity is the caller's to check first, against the checksum
+ * repomd.xml lists for it (verifyListedChecksum; repomd.xml itself is checked against the
+ * repository's key by the key guard): here the root must be the type's, its packages="N" count
+ * must match the elements found, every element must end, and only whitespace may follow the last
+ * one before the root's end tag (an empty root may close itself).
+ * @throws UserError naming `file`, as above
+ */
+export function repodataEntries(
+  xml: Buffer,
+  file: string,
+  type: RepodataType,
+  visit?: (start: number, end: number) => void,
+): RepodataLayout {
+  const rootName = REPODATA_ROOTS[type];
+  // Searched as bytes (the tags are ASCII): only the prologue becomes a string, not the whole
+  // file (15 MB at 10,000 packages).
+  const first = packageStart(xml, 0);
+  const head = xml.toString('utf8', 0, first < 0 ? xml.length : first);
+  const root = new RegExp(`<${rootName}\\b[^>]*>`).exec(head);
+  if (!root || /<(?![?!])/.test(head.slice(0, root.index)))
+    throw new UserError(`${file}: no <${rootName}> root element where the file begins; the file is damaged`);
+  const announced = /\spackages="([^"]*)"/.exec(root[0])?.[1];
+  if (announced === undefined)
+    throw new UserError(`${file}: <${rootName}> has no packages="N" count (createrepo_c writes one); the file is damaged`);
+  // An empty repository's root may close itself.
+  const last = root[0].endsWith('/>') ? '' : `</${rootName}>`;
+  let total = 0;
+  let at = Buffer.byteLength(head.slice(0, root.index + root[0].length));
+  const entriesStart = last && first >= 0 ? first : at;
+  for (let start = last ? packageStart(xml, at) : -1; start >= 0; start = packageStart(xml, at)) {
+    const end = xml.indexOf('</package>', start);
+    if (end < 0) throw new UserError(`${file}: a <package> element has no end tag; the file is truncated or damaged`);
+    total++;
+    at = end + '</package>'.length;
+    visit?.(start, at);
+  }
+  if (xml.toString('utf8', at).trim() !== last)
+    throw new UserError(`${file}: what follows the last <package> is not the end of <${rootName}>; the file is truncated or damaged`);
+  if (!/^\d+$/.test(announced) || Number(announced) !== total)
+    throw new UserError(
+      `${file}: <${rootName}> announces packages="${announced}" but ${total} package entries were read; the file is damaged`,
+    );
+  return { prologue: xml.toString('utf8', 0, entriesStart), entriesStart, entriesEnd: total ? at : entriesStart, total };
 }
 
 /** Byte offset of the next `<package` start tag from `from` (not `<packager>`), or -1. */
@@ -333,15 +376,15 @@ function packageStart(xml: Buffer, from: number): number {
 }
 
 /**
- * Checks a downloaded metadata file against the checksum repomd.xml lists for it (<checksum
- * type="sha256|sha512|sha1|sha">: createrepo_c writes sha256 here, older createrepo "sha" for
- * SHA-1).
+ * Checks a downloaded metadata file's bytes against the checksum repomd.xml lists for it
+ * (<checksum type="sha256|sha512|sha1|sha">: createrepo_c writes sha256 here, older createrepo
+ * "sha" for SHA-1).
  * @throws UserError naming `entry.href`: an unknown checksum type, or other bytes than listed
  */
-export async function verifyListedChecksum(entry: RepomdEntry, file: string): Promise<void> {
+export function verifyListedChecksum(entry: RepomdEntry, bytes: Buffer): void {
   const algorithm = ({ sha256: 'sha256', sha512: 'sha512', sha1: 'sha1', sha: 'sha1' } as const)[entry.checksumType];
   if (!algorithm) throw new UserError(`${entry.href}: repomd.xml lists a ${entry.checksumType} checksum, which publish does not know`);
-  const actual = await hashFile(file, algorithm);
+  const actual = createHash(algorithm).update(bytes).digest('hex');
   if (actual !== entry.checksum.toLowerCase())
     throw new UserError(
       `${entry.href} does not match the ${entry.checksumType} checksum repomd.xml lists for it (${entry.checksum}, found ${actual}); the repository is damaged`,

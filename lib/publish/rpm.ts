@@ -1,4 +1,4 @@
-import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SigningKey } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
@@ -13,10 +13,13 @@ import {
   parseRepomd,
   primaryEntriesNamed,
   PublishedPackage,
+  REPODATA_TYPES,
+  RepodataType,
   verifyListedChecksum,
 } from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
-import { Bucket, downloadToFile, getObjectBytes, headObject } from './s3';
+import { Bucket, getObjectBytes, headObject } from './s3';
+import { appendToRepodata, PublishedRepodataFile } from './repodata-append';
 import { detachSignSha512 } from './sign';
 import { putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { BuildPackage, checkRpmSignatures, fileNameCollisions, InputProblem } from './validate';
@@ -24,8 +27,8 @@ import { BuildPackage, checkRpmSignatures, fileNameCollisions, InputProblem } fr
 /**
  * The yum repository in a bucket:
  *   packages/*.rpm, repodata/ (createrepo_c), repodata/repomd.xml.asc, public.key, kismatic.repo.
- * Only the old repodata is read: createrepo_c --update --skip-stat --recycle-pkglist keeps the old
- * package entries without the old RPMs on disk, and --pkglist adds the new ones.
+ * Only the old repodata is read, never the old RPMs: createrepo_c writes the new packages' entries
+ * and the published ones are appended to them as they are (lib/publish/repodata-append).
  */
 export interface RpmPrepareOptions {
   readonly bucket: Bucket;
@@ -78,18 +81,15 @@ export const CREATEREPO_FORMAT = [
  * What runs at once, from the start (the locks are held): the entry files (repomd.xml, its
  * signature, public.key, kismatic.repo), a HEAD of every build RPM's object, then the old
  * primary, filelists and other files; the key guard once repomd.xml is in, and the RPM signature
- * check once the key guard knows the keys. createrepo_c starts as soon as the old metadata files
- * are on disk and the HEADs have answered, while primary.xml is still being parsed: its package
- * list is a forecast (speculativePackages), checked against the parse before it is used. Every
+ * check once the key guard knows the keys. createrepo_c starts as soon as the HEADs have answered,
+ * while the old metadata is still being read: its package list is a forecast
+ * (speculativePackages), checked against the parse before it is used. Every
  * decision is still the parse's (classification, conflicts, epochs, file-name collisions), before
- * any write: a refusal or a wrong forecast stops createrepo_c and throws its output away, and no
+ * any write: a refusal or a wrong forecast stops createrepo_c (or modifyrepo_c) and throws its output away, and no
  * tool started here is left running when this returns or throws.
  */
 export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  // The repository's metadata as read (never changed: each createrepo_c run gets hard links of it).
-  const oldDir = path.join(opts.workDir, 'rpm-old');
-  // The requests go out first; the work folder is made while they are answered.
   // kismatic.repo as it is now, for the write (read under the lock, like everything here).
   const currentRepoFile = getObjectBytes(b, 'kismatic.repo');
   currentRepoFile.catch(() => undefined);
@@ -120,7 +120,6 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     await Promise.allSettled(tools);
   };
   try {
-    await mkdir(path.join(oldDir, 'repodata'), { recursive: true });
     const [repomd, repomdAsc] = await entryFiles;
     // The key guard runs while the metadata downloads (it needs only repomd.xml and its signature).
     const keyGuard: Promise<RepositoryState> = track(
@@ -152,24 +151,21 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       ),
     );
 
-    const old = repomd ? readOldMetadata(b, repomd.body, oldDir, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
-    old?.onDisk.catch(() => undefined);
+    const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
     const oldFiles = new Set(old?.hrefs ?? []);
-    // The old repodata's file names once they are on disk (none: a repository without metadata yet).
-    const oldRepodata: Promise<string[] | undefined> = old ? old.onDisk : Promise.resolve(undefined);
+    // The published repodata once read and checked (none: a repository without metadata yet).
+    const oldRepodata = old ? old.files : Promise.resolve(undefined);
 
-    // createrepo_c on the forecast, as soon as the old files are on disk and the HEADs have answered.
+    // createrepo_c on the forecast, as soon as the HEADs have answered.
     const forecast = heads.then((found) => speculativePackages(opts.rpms, found));
     forecast.catch(() => undefined); // the HEADs' failure is awaited below
     const speculative = track(
-      forecast.then((packages) =>
-        packages.length ? buildMetadata(opts, 'rpm-repo', oldDir, oldRepodata, packages, stopTools.signal) : undefined,
-      ),
+      forecast.then((packages) => (packages.length ? buildMetadata(opts, 'rpm-repo', oldRepodata, packages, stopTools.signal) : undefined)),
     );
 
     // The decisions: the parse (a download failure is named first: the parse fails with it).
     const [published, found] = await Promise.all([
-      old ? old.onDisk.then(() => old.packages) : Promise.resolve<PublishedPackage[]>([]),
+      old ? old.files.then(() => old.packages) : Promise.resolve<PublishedPackage[]>([]),
       heads,
     ]);
     const classified = classifyPackages(opts.rpms, published);
@@ -200,9 +196,9 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
 
     // The forecast holds exactly the new packages (the usual case): its metadata is the one. Else
     // (a package object without metadata from a publish that died, or metadata naming a missing
-    // object) it is stopped and createrepo_c runs again on the parse's list: createrepo_c --update
-    // --recycle-pkglist lists a package twice when the package list names one the old metadata
-    // holds (test/integration/createrepo.test.ts), and would leave out one it does not name.
+    // object) it is stopped and createrepo_c runs again on the parse's list: the published entries
+    // are appended to its entries as they are, so a package of the forecast the metadata already
+    // lists would be listed twice, and one it leaves out would be missing.
     const guessed = await forecast;
     let local = speculative;
     if (guessed.length !== fresh.length || !fresh.every((p) => guessed.includes(p))) {
@@ -219,19 +215,24 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
           `${b.label}: ${names(leftOver)} in the bucket without metadata (a publish that died before it): added to the metadata now`,
         );
       if (fresh.length) logger.info(`${b.label}: createrepo_c again, on the ${fresh.length} new package(s) the metadata does not list`);
-      local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldDir, oldRepodata, fresh) : Promise.resolve(undefined));
+      local = track(fresh.length ? buildMetadata(opts, 'rpm-repo-again', oldRepodata, fresh) : Promise.resolve(undefined));
     }
     const built = await local;
 
     const repoFile = kismaticRepoFile(opts.baseUrl);
     const key = await opts.key;
-    const outDir = built?.dir ?? oldDir;
+    // Nothing new (a rotation): the published repomd.xml, signed again.
+    const outDir = built?.dir ?? path.join(opts.workDir, 'rpm-resign');
     const repomdFile = path.join(outDir, 'repodata', 'repomd.xml');
     const ascFile = path.join(outDir, 'repodata', 'repomd.xml.asc');
     const metadataFiles = built ? built.files.filter((f) => !oldFiles.has(`repodata/${f}`)) : [];
     // Nothing new but a rotation: the same metadata is signed again under the new key.
     const resign = fresh.length > 0 || (repomd !== undefined && state.rotation);
-    if (resign && !built) await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
+    if (resign && !built) {
+      await mkdir(path.dirname(repomdFile), { recursive: true });
+      await writeFile(repomdFile, repomd!.body);
+      await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () => detachSignSha512(key, repomdFile, ascFile));
+    }
 
     return {
       problems: [],
@@ -291,75 +292,72 @@ export function speculativePackages<T extends BuildPackage>(rpms: readonly T[], 
 }
 
 /**
- * Downloads the old primary, filelists and other files that repomd.xml lists (createrepo_c
- * --update needs the three; sqlite copies an older publish may have written are not written
- * again) into DIR/repodata, beside repomd.xml; then checks each against the checksum repomd.xml
- * lists and reads primary.xml's entries for the build's package names (primaryEntriesNamed: the
- * only ones a publish compares with). `onDisk` settles at the network's pace, so createrepo_c can
- * start while the files are checked and read.
- * @returns `hrefs` of every file repomd.xml lists; `onDisk`: the names of the files written into
- *   DIR/repodata, repomd.xml and the three (rejects with a UserError naming a listed file missing
- *   from the bucket, or the S3 error); `packages`: primary.xml's entries named like a build RPM
- *   (rejects naming the file: other bytes than listed, or as primaryEntriesNamed; also when a
- *   download failed); none when repomd.xml lists no primary
- * @throws UserError when repomd.xml itself is damaged (parseRepomd)
+ * Reads the published primary, filelists and other files that repomd.xml lists (appendToRepodata
+ * needs the three; sqlite copies an older publish may have written are not written again), each
+ * checked against the checksum repomd.xml lists and decompressed, then primary.xml's entries for
+ * the build's package names (primaryEntriesNamed: the only ones a publish compares with).
+ * @returns `hrefs` of every file repomd.xml lists; `files`: the three, decompressed (rejects with a
+ *   UserError naming the repository and each file missing from the bucket or other bytes than
+ *   listed, or the S3 error); `packages`: primary.xml's entries named like a build RPM (rejects as
+ *   `files`, or as primaryEntriesNamed)
+ * @throws UserError when repomd.xml itself is damaged (parseRepomd) or lists not all three
  */
 function readOldMetadata(
   b: Bucket,
   repomd: Buffer,
-  dir: string,
   names: ReadonlySet<string>,
   logger: Logger,
-): { hrefs: string[]; onDisk: Promise<string[]>; packages: Promise<PublishedPackage[]> } {
+): { hrefs: string[]; files: Promise<Record<RepodataType, PublishedRepodataFile>>; packages: Promise<PublishedPackage[]> } {
   const entries = parseRepomd(repomd.toString('utf8'));
-  const needed = entries.filter((e) => ['primary', 'filelists', 'other'].includes(e.type));
-  logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-  const downloads = needed.map((e) =>
-    downloadToFile(b, e.href, path.join(dir, e.href)).then((there) => {
-      if (!there)
-        throw new UserError(`${b.label}: repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-    }),
-  );
-  // On disk and checked against repomd.xml's checksums before createrepo_c may read them (it hung
-  // on a truncated primary.xml under load, ignoring the stop).
-  const onDisk = timed(logger, 'read metadata', `${b.label}: primary, filelists, other downloaded and checked`, async () => {
-    await writeFile(path.join(dir, 'repodata', 'repomd.xml'), repomd);
-    await Promise.all(downloads);
-    // Every damaged file named, with the repository.
-    const checked = await Promise.allSettled(needed.map((e) => verifyListedChecksum(e, path.join(dir, e.href))));
-    const damaged = checked.flatMap((c) => (c.status === 'rejected' ? [`${b.label}: ${(c.reason as Error).message}`] : []));
-    if (damaged.length) throw new UserError(damaged.join('\n- '));
-    return ['repomd.xml', ...needed.map((e) => path.posix.basename(e.href))];
+  const needed = REPODATA_TYPES.map((type) => {
+    const entry = entries.find((e) => e.type === type);
+    if (!entry) throw new UserError(`${b.label}: repodata/repomd.xml lists no ${type} file; the repository is damaged`);
+    return entry;
   });
-  const primary = needed.find((e) => e.type === 'primary');
-  const packages = onDisk.then(() =>
+  logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
+  const files = timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
+    // Every missing or damaged file named, with the repository.
+    const read = await Promise.allSettled(
+      needed.map(async (e) => {
+        const found = await getObjectBytes(b, e.href);
+        if (!found) throw new UserError(`repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
+        verifyListedChecksum(e, found.body);
+        return { href: e.href, xml: await decompressMetadataBytes(e.href, found.body) };
+      }),
+    );
+    const damaged = read.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    const s3Failure = damaged.find((e) => !(e instanceof UserError));
+    if (s3Failure) throw s3Failure;
+    if (damaged.length) throw new UserError(damaged.map((e) => `${b.label}: ${e.message}`).join('\n- '));
+    const done = read.map((r) => (r as PromiseFulfilledResult<PublishedRepodataFile>).value);
+    return { primary: done[0], filelists: done[1], other: done[2] };
+  });
+  files.catch(() => undefined);
+  const packages = files.then(({ primary }) =>
     timed(logger, 'read metadata', `${b.label}: primary.xml entries of the build's names`, async () => {
-      if (!primary) return [];
-      const xml = await decompressMetadataBytes(primary.href, await readFile(path.join(dir, primary.href)));
-      const { packages: named, total } = primaryEntriesNamed(xml, primary.href, names);
+      const { packages: named, total } = primaryEntriesNamed(primary.xml, primary.href, names);
       logger.info(`${b.label}: ${total} package(s) published, ${named.length} under the build's names`);
       return named;
     }),
   );
   packages.catch(() => undefined);
-  return { hrefs: entries.map((e) => e.href), onDisk, packages };
+  return { hrefs: entries.map((e) => e.href), files, packages };
 }
 
 /**
- * createrepo_c over the old repodata plus `fresh`, then repomd.xml signed, in WORKDIR/NAME. The
- * folder, the package list and the packages (symbolic links to the build's files: only read) are
- * made at once; the old repodata files (`oldFiles` in OLD/repodata; undefined: no old repository,
- * no --update), once on disk, become hard links (createrepo_c replaces them, never writes into
- * them, so OLD stays as read for another run), and createrepo_c starts. `signal` stops
- * createrepo_c (and skips the signature).
+ * The repodata of the published repository plus `fresh`, with repomd.xml signed, in WORKDIR/NAME:
+ * createrepo_c on `fresh` alone (symbolic links to the build's files: only read), started at
+ * once, then the published files' entries appended (appendToRepodata) once `published` has them
+ * (undefined: a repository without metadata yet, createrepo_c's files as they are). `signal`
+ * stops createrepo_c or modifyrepo_c (and skips the signature).
  * @returns the folder and the file names in its repodata/ afterwards
- * @throws ToolError from createrepo_c or gpg (aborted when `signal` stopped it); what `oldFiles` rejects with
+ * @throws ToolError from createrepo_c, modifyrepo_c or gpg (aborted when `signal` stopped it);
+ *   UserError from appendToRepodata; what `published` rejects with
  */
 async function buildMetadata(
   opts: RpmPrepareOptions,
   name: string,
-  oldDir: string,
-  oldFiles: Promise<string[] | undefined>,
+  published: Promise<Record<RepodataType, PublishedRepodataFile> | undefined>,
   fresh: readonly BuildPackage[],
   signal?: AbortSignal,
 ): Promise<{ dir: string; files: string[] }> {
@@ -367,17 +365,20 @@ async function buildMetadata(
   const dir = path.join(opts.workDir, name);
   const repodata = path.join(dir, 'repodata');
   const pkglist = `${dir}.pkglist`;
-  await Promise.all([mkdir(repodata, { recursive: true }), mkdir(path.join(dir, RPM_PACKAGE_DIR), { recursive: true })]);
+  const scratch = `${dir}-appended`;
+  await Promise.all([mkdir(path.join(dir, RPM_PACKAGE_DIR), { recursive: true }), mkdir(scratch, { recursive: true })]);
   await Promise.all([
     ...fresh.map((p) => symlink(path.resolve(p.file), path.join(dir, p.location))),
     writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n'),
   ]);
-  const old = await oldFiles;
-  if (old) await Promise.all(old.map((f) => link(path.join(oldDir, 'repodata', f), path.join(repodata, f))));
-  const args = old ? ['--update', '--skip-stat', '--recycle-pkglist', '--pkglist', pkglist, dir] : ['--pkglist', pkglist, dir];
-  await timed(logger, 'createrepo_c', `${b.label}: createrepo_c`, () =>
-    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, ...args], { what: `${b.label}: createrepo_c`, signal }),
+  await timed(logger, 'createrepo_c', `${b.label}: createrepo_c (the new packages)`, () =>
+    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, '--pkglist', pkglist, dir], { what: `${b.label}: createrepo_c`, signal }),
   );
+  const old = await published;
+  if (old)
+    await timed(logger, 'createrepo_c', `${b.label}: published entries appended (modifyrepo_c)`, () =>
+      appendToRepodata(repodata, old, scratch, b.label, signal),
+    );
   signal?.throwIfAborted();
   const key = await opts.key;
   await timed(logger, 'sign', `${b.label}: repomd.xml.asc`, () =>

@@ -1,7 +1,5 @@
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { UserError } from '../util/errors';
 
 export { parseS3Url } from './s3-url';
@@ -139,22 +137,6 @@ export async function getObjectStream(b: Bucket, key: string): Promise<{ body: R
     return { body: out.Body as Readable, etag: out.ETag ?? '' };
   } catch (e) {
     if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return undefined;
-    throw describeS3Error(e, b.s3, `${b.label}: reading ${key}`);
-  }
-}
-
-/**
- * Streams an object to a file (memory stays flat whatever its size); false when the key does not
- * exist.
- * @throws UserError naming the bucket and key for any S3 or file error
- */
-export async function downloadToFile(b: Bucket, key: string, file: string): Promise<boolean> {
-  try {
-    const out = await b.s3.client.send(new GetObjectCommand({ Bucket: b.name, Key: key }));
-    await pipeline(out.Body as Readable, createWriteStream(file));
-    return true;
-  } catch (e) {
-    if (isS3Error(e, 'NoSuchKey', 'NotFound', '404')) return false;
     throw describeS3Error(e, b.s3, `${b.label}: reading ${key}`);
   }
 }

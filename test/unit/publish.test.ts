@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { appendPackageEntries } from '../../lib/publish/repodata-append';
 import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
 import { PassThrough, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
@@ -334,6 +333,35 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     expect(primaryEntriesNamed(Buffer.from(good.replace('<arch>x86_64</arch>', '')), 'p.xml', new Set(['zz'])).total).toBe(2);
   });
 
+  test('appendPackageEntries: the published entries as they are, then the new ones, counted together under the new prologue', () => {
+    const file = (xml: string, href = 'repodata/x-primary.xml') => ({ href, xml: Buffer.from(xml) });
+    const added = doc('packages="1"', entry('n'));
+    const appended = (published: string) => Buffer.concat(appendPackageEntries('primary', file(published), file(added, 'new'))).toString();
+    expect(appended(good)).toBe(doc('packages="3"', entry('a') + entry('b') + entry('n')));
+    // An empty published file (as createrepo_c writes one with no packages, or self-closed).
+    expect(appended(doc('packages="0"', ''))).toBe(added);
+    expect(appended('<?xml version="1.0"?>\n<metadata packages="0"/>\n')).toBe(added);
+    // The other two files, by their roots.
+    const other = (count: number, names: string[]) =>
+      `<?xml version="1.0"?>\n<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="${count}">\n` +
+      names.map((n) => `<package pkgid="${n}" name="${n}" arch="x86_64"><version epoch="0" ver="1" rel="1"/></package>\n`).join('') +
+      '</otherdata>';
+    expect(Buffer.concat(appendPackageEntries('other', file(other(2, ['a', 'b'])), file(other(1, ['n'])))).toString()).toBe(
+      other(3, ['a', 'b', 'n']),
+    );
+    // Refused by name: the wrong root, a count that does not match, a cut file, nothing to add.
+    expect(() => appendPackageEntries('other', file(good, 'repodata/x-other.xml'), file(other(1, ['n'])))).toThrow(
+      /^repodata\/x-other\.xml: no <otherdata> root element where the file begins; the file is damaged$/,
+    );
+    expect(() => appendPackageEntries('primary', file(doc('packages="3"', entry('a'))), file(added))).toThrow(
+      /^repodata\/x-primary\.xml: <metadata> announces packages="3" but 1 package entries were read/,
+    );
+    expect(() => appendPackageEntries('primary', file(good.slice(0, -20)), file(added))).toThrow(/the file is truncated or damaged$/);
+    expect(() => appendPackageEntries('primary', file(good), file(doc('packages="0"', ''), 'new'))).toThrow(
+      /^new: no package entries to add$/,
+    );
+  });
+
   test('packagesIndexEntriesNamed: the paragraphs of the given names, as parsePackagesIndex reads them; namedEntriesAgree checks them against the whole index', () => {
     const paragraph = (name: string, version: string) =>
       `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\nFilename: pool/main/${name[0]}/${name}/${name}_${version}_amd64.deb\nSHA256: ${'a'.repeat(64)}\nDescription: d\n Package: ${name}-not-a-field\n`;
@@ -356,31 +384,25 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     );
   });
 
-  test('verifyListedChecksum: the bytes repomd.xml lists, sha256 or an older createrepo\'s "sha"; anything else is named', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ket-checksum-'));
-    try {
-      const file = path.join(dir, 'f');
-      writeFileSync(file, 'metadata bytes');
-      const sum = (algorithm: string) => createHash(algorithm).update('metadata bytes').digest('hex');
-      const listed = (checksumType: string, checksum: string) => ({
-        type: 'primary',
-        href: 'repodata/x-primary.xml.gz',
-        checksumType,
-        checksum,
-      });
-      await verifyListedChecksum(listed('sha256', sum('sha256')), file);
-      await verifyListedChecksum(listed('sha256', sum('sha256').toUpperCase()), file);
-      await verifyListedChecksum(listed('sha', sum('sha1')), file);
-      await verifyListedChecksum(listed('sha512', sum('sha512')), file);
-      await expect(verifyListedChecksum(listed('sha256', 'ab'.repeat(32)), file)).rejects.toThrow(
-        `repodata/x-primary.xml.gz does not match the sha256 checksum repomd.xml lists for it (${'ab'.repeat(32)}, found ${sum('sha256')}); the repository is damaged`,
-      );
-      await expect(verifyListedChecksum(listed('md5', sum('md5')), file)).rejects.toThrow(
-        /^repodata\/x-primary\.xml\.gz: repomd\.xml lists a md5 checksum, which publish does not know$/,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  test('verifyListedChecksum: the bytes repomd.xml lists, sha256 or an older createrepo\'s "sha"; anything else is named', () => {
+    const bytes = Buffer.from('metadata bytes');
+    const sum = (algorithm: string) => createHash(algorithm).update(bytes).digest('hex');
+    const listed = (checksumType: string, checksum: string) => ({
+      type: 'primary',
+      href: 'repodata/x-primary.xml.gz',
+      checksumType,
+      checksum,
+    });
+    verifyListedChecksum(listed('sha256', sum('sha256')), bytes);
+    verifyListedChecksum(listed('sha256', sum('sha256').toUpperCase()), bytes);
+    verifyListedChecksum(listed('sha', sum('sha1')), bytes);
+    verifyListedChecksum(listed('sha512', sum('sha512')), bytes);
+    expect(() => verifyListedChecksum(listed('sha256', 'ab'.repeat(32)), bytes)).toThrow(
+      `repodata/x-primary.xml.gz does not match the sha256 checksum repomd.xml lists for it (${'ab'.repeat(32)}, found ${sum('sha256')}); the repository is damaged`,
+    );
+    expect(() => verifyListedChecksum(listed('md5', sum('md5')), bytes)).toThrow(
+      /^repodata\/x-primary\.xml\.gz: repomd\.xml lists a md5 checksum, which publish does not know$/,
+    );
   });
 
   test('repomd.xml: truncated, mismatched, empty or another document', () => {

@@ -6,7 +6,7 @@
  * every request and byte. Then one publish with a 100 MiB package among the new ones, and a 1 GiB
  * upload (the image bundle) through our upload path next to `aws s3 cp`.
  *
- *   ours:     ket-packages publish (old repodata only + createrepo_c --update; aptly database from
+ *   ours:     ket-packages publish (old repodata only, the new entries appended to it; aptly database from
  *             the state place, new pool files and indexes only), with --timings for the breakdown
  *   baseline: the old Makefile's publish steps: `aws s3 sync` the whole RPM bucket down,
  *             `createrepo --update` (createrepo_c here), `aws s3 sync` up; `aptly mirror` the whole

@@ -274,16 +274,16 @@ export function parsePrimaryXml(xml: string | Buffer, file = 'primary.xml'): Pro
  * for it (verifyListedChecksum; repomd.xml itself is checked against the repository's key by the
  * key guard): here the root must be <metadata>, its packages="N" count must match the <package>
  * elements found, every element must end, and only whitespace may follow the last one.
- * @returns the named entries in document order, and how many entries the file holds
+ * @returns the named entries in document order, and where the file's parts are (repodataEntries)
  * @throws UserError naming `file`, as above, or as readPrimaryXml for a named entry
  */
 export function primaryEntriesNamed(
   xml: Buffer,
   file: string,
   names: ReadonlySet<string>,
-): { packages: PublishedPackage[]; total: number } {
+): { packages: PublishedPackage[]; layout: RepodataLayout } {
   const named: string[] = [];
-  const { total } = repodataEntries(xml, file, 'primary', (start, end) => {
+  const layout = repodataEntries(xml, file, 'primary', (start, end) => {
     const nameAt = xml.indexOf('<name>', start);
     if (nameAt < 0 || nameAt >= end) return;
     const name = xml.toString('utf8', nameAt + '<name>'.length, xml.indexOf('</name>', nameAt)).trim();
@@ -294,7 +294,7 @@ export function primaryEntriesNamed(
   const reader = primaryReader(file);
   reader.write(`<metadata packages="${named.length}">${named.join('')}</metadata>`);
   const parsed = reader.finish();
-  return { packages: parsed.filter((p) => names.has(p.name)), total };
+  return { packages: parsed.filter((p) => names.has(p.name)), layout };
 }
 
 /** The repodata files a publish reads and writes, by their repomd.xml type. */

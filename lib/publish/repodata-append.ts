@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
 import { run } from '../util/exec';
-import { decompressMetadataBytes, parseRepomd, REPODATA_TYPES, repodataEntries, RepodataType } from './metadata';
+import { decompressMetadataBytes, parseRepomd, REPODATA_TYPES, repodataEntries, RepodataLayout, RepodataType } from './metadata';
 
 /**
  * A yum repository's repodata with new packages added, at a cost that does not grow with the
@@ -20,10 +20,23 @@ import { decompressMetadataBytes, parseRepomd, REPODATA_TYPES, repodataEntries, 
  * against ~0.2 s here (README, "Benchmark").
  */
 
-/** A published repodata file: its name (for messages) and decompressed bytes, checked against repomd.xml. */
-export interface PublishedRepodataFile {
+/** A repodata file: its name (for messages) and decompressed bytes. */
+export interface RepodataFile {
   readonly href: string;
   readonly xml: Buffer;
+}
+
+/** A published repodata file, checked against repomd.xml, with where its entries are (repodataEntries: found once). */
+export interface PublishedRepodataFile extends RepodataFile {
+  readonly layout: RepodataLayout;
+}
+
+/**
+ * A published file as appendPackageEntries takes it, its entries found (repodataEntries).
+ * @throws UserError naming `file.href`, as repodataEntries
+ */
+export function publishedRepodataFile(type: RepodataType, file: RepodataFile): PublishedRepodataFile {
+  return { ...file, layout: repodataEntries(file.xml, file.href, type) };
 }
 
 /**
@@ -37,14 +50,14 @@ const MODIFYREPO_FORMAT = ['compress=true', 'compress-type=gz', 'checksum=sha256
  * prologue (createrepo_c's declaration and root start tag) with packages="N" counting both, every
  * entry of `published` as its bytes are, then `added`'s entries and end.
  * @param published the decompressed file of the published repodata, checked against the
- *   checksum repomd.xml lists for it
+ *   checksum repomd.xml lists for it, and its layout
  * @param added the decompressed file createrepo_c wrote for the new packages
  * @returns the pieces of the new file, in order (written as they are: nothing is copied into one buffer)
- * @throws UserError naming either file, as repodataEntries (another root, a count that does not
- *   match, a truncated file)
+ * @throws UserError naming `added` as repodataEntries (another root, a count that does not match,
+ *   a truncated file), or when it holds no entry
  */
-export function appendPackageEntries(type: RepodataType, published: PublishedRepodataFile, added: PublishedRepodataFile): Buffer[] {
-  const old = repodataEntries(published.xml, published.href, type);
+export function appendPackageEntries(type: RepodataType, published: PublishedRepodataFile, added: RepodataFile): Buffer[] {
+  const old = published.layout;
   const add = repodataEntries(added.xml, added.href, type);
   if (!add.total) throw new UserError(`${added.href}: no package entries to add`);
   const count = /(\spackages=")\d+(")/;
@@ -75,7 +88,7 @@ export async function appendToRepodata(
   what: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const counts = REPODATA_TYPES.map((t) => repodataEntries(published[t].xml, published[t].href, t).total);
+  const counts = REPODATA_TYPES.map((t) => published[t].layout.total);
   if (new Set(counts).size > 1)
     throw new UserError(
       `${what}: the published ${REPODATA_TYPES.map((t, i) => `${t} (${counts[i]})`).join(', ')} files count different numbers of packages; the repository is damaged`,

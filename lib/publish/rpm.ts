@@ -19,7 +19,7 @@ import {
 } from './metadata';
 import { RepositoryState, PreparedRepository, PublishResult, readRepositoryKeys } from './repository';
 import { Bucket, getObjectBytes, headObject } from './s3';
-import { appendToRepodata, PublishedRepodataFile } from './repodata-append';
+import { appendToRepodata, PublishedRepodataFile, publishedRepodataFile, RepodataFile } from './repodata-append';
 import { detachSignSha512 } from './sign';
 import { putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { BuildPackage, checkRpmSignatures, fileNameCollisions, InputProblem } from './validate';
@@ -154,7 +154,8 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
     const oldFiles = new Set(old?.hrefs ?? []);
     // The published repodata once read and checked (none: a repository without metadata yet).
-    const oldRepodata = old ? old.files : Promise.resolve(undefined);
+    const oldRepodata = old ? old.read.then((r) => r.files) : Promise.resolve(undefined);
+    oldRepodata.catch(() => undefined); // awaited by createrepo_c's step, which a refusal may never reach
 
     // createrepo_c on the forecast, as soon as the HEADs have answered.
     const forecast = heads.then((found) => speculativePackages(opts.rpms, found));
@@ -164,10 +165,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
     );
 
     // The decisions: the parse (a download failure is named first: the parse fails with it).
-    const [published, found] = await Promise.all([
-      old ? old.files.then(() => old.packages) : Promise.resolve<PublishedPackage[]>([]),
-      heads,
-    ]);
+    const [published, found] = await Promise.all([old ? old.read.then((r) => r.packages) : Promise.resolve<PublishedPackage[]>([]), heads]);
     const classified = classifyPackages(opts.rpms, published);
     const inputProblems: InputProblem[] = fileNameCollisions(opts.rpms, published);
     const state = await keyGuard;
@@ -294,12 +292,12 @@ export function speculativePackages<T extends BuildPackage>(rpms: readonly T[], 
 /**
  * Reads the published primary, filelists and other files that repomd.xml lists (appendToRepodata
  * needs the three; sqlite copies an older publish may have written are not written again), each
- * checked against the checksum repomd.xml lists and decompressed, then primary.xml's entries for
- * the build's package names (primaryEntriesNamed: the only ones a publish compares with).
- * @returns `hrefs` of every file repomd.xml lists; `files`: the three, decompressed (rejects with a
- *   UserError naming the repository and each file missing from the bucket or other bytes than
- *   listed, or the S3 error); `packages`: primary.xml's entries named like a build RPM (rejects as
- *   `files`, or as primaryEntriesNamed)
+ * checked against the checksum repomd.xml lists and decompressed, and finds their entries once
+ * (repodataEntries); primary.xml's entries of the build's package names are parsed
+ * (primaryEntriesNamed: the only ones a publish compares with).
+ * @returns `hrefs` of every file repomd.xml lists; `read`: the three files and the named entries
+ *   (rejects with a UserError naming the repository and each file missing from the bucket or
+ *   other bytes than listed, as repodataEntries or primaryEntriesNamed; or the S3 error)
  * @throws UserError when repomd.xml itself is damaged (parseRepomd) or lists not all three
  */
 function readOldMetadata(
@@ -307,7 +305,10 @@ function readOldMetadata(
   repomd: Buffer,
   names: ReadonlySet<string>,
   logger: Logger,
-): { hrefs: string[]; files: Promise<Record<RepodataType, PublishedRepodataFile>>; packages: Promise<PublishedPackage[]> } {
+): {
+  hrefs: string[];
+  read: Promise<{ files: Record<RepodataType, PublishedRepodataFile>; packages: PublishedPackage[] }>;
+} {
   const entries = parseRepomd(repomd.toString('utf8'));
   const needed = REPODATA_TYPES.map((type) => {
     const entry = entries.find((e) => e.type === type);
@@ -315,7 +316,7 @@ function readOldMetadata(
     return entry;
   });
   logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-  const files = timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
+  const downloaded = timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
     // Every missing or damaged file named, with the repository.
     const read = await Promise.allSettled(
       needed.map(async (e) => {
@@ -325,23 +326,26 @@ function readOldMetadata(
         return { href: e.href, xml: await decompressMetadataBytes(e.href, found.body) };
       }),
     );
-    const damaged = read.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-    const s3Failure = damaged.find((e) => !(e instanceof UserError));
+    const failed = read.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    const s3Failure = failed.find((e) => !(e instanceof UserError));
     if (s3Failure) throw s3Failure;
-    if (damaged.length) throw new UserError(damaged.map((e) => `${b.label}: ${e.message}`).join('\n- '));
-    const done = read.map((r) => (r as PromiseFulfilledResult<PublishedRepodataFile>).value);
-    return { primary: done[0], filelists: done[1], other: done[2] };
+    if (failed.length) throw new UserError(failed.map((e) => `${b.label}: ${e.message}`).join('\n- '));
+    return read.map((r) => (r as PromiseFulfilledResult<RepodataFile>).value);
   });
-  files.catch(() => undefined);
-  const packages = files.then(({ primary }) =>
-    timed(logger, 'read metadata', `${b.label}: primary.xml entries of the build's names`, async () => {
-      const { packages: named, total } = primaryEntriesNamed(primary.xml, primary.href, names);
-      logger.info(`${b.label}: ${total} package(s) published, ${named.length} under the build's names`);
-      return named;
+  const read = downloaded.then(([primary, filelists, other]) =>
+    timed(logger, 'read metadata', `${b.label}: entries found, the build's names read`, async () => {
+      const { packages, layout } = primaryEntriesNamed(primary.xml, primary.href, names);
+      logger.info(`${b.label}: ${layout.total} package(s) published, ${packages.length} under the build's names`);
+      const files = {
+        primary: { ...primary, layout },
+        filelists: publishedRepodataFile('filelists', filelists),
+        other: publishedRepodataFile('other', other),
+      };
+      return { files, packages };
     }),
   );
-  packages.catch(() => undefined);
-  return { hrefs: entries.map((e) => e.href), files, packages };
+  read.catch(() => undefined);
+  return { hrefs: entries.map((e) => e.href), read };
 }
 
 /**

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseRepomd, REPODATA_TYPES, repodataEntries, RepodataType, verifyListedChecksum } from '../../lib/publish/metadata';
-import { appendToRepodata, PublishedRepodataFile } from '../../lib/publish/repodata-append';
+import { appendToRepodata, PublishedRepodataFile, publishedRepodataFile } from '../../lib/publish/repodata-append';
 import { CREATEREPO_FORMAT } from '../../lib/publish/rpm';
 import { run } from '../../lib/util/exec';
 import { buildRpms } from '../support/packages';
@@ -64,7 +64,10 @@ describe('published repodata plus new packages: appended as createrepo_c --updat
     const published = {} as Record<RepodataType, PublishedRepodataFile>;
     for (const e of parseRepomd(await readFile(path.join(oldRepodata, 'repomd.xml'), 'utf8')))
       if ((REPODATA_TYPES as readonly string[]).includes(e.type))
-        published[e.type as RepodataType] = { href: e.href, xml: gunzipSync(await readFile(path.join(oldRepodata, '..', e.href))) };
+        published[e.type as RepodataType] = publishedRepodataFile(e.type as RepodataType, {
+          href: e.href,
+          xml: gunzipSync(await readFile(path.join(oldRepodata, '..', e.href))),
+        });
     await mkdir(`${repo}-scratch`);
     await appendToRepodata(path.join(repo, 'repodata'), published, `${repo}-scratch`, name);
     return path.join(repo, 'repodata');
@@ -124,16 +127,15 @@ describe('published repodata plus new packages: appended as createrepo_c --updat
     const repo = path.join(dir, 'mismatch');
     await createrepo(repo, [rpms['zz-new']], []);
     const old = await readRepodata(oldRepodata);
-    const published = Object.fromEntries(REPODATA_TYPES.map((t) => [t, { href: old[t].file, xml: old[t].xml }])) as Record<
-      RepodataType,
-      PublishedRepodataFile
-    >;
+    const published = Object.fromEntries(
+      REPODATA_TYPES.map((t) => [t, publishedRepodataFile(t, { href: old[t].file, xml: old[t].xml })]),
+    ) as Record<RepodataType, PublishedRepodataFile>;
     const other = await readRepodata(path.join(repo, 'repodata'));
     await mkdir(`${repo}-scratch`);
     await expect(
       appendToRepodata(
         path.join(repo, 'repodata'),
-        { ...published, other: { href: 'x-other.xml.gz', xml: other.other.xml } },
+        { ...published, other: publishedRepodataFile('other', { href: 'x-other.xml.gz', xml: other.other.xml }) },
         `${repo}-scratch`,
         'rpm-test',
       ),

@@ -520,7 +520,7 @@ describe('publish and verify (integration, slow)', () => {
         ),
       );
     }
-    // filelists and other are checked too (createrepo_c --update would carry their damage on).
+    // filelists and other are checked too (their entries are appended as they are: damage would be carried on).
     const otherHref = /href="(repodata\/[0-9a-f]{64}-other\.xml\.gz)"/.exec(repomd)![1];
     const otherUrl = `${store.bucketUrl(r.rpm)}/${otherHref}`;
     const other = Buffer.from(await (await fetch(otherUrl)).arrayBuffer());

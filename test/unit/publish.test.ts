@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { appendPackageEntries } from '../../lib/publish/repodata-append';
+import { appendPackageEntries, publishedRepodataFile } from '../../lib/publish/repodata-append';
 import { parseKeyRecords, primaryFingerprints as parsePrimaryFingerprints, signingKeyProblems } from '../../lib/publish/sign';
 import { PassThrough, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
@@ -18,6 +18,7 @@ import {
   primaryEntriesNamed,
   readPrimaryXml,
   parseRepomd,
+  RepodataType,
   rpmEvr,
   verifyListedChecksum,
 } from '../../lib/publish/metadata';
@@ -299,15 +300,22 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     const xml = doc('packages="4"', entry('a') + entry('b') + packager + entry('a&amp;d'));
     const all = await read(xml);
     for (const names of [['a'], ['b', 'c'], ['a&d'], [], ['zz']]) {
-      const { packages, total } = primaryEntriesNamed(Buffer.from(xml), 'x-primary.xml', new Set(names));
-      expect(total).toBe(4);
+      const { packages, layout } = primaryEntriesNamed(Buffer.from(xml), 'x-primary.xml', new Set(names));
+      expect(layout.total).toBe(4);
       expect(packages).toEqual(all.filter((p) => names.includes(p.name)));
     }
-    expect(primaryEntriesNamed(Buffer.from('<?xml version="1.0"?>\n<metadata packages="0"/>\n'), 'p.xml', new Set(['a']))).toEqual({
+    const empty = '<?xml version="1.0"?>\n<metadata packages="0"/>';
+    expect(primaryEntriesNamed(Buffer.from(empty + '\n'), 'p.xml', new Set(['a']))).toEqual({
       packages: [],
+      layout: { prologue: empty, entriesStart: empty.length, entriesEnd: empty.length, total: 0 },
+    });
+    const prologue = doc('packages="0"', '').replace('\n</metadata>\n', '');
+    expect(primaryEntriesNamed(Buffer.from(doc('packages="0"', '')), 'p.xml', new Set(['a'])).layout).toEqual({
+      prologue,
+      entriesStart: prologue.length,
+      entriesEnd: prologue.length,
       total: 0,
     });
-    expect(primaryEntriesNamed(Buffer.from(doc('packages="0"', '')), 'p.xml', new Set(['a']))).toEqual({ packages: [], total: 0 });
   });
 
   test('primaryEntriesNamed refuses, naming the file: a wrong count, no count, a cut entry, a cut end, another root, a bad named entry', async () => {
@@ -330,13 +338,15 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     // A named entry goes through the strict reader; an unnamed one is only counted.
     expect(named(good.replace('</arch>', '</name>'))).toThrow(/^repodata\/x-primary\.xml is not well-formed XML: /);
     expect(named(good.replace('<arch>x86_64</arch>', ''))).toThrow(/a package entry lacks name, arch/);
-    expect(primaryEntriesNamed(Buffer.from(good.replace('<arch>x86_64</arch>', '')), 'p.xml', new Set(['zz'])).total).toBe(2);
+    expect(primaryEntriesNamed(Buffer.from(good.replace('<arch>x86_64</arch>', '')), 'p.xml', new Set(['zz'])).layout.total).toBe(2);
   });
 
   test('appendPackageEntries: the published entries as they are, then the new ones, counted together under the new prologue', () => {
     const file = (xml: string, href = 'repodata/x-primary.xml') => ({ href, xml: Buffer.from(xml) });
+    const published = (type: RepodataType, xml: string, href = `repodata/x-${type}.xml`) => publishedRepodataFile(type, file(xml, href));
     const added = doc('packages="1"', entry('n'));
-    const appended = (published: string) => Buffer.concat(appendPackageEntries('primary', file(published), file(added, 'new'))).toString();
+    const appended = (old: string) =>
+      Buffer.concat(appendPackageEntries('primary', published('primary', old), file(added, 'new'))).toString();
     expect(appended(good)).toBe(doc('packages="3"', entry('a') + entry('b') + entry('n')));
     // An empty published file (as createrepo_c writes one with no packages, or self-closed).
     expect(appended(doc('packages="0"', ''))).toBe(added);
@@ -346,18 +356,21 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
       `<?xml version="1.0"?>\n<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="${count}">\n` +
       names.map((n) => `<package pkgid="${n}" name="${n}" arch="x86_64"><version epoch="0" ver="1" rel="1"/></package>\n`).join('') +
       '</otherdata>';
-    expect(Buffer.concat(appendPackageEntries('other', file(other(2, ['a', 'b'])), file(other(1, ['n'])))).toString()).toBe(
+    expect(Buffer.concat(appendPackageEntries('other', published('other', other(2, ['a', 'b'])), file(other(1, ['n'])))).toString()).toBe(
       other(3, ['a', 'b', 'n']),
     );
-    // Refused by name: the wrong root, a count that does not match, a cut file, nothing to add.
-    expect(() => appendPackageEntries('other', file(good, 'repodata/x-other.xml'), file(other(1, ['n'])))).toThrow(
+    // Refused by name: the wrong root, a count that does not match, a cut file; new entries of another root, or none.
+    expect(() => published('other', good)).toThrow(
       /^repodata\/x-other\.xml: no <otherdata> root element where the file begins; the file is damaged$/,
     );
-    expect(() => appendPackageEntries('primary', file(doc('packages="3"', entry('a'))), file(added))).toThrow(
+    expect(() => published('primary', doc('packages="3"', entry('a')))).toThrow(
       /^repodata\/x-primary\.xml: <metadata> announces packages="3" but 1 package entries were read/,
     );
-    expect(() => appendPackageEntries('primary', file(good.slice(0, -20)), file(added))).toThrow(/the file is truncated or damaged$/);
-    expect(() => appendPackageEntries('primary', file(good), file(doc('packages="0"', ''), 'new'))).toThrow(
+    expect(() => published('primary', good.slice(0, -20))).toThrow(/the file is truncated or damaged$/);
+    expect(() => appendPackageEntries('primary', published('primary', good), file(other(1, ['n']), 'new'))).toThrow(
+      /^new: no <metadata> root element/,
+    );
+    expect(() => appendPackageEntries('primary', published('primary', good), file(doc('packages="0"', ''), 'new'))).toThrow(
       /^new: no package entries to add$/,
     );
   });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { UserError } from './errors';
+import { describeYamlError } from './yaml-error';
 
 /**
  * The one path from a YAML file to validated data, shared by release.yaml (lib/manifest/load.ts)
@@ -48,7 +49,8 @@ export function readYamlFile(file: string, what: string): { text: string; name: 
 /**
  * Parses YAML text and validates it. Returns the data when valid, else every problem found (one
  * edit-run cycle fixes them all); a YAML syntax error is reported alone, as its first error is
- * the real one and the rest are usually echoes.
+ * the real one and the rest are usually echoes: "YAML syntax error at line L, column C: REASON"
+ * with the yaml library's code frame on the lines below (lib/util/yaml-error).
  */
 export function parseYamlWithSchema(
   text: string,
@@ -59,7 +61,7 @@ export function parseYamlWithSchema(
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, on first use
   const { parseDocument } = require('yaml') as typeof import('yaml');
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) return { data: undefined, problems: [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`] };
+  if (doc.errors.length > 0) return { data: undefined, problems: [`YAML syntax error at ${describeYamlError(doc.errors[0])}`] };
   const data = doc.toJS() as unknown;
   if (validate(data)) return { data, problems: [] };
   const errors = (validate.errors ?? []).filter((e) => !messages.ignore?.(e));

@@ -70,14 +70,14 @@ export function unexpectedPackages(
 }
 
 /**
- * How many of the release's packages a listing has at their exact versions, for the log:
- * "N of M package(s) of the release manifest listed at their exact versions". Only the
- * manifest's packages count: other versions of them and strays (names it does not know) are
+ * How many of the expected packages (the release manifest's; a clone's, the source repository's)
+ * a listing has at their exact versions, for the log: "N of M expected package(s) listed at their
+ * exact versions". Only those count: other versions of them and strays (names not expected) are
  * reported on their own lines (reportUnexpected), the missing ones as problems.
  */
 export function listingSummary(expected: readonly ExpectedPackage[], listed: readonly ListedPackage[]): string {
   const found = expected.length - missingPackages(expected, listed).length;
-  return `${found} of ${expected.length} package(s) of the release manifest listed at their exact versions`;
+  return `${found} of ${expected.length} expected package(s) listed at their exact versions`;
 }
 
 function reportUnexpected(repo: string, expected: readonly ExpectedPackage[], listed: readonly ListedPackage[], logger: Logger): void {

@@ -693,7 +693,7 @@ describe('publish and verify (integration, slow)', () => {
     expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release2), logger)).toEqual([]);
     const text = notes.join('\n');
     // The summary counts the release's packages found, not the stray or the older versions.
-    const found = `${release2.length} of ${release2.length} package\\(s\\) of the release manifest listed at their exact versions`;
+    const found = `${release2.length} of ${release2.length} expected package\\(s\\) listed at their exact versions`;
     expect(text).toMatch(new RegExp(`info: dnf: .* metadata signature OK, ${found}$`, 'm'));
     expect(text).toMatch(new RegExp(`info: apt-get: .* accepted \\(InRelease signature OK\\), ${found}$`, 'm'));
     expect(text).toMatch(/info: RPM repository .*: also serves other versions of the release's packages: .*kubelet 1\.7\.4-1/);

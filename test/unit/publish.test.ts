@@ -180,8 +180,8 @@ describe('verify listings', () => {
       { name: 'stray', version: '0.1-1' },
       { name: 'stray', version: '0.2-1' },
     ];
-    expect(listingSummary(expected, listed)).toBe('2 of 3 package(s) of the release manifest listed at their exact versions');
-    expect(listingSummary(expected, [])).toBe('0 of 3 package(s) of the release manifest listed at their exact versions');
+    expect(listingSummary(expected, listed)).toBe('2 of 3 expected package(s) listed at their exact versions');
+    expect(listingSummary(expected, [])).toBe('0 of 3 expected package(s) listed at their exact versions');
   });
 });
 

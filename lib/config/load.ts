@@ -1,4 +1,5 @@
 import { UserError } from '../util/errors';
+import { problemList } from '../util/problem-list';
 import type { ErrorObject } from 'ajv';
 import { bucketNameProblem, BUCKET_NAME_PATTERN } from '../util/bucket-name';
 import { lazyValidator } from '../validation/lazy-validator';
@@ -18,7 +19,7 @@ export class DeploymentConfigError extends UserError {
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`${file}: invalid deployment configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`${file}: invalid deployment configuration:\n${problemList(problems)}`);
   }
 }
 

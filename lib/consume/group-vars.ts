@@ -1,4 +1,5 @@
 import { isMap, isScalar, parseDocument, Scalar } from 'yaml';
+import { describeYamlError } from '../util/yaml-error';
 import { KetFileError } from './errors';
 import { applySplices, encodeScalar, Splice } from './text';
 import { KetValues } from './values';
@@ -31,7 +32,7 @@ export interface GroupVarsEdit {
  */
 export function editGroupVars(text: string, values: KetValues, urls: RepositoryUrls | undefined): GroupVarsEdit {
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) throw new KetFileError(GROUP_VARS, `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  if (doc.errors.length > 0) throw new KetFileError(GROUP_VARS, `is not valid YAML at ${describeYamlError(doc.errors[0])}`);
   if (!isMap(doc.contents)) throw new KetFileError(GROUP_VARS, 'expected a YAML mapping of variables (KET group_vars)');
   const scalars = new Map<string, Scalar>();
   for (const pair of doc.contents.items) {

@@ -6,6 +6,7 @@ import { readReleaseManifest, releaseFromManifest, ReleaseManifest } from '../re
 import { fetchVerifiedReleaseIndex, newestRelease, ReleaseIndex, unservedPackages } from '../release-manifest/repository';
 import { UserError } from '../util/errors';
 import { Logger, silentLogger } from '../util/log';
+import { problemList } from '../util/problem-list';
 import { editMakefile, editProvisionDoc, editReadmeComponents, MAKEFILE, PROVISION_MD, README_MD } from './docs';
 import { KetFileError } from './errors';
 import { editGroupVars, GROUP_VARS, RepositoryUrls } from './group-vars';
@@ -266,9 +267,7 @@ function editAll(
   attempt(README_MD, (text) => editReadmeComponents(text, values));
   attempt(MAKEFILE, (text) => editMakefile(text, values));
   if (refusals.length > 0)
-    throw new UserError(
-      `the KET checkout does not look as expected; nothing written:\n${refusals.map((r) => `  - ${r.message}`).join('\n')}`,
-    );
+    throw new UserError(`the KET checkout does not look as expected; nothing written:\n${problemList(refusals.map((r) => r.message))}`);
   if (variables) findings.push(...checkBundledImages(variables, values));
   return edited;
 }

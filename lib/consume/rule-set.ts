@@ -1,5 +1,6 @@
 import leven from 'leven';
 import { isMap, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
+import { describeYamlError } from '../util/yaml-error';
 import { KetFileError } from './errors';
 import { applySplices, encodeScalar, Splice } from './text';
 import { KetValues } from './values';
@@ -35,8 +36,7 @@ export function editRuleSets(text: string, values: KetValues): { text: string; f
   const splices: Splice[] = [];
   const findings: string[] = [];
   for (const set of findRuleSets(text)) {
-    const yamlText = text.slice(set.start, set.end);
-    for (const rule of packageRules(yamlText, set.name)) {
+    for (const rule of packageRules(text, set)) {
       const pkg = values.packages.get(rule.packageName);
       if (!pkg || !rule.version) continue;
       const rpm = rule.when.some((w) => RPM_PLATFORMS.includes(w));
@@ -55,7 +55,7 @@ export function editRuleSets(text: string, values: KetValues): { text: string; f
   }
   const out = applySplices(text, splices);
   // The inspector panics on a rule set that does not parse: prove the edited YAML still does.
-  const after = findRuleSets(out).map((set) => ({ name: set.name, rules: packageRules(out.slice(set.start, set.end), set.name) }));
+  const after = findRuleSets(out).map((set) => ({ name: set.name, rules: packageRules(out, set) }));
   findings.push(...missedRules(after, values));
   return { text: out, findings };
 }
@@ -103,12 +103,24 @@ export interface PackageRule {
   readonly version?: Scalar;
 }
 
-/** The PackageDependency rules of one rule set's YAML. @throws KetFileError when it does not parse. */
-export function packageRules(yamlText: string, constant: string): PackageRule[] {
-  const doc = parseDocument(yamlText, { keepSourceTokens: false });
-  if (doc.errors.length > 0)
-    throw new KetFileError(RULE_SET, `the YAML of ${constant} does not parse: ${doc.errors[0].message.split('\n')[0]}`);
-  if (!isSeq(doc.contents)) throw new KetFileError(RULE_SET, `expected ${constant} to hold a YAML list of rules`);
+/**
+ * The PackageDependency rules of one rule set: the YAML of `set` (from findRuleSets) in the Go
+ * file's `text`. Version scalars' ranges are offsets into that YAML (add set.start for the file).
+ * @throws KetFileError when it does not parse, naming the line and column in the Go file.
+ */
+export function packageRules(text: string, set: { name: string; start: number; end: number }): PackageRule[] {
+  const doc = parseDocument(text.slice(set.start, set.end), { keepSourceTokens: false });
+  if (doc.errors.length > 0) {
+    // Where the YAML starts in the Go file: positions in the file, not in the raw string.
+    const before = text.slice(0, set.start);
+    const lineOffset = before.split('\n').length - 1;
+    const columnOffset = set.start - (before.lastIndexOf('\n') + 1);
+    throw new KetFileError(
+      RULE_SET,
+      `the YAML of ${set.name} does not parse, at ${describeYamlError(doc.errors[0], lineOffset, columnOffset)}`,
+    );
+  }
+  if (!isSeq(doc.contents)) throw new KetFileError(RULE_SET, `expected ${set.name} to hold a YAML list of rules`);
   const rules: PackageRule[] = [];
   for (const item of doc.contents.items) {
     if (!isMap(item) || String(item.get('kind')) !== 'PackageDependency') continue;

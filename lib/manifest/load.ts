@@ -1,4 +1,5 @@
 import { UserError } from '../util/errors';
+import { problemList } from '../util/problem-list';
 import { lazyValidator } from '../validation/lazy-validator';
 import { fieldPath, parseYamlWithSchema, readYamlFile, SchemaMessages, valueAt } from '../util/yaml-schema';
 import { DEFAULT_MANIFEST } from './defaults';
@@ -12,7 +13,7 @@ export class ManifestError extends UserError {
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`${file}: invalid release manifest:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`${file}: invalid release manifest:\n${problemList(problems)}`);
   }
 }
 

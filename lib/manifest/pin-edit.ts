@@ -2,6 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap } from 'yaml';
 import { UserError } from '../util/errors';
+import { describeYamlError } from '../util/yaml-error';
 
 /** One `unpinned: true` to replace with a checksum or digest. */
 export interface ManifestPin {
@@ -25,6 +26,8 @@ const entryKindOf = { sources: 'source', images: 'image' } as const;
  */
 export function applyPins(text: string, pins: readonly ManifestPin[], file: string): string {
   const doc = parseDocument(text);
+  // The file is read again to be written (it may have been edited since it was loaded).
+  if (doc.errors.length > 0) throw new UserError(`${file}: YAML syntax error at ${describeYamlError(doc.errors[0])}`);
   const packages = doc.get('packages');
   if (!isSeq(packages)) throw new UserError(`${file}: no packages list`);
   const edits: Array<{ start: number; end: number; text: string }> = [];

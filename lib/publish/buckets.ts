@@ -200,8 +200,14 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
   }
 }
 
-function refusal(problems: readonly string[]): UserError {
-  return new UserError(
-    `publish refused (${problems.length} problem(s)); nothing was written:\n${problems.map((p) => `- ${p}`).join('\n')}`,
-  );
+/**
+ * A refused publish: every problem on its own "- " line, and the count of those lines. A message
+ * that already lists several problems joined with "\n- " (rpm.ts names every damaged metadata
+ * file of a repository so, in one rejection) counts as each of them: the count is what the
+ * reader sees listed, never "1 problem(s)" over two damaged files.
+ * @param problems one message per problem found (a problem's own detail lines are indented, not "- ")
+ */
+export function refusal(problems: readonly string[]): UserError {
+  const listed = problems.flatMap((p) => p.split('\n- '));
+  return new UserError(`publish refused (${listed.length} problem(s)); nothing was written:\n${listed.map((p) => `- ${p}`).join('\n')}`);
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { UserError } from './errors';
+import { describeYamlError } from './yaml-error';
 
 /**
  * The one path from a YAML file to validated data, shared by release.yaml (lib/manifest/load.ts)
@@ -48,7 +49,9 @@ export function readYamlFile(file: string, what: string): { text: string; name: 
 /**
  * Parses YAML text and validates it. Returns the data when valid, else every problem found (one
  * edit-run cycle fixes them all); a YAML syntax error is reported alone, as its first error is
- * the real one and the rest are usually echoes.
+ * the real one and the rest are usually echoes: "YAML syntax error at line L, column C: REASON"
+ * with the yaml library's code frame on the lines below (lib/util/yaml-error). An alias without
+ * its anchor is one too ("YAML error at line L, column C: Unresolved alias …").
  */
 export function parseYamlWithSchema(
   text: string,
@@ -57,10 +60,28 @@ export function parseYamlWithSchema(
 ): { data: unknown; problems: readonly string[] } {
   // yaml loads on first use (a command that reads no YAML file does without it).
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, on first use
-  const { parseDocument } = require('yaml') as typeof import('yaml');
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) return { data: undefined, problems: [`YAML syntax: ${doc.errors[0].message.split('\n')[0]}`] };
-  const data = doc.toJS() as unknown;
+  const { LineCounter, parseDocument, visit } = require('yaml') as typeof import('yaml');
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, lineCounter });
+  if (doc.errors.length > 0) return { data: undefined, problems: [`YAML syntax error at ${describeYamlError(doc.errors[0])}`] };
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    // Aliases are resolved here, not by the parser: an unresolved one (or too many, the
+    // library's guard against alias bombs) is a ReferenceError with no position of its own.
+    if (!(e instanceof ReferenceError)) throw e;
+    let offset: number | undefined;
+    visit(doc, {
+      Alias: (_key, node) => {
+        if (node.resolve(doc) !== undefined || !node.range) return undefined;
+        offset = node.range[0];
+        return visit.BREAK;
+      },
+    });
+    const at = offset === undefined ? undefined : lineCounter.linePos(offset);
+    return { data: undefined, problems: [`YAML error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${e.message}`] };
+  }
   if (validate(data)) return { data, problems: [] };
   const errors = (validate.errors ?? []).filter((e) => !messages.ignore?.(e));
   return { data, problems: [...new Set(errors.map((e) => describeSchemaError(data, e, messages)))] };

@@ -69,6 +69,17 @@ export function unexpectedPackages(
   };
 }
 
+/**
+ * How many of the expected packages (the release manifest's; a clone's, the source repository's)
+ * a listing has at their exact versions, for the log: "N of M expected package(s) listed at their
+ * exact versions". Only those count: other versions of them and strays (names not expected) are
+ * reported on their own lines (reportUnexpected), the missing ones as problems.
+ */
+export function listingSummary(expected: readonly ExpectedPackage[], listed: readonly ListedPackage[]): string {
+  const found = expected.length - missingPackages(expected, listed).length;
+  return `${found} of ${expected.length} expected package(s) listed at their exact versions`;
+}
+
 function reportUnexpected(repo: string, expected: readonly ExpectedPackage[], listed: readonly ListedPackage[], logger: Logger): void {
   const { otherVersions, strays } = unexpectedPackages(expected, listed);
   if (otherVersions.length)
@@ -202,7 +213,7 @@ export async function verifyRpmRepository(url: string, expected: readonly Expect
     } catch (e) {
       return [clientFailure(`RPM repository ${base}: dnf cannot list the packages`, e, dnfReason)];
     }
-    logger.info(`dnf: ${base} lists ${listed.length} package(s), metadata signature OK`);
+    logger.info(`dnf: ${base} metadata signature OK, ${listingSummary(expected, listed)}`);
     reportUnexpected(`RPM repository ${base}`, expected, listed, logger);
     const missing = missingPackages(expected, listed);
     for (const p of missing)
@@ -377,10 +388,8 @@ export async function verifyDebRepository(
     const listsDir = path.join(root, 'var/lib/apt/lists');
     const indexes = (await readdir(listsDir)).filter((f) => f.endsWith('_Packages'));
     const listed = (await Promise.all(indexes.map(async (f) => parsePackagesIndex(await readFile(path.join(listsDir, f), 'utf8'))))).flat();
+    logger.info(`apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listingSummary(expected, listed)}`);
     reportUnexpected(`DEB repository ${base}`, expected, listed, logger);
-    logger.info(
-      `apt-get: ${base} ${distribution} accepted (InRelease signature OK), ${listed.length} version(s) of the expected packages listed`,
-    );
     const missing = missingPackages(expected, listed);
     for (const p of missing)
       problems.push(

@@ -198,8 +198,24 @@ describe('deployment configuration', () => {
     );
   });
 
-  test('YAML syntax errors and duplicate keys', () => {
-    expect(problemsOf('source: [\n')).toEqual([expect.stringMatching(/^YAML syntax: /)]);
-    expect(problemsOf(`${committed}\nstackPrefix: Again\n`)).toEqual([expect.stringMatching(/^YAML syntax: Map keys must be unique/)]);
+  test('YAML syntax errors and duplicate keys: line, column, the reason and the offending line', () => {
+    expect(problemsOf('source: [\n')).toEqual([
+      'YAML syntax error at line 2, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]\n  source: [\n\n  ^',
+    ]);
+    const line = committed.split('\n').length + 1;
+    expect(problemsOf(`${committed}\nstackPrefix: Again\n`)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^YAML syntax error at line ${line}, column 1: Map keys must be unique\n(.*\n)?  stackPrefix: Again\n  \\^`),
+      ),
+    ]);
+    // The whole message: the file, then the problem with its code frame indented under it.
+    expect(() => parseDeploymentConfig('source:\n  owner: a: b\n', 'deploy.config.yaml')).toThrow(
+      new DeploymentConfigError('deploy.config.yaml', [
+        'YAML syntax error at line 2, column 10: Nested mappings are not allowed in compact mappings\n    owner: a: b\n           ^',
+      ]),
+    );
+    expect(new DeploymentConfigError('deploy.config.yaml', ['first\n  frame\n\n  ^']).message).toBe(
+      'deploy.config.yaml: invalid deployment configuration:\n  - first\n      frame\n\n      ^',
+    );
   });
 });

@@ -528,6 +528,11 @@ describe('publish and verify (integration, slow)', () => {
       method: 'PUT',
       body: gzipSync(gunzipSync(other).toString('utf8').replace('</otherdata>', '<!-- --></otherdata>')),
     });
+    // Both damaged: each named, and counted as the two problems listed.
+    const both = await publishRepositories(options(r, b2)).catch((e: Error) => e);
+    expect(String(both)).toMatch(/publish refused \(2 problem\(s\)\); nothing was written:\n- RPM repository .*\n- RPM repository .*$/);
+    expect(String(both)).toContain(`${href} does not match the sha256 checksum`);
+    expect(String(both)).toContain(`${otherHref} does not match the sha256 checksum`);
     await put(original);
     await expect(publishRepositories(options(r, b2))).rejects.toThrow(
       `${otherHref} does not match the sha256 checksum repomd.xml lists for it`,
@@ -687,6 +692,10 @@ describe('publish and verify (integration, slow)', () => {
     expect(await verifyRpmRepository(store.bucketUrl(r.rpm), rpmExpected(release2), logger)).toEqual([]);
     expect(await verifyDebRepository(store.bucketUrl(r.deb), debExpected(release2), logger)).toEqual([]);
     const text = notes.join('\n');
+    // The summary counts the release's packages found, not the stray or the older versions.
+    const found = `${release2.length} of ${release2.length} expected package\\(s\\) listed at their exact versions`;
+    expect(text).toMatch(new RegExp(`info: dnf: .* metadata signature OK, ${found}$`, 'm'));
+    expect(text).toMatch(new RegExp(`info: apt-get: .* accepted \\(InRelease signature OK\\), ${found}$`, 'm'));
     expect(text).toMatch(/info: RPM repository .*: also serves other versions of the release's packages: .*kubelet 1\.7\.4-1/);
     expect(text).toMatch(/warn: RPM repository .*: serves stray 0\.1-1, which the release manifest does not name/);
     expect(text).toMatch(/info: DEB repository .*: also serves other versions .*etcd 3\.1\.10-1/);
@@ -795,10 +804,20 @@ describe('publish and verify (integration, slow)', () => {
       const bad = path.join(dir, 'bad-manifests');
       await mkdir(bad, { recursive: true });
       await writeFile(path.join(bad, 'syntax.yaml'), 'metadata: [\n');
+      await writeFile(path.join(bad, 'nested.yaml'), 'metadata:\n  vendor: a: b\npackages: []\n');
       await writeFile(path.join(bad, 'unknown.yaml'), 'metadata: {}\npackages: []\nbogusKey: 1\n');
       const mark = trace.length;
       for (const [file, message] of [
-        ['syntax.yaml', /syntax\.yaml: invalid release manifest/],
+        // The yaml library's whole reason, the position and the offending line (its code frame),
+        // not the message cut at "column 1:".
+        [
+          'syntax.yaml',
+          /syntax\.yaml: invalid release manifest:\n {2}- YAML syntax error at line 2, column 1: Flow sequence in block collection must be sufficiently indented and end with a \]\n {6}metadata: \[\n\n {6}\^\n/,
+        ],
+        [
+          'nested.yaml',
+          /nested\.yaml: invalid release manifest:\n {2}- YAML syntax error at line 2, column 11: Nested mappings are not allowed in compact mappings\n {8}vendor: a: b\n {16}\^\n/,
+        ],
         ['unknown.yaml', /unknown\.yaml: invalid release manifest:[\s\S]*unknown key "bogusKey"/],
         ['absent.yaml', /absent\.yaml: cannot read the release manifest/],
       ] as const) {

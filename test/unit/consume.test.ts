@@ -128,7 +128,7 @@ describe('consume: moving a KET-shaped checkout to a release', () => {
         seen.push(`${s.name}/${r.packageName}/${when.join(',')}`);
       }
       // The library's own reader sees the same rules.
-      expect(packageRules(go.slice(s.start, s.end), s.name).length).toBeGreaterThan(0);
+      expect(packageRules(go, s).length).toBeGreaterThan(0);
     }
     expect(seen).toHaveLength(10);
   });
@@ -162,7 +162,7 @@ describe('consume refuses, naming the file and what it expected, and leaves ever
     [
       'all.yaml that is not YAML',
       (ket) => edit(ket, 'ansible/group_vars/all.yaml', (t) => `${t}broken: "unterminated\n`),
-      /ansible\/group_vars\/all\.yaml: is not valid YAML/,
+      /ansible\/group_vars\/all\.yaml: is not valid YAML at line \d+, column \d+: Missing closing "quote\n {6}broken: "unterminated\n/,
     ],
     [
       'rule_set.go without the upgrade rule set',
@@ -172,7 +172,7 @@ describe('consume refuses, naming the file and what it expected, and leaves ever
     [
       'a rule set whose YAML does not parse',
       (ket) => edit(ket, 'pkg/inspector/rule/rule_set.go', (t) => t.replace('  packageName: curl', '  packageName: [curl')),
-      /rule_set\.go: the YAML of defaultRuleSet does not parse/,
+      /rule_set\.go: the YAML of defaultRuleSet does not parse, at line \d+, column \d+: .+\n {6}.*packageName: \[curl\n/,
     ],
     [
       'prepare.go without install commands',
@@ -202,6 +202,27 @@ describe('consume refuses, naming the file and what it expected, and leaves ever
     const release = await releaseFile(fixtureRelease(RELEASE_B));
     await expect(consumeRelease({ ketDir: ket, release })).rejects.toThrow(message);
     expect(await snapshot(ket)).toEqual(before);
+  });
+
+  test('a YAML error in a KET file names its line and column in that file, the reason and the line', () => {
+    const files = ketFixtureFiles(RELEASE_A);
+    const all = `${files['ansible/group_vars/all.yaml']}broken: a: b\n`;
+    const allLine = all.split('\n').length - 1;
+    expect(() => editGroupVars(all, ketValues(fixtureRelease(RELEASE_B)), undefined)).toThrow(
+      `ansible/group_vars/all.yaml: is not valid YAML at line ${allLine}, column 9: Nested mappings are not allowed in compact mappings\n  broken: a: b\n          ^`,
+    );
+    // The rule set is YAML inside a Go raw string: the position is the Go file's.
+    const go = files['pkg/inspector/rule/rule_set.go'].replace('  packageName: curl', '  packageName: curl: x');
+    const goLine = go.split('\n').findIndex((l) => l === '  packageName: curl: x') + 1;
+    const set = findRuleSets(go)[0];
+    expect(() => packageRules(go, set)).toThrow(
+      `pkg/inspector/rule/rule_set.go: the YAML of defaultRuleSet does not parse, at line ${goLine}, column 16: Nested mappings are not allowed in compact mappings\n    packageName: curl: x\n                 ^`,
+    );
+    // On the raw string's first line (after the backquote) the column is the Go file's too.
+    const first = 'const defaultRuleSet = `a: b: c\n`\nconst upgradeRuleSet = `[]`\n';
+    expect(() => packageRules(first, findRuleSets(first)[0])).toThrow(
+      'the YAML of defaultRuleSet does not parse, at line 1, column 28: Nested mappings are not allowed in compact mappings\n  a: b: c\n     ^',
+    );
   });
 
   test('several broken files are reported together', async () => {

@@ -51,6 +51,19 @@ describe('loadManifestOffThread (compiled, on a worker thread)', () => {
     expect((error as Error).message).toBe(expected.message);
   });
 
+  it('rejects a YAML syntax error with the reason, line, column and code frame, as loadManifest does', async () => {
+    const file = path.join(dir, 'syntax.yaml');
+    writeFileSync(file, 'metadata:\n  vendor: a: b\n');
+    const error = await loadManifestOffThread(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as Error).message).toBe(
+      `${file}: invalid release manifest:\n` +
+        '  - YAML syntax error at line 2, column 11: Nested mappings are not allowed in compact mappings\n' +
+        '        vendor: a: b\n' +
+        '                ^',
+    );
+  });
+
   it('rejects a missing file with a UserError naming it', async () => {
     const file = path.join(dir, 'absent.yaml');
     const error = await loadManifestOffThread(file).catch((e: unknown) => e);

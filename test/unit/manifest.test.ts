@@ -156,8 +156,65 @@ describe('manifest validation', () => {
 
   test('a duplicate YAML key is a syntax error, not a silent override', () => {
     expect(problemsOf(manifestText(kubelet.replace('iteration: 1', 'iteration: 1\n    iteration: 2')))[0]).toMatch(
-      /^YAML syntax: Map keys must be unique/,
+      /^YAML syntax error at line 15, column 5: Map keys must be unique\n/,
     );
+  });
+
+  // The yaml library's message is "REASON at line L, column C:" then a code frame on the next
+  // lines; only its first line was kept, which ended at the colon.
+  test.each([
+    [
+      'a nested mapping in a compact one',
+      'metadata:\n  vendor: Test\n  license: a: b\npackages: []\n',
+      [
+        'YAML syntax error at line 3, column 12: Nested mappings are not allowed in compact mappings',
+        '    license: a: b',
+        '             ^',
+      ],
+    ],
+    [
+      'a key over two lines',
+      'metadata:\n  vendor\n  license: x\npackages: []\n',
+      ['YAML syntax error at line 2, column 3: Implicit keys need to be on a single line', '  metadata:', '    vendor', '    ^'],
+    ],
+    [
+      'an unclosed flow sequence',
+      'metadata: [\n',
+      [
+        'YAML syntax error at line 2, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]',
+        '  metadata: [',
+        '',
+        '  ^',
+      ],
+    ],
+  ])('a YAML syntax error (%s) names the file, line and column, the reason, and shows the line', (_case, text, lines) => {
+    const error = (() => {
+      try {
+        parseManifest(text, 'release.yaml');
+      } catch (e) {
+        return e as ManifestError;
+      }
+      throw new Error('parsed');
+    })();
+    expect(error).toBeInstanceOf(ManifestError);
+    expect(error.problems).toEqual([lines.join('\n')]);
+    // Under its bullet, the frame indented below the first line.
+    expect(error.message).toBe(
+      `release.yaml: invalid release manifest:\n  - ${lines[0]}\n${lines
+        .slice(1)
+        .map((l) => (l ? `    ${l}` : l))
+        .join('\n')}`,
+    );
+  });
+
+  test('an alias without its anchor, or an alias bomb, is a YAML error, not a crash', () => {
+    expect(problemsOf(manifestText(kubelet.replace('iteration: 1', 'iteration: *one')))).toEqual([
+      'YAML error at line 14, column 16: Unresolved alias (the anchor must be set before the alias): one',
+    ]);
+    const bomb = `a: &a [1, 2]\nb: &b [${Array(10).fill('*a').join(', ')}]\nc: [${Array(10).fill('*b').join(', ')}]\n`;
+    expect(problemsOf(`${manifestText(kubelet)}\n${bomb}`)).toEqual([
+      'YAML error: Excessive alias count indicates a resource exhaustion attack',
+    ]);
   });
 
   test('an unknown top-level key is named', () => {
@@ -201,6 +258,15 @@ describe('pinning edits', () => {
     expect(() =>
       applyPins(pinned, [{ packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest }], 'm.yaml'),
     ).toThrow('image "pause" is not marked unpinned');
+  });
+
+  test('a manifest broken since it was loaded is a YAML syntax error naming the line, not a wrong edit', () => {
+    const pin: ManifestPin = { packageName: 'kismatic-offline', list: 'images', entry: 'pause', key: 'digest', value: digest };
+    expect(() => applyPins(`${text}oops: a: b\n`, [pin], 'm.yaml')).toThrow(
+      new RegExp(
+        `^m\\.yaml: YAML syntax error at line ${text.split('\n').length}, column 7: Nested mappings are not allowed in compact mappings\n  oops: a: b\n {8}\\^$`,
+      ),
+    );
   });
 
   test('pinning the committed release.yaml changes only the pinned lines, byte for byte', () => {

@@ -29,7 +29,8 @@ import { Cleanup } from '../../lib/publish/cleanup';
 import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';
 import { kismaticRepoFile } from '../../lib/publish/rpm';
 import { bucketHttpUrl, parseS3Url } from '../../lib/publish/s3';
-import { missingPackages, parseMadison, parseRepoquery } from '../../lib/verify';
+import { listingSummary, missingPackages, parseMadison, parseRepoquery } from '../../lib/verify';
+import { refusal } from '../../lib/publish/buckets';
 
 describe('store conditional writes', () => {
   test('If-None-Match: * fails only when the key exists', () => {
@@ -163,6 +164,48 @@ describe('verify listings', () => {
         listed,
       ),
     ).toEqual([{ name: 'etcd', version: '3.1.11-1' }]);
+  });
+
+  test('the summary counts the manifest’s packages found, not strays or other versions', () => {
+    const expected = [
+      { name: 'kubelet', version: '1.7.4-1' },
+      { name: 'etcd', version: '3.1.11-1' },
+      { name: 'kubectl', version: '1.7.4-1' },
+    ];
+    const listed = [
+      { name: 'kubelet', version: '1.7.4-1' },
+      { name: 'kubelet', version: '1.7.3-1' },
+      { name: 'etcd', version: '3.1.11-1' },
+      { name: 'etcd', version: '3.1.11-1' },
+      { name: 'stray', version: '0.1-1' },
+      { name: 'stray', version: '0.2-1' },
+    ];
+    expect(listingSummary(expected, listed)).toBe('2 of 3 expected package(s) listed at their exact versions');
+    expect(listingSummary(expected, [])).toBe('0 of 3 expected package(s) listed at their exact versions');
+  });
+});
+
+describe('publish refusal', () => {
+  test('counts what it lists: a message naming several damaged files is as many problems', () => {
+    const damaged = [
+      'RPM repository s3://r: repodata/a-primary.xml.gz does not match',
+      'RPM repository s3://r: repodata/b-other.xml.gz does not match',
+    ];
+    const conflict =
+      'DEB repository s3://d: 1 package(s) already published with different bytes:\n  etcd 3.1.10-1 (amd64): published sha256 a, this build b';
+    const message = refusal([damaged.join('\n- '), conflict, 'stray.rpm: stray is not a package of the release manifest']).message;
+    expect(message).toBe(
+      [
+        'publish refused (4 problem(s)); nothing was written:',
+        `- ${damaged[0]}`,
+        `- ${damaged[1]}`,
+        `- ${conflict}`,
+        '- stray.rpm: stray is not a package of the release manifest',
+      ].join('\n'),
+    );
+    // The count is the number of "- " lines the reader sees.
+    const count = Number(/\((\d+) problem\(s\)\)/.exec(message)![1]);
+    expect(message.split('\n').filter((l) => l.startsWith('- '))).toHaveLength(count);
   });
 });
 

@@ -485,7 +485,8 @@ export interface ReleaseListing {
  * (text before or after the block, a second signed message) is refused rather than guessed at:
  * apt refuses it too (apt-pkg's SplitClearSignedFile), and the key guard's gpg verifies only the
  * signed part, whose text it writes out; the caller compares that with this.
- * @returns the signed text, each line ending in LF (as gpg writes it out)
+ * @returns the signed text, each line ending in LF without trailing spaces or tabs (as gpg writes it
+ *   out)
  * @throws UserError naming `file` when it is not one clear-signed message
  */
 export function clearSignedText(body: Buffer, file: string): string {
@@ -498,7 +499,8 @@ export function clearSignedText(body: Buffer, file: string): string {
   const text: string[] = [];
   for (i++; i < lines.length && lines[i] !== '-----BEGIN PGP SIGNATURE-----'; i++) {
     if (lines[i].startsWith('-----BEGIN PGP ')) throw fail('a second message inside the signed text');
-    text.push(lines[i].startsWith('- ') ? lines[i].slice(2) : lines[i]);
+    // Trailing spaces and tabs are not signed (RFC 4880 §7.1), and gpg writes the text without them.
+    text.push((lines[i].startsWith('- ') ? lines[i].slice(2) : lines[i]).replace(/[ \t]+$/, ''));
   }
   const end = lines.indexOf('-----END PGP SIGNATURE-----', i);
   if (i >= lines.length || end < 0) throw fail('no complete signature block');

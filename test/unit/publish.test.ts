@@ -158,6 +158,13 @@ describe('InRelease: the signed text and its SHA256 listing', () => {
     expect(clearSigned(text).toString()).toContain('\n- -----BEGIN PGP fake armor line\n- - one dash line\n-----BEGIN PGP SIGNATURE');
     expect(clearSignedText(clearSigned(text), 'InRelease')).toBe(text);
     expect(clearSignedText(Buffer.from(clearSigned(text).toString().replace(/\n/g, '\r\n')), 'InRelease')).toBe(text);
+    // Trailing whitespace is not signed: gone, as in gpg's output.
+    expect(
+      clearSignedText(
+        Buffer.from(clearSigned(text).toString().replace('Suite: kismatic-xenial\n', 'Suite: kismatic-xenial \t\n')),
+        'InRelease',
+      ),
+    ).toBe(text);
   });
 
   test.each([

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
@@ -12,17 +13,19 @@ import { Logger, timed } from '../util/log';
 import { CACHE_REVALIDATE, cacheControlOf, COMPONENT, DEB_ARCH, DISTRIBUTION } from './layout';
 import {
   classifyPackages,
+  clearSignedText,
   conflictMessage,
   decompressMetadata,
   namedEntriesAgree,
   packageIdentity,
   packagesIndexEntriesNamed,
   parsePackagesIndex,
+  parseReleaseSha256,
   PublishedPackage,
 } from './metadata';
 import { sha256File } from './package-file';
 import { PreparedRepository, PublishResult, readRepositoryKeys, RepositoryState } from './repository';
-import { Bucket, getObjectBytes, getObjectStream } from './s3';
+import { Bucket, getObjectBytes, getObjectStream, headObject } from './s3';
 import { clearSignSha512, detachSignSha512 } from './sign';
 import { contentTypeOf, putBytes, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { copyObject } from '../clone/objects';
@@ -116,8 +119,80 @@ export function distsUploadPhase(rel: string): 'by-hash' | 'index' | 'top' | 'sk
   return 'index';
 }
 
-const RELEASE = `dists/${DISTRIBUTION}/Release`;
 const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
+/** PACKAGES_INDEX as InRelease lists it (relative to dists/DISTRIBUTION/). */
+const PACKAGES_LISTED = `${COMPONENT}/binary-${DEB_ARCH}/Packages.gz`;
+
+/** The Packages index a publish reads, as readListedIndex found it. */
+interface ListedIndex {
+  /** Its gzip bytes; undefined for an empty repository (neither Packages.gz nor InRelease). */
+  readonly body?: Buffer;
+  /** Where they were read: PACKAGES_INDEX, or its by-hash copy InRelease names. */
+  readonly source: string;
+  /** The Release text InRelease holds (clearSignedText), when there is an InRelease. */
+  readonly releaseText?: string;
+  /** Why the published tree must be written again even with nothing new (undefined: it is complete). */
+  readonly incomplete?: string;
+}
+
+/**
+ * The Packages index a publish reads: the one the signed InRelease lists (SHA256 and size), which
+ * is what apt reads (by hash). Read from Packages.gz on the normal path (fetched with InRelease:
+ * no extra request); a Packages.gz other than the listed one is read from the listed by-hash copy
+ * instead, when the bucket's Packages.gz is one a publish wrote (its own by-hash copy exists):
+ * publish uploads the plain indexes and the top files at once, so a publish killed among those
+ * writes leaves either the previous or the next index beside the InRelease. The publish then
+ * writes the tree again (`incomplete`). A Packages.gz without InRelease is a first publish killed
+ * before its top files (or top files lost): its index is read as it is (no signed listing exists;
+ * every package it lists is checked against the pool when the aptly database lacks it) and the
+ * tree is written again, completing it.
+ * @param index Packages.gz as the bucket holds it, if any
+ * @param inRelease InRelease as the bucket holds it, if any (its signature is the key guard's)
+ * @throws UserError naming the file and the repository ("the repository is damaged", nothing
+ *   written): InRelease not one clear-signed Release with a SHA256 field listing Packages.gz; the
+ *   listed index missing from the bucket (plain and by hash); a Packages.gz whose bytes are neither
+ *   the listed ones nor ones a publish wrote
+ */
+async function readListedIndex(b: Bucket, index: Buffer | undefined, inRelease: Buffer | undefined, logger: Logger): Promise<ListedIndex> {
+  if (!inRelease) {
+    if (!index) return { source: PACKAGES_INDEX };
+    const incomplete = `${PACKAGES_INDEX} exists but ${IN_RELEASE} does not (a first publish interrupted before its Release files)`;
+    logger.warn(`${b.label}: ${incomplete}; publishing its packages again to complete the repository`);
+    return { body: index, source: PACKAGES_INDEX, incomplete };
+  }
+  const releaseText = clearSignedText(inRelease, `${b.label}: ${IN_RELEASE}`);
+  const entry = parseReleaseSha256(releaseText, `${b.label}: ${IN_RELEASE}`).get(PACKAGES_LISTED);
+  if (!entry) throw new UserError(`${b.label}: ${IN_RELEASE} does not list ${PACKAGES_LISTED}; the repository is damaged: nothing written`);
+  const describe = (bytes: Buffer) => `SHA256 ${sha256Of(bytes)}, ${bytes.length} bytes`;
+  const matches = (bytes: Buffer | undefined): boolean =>
+    bytes !== undefined && bytes.length === entry.size && sha256Of(bytes) === entry.sha256;
+  if (index && matches(index)) return { body: index, source: PACKAGES_INDEX, releaseText };
+
+  // Not the listed index: where the listed one is, and whether a publish wrote the bucket's one.
+  const byHash = (sha256: string) => `${path.posix.dirname(PACKAGES_INDEX)}/by-hash/SHA256/${sha256}`;
+  const listedKey = byHash(entry.sha256);
+  const [listedCopy, ownCopy] = await Promise.all([
+    getObjectBytes(b, listedKey),
+    index ? headObject(b, byHash(sha256Of(index))) : Promise.resolve(undefined),
+  ]);
+  const listedAs = `${IN_RELEASE} lists it with SHA256 ${entry.sha256}, ${entry.size} bytes`;
+  if (!matches(listedCopy?.body))
+    throw new UserError(
+      `${b.label}: ${PACKAGES_INDEX} ${index ? `holds other bytes than ${IN_RELEASE} lists (${describe(index)}; ${listedAs})` : `is missing (${listedAs})`}, and its by-hash copy ${listedKey} ${listedCopy ? `holds other bytes (${describe(listedCopy.body)})` : 'is missing too'}: the repository is damaged; nothing written`,
+    );
+  if (index && (!ownCopy || ownCopy.size !== index.length))
+    throw new UserError(
+      `${b.label}: ${PACKAGES_INDEX} holds other bytes than ${IN_RELEASE} lists (${describe(index)}; ${listedAs}), and no publish wrote them (no by-hash copy): the repository is damaged; nothing written. Find out what changed it; the listed index is ${listedKey} (copy it over ${PACKAGES_INDEX} to restore it)`,
+    );
+  const incomplete = `${PACKAGES_INDEX} ${index ? 'is not' : 'is missing, not'} the index ${IN_RELEASE} lists (a publish interrupted among its last writes)`;
+  logger.warn(`${b.label}: ${incomplete}; reading the listed index from ${listedKey} and writing the tree again`);
+  return { body: listedCopy!.body, source: listedKey, releaseText, incomplete };
+}
+
+/** SHA256 of bytes in memory, hex (an index of a few MB: hashed on this thread in milliseconds). */
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
 
 /**
  * Reads the repository, checks the build against it and prepares everything locally (aptly's
@@ -159,7 +234,43 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
     Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
   );
-  const indexText = index ? await decompressMetadata(PACKAGES_INDEX, index.body) : '';
+  const guard = timed(logger, 'key', `${b.label}: key guard`, () =>
+    readRepositoryKeys(b, {
+      key: opts.key,
+      allowKeyChange: opts.allowKeyChange,
+      signature: inRelease?.body,
+      scratch: opts.workDir,
+      logger,
+      publicKey,
+    }),
+  );
+  guard.catch(() => undefined);
+  // The index every decision below is made from is the one the signed InRelease lists, checked
+  // here (its SHA256 and size) before anything is read from it.
+  let listed: ListedIndex;
+  let indexText: string;
+  try {
+    listed = await readListedIndex(b, index?.body, inRelease?.body, logger);
+    indexText = listed.body ? await decompressMetadata(PACKAGES_INDEX, listed.body) : '';
+  } catch (e) {
+    await Promise.all([guard.catch(() => undefined), restored.catch(() => undefined)]);
+    throw e;
+  }
+  // What the key guard's gpg verified must be the InRelease text read above (strictly, as one
+  // clear-signed message: lib/publish/metadata clearSignedText). Without a good signature the key
+  // guard refuses, unless a rotation re-signs it (allowKeyChange).
+  const checked: Promise<RepositoryState> = guard.then((state) =>
+    listed.releaseText !== undefined && state.signedText !== undefined && state.signedText.toString('utf8') !== listed.releaseText
+      ? {
+          ...state,
+          problems: [
+            ...state.problems,
+            `${b.label}: ${IN_RELEASE}: the text its signature covers is not the text publish read from it; the repository is damaged`,
+          ],
+        }
+      : state,
+  );
+  checked.catch(() => undefined);
   // The build is compared with the published entries of its names, found without parsing the
   // whole index; the whole index (every published package must still be in aptly's new one) is
   // parsed once aptly runs, when this thread only waits, and must agree with them.
@@ -172,21 +283,10 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       if (!namedEntriesAgree(published, all, names))
         throw new UserError(`${b.label}: ${PACKAGES_INDEX} lists the build's package names inconsistently; the repository is damaged`);
       logger.info(
-        `${b.label}: ${all.length} package(s) published${index ? ` (read ${PACKAGES_INDEX}, ${index.body.length} bytes)` : ' (empty repository)'}`,
+        `${b.label}: ${all.length} package(s) published${listed.body ? ` (read ${listed.source}, ${listed.body.length} bytes)` : ' (empty repository)'}`,
       );
       return all;
     }));
-  const guard = timed(logger, 'key', `${b.label}: key guard`, () =>
-    readRepositoryKeys(b, {
-      key: opts.key,
-      allowKeyChange: opts.allowKeyChange,
-      signature: inRelease?.body,
-      scratch: opts.workDir,
-      logger,
-      publicKey,
-    }),
-  );
-  guard.catch(() => undefined);
   const classified = classifyPackages(opts.debs, published);
   const problems: string[] = [];
   if (classified.conflicts.length) problems.push(conflictMessage(b.label, classified.conflicts));
@@ -200,21 +300,22 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     await Promise.all([restored.catch(() => undefined), allPublished()]);
     return { problems: [...state.problems, ...problems], result, write: async () => result };
   };
-  if (problems.length) return refusal(await guard);
+  if (problems.length) return refusal(await checked);
 
-  if (classified.fresh.length === 0) {
+  // Nothing new, and the repository complete: its Release stays (a rotation signs it again).
+  // An incomplete one (listed.incomplete) is published again below, completing it.
+  if (classified.fresh.length === 0 && !listed.incomplete) {
     await allPublished();
-    const state = await guard;
+    const state = await checked;
     if (state.problems.length) return refusal(state);
     await restored.catch(() => undefined);
     const key = await opts.key;
-    // Nothing new: the published Release stays; a rotation signs it again with the new key.
-    const release = state.rotation && inRelease ? await getObjectBytes(b, RELEASE) : undefined;
-    if (state.rotation && inRelease && !release)
-      throw new UserError(`${b.label}: ${IN_RELEASE} exists but ${RELEASE} does not; the repository is damaged`);
+    // A rotation signs the Release text InRelease holds (the one checked above) with the new key,
+    // and writes it as Release too: the three top files agree again.
+    const release = state.rotation && listed.releaseText !== undefined ? Buffer.from(listed.releaseText) : undefined;
     const signedDir = await mkdtemp(path.join(opts.workDir, 'resign-'));
     if (release) {
-      await writeFile(path.join(signedDir, 'Release'), release.body);
+      await writeFile(path.join(signedDir, 'Release'), release);
       await clearSignSha512(key, path.join(signedDir, 'Release'), path.join(signedDir, 'InRelease'));
       await detachSignSha512(key, path.join(signedDir, 'Release'), path.join(signedDir, 'Release.gpg'));
     }
@@ -229,7 +330,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
         }
         beforeEntryFiles();
         await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
-        for (const name of ['Release.gpg', 'InRelease'])
+        for (const name of ['Release', 'Release.gpg', 'InRelease'])
           await uploadFile(b, `dists/${DISTRIBUTION}/${name}`, path.join(signedDir, name), { cacheControl: CACHE_REVALIDATE });
         logger.info(`${b.label}: re-signed dists/${DISTRIBUTION} with ${key.fingerprint} (key rotation)`);
         return result;
@@ -245,11 +346,14 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     // aptly publishes (locally) while the key guard runs; a refusal throws its work away. Both
     // end before anything is thrown (no aptly left running in a folder the cleanup removes).
     const [guarded, aptlyRun] = await Promise.allSettled([
-      guard,
+      checked,
       publishIntoDirectory(opts, {
         published: allPublished,
         anyPublished: /\S/.test(indexText),
         classified,
+        // Completing an incomplete repository, the build's published packages go in again too
+        // (identical bytes: aptly and the create-only pool upload accept them).
+        adding: listed.incomplete ? [...classified.fresh, ...classified.present] : classified.fresh,
         aptlyRoot,
         outDir,
         key: opts.key,
@@ -291,6 +395,8 @@ interface Prepared {
   /** The published index lists any package. */
   readonly anyPublished: boolean;
   readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
+  /** The build's packages aptly adds and the pool receives (create-only): the new ones, or more. */
+  readonly adding: readonly BuildPackage[];
   readonly aptlyRoot: string;
   readonly outDir: string;
   /** Awaited when the Release is signed. */
@@ -308,7 +414,7 @@ interface RestoredDatabase {
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published: allPublished, anyPublished, classified, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
+  { published: allPublished, anyPublished, classified, adding, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
@@ -343,7 +449,7 @@ async function publishIntoDirectory(
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
-  logger.info(`${repo}: adding ${classified.fresh.length} package(s): ${classified.fresh.map((p) => path.basename(p.file)).join(', ')}`);
+  logger.info(`${repo}: adding ${adding.length} package(s): ${adding.map((p) => path.basename(p.file)).join(', ')}`);
   // The snapshot is only ever saved after a publish, so a restored database has the publication.
   let publishedBefore = snapshot !== undefined;
   let created = snapshot !== undefined;
@@ -419,7 +525,7 @@ async function publishIntoDirectory(
   // own names: aptly names the published pool file after the file it was given.
   const newDir = path.join(opts.workDir, 'new-debs');
   await mkdir(newDir, { recursive: true });
-  await Promise.all(classified.fresh.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
+  await Promise.all(adding.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
   let wholeIndex: Promise<PublishedPackage[]> | undefined;
   await addAndPublish(newDir, 'adding the new packages and publishing', () => {
     wholeIndex = allPublished(); // parsed while aptly runs
@@ -469,7 +575,8 @@ async function publishIntoDirectory(
   const packedDb = finishing.packed;
 
   // Where the new packages went in the pool.
-  const fresh = classified.fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
+  const uploads = adding.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
+  const fresh = new Set(classified.fresh.map(packageIdentity));
   const lost = published.filter((p) => !locations.has(packageIdentity(p)));
   if (lost.length)
     throw new UserError(
@@ -485,7 +592,7 @@ async function publishIntoDirectory(
     //    only during step 2, as it would in any order of these writes.
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
     const firstRound = Promise.all([
-      mapConcurrent(fresh, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
+      mapConcurrent(uploads, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger)),
       mapConcurrent(phase('by-hash'), 8, (rel) => putHashed(b, rel, path.join(outDir, rel))),
     ]);
     // Each plain index whose bytes the bucket holds under its by-hash SHA256 name after the first
@@ -495,7 +602,7 @@ async function publishIntoDirectory(
     twins.catch(() => undefined);
     poolRemoved = removeTree(path.join(outDir, 'pool')); // (never throws; once the first uploads have started)
     await firstRound;
-    logger.info(`${repo}: uploaded ${fresh.length} package(s)`);
+    logger.info(`${repo}: uploaded ${uploads.length} package(s)`);
     beforeEntryFiles();
     // aptly's database, for the next publish, beside the top files: everything it lists is in
     // the bucket by now (if it is lost, the next publish rebuilds it from the pool).
@@ -522,7 +629,7 @@ async function publishIntoDirectory(
     logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.fingerprint})`);
     await db;
     return {
-      added: fresh.map((p) => path.posix.basename(p.location)),
+      added: uploads.filter((p) => fresh.has(packageIdentity(p))).map((p) => path.posix.basename(p.location)),
       alreadyPresent: classified.present.map((p) => path.basename(p.file)),
     };
   };

@@ -3,7 +3,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { SaxesParser, SaxesTagPlain } from 'saxes';
-import { parseControlParagraphs } from '../util/debian-control';
+import { controlField, parseControlParagraphs } from '../util/debian-control';
 import { UserError } from '../util/errors';
 
 /**
@@ -513,4 +513,61 @@ export function conflictMessage(repo: string, conflicts: Classified<PublishedPac
     `${repo}: ${conflicts.length} package(s) already published under the same name and version with different bytes; nothing was written. ` +
     `Bump the version (or the iteration in release.yaml) instead of replacing a published package:\n${lines.join('\n')}`
   );
+}
+
+/** One index file a Release lists: its SHA256 and size in bytes. */
+export interface ReleaseListing {
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/**
+ * The text a clear-signed file (InRelease) signs, read strictly as RFC 4880 §7 writes it: the
+ * `-----BEGIN PGP SIGNED MESSAGE-----` line first, `Hash:` armor headers, a blank line, the
+ * dash-escaped text, then one signature block and nothing but whitespace after it. Anything else
+ * (text before or after the block, a second signed message) is refused rather than guessed at:
+ * apt refuses it too (apt-pkg's SplitClearSignedFile), and the key guard's gpg verifies only the
+ * signed part, whose text it writes out; the caller compares that with this.
+ * @returns the signed text, each line ending in LF without trailing spaces or tabs (as gpg writes it
+ *   out)
+ * @throws UserError naming `file` when it is not one clear-signed message
+ */
+export function clearSignedText(body: Buffer, file: string): string {
+  const lines = body.toString('utf8').split(/\r?\n/);
+  const fail = (why: string) => new UserError(`${file} is not a clear-signed message (${why}); the repository is damaged`);
+  if (lines[0] !== '-----BEGIN PGP SIGNED MESSAGE-----') throw fail('it does not begin with -----BEGIN PGP SIGNED MESSAGE-----');
+  let i = 1;
+  for (; i < lines.length && lines[i] !== ''; i++)
+    if (!/^Hash: [A-Za-z0-9, ]+$/.test(lines[i])) throw fail(`unexpected armor header: ${lines[i].slice(0, 80)}`);
+  const text: string[] = [];
+  for (i++; i < lines.length && lines[i] !== '-----BEGIN PGP SIGNATURE-----'; i++) {
+    if (lines[i].startsWith('-----BEGIN PGP ')) throw fail('a second message inside the signed text');
+    // Trailing spaces and tabs are not signed (RFC 4880 §7.1), and gpg writes the text without them.
+    text.push((lines[i].startsWith('- ') ? lines[i].slice(2) : lines[i]).replace(/[ \t]+$/, ''));
+  }
+  const end = lines.indexOf('-----END PGP SIGNATURE-----', i);
+  if (i >= lines.length || end < 0) throw fail('no complete signature block');
+  if (lines.slice(end + 1).some((l) => l.trim() !== '')) throw fail('text after the signature');
+  return text.map((l) => `${l}\n`).join('');
+}
+
+/**
+ * The SHA256 listing of a Debian Release file (the signed text of InRelease): its `SHA256:`
+ * field, one `<hash> <size> <path>` line per index, paths relative to the distribution's folder
+ * (dists/SUITE/), as aptly and dpkg-dev write it (Debian wiki RepositoryFormat).
+ * @returns path -> SHA256 (lower case) and size in bytes
+ * @throws UserError naming `file`: not one paragraph with a SHA256 field, or a malformed line of it
+ */
+export function parseReleaseSha256(text: string, file: string): Map<string, ReleaseListing> {
+  const paragraphs = parseControlParagraphs(text, file);
+  const field = paragraphs.length === 1 ? controlField(paragraphs[0], 'SHA256') : undefined;
+  if (field === undefined) throw new UserError(`${file}: not a Release file with a SHA256 field; the repository is damaged`);
+  const listed = new Map<string, ReleaseListing>();
+  for (const line of field.split('\n')) {
+    if (!line.trim()) continue;
+    const m = /^\s*([0-9a-fA-F]{64})\s+(\d+)\s+(\S+)\s*$/.exec(line);
+    if (!m) throw new UserError(`${file}: malformed SHA256 line: ${line.trim().slice(0, 120)}; the repository is damaged`);
+    listed.set(m[3], { sha256: m[1].toLowerCase(), size: Number(m[2]) });
+  }
+  return listed;
 }

@@ -34,6 +34,11 @@ export interface RepositoryState {
   readonly publicKeys: string[];
   /** public.key as the bucket holds it now (read under the lock), if any. */
   readonly currentPublicKey: { body: Buffer } | undefined;
+  /**
+   * For a clear-signed `signature` (InRelease) with a good signature by a key of public.key: the
+   * text it signs, as gpg verified it (written out by the same gpg run). Undefined otherwise.
+   */
+  readonly signedText?: Buffer;
 }
 
 /**
@@ -66,8 +71,13 @@ export async function readRepositoryKeys(
     const problems: string[] = [];
     const oldFingerprints = old ? await keyring.import(old.body.toString('utf8'), `${b.label}/public.key`) : [];
     let today: string | undefined;
+    let signedText: Buffer | undefined;
     if (opts.signature) {
-      today = await keyring.signerOf(opts.signature, opts.signed, await mkdtemp(path.join(opts.scratch, 'sigcheck-')));
+      ({ signer: today, signedText } = await keyring.verify(
+        opts.signature,
+        opts.signed,
+        await mkdtemp(path.join(opts.scratch, 'sigcheck-')),
+      ));
       if (!today && !opts.allowKeyChange)
         problems.push(
           `${b.label}: its metadata signature is not a good signature by any key of its public.key (${oldFingerprints.join(', ') || 'none'}): the repository is damaged; a key rotation (allowKeyChange) re-signs it with ${key.fingerprint}`,
@@ -102,6 +112,7 @@ export async function readRepositoryKeys(
         ? [key.publicKeyArmored]
         : await keyring.exportEach([...new Set(fingerprints)]),
       currentPublicKey: old,
+      ...(signedText ? { signedText } : {}),
     };
   } finally {
     await keyring.dispose();

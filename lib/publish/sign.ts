@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { KeyRecord, parseColonsKeys, parseKeyRecords } from '../signing/colons';
 import { gpg, passphraseArgs, SigningKey } from '../signing/keyring';
@@ -168,8 +168,24 @@ export class ScratchKeyring {
    * no key of this keyring made a good signature.
    */
   async signerOf(signature: Buffer, signed: Buffer | undefined, scratchDir: string): Promise<string | undefined> {
+    return (await this.verify(signature, signed, scratchDir)).signer;
+  }
+
+  /**
+   * signerOf, and for a clear-signed file the text its signature covers as gpg verified it (the
+   * same gpg run writes it out: `--output` with `--verify`), so a caller reads what was verified,
+   * not what surrounds it.
+   * @returns `signer` as signerOf; `signedText` (bytes as gpg writes them) only for a clear-signed
+   *   file with a good signature
+   */
+  async verify(
+    signature: Buffer,
+    signed: Buffer | undefined,
+    scratchDir: string,
+  ): Promise<{ signer: string | undefined; signedText: Buffer | undefined }> {
     const sigFile = path.join(scratchDir, 'sig');
-    const args = ['--status-fd', '1', '--verify', sigFile];
+    const textFile = path.join(scratchDir, 'signed-text');
+    const args = ['--status-fd', '1', ...(signed ? [] : ['--yes', '--output', textFile]), '--verify', sigFile];
     await writeFile(sigFile, signature);
     if (signed) {
       await writeFile(path.join(scratchDir, 'signed'), signed);
@@ -178,7 +194,9 @@ export class ScratchKeyring {
     const { stdout } = await this.gpg(args, 'checking a metadata signature').catch((e: Error) => ({ stdout: e.message }));
     const validsig = stdout.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '));
     // VALIDSIG <fpr> <date> <ts> <expire> <ver> <rsvd> <pkalgo> <hashalgo> <class> <primary-fpr>
-    return validsig?.split(' ')[11]?.trim();
+    const signer = validsig?.split(' ')[11]?.trim();
+    const signedText = signer && !signed ? await readFile(textFile).catch(() => undefined) : undefined;
+    return { signer, signedText };
   }
 
   /** Removes the keyring (no agent to stop: none was started). */

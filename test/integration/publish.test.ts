@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { primaryFingerprints, ScratchKeyring } from '../../lib/publish/sign';
@@ -355,6 +355,95 @@ describe('publish and verify (integration, slow)', () => {
     },
     120_000,
   );
+
+  const dist = 'dists/kismatic-xenial';
+  const packagesGz = `${dist}/main/binary-amd64/Packages.gz`;
+  const objectUrl = (bucket: string, key: string) => `${store.bucketUrl(bucket)}/${key}`;
+  const getBytes = async (bucket: string, key: string) => Buffer.from(await (await fetch(objectUrl(bucket, key))).arrayBuffer());
+  /** The SHA256 and size InRelease lists for main/binary-amd64/Packages.gz. */
+  async function listedPackagesGz(bucket: string): Promise<{ sha256: string; size: number }> {
+    const inRelease = (await getBytes(bucket, `${dist}/InRelease`)).toString('utf8');
+    const m = / ([0-9a-f]{64}) +(\d+) main\/binary-amd64\/Packages\.gz\n/.exec(inRelease.slice(inRelease.indexOf('\nSHA256:')))!;
+    return { sha256: m[1], size: Number(m[2]) };
+  }
+  const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  test.each([
+    ['its aptly database saved', 's3://ket-state/first-saved'],
+    ['no aptly database saved', 's3://ket-state/first-lost'],
+  ])(
+    'a first apt publish interrupted before its Release files (%s): a re-publish of the same build completes it, and apt installs from it',
+    async (_what, stateUrl) => {
+      const r = await repos();
+      const b1 = await build(`first-${bucketSeq}`, release1);
+      await publishRepositories(options(r, b1, { stateUrl: 's3://ket-state/first-saved' }));
+      // What the first publish left when killed after its plain indexes (the top files are written
+      // last, together): pool, by-hash and plain indexes, public.key, no Release files.
+      for (const top of ['InRelease', 'Release', 'Release.gpg']) await fetch(objectUrl(r.deb, `${dist}/${top}`), { method: 'DELETE' });
+      expect((await fetch(objectUrl(r.deb, `${dist}/InRelease`))).status).toBe(404);
+      const index = await getBytes(r.deb, packagesGz);
+
+      const again = await publishRepositories(options(r, b1, { stateUrl }));
+      expect(again.deb.added).toEqual([]);
+      expect(again.deb.alreadyPresent).toHaveLength(2);
+      // Complete: the three top files, signed by the repository's key, listing the index as it is.
+      expect(await signerOf(store.bucketUrl(r.deb), `${dist}/InRelease`)).toBe(keys.fingerprint);
+      expect(await signerOf(store.bucketUrl(r.deb), `${dist}/Release.gpg`, `${dist}/Release`)).toBe(keys.fingerprint);
+      const listed = await listedPackagesGz(r.deb);
+      const now = await getBytes(r.deb, packagesGz);
+      expect({ sha256: sha256Of(now), size: now.length }).toEqual(listed);
+      expect(gunzipSync(now).toString()).toBe(gunzipSync(index).toString());
+      await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.4-1', 'etcd=3.1.10-1']);
+      await verify(r, release1);
+      // Complete from then on: the next re-publish writes nothing.
+      const mark = trace.length;
+      await publishRepositories(options(r, b1, { stateUrl }));
+      expect(writesTo(r, mark)).toEqual([]);
+    },
+    120_000,
+  );
+
+  /** Every object of a bucket with its ETag (ListObjectsV2's XML as the store answers it). */
+  const objectsOf = async (bucket: string) => (await fetch(`${store.bucketUrl(bucket)}?list-type=2`)).text();
+
+  test('a Packages.gz other than the one InRelease lists, written by no publish (a forged index): refused naming the file and the repository, nothing written', async () => {
+    const r = await repos();
+    const b1 = await build('forged1', release1);
+    await publishRepositories(options(r, b1));
+    // Valid gzip, a valid index: kubelet's SHA256 changed (other bytes under the published version).
+    const index = gunzipSync(await getBytes(r.deb, packagesGz)).toString();
+    const forged = index.replace(/^(Package: kubelet\n(?:.+\n)*?SHA256: )[0-9a-f]{64}$/m, `$1${'0'.repeat(64)}`);
+    expect(forged).not.toBe(index);
+    await fetch(objectUrl(r.deb, packagesGz), { method: 'PUT', body: gzipSync(forged) });
+    const before = await Promise.all([objectsOf(r.rpm), objectsOf(r.deb)]);
+    const mark = trace.length;
+    const { sha256, size } = await listedPackagesGz(r.deb);
+    for (const b of [await build('forged2', release2), b1])
+      await expect(publishRepositories(options(r, b))).rejects.toThrow(
+        new RegExp(
+          `${r.deb}.*: ${packagesGz} holds other bytes than ${dist}/InRelease lists \\(SHA256 [0-9a-f]{64}, \\d+ bytes; ${dist}/InRelease lists it with SHA256 ${sha256}, ${size} bytes\\), and no publish wrote them.*the repository is damaged; nothing written`,
+        ),
+      );
+    expect(writesTo(r, mark)).toEqual([]);
+    expect(await Promise.all([objectsOf(r.rpm), objectsOf(r.deb)])).toEqual(before);
+  }, 120_000);
+
+  test('a Packages.gz older than the one InRelease lists (what a publish killed among its last writes leaves): the publish reads the listed index and writes the tree again', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('older1', release1)));
+    const older = await getBytes(r.deb, packagesGz);
+    const b2 = await build('older2', release2);
+    await publishRepositories(options(r, b2));
+    await fetch(objectUrl(r.deb, packagesGz), { method: 'PUT', body: older });
+    // Nothing new: still the listed index decides (release2 is published), and Packages.gz is fixed.
+    const again = await publishRepositories(options(r, b2));
+    expect(again.deb.added).toEqual([]);
+    expect(again.deb.alreadyPresent).toHaveLength(2);
+    const now = await getBytes(r.deb, packagesGz);
+    expect({ sha256: sha256Of(now), size: now.length }).toEqual(await listedPackagesGz(r.deb));
+    expect(gunzipSync(now).toString()).toMatch(/^Version: 1\.7\.5-1$/m);
+    await verify(r, [...release1, ...release2]);
+  }, 120_000);
 
   test('verify fails on tampered metadata and on a repository signed by a foreign key', async () => {
     const r = await repos();

@@ -9,12 +9,14 @@ import { loadManifest } from '../../lib/manifest/load';
 import { evaluateWritePreconditions, normalizeEtag } from '../../lib/local/store/conditional';
 import {
   classifyPackages,
+  clearSignedText,
   conflictMessage,
   decompressMetadata,
   namedEntriesAgree,
   packagesIndexEntriesNamed,
   parsePackagesIndex,
   parsePrimaryXml,
+  parseReleaseSha256,
   primaryEntriesNamed,
   readPrimaryXml,
   parseRepomd,
@@ -128,6 +130,75 @@ describe('apt publishing helpers', () => {
     expect(aptlyPackageRef({ name: 'docker-engine', version: '1.12.6-0~ubuntu-xenial', arch: 'amd64' })).toBe(
       'docker-engine_1.12.6-0~ubuntu-xenial_amd64',
     );
+  });
+});
+
+describe('InRelease: the signed text and its SHA256 listing', () => {
+  const sha = (c: string) => c.repeat(64);
+  const release = [
+    'Origin: . kismatic-xenial',
+    'Suite: kismatic-xenial',
+    'SHA256:',
+    ` ${sha('a')}              512 main/binary-amd64/Packages`,
+    ` ${sha('B')}              312 main/binary-amd64/Packages.gz`,
+    '',
+  ].join('\n');
+  // Any signed text: dash-escaped lines (RFC 4880 §7.1) come back without their escape.
+  const text = `${release}-----BEGIN PGP fake armor line\n- one dash line\n`;
+  const sig = '-----BEGIN PGP SIGNATURE-----\n\niQEzBAEBCgAd\n=abcd\n-----END PGP SIGNATURE-----\n';
+  const clearSigned = (text: string, after = '') =>
+    Buffer.from(
+      `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n${text
+        .slice(0, -1)
+        .split('\n')
+        .map((l) => (l.startsWith('-') ? `- ${l}` : l))
+        .join('\n')}\n${sig}${after}`,
+    );
+
+  test('clearSignedText: the dash-escaped text between the armor headers and the signature, as gpg writes it out', () => {
+    expect(clearSigned(text).toString()).toContain('\n- -----BEGIN PGP fake armor line\n- - one dash line\n-----BEGIN PGP SIGNATURE');
+    expect(clearSignedText(clearSigned(text), 'InRelease')).toBe(text);
+    expect(clearSignedText(Buffer.from(clearSigned(text).toString().replace(/\n/g, '\r\n')), 'InRelease')).toBe(text);
+    // Trailing whitespace is not signed: gone, as in gpg's output.
+    expect(
+      clearSignedText(
+        Buffer.from(clearSigned(text).toString().replace('Suite: kismatic-xenial\n', 'Suite: kismatic-xenial \t\n')),
+        'InRelease',
+      ),
+    ).toBe(text);
+  });
+
+  test.each([
+    ['text before the message', (b: Buffer) => Buffer.concat([Buffer.from('Suite: forged\n'), b]), /does not begin with/],
+    ['text after the signature', (b: Buffer) => Buffer.concat([b, Buffer.from('SHA256:\n forged\n')]), /text after the signature/],
+    ['a second signed message', (b: Buffer) => Buffer.concat([b, b]), /text after the signature/],
+    ['no signature', (b: Buffer) => b.subarray(0, b.indexOf('-----BEGIN PGP SIGNATURE')), /no complete signature block/],
+    ['a header other than Hash', (b: Buffer) => Buffer.from(b.toString().replace('Hash: SHA512', 'Comment: x')), /armor header/],
+    [
+      'a message nested in the text',
+      (b: Buffer) => Buffer.from(b.toString().replace('Suite:', '-----BEGIN PGP SIGNED MESSAGE-----\nSuite:')),
+      /second message/,
+    ],
+  ])('clearSignedText refuses %s, naming the file', (_what, change, message) => {
+    expect(() => clearSignedText(change(clearSigned(release)), 'deb-repo: dists/kismatic-xenial/InRelease')).toThrow(
+      new RegExp(`^deb-repo: dists/kismatic-xenial/InRelease is not a clear-signed message .*${message.source}.*the repository is damaged`),
+    );
+  });
+
+  test('parseReleaseSha256: path -> SHA256 (lower case) and size; a damaged listing is refused by name', () => {
+    expect(parseReleaseSha256(release, 'InRelease')).toEqual(
+      new Map([
+        ['main/binary-amd64/Packages', { sha256: sha('a'), size: 512 }],
+        ['main/binary-amd64/Packages.gz', { sha256: sha('b'), size: 312 }],
+      ]),
+    );
+    expect(() => parseReleaseSha256('Origin: x\nMD5Sum:\n 0 1 a\n', 'r: InRelease')).toThrow(
+      /^r: InRelease: not a Release file with a SHA256 field/,
+    );
+    expect(() => parseReleaseSha256(release.replace(' 312 ', ' 31x '), 'r: InRelease')).toThrow(
+      /^r: InRelease: malformed SHA256 line: b{64} +31x main\/binary-amd64\/Packages.gz; the repository is damaged/i,
+    );
+    expect(() => parseReleaseSha256(`${release}\nOrigin: second paragraph\n`, 'r: InRelease')).toThrow(/not a Release file/);
   });
 });
 

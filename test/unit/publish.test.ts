@@ -14,6 +14,7 @@ import {
   decompressMetadata,
   namedEntriesAgree,
   packagesIndexEntriesNamed,
+  paragraphsKept,
   parsePackagesIndex,
   parsePrimaryXml,
   parseReleaseSha256,
@@ -487,6 +488,19 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     expect(() => appendPackageEntries('primary', published('primary', good), file(doc('packages="0"', ''), 'new'))).toThrow(
       /^new: no package entries to add$/,
     );
+  });
+
+  test('paragraphsKept: every paragraph of the old index byte for byte in the new one, wherever it sits', () => {
+    const paragraph = (name: string, version = '1.0') => `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\n`;
+    const index = (...ps: string[]) => ps.map((p) => `${p}\n`).join('');
+    const before = index(paragraph('b'), paragraph('d'));
+    expect(paragraphsKept(before, index(paragraph('a'), paragraph('b'), paragraph('c'), paragraph('d'), paragraph('e')))).toBe(true);
+    expect(paragraphsKept('', index(paragraph('a')))).toBe(true);
+    // One lost, one at another version, one written otherwise (another field order): not kept.
+    expect(paragraphsKept(before, index(paragraph('b'), paragraph('e')))).toBe(false);
+    expect(paragraphsKept(before, index(paragraph('b'), paragraph('d', '2.0')))).toBe(false);
+    expect(paragraphsKept(before, index(paragraph('b'), 'Version: 1.0\nPackage: d\nArchitecture: amd64\n'))).toBe(false);
+    expect(paragraphsKept(before, '')).toBe(false);
   });
 
   test('packagesIndexEntriesNamed: the paragraphs of the given names, as parsePackagesIndex reads them; namedEntriesAgree checks them against the whole index', () => {

@@ -15,8 +15,9 @@
  * Pre-filled repositories and packages are built once and cached in .cache/bench-publish/
  * (bench/fixtures.ts); the first run at M = 10,000 takes several minutes for that.
  *
- * Usage: tsx bench/publish.ts [--m 1000,10000] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR] [--requests]
- *   --steps           also list each timed step of our publish (start offset, duration)
+ * Usage: tsx bench/publish.ts [--m 1000,10000] [--runs 3] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR] [--requests]
+ *   --runs N          rounds of our publish per M (each on a fresh copy of the store); the median is reported
+ *   --steps           also list each timed step of our publish (start offset, duration; the median round)
  *   --cpu-prof DIR    write a V8 CPU profile of our publish process into DIR
  *   --requests        list each store request of our publish (when it was answered)
  */
@@ -168,42 +169,57 @@ async function baselineDeb(store: EmbeddedStore, env: NodeJS.ProcessEnv, dir: st
   );
 }
 
-/** One scenario: a fresh copy of the pre-filled store, our publish, then the old method, same store. */
+/**
+ * One scenario: `runs` rounds, each on a fresh copy of the pre-filled store: our publish, and in
+ * the last round the old method after it (on buckets ours never touched), same store.
+ * @returns every round of ours in order, and the baseline
+ */
 async function scenario(
   label: string,
   m: number,
   from: string,
   keysPath: string,
   root: string,
-): Promise<{ ours: Measure; baseline: Measure }> {
+  runs: number,
+): Promise<{ ours: Measure[]; baseline: Measure }> {
   const cached = await prefilledStore(m, PACKAGE_BYTES, keysPath);
-  const dir = await mkdtemp(path.join(root, `${label}-`));
-  const dataDir = path.join(dir, 's3');
-  process.stderr.write(`${label}: copying the pre-filled store (M=${m})\n`);
-  await copyStore(cached, dataDir);
-  await copyBucket(dataDir, OURS.rpm, BASE.rpm);
-  await copyBucket(dataDir, OURS.deb, BASE.deb);
-  const reads: Transfer[] = [];
-  const store = await startEmbeddedStore({ dataDir, onTransfer: (t) => reads.push({ ...t, at: Date.now() }) });
-  try {
-    const env = { ...process.env, ...store.env() };
-    await warmUp(store);
-    process.stderr.write(`${label}: ours (ket-packages publish)\n`);
-    const ours = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
-    if (process.argv.includes('--requests'))
-      for (const t of reads)
-        process.stdout.write(`    +${String(t.at - ours.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
-    process.stderr.write(`${label}: the old process's method\n`);
-    const baseline = await measure(store, reads, async () => {
-      if (process.argv.includes('--no-baseline')) return; // while working on ours only: no ratio
-      await baselineRpm(store, env, path.join(dir, 'baseline', 'rpm'), path.join(from, 'rpms'));
-      await baselineDeb(store, env, path.join(dir, 'baseline', 'deb'), path.join(from, 'debs'));
-    });
-    return { ours, baseline };
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+  const ours: Measure[] = [];
+  for (let round = 1; ; round++) {
+    const dir = await mkdtemp(path.join(root, `${label}-`));
+    const dataDir = path.join(dir, 's3');
+    process.stderr.write(`${label}: copying the pre-filled store (M=${m})\n`);
+    await copyStore(cached, dataDir);
+    await copyBucket(dataDir, OURS.rpm, BASE.rpm);
+    await copyBucket(dataDir, OURS.deb, BASE.deb);
+    const reads: Transfer[] = [];
+    const store = await startEmbeddedStore({ dataDir, onTransfer: (t) => reads.push({ ...t, at: Date.now() }) });
+    try {
+      const env = { ...process.env, ...store.env() };
+      await warmUp(store);
+      process.stderr.write(`${label}: ours (ket-packages publish), round ${round} of ${runs}\n`);
+      const mine = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
+      ours.push(mine);
+      if (process.argv.includes('--requests'))
+        for (const t of reads)
+          process.stdout.write(`    +${String(t.at - mine.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
+      if (round < runs) continue;
+      process.stderr.write(`${label}: the old process's method\n`);
+      const baseline = await measure(store, reads, async () => {
+        if (process.argv.includes('--no-baseline')) return; // while working on ours only: no ratio
+        await baselineRpm(store, env, path.join(dir, 'baseline', 'rpm'), path.join(from, 'rpms'));
+        await baselineDeb(store, env, path.join(dir, 'baseline', 'deb'), path.join(from, 'debs'));
+      });
+      return { ours, baseline };
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   }
+}
+
+/** The round whose wall time is the median (of an even number, the lower middle one). */
+export function medianRun<T extends { wallMs: number }>(runs: readonly T[]): T {
+  return [...runs].sort((a, b) => a.wallMs - b.wallMs)[Math.floor((runs.length - 1) / 2)];
 }
 
 /**
@@ -372,6 +388,10 @@ async function main(): Promise<void> {
     .map(Number)
     .filter((n) => n > 0);
   const uploadMib = Number(option('--upload-mib') ?? 1024);
+  // Our publish is short next to the machine's noise (±15% between identical runs): its rounds are
+  // repeated and the median taken; the baseline (seconds to minutes) runs once.
+  const runs = Number(option('--runs') ?? 3);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number of at least 1, got ${option('--runs')}`);
   await mkdir(CACHE, { recursive: true });
   const keysPath = await benchKeys();
   const newNames = Array.from({ length: 6 }, (_, i) => `new-${i}`);
@@ -394,11 +414,15 @@ async function main(): Promise<void> {
   const results: Array<{ m: number; ours: Measure; baseline: Measure }> = [];
   try {
     for (const m of process.argv.includes('--upload-only') ? [] : sizes) {
-      const r = await scenario(`M=${m}`, m, small, keysPath, root);
+      const rounds = await scenario(`M=${m}`, m, small, keysPath, root, runs);
+      const r = { ours: medianRun(rounds.ours), baseline: rounds.baseline };
       results.push({ m, ...r });
       lines.push(
         `M=${m}`,
         row('ours', r.ours),
+        ...(runs > 1
+          ? [`  (ours: the median of ${runs} rounds, walls ${rounds.ours.map((x) => (x.wallMs / 1000).toFixed(2)).join(', ')} s)`]
+          : []),
         row('baseline', r.baseline),
         `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x, bytes read ${(r.baseline.bytesRead / r.ours.bytesRead).toFixed(0)}x less`,
         '  ours by phase (wall time while a step of the phase ran; phases overlap):',
@@ -430,7 +454,8 @@ async function main(): Promise<void> {
         await makeDebs(path.join(dir, 'debs'), bigNames.slice(1), PACKAGE_BYTES);
       });
       const m = sizes[0];
-      const r = await scenario(`M=${m}, one 100 MiB package`, m, big, keysPath, root);
+      const rounds = await scenario(`M=${m}, one 100 MiB package`, m, big, keysPath, root, 1);
+      const r = { ours: rounds.ours[0], baseline: rounds.baseline };
       lines.push(
         '',
         `M=${m}, the 6 new packages per format include one of 100 MiB`,

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
-import { run } from '../util/exec';
+import { run, RunOptions } from '../util/exec';
 import { decompressMetadataBytes, parseRepomd, REPODATA_TYPES, repodataEntries, RepodataLayout, RepodataType } from './metadata';
 
 /**
@@ -78,6 +78,7 @@ export function appendPackageEntries(type: RepodataType, published: PublishedRep
  * @param published the three published files, decompressed and checked against repomd.xml; each
  *   must count the same packages
  * @param what names the repository in messages
+ * @param tool how modifyrepo_c runs: `signal` stops it, `nice` as RunOptions
  * @throws UserError naming a file (appendPackageEntries, or counts that disagree between the
  *   three); ToolError from modifyrepo_c (stopped by `signal`)
  */
@@ -86,7 +87,7 @@ export async function appendToRepodata(
   published: Readonly<Record<RepodataType, PublishedRepodataFile>>,
   scratch: string,
   what: string,
-  signal?: AbortSignal,
+  tool: Pick<RunOptions, 'signal' | 'nice'> = {},
 ): Promise<void> {
   const counts = REPODATA_TYPES.map((t) => published[t].layout.total);
   if (new Set(counts).size > 1)
@@ -108,5 +109,5 @@ export async function appendToRepodata(
   );
   const batchFile = path.join(scratch, 'modifyrepo.ini');
   await writeFile(batchFile, batch.join('\n'));
-  await run('modifyrepo_c', ['--batchfile', batchFile, repodata], { what: `${what}: modifyrepo_c`, signal });
+  await run('modifyrepo_c', ['--batchfile', batchFile, repodata], { what: `${what}: modifyrepo_c`, ...tool });
 }

@@ -278,6 +278,13 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
 }
 
 /**
+ * The nice value of createrepo_c and modifyrepo_c: the apt side (aptly over every published
+ * package, then the larger upload) is the longer chain of a publish, and these run beside it on
+ * the same cores; they have time to spare (README, "Benchmark").
+ */
+const RPM_NICE = 10;
+
+/**
  * The build RPMs createrepo_c is started on before the parse has spoken: those whose object the
  * bucket does not hold (`found[i]`, the HEAD of `rpms[i]`, undefined). In a repository that is not
  * damaged these are exactly the packages its metadata does not list, because a package object is
@@ -376,12 +383,16 @@ async function buildMetadata(
     writeFile(pkglist, fresh.map((p) => p.location).join('\n') + '\n'),
   ]);
   await timed(logger, 'createrepo_c', `${b.label}: createrepo_c (the new packages)`, () =>
-    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, '--pkglist', pkglist, dir], { what: `${b.label}: createrepo_c`, signal }),
+    run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, '--pkglist', pkglist, dir], {
+      what: `${b.label}: createrepo_c`,
+      signal,
+      nice: RPM_NICE,
+    }),
   );
   const old = await published;
   if (old)
     await timed(logger, 'createrepo_c', `${b.label}: published entries appended (modifyrepo_c)`, () =>
-      appendToRepodata(repodata, old, scratch, b.label, signal),
+      appendToRepodata(repodata, old, scratch, b.label, { signal, nice: RPM_NICE }),
     );
   signal?.throwIfAborted();
   const key = await opts.key;

@@ -419,10 +419,21 @@ async function publishIntoDirectory(
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
-  // aptly's root (inside the work folder) exists once the database is restored.
-  const snapshot = await restored;
   const configFile = path.join(opts.workDir, 'aptly.conf');
-  await writeFile(configFile, aptlyConfig(aptlyRoot, outDir));
+  // The new packages, by directory (one short command line however many there are), under their
+  // own names: aptly names the published pool file after the file it was given. Made, with
+  // aptly's configuration, while its database is restored.
+  const newDir = path.join(opts.workDir, 'new-debs');
+  // (All end before a failure is thrown: nothing keeps writing into the work folder.)
+  const [restoring, ...made] = await Promise.allSettled([
+    restored,
+    writeFile(configFile, aptlyConfig(aptlyRoot, outDir)),
+    mkdir(newDir, { recursive: true }).then(() =>
+      Promise.all(adding.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file))))),
+    ),
+  ]);
+  for (const r of [restoring, ...made]) if (r.status === 'rejected') throw r.reason;
+  const snapshot = (restoring as PromiseFulfilledResult<RestoredDatabase | undefined>).value;
   const aptly = (args: string[], what: string) =>
     timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
   // Several aptly commands in one process (`aptly task run`): one start and one database open
@@ -532,11 +543,6 @@ async function publishIntoDirectory(
   let poolRemoved: Promise<void> | undefined;
   opts.onCleanup(() => poolRemoved ?? Promise.resolve());
 
-  // The new packages, by directory (one short command line however many there are), under their
-  // own names: aptly names the published pool file after the file it was given.
-  const newDir = path.join(opts.workDir, 'new-debs');
-  await mkdir(newDir, { recursive: true });
-  await Promise.all(adding.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file)))));
   let wholeIndex: Promise<PublishedPackage[]> | undefined;
   await addAndPublish(newDir, 'adding the new packages and publishing', () => {
     wholeIndex = allPublished(); // parsed while aptly runs

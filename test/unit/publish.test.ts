@@ -490,7 +490,7 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     );
   });
 
-  test('paragraphsKept: every paragraph of the old index byte for byte in the new one, wherever it sits', () => {
+  test('paragraphsKept: every paragraph of the old index byte for byte in the new one, in order, new ones anywhere between', () => {
     const paragraph = (name: string, version = '1.0') => `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\n`;
     const index = (...ps: string[]) => ps.map((p) => `${p}\n`).join('');
     const before = index(paragraph('b'), paragraph('d'));
@@ -501,6 +501,11 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     expect(paragraphsKept(before, index(paragraph('b'), paragraph('d', '2.0')))).toBe(false);
     expect(paragraphsKept(before, index(paragraph('b'), 'Version: 1.0\nPackage: d\nArchitecture: amd64\n'))).toBe(false);
     expect(paragraphsKept(before, '')).toBe(false);
+    // Another order (aptly sorts its packages: the same order, or the whole index is compared).
+    expect(paragraphsKept(before, index(paragraph('d'), paragraph('b')))).toBe(false);
+    // A paragraph of `after` that only begins like one of `before` is not it.
+    expect(paragraphsKept(before, index(paragraph('b'), `${paragraph('d')}Depends: x\n`))).toBe(false);
+    expect(paragraphsKept(before.slice(0, -1), index(paragraph('b'), paragraph('d')))).toBe(false);
   });
 
   test('packagesIndexEntriesNamed: the paragraphs of the given names, as parsePackagesIndex reads them; namedEntriesAgree checks them against the whole index', () => {

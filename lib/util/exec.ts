@@ -24,6 +24,7 @@ export const TOOL_TIMEOUTS_MS: Readonly<Record<string, number>> = {
   tar: 60 * 60_000,
   skopeo: 60 * 60_000,
   createrepo_c: 30 * 60_000,
+  modifyrepo_c: 30 * 60_000,
   aptly: 30 * 60_000,
   dnf: 30 * 60_000,
   'apt-get': 30 * 60_000,

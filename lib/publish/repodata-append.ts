@@ -80,7 +80,8 @@ export function appendPackageEntries(type: RepodataType, published: PublishedRep
  * @param what names the repository in messages
  * @param tool how modifyrepo_c runs: `signal` stops it, `nice` as RunOptions
  * @throws UserError naming a file (appendPackageEntries, or counts that disagree between the
- *   three); ToolError from modifyrepo_c (stopped by `signal`)
+ *   three), or a `scratch` path the batch file cannot hold; ToolError from modifyrepo_c (stopped
+ *   by `signal`)
  */
 export async function appendToRepodata(
   repodata: string,
@@ -89,6 +90,11 @@ export async function appendToRepodata(
   what: string,
   tool: Pick<RunOptions, 'signal' | 'nice'> = {},
 ): Promise<void> {
+  // GKeyFile reads a backslash as an escape and ends a value at a line break.
+  if (/[\\\n\r]/.test(scratch))
+    throw new UserError(
+      `${what}: the work folder ${JSON.stringify(scratch)} holds a backslash or a line break, which modifyrepo_c's batch file cannot name`,
+    );
   const counts = REPODATA_TYPES.map((t) => published[t].layout.total);
   if (new Set(counts).size > 1)
     throw new UserError(

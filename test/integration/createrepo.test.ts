@@ -123,7 +123,7 @@ describe('published repodata plus new packages: appended as createrepo_c --updat
     }
   }, 60_000);
 
-  test('published files that count different numbers of packages are refused, naming the repository', async () => {
+  test('published files that count different numbers of packages, or a work folder the batch file cannot name, are refused', async () => {
     const repo = path.join(dir, 'mismatch');
     await createrepo(repo, [rpms['zz-new']], []);
     const old = await readRepodata(oldRepodata);
@@ -141,6 +141,10 @@ describe('published repodata plus new packages: appended as createrepo_c --updat
       ),
     ).rejects.toThrow(
       /^rpm-test: the published primary \(2\), filelists \(2\), other \(1\) files count different numbers of packages; the repository is damaged$/,
+    );
+    // A work folder the batch file cannot name is refused before modifyrepo_c runs.
+    await expect(appendToRepodata(path.join(repo, 'repodata'), published, `${repo}-scratch\\x`, 'rpm-test')).rejects.toThrow(
+      /^rpm-test: the work folder .* holds a backslash or a line break, which modifyrepo_c's batch file cannot name$/,
     );
   }, 60_000);
 });

@@ -37,18 +37,17 @@ export function parseControlParagraphs(text: string, what = 'control data', fiel
     if (end < 0) end = text.length;
     const lineStart = start;
     start = end + 1;
-    const line = () => text.slice(lineStart, end);
     const first = text.charCodeAt(lineStart);
     // Blank: nothing but whitespace (a line starting with printable ASCII is not).
-    if (end === lineStart || (!(first > 0x20 && first < 0x7f) && line().trim() === '')) {
+    if (end === lineStart || (!(first > 0x20 && first < 0x7f) && text.slice(lineStart, end).trim() === '')) {
       if (fieldLines > 0) paragraphs.push(current);
       current = [];
       fieldLines = 0;
       continue;
     }
     if (first === 0x20 || first === 0x09) {
-      if (fieldLines === 0) throw new UserError(`${what}: malformed control file: continuation line first: ${line()}`);
-      if (lastKept) current[current.length - 1][1] += `\n${line()}`;
+      if (fieldLines === 0) throw new UserError(`${what}: malformed control file: continuation line first: ${text.slice(lineStart, end)}`);
+      if (lastKept) current[current.length - 1][1] += `\n${text.slice(lineStart, end)}`;
       continue;
     }
     const colon = text.indexOf(':', lineStart);
@@ -62,7 +61,7 @@ export function parseControlParagraphs(text: string, what = 'control data', fiel
     while (valueStart < valueEnd && (text.charCodeAt(valueStart) === 0x20 || text.charCodeAt(valueStart) === 0x09)) valueStart++;
     while (valueEnd > valueStart && (text.charCodeAt(valueEnd - 1) === 0x20 || text.charCodeAt(valueEnd - 1) === 0x09)) valueEnd--;
     if (!valid || (terminators && OTHER_TERMINATORS.test(text.slice(valueStart, valueEnd))))
-      throw new UserError(`${what}: malformed control file line: ${line()}`);
+      throw new UserError(`${what}: malformed control file line: ${text.slice(lineStart, end)}`);
     fieldLines++;
     const name = wanted
       ? wanted.find((f) => colon - lineStart === f.length && text.startsWith(f, lineStart))

@@ -80,12 +80,20 @@ export async function readRepositoryKeys(
       ));
       if (!today && !opts.allowKeyChange)
         problems.push(
-          `${b.label}: its metadata signature is not a good signature by any key of its public.key (${oldFingerprints.join(', ') || 'none'}): the repository is damaged; a key rotation (allowKeyChange) re-signs it with ${key.fingerprint}`,
+          `${b.label}: its metadata signature is not a good signature by any key of its public.key (${oldFingerprints.join(', ') || 'none'}): the repository is damaged or was changed by someone else; check its metadata, then allowKeyChange signs the metadata as it is now with ${key.fingerprint}`,
+        );
+    } else if (opts.signed) {
+      // Signed metadata whose detached signature is gone: nothing vouches for it (a publish killed
+      // between the two writes, or a deletion), so it is not built on unless allowed.
+      if (!opts.allowKeyChange)
+        problems.push(
+          `${b.label}: its metadata has no signature (the detached signature file is missing): the repository is damaged or was changed by someone else; check its metadata, then allowKeyChange signs the metadata as it is now with ${key.fingerprint}`,
         );
     } else if (oldFingerprints.length && !oldFingerprints.includes(key.fingerprint)) {
       today = oldFingerprints[oldFingerprints.length - 1];
     }
-    const rotation = (opts.signature !== undefined && today === undefined) || (today !== undefined && today !== key.fingerprint);
+    const unverified = (opts.signature !== undefined || opts.signed !== undefined) && today === undefined;
+    const rotation = unverified || (today !== undefined && today !== key.fingerprint);
     if (today && today !== key.fingerprint) {
       const message = `${b.label}: its metadata is signed by key ${today}, but this publish signs with ${key.fingerprint} (${key.source})`;
       if (!opts.allowKeyChange)

@@ -479,6 +479,30 @@ describe('publish and verify (integration, slow)', () => {
     );
   }, 120_000);
 
+  test('metadata whose signature is missing or does not match is not built on: refused, nothing written; allowKeyChange signs it again, dnf installs', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build('ms1', release1)));
+    const b2 = await build('ms2', release2);
+    const url = (key: string) => `${store.bucketUrl(r.rpm)}/${key}`;
+    const asc = Buffer.from(await (await fetch(url('repodata/repomd.xml.asc'))).arrayBuffer());
+    await fetch(url('repodata/repomd.xml.asc'), { method: 'DELETE' });
+    const mark = trace.length;
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      `RPM repository s3://${r.rpm}: its metadata has no signature (the detached signature file is missing): the repository is damaged or was changed by someone else`,
+    );
+    // A signature of other bytes (a publish killed between repomd.xml and its signature).
+    const repomd = await (await fetch(url('repodata/repomd.xml'))).text();
+    await fetch(url('repodata/repomd.xml.asc'), { method: 'PUT', body: asc });
+    await fetch(url('repodata/repomd.xml'), { method: 'PUT', body: repomd.replace('<revision>', '<revision>1') });
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      /its metadata signature is not a good signature by any key of its public\.key/,
+    );
+    expect(writesTo(r, mark).filter((l) => !l.includes('repodata/repomd.xml'))).toEqual([]);
+    // Checked and accepted by the engineer: signed again as it is, the new packages added.
+    await publishRepositories(options(r, b2, { allowKeyChange: true }));
+    await verify(r, release2);
+  }, 120_000);
+
   test('key rotation: refused without allowKeyChange; with it every metadata file is re-signed even with nothing new, public.key keeps the old key, old and new packages install, the retired key is refused', async () => {
     const r = await repos();
     const b1 = await build('k1', release1);

@@ -316,7 +316,7 @@ function readOldMetadata(
   hrefs: string[];
   read: Promise<{ files: Record<RepodataType, PublishedRepodataFile>; packages: PublishedPackage[] }>;
 } {
-  const entries = parseRepomd(repomd.toString('utf8'));
+  const entries = named(b, () => parseRepomd(repomd.toString('utf8')));
   const needed = REPODATA_TYPES.map((type) => {
     const entry = entries.find((e) => e.type === type);
     if (!entry) throw new UserError(`${b.label}: repodata/repomd.xml lists no ${type} file; the repository is damaged`);
@@ -341,18 +341,30 @@ function readOldMetadata(
   });
   const read = downloaded.then(([primary, filelists, other]) =>
     timed(logger, 'read metadata', `${b.label}: entries found, the build's names read`, async () => {
-      const { packages, layout } = primaryEntriesNamed(primary.xml, primary.href, names);
-      logger.info(`${b.label}: ${layout.total} package(s) published, ${packages.length} under the build's names`);
-      const files = {
-        primary: { ...primary, layout },
-        filelists: publishedRepodataFile('filelists', filelists),
-        other: publishedRepodataFile('other', other),
-      };
-      return { files, packages };
+      return named(b, () => {
+        const { packages, layout } = primaryEntriesNamed(primary.xml, primary.href, names);
+        logger.info(`${b.label}: ${layout.total} package(s) published, ${packages.length} under the build's names`);
+        const files = {
+          primary: { ...primary, layout },
+          filelists: publishedRepodataFile('filelists', filelists),
+          other: publishedRepodataFile('other', other),
+        };
+        return { files, packages };
+      });
     }),
   );
   read.catch(() => undefined);
   return { hrefs: entries.map((e) => e.href), read };
+}
+
+/** `read()`, its UserError prefixed with the repository (the metadata readers name only the file). */
+function named<T>(b: Bucket, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${b.label}: ${e.message}`);
+    throw e;
+  }
 }
 
 /**

@@ -501,6 +501,11 @@ describe('publish and verify (integration, slow)', () => {
     // Checked and accepted by the engineer: signed again as it is, the new packages added.
     await publishRepositories(options(r, b2, { allowKeyChange: true }));
     await verify(r, release2);
+    // A repomd.xml that is no XML at all is refused naming the repository and the file.
+    await fetch(url('repodata/repomd.xml'), { method: 'PUT', body: '' });
+    await expect(publishRepositories(options(r, b2, { allowKeyChange: true }))).rejects.toThrow(
+      `RPM repository s3://${r.rpm}: repomd.xml is not well-formed XML`,
+    );
   }, 120_000);
 
   test('key rotation: refused without allowKeyChange; with it every metadata file is re-signed even with nothing new, public.key keeps the old key, old and new packages install, the retired key is refused', async () => {

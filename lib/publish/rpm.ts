@@ -83,10 +83,10 @@ export const CREATEREPO_FORMAT = [
  * primary, filelists and other files; the key guard once repomd.xml is in, and the RPM signature
  * check once the key guard knows the keys. createrepo_c starts as soon as the HEADs have answered,
  * while the old metadata is still being read: its package list is a forecast
- * (speculativePackages), checked against the parse before it is used. Every
- * decision is still the parse's (classification, conflicts, epochs, file-name collisions), before
- * any write: a refusal or a wrong forecast stops createrepo_c (or modifyrepo_c) and throws its output away, and no
- * tool started here is left running when this returns or throws.
+ * (speculativePackages), checked against the parse before it is used. Every decision is still the
+ * parse's (classification, conflicts, epochs, file-name collisions), before any write: a refusal
+ * or a wrong forecast stops createrepo_c (or modifyrepo_c) and throws its output away, and no tool
+ * started here is left running when this returns or throws.
  */
 export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;

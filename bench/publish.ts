@@ -15,8 +15,10 @@
  * Pre-filled repositories and packages are built once and cached in .cache/bench-publish/
  * (bench/fixtures.ts); the first run at M = 10,000 takes several minutes for that.
  *
- * Usage: tsx bench/publish.ts [--m 1000,10000] [--runs 3] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR] [--requests]
+ * Usage: tsx bench/publish.ts [--m 1000,10000] [--runs 3] [--baseline-runs N] [--no-big] [--no-upload] [--upload-mib 1024] [--steps] [--cpu-prof DIR] [--requests]
  *   --runs N          rounds of our publish per M (each on a fresh copy of the store); the median is reported
+ *   --baseline-runs N rounds of the old method per M (default: as --runs), interleaved with ours; the median is reported
+ *   --no-baseline     ours only (no ratio)
  *   --steps           also list each timed step of our publish (start offset, duration; the median round)
  *   --cpu-prof DIR    write a V8 CPU profile of our publish process into DIR
  *   --requests        list each store request of our publish (when it was answered)
@@ -170,9 +172,10 @@ async function baselineDeb(store: EmbeddedStore, env: NodeJS.ProcessEnv, dir: st
 }
 
 /**
- * One scenario: `runs` rounds, each on a fresh copy of the pre-filled store: our publish, and in
- * the last round the old method after it (on buckets ours never touched), same store.
- * @returns every round of ours in order, and the baseline
+ * One scenario in rounds, each on a fresh copy of the pre-filled store: our publish (in the first
+ * `runs` rounds), then the old method (in the first `baselineRuns` rounds) on buckets ours never
+ * touched, same store. Interleaved, so a drift of the machine's load moves both methods alike.
+ * @returns every round of each method, in order
  */
 async function scenario(
   label: string,
@@ -181,10 +184,13 @@ async function scenario(
   keysPath: string,
   root: string,
   runs: number,
-): Promise<{ ours: Measure[]; baseline: Measure }> {
+  baselineRuns: number,
+): Promise<{ ours: Measure[]; baseline: Measure[] }> {
   const cached = await prefilledStore(m, PACKAGE_BYTES, keysPath);
   const ours: Measure[] = [];
-  for (let round = 1; ; round++) {
+  const baseline: Measure[] = [];
+  const rounds = Math.max(runs, baselineRuns);
+  for (let round = 1; round <= rounds; round++) {
     const dir = await mkdtemp(path.join(root, `${label}-`));
     const dataDir = path.join(dir, 's3');
     process.stderr.write(`${label}: copying the pre-filled store (M=${m})\n`);
@@ -196,25 +202,29 @@ async function scenario(
     try {
       const env = { ...process.env, ...store.env() };
       await warmUp(store);
-      process.stderr.write(`${label}: ours (ket-packages publish), round ${round} of ${runs}\n`);
-      const mine = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
-      ours.push(mine);
-      if (process.argv.includes('--requests'))
-        for (const t of reads)
-          process.stdout.write(`    +${String(t.at - mine.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
-      if (round < runs) continue;
-      process.stderr.write(`${label}: the old process's method\n`);
-      const baseline = await measure(store, reads, async () => {
-        if (process.argv.includes('--no-baseline')) return; // while working on ours only: no ratio
-        await baselineRpm(store, env, path.join(dir, 'baseline', 'rpm'), path.join(from, 'rpms'));
-        await baselineDeb(store, env, path.join(dir, 'baseline', 'deb'), path.join(from, 'debs'));
-      });
-      return { ours, baseline };
+      if (round <= runs) {
+        process.stderr.write(`${label}: ours (ket-packages publish), round ${round} of ${runs}\n`);
+        const mine = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
+        ours.push(mine);
+        if (process.argv.includes('--requests'))
+          for (const t of reads)
+            process.stdout.write(`    +${String(t.at - mine.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
+      }
+      if (round <= baselineRuns) {
+        process.stderr.write(`${label}: the old process's method, round ${round} of ${baselineRuns}\n`);
+        baseline.push(
+          await measure(store, reads, async () => {
+            await baselineRpm(store, env, path.join(dir, 'baseline', 'rpm'), path.join(from, 'rpms'));
+            await baselineDeb(store, env, path.join(dir, 'baseline', 'deb'), path.join(from, 'debs'));
+          }),
+        );
+      }
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     }
   }
+  return { ours, baseline };
 }
 
 /** The round whose wall time is the median (of an even number, the lower middle one). */
@@ -381,6 +391,20 @@ function option(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+/** Each round's wall time, when there was more than one: "(ours: the median of 3 rounds, walls …)". */
+function roundsLine(method: string, rounds: readonly Measure[]): string[] {
+  if (rounds.length < 2) return [];
+  return [`  (${method}: the median of ${rounds.length} rounds, walls ${rounds.map((x) => (x.wallMs / 1000).toFixed(2)).join(', ')} s)`];
+}
+
+/** A whole-number option of at least `min`, or `fallback` when it is not given. */
+function wholeNumber(name: string, fallback: number, min: number): number {
+  const given = option(name);
+  const n = given === undefined ? fallback : Number(given);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected a whole number of at least ${min}, got ${given}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const sizes = (option('--m') ?? '1000,10000')
@@ -388,10 +412,10 @@ async function main(): Promise<void> {
     .map(Number)
     .filter((n) => n > 0);
   const uploadMib = Number(option('--upload-mib') ?? 1024);
-  // Our publish is short next to the machine's noise (±15% between identical runs): its rounds are
-  // repeated and the median taken; the baseline (seconds to minutes) runs once.
-  const runs = Number(option('--runs') ?? 3);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number of at least 1, got ${option('--runs')}`);
+  // One publish is short next to the machine's noise (±15% between identical runs; the baseline's
+  // single runs spread 8.5-9.9 s): both methods run in rounds and each one's median is compared.
+  const runs = wholeNumber('--runs', 3, 1);
+  const baselineRuns = process.argv.includes('--no-baseline') ? 0 : wholeNumber('--baseline-runs', runs, 1);
   await mkdir(CACHE, { recursive: true });
   const keysPath = await benchKeys();
   const newNames = Array.from({ length: 6 }, (_, i) => `new-${i}`);
@@ -411,20 +435,23 @@ async function main(): Promise<void> {
     '',
     `  ${'method'.padEnd(9)} ${'wall'.padStart(8)} ${'requests'.padStart(9)} ${'read'.padStart(11)} ${'meta read'.padStart(11)} ${'other read'.padStart(11)} ${'written'.padStart(11)}`,
   ];
-  const results: Array<{ m: number; ours: Measure; baseline: Measure }> = [];
+  const results: Array<{ m: number; ours: Measure }> = [];
   try {
     for (const m of process.argv.includes('--upload-only') ? [] : sizes) {
-      const rounds = await scenario(`M=${m}`, m, small, keysPath, root, runs);
-      const r = { ours: medianRun(rounds.ours), baseline: rounds.baseline };
-      results.push({ m, ...r });
+      const rounds = await scenario(`M=${m}`, m, small, keysPath, root, runs, baselineRuns);
+      const r = { ours: medianRun(rounds.ours), baseline: rounds.baseline.length ? medianRun(rounds.baseline) : undefined };
+      results.push({ m, ours: r.ours });
       lines.push(
         `M=${m}`,
         row('ours', r.ours),
-        ...(runs > 1
-          ? [`  (ours: the median of ${runs} rounds, walls ${rounds.ours.map((x) => (x.wallMs / 1000).toFixed(2)).join(', ')} s)`]
+        ...roundsLine('ours', rounds.ours),
+        ...(r.baseline
+          ? [
+              row('baseline', r.baseline),
+              ...roundsLine('baseline', rounds.baseline),
+              `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x (median / median), bytes read ${(r.baseline.bytesRead / r.ours.bytesRead).toFixed(0)}x less`,
+            ]
           : []),
-        row('baseline', r.baseline),
-        `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x, bytes read ${(r.baseline.bytesRead / r.ours.bytesRead).toFixed(0)}x less`,
         '  ours by phase (wall time while a step of the phase ran; phases overlap):',
         ...phaseBreakdown(r.ours.phases ?? [], r.ours.startedAt!).map(
           (p) => `    ${p.phase.padEnd(14)} ${`${p.ms.toFixed(0)} ms`.padStart(9)}  from +${p.firstMs.toFixed(0)} ms, ${p.steps} step(s)`,
@@ -454,14 +481,13 @@ async function main(): Promise<void> {
         await makeDebs(path.join(dir, 'debs'), bigNames.slice(1), PACKAGE_BYTES);
       });
       const m = sizes[0];
-      const rounds = await scenario(`M=${m}, one 100 MiB package`, m, big, keysPath, root, 1);
-      const r = { ours: rounds.ours[0], baseline: rounds.baseline };
+      const rounds = await scenario(`M=${m}, one 100 MiB package`, m, big, keysPath, root, 1, Math.min(baselineRuns, 1));
+      const [ours, baseline] = [rounds.ours[0], rounds.baseline[0]];
       lines.push(
         '',
         `M=${m}, the 6 new packages per format include one of 100 MiB`,
-        row('ours', r.ours),
-        row('baseline', r.baseline),
-        `  speed-up ${(r.baseline.wallMs / r.ours.wallMs).toFixed(1)}x`,
+        row('ours', ours),
+        ...(baseline ? [row('baseline', baseline), `  speed-up ${(baseline.wallMs / ours.wallMs).toFixed(1)}x`] : []),
       );
     }
     if (!process.argv.includes('--no-upload')) lines.push('', ...(await uploadComparison(uploadMib, root)).lines);

@@ -74,14 +74,18 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
     );
     locking.catch(() => undefined);
     // On every path (a refusal, an error, an interrupt): stop waiting, release what was taken,
-    // beside the other cleanup.
-    cleanup.add(async () => {
-      stopLocking.abort(new UserError('publish stopped before its locks were needed'));
-      await locking.then(
-        (l) => timed(logger, 'lock', 'releasing both repository locks', () => l.release()),
-        () => undefined,
-      );
-    });
+    // beside the other cleanup. After a publish, at once when its last write is done: the next
+    // publisher need not wait for our scratch files to go.
+    let unlocked: Promise<void> | undefined;
+    const unlock = () =>
+      (unlocked ??= (async () => {
+        stopLocking.abort(new UserError('publish stopped before its locks were needed'));
+        await locking.then(
+          (l) => timed(logger, 'lock', 'releasing both repository locks', () => l.release()),
+          () => undefined,
+        );
+      })());
+    cleanup.add(unlock);
 
     const [buckets, [rpmRead, debRead], releaseRead] = await Promise.all([
       timed(logger, 'read metadata', 'buckets exist', () => Promise.allSettled([rpmBucket, debBucket, stateBucket].map(assertBucket))),
@@ -192,9 +196,10 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
         );
       }
     }
+    await unlock();
     return { rpm, deb, rpmUrl, debUrl: bucketHttpUrl(s3, opts.debRepo) };
   } finally {
-    // The locks are released by the cleanup, with the client.
+    // The locks are released by the cleanup (if not yet), with the client.
     await cleanup.run();
     s3.client.destroy();
   }

@@ -4,6 +4,7 @@ import { UserError } from '../util/errors';
 import { Logger } from '../util/log';
 import { bucketOf, describeS3Error, getObjectBytes, isS3Error, S3Target } from './s3';
 import { putBytes } from './upload';
+import { compareCodeUnits } from '../util/compare';
 
 /**
  * A lock per repository, held as one object in the private state place and taken with S3
@@ -192,7 +193,7 @@ export async function acquireLocks(
   target: S3Target,
   locks: readonly LockOptions[],
 ): Promise<{ /** In the order of `locks` (not the order taken). */ held: HeldLock[]; release(): Promise<void> }> {
-  const ordered = [...locks].sort((a, b) => lockOrder(a).localeCompare(lockOrder(b)));
+  const ordered = [...locks].sort(compareLockOrder);
   const taken: Array<{ options: LockOptions; lock: HeldLock }> = [];
   const release = async () => {
     await Promise.all(taken.splice(0).map((t) => t.lock.release()));
@@ -224,4 +225,13 @@ export async function acquireLocks(
 /** The order locks are taken in: state bucket, then key. */
 export function lockOrder(l: Pick<LockOptions, 'bucket' | 'key'>): string {
   return `${l.bucket}\u0000${l.key}`;
+}
+
+/**
+ * Compares two locks in the order they are taken: by lockOrder, in code units, so every process
+ * orders them alike whatever its locale (a locale-aware order could differ between two machines,
+ * and two publishers taking the same locks in different orders could wait for each other).
+ */
+export function compareLockOrder(a: Pick<LockOptions, 'bucket' | 'key'>, b: Pick<LockOptions, 'bucket' | 'key'>): number {
+  return compareCodeUnits(lockOrder(a), lockOrder(b));
 }

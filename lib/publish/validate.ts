@@ -5,6 +5,7 @@ import { run, ToolError } from '../util/exec';
 import { DEB_ARCHES, debFileName, RPM_ARCHES, rpmPackageKey } from './layout';
 import { PublishedPackage, rpmEvr } from './metadata';
 import { sha256File } from './package-file';
+import { compareCodeUnits } from '../util/compare';
 
 /**
  * The input rules: every package file of a build is read and checked before anything is written
@@ -210,8 +211,8 @@ export async function readBuildPackages(
     for (const rule of rules) problems.push({ file, rule });
     if (rules.length === 0) packages.push({ ...p, sha256: await sha256File(file) });
   });
-  packages.sort((a, b) => a.file.localeCompare(b.file));
-  problems.sort((a, b) => a.file.localeCompare(b.file));
+  packages.sort((a, b) => compareCodeUnits(a.file, b.file));
+  problems.sort((a, b) => compareCodeUnits(a.file, b.file));
   // Two files of one build that the repository would store under one name.
   const byLocation = new Map<string, BuildPackage[]>();
   for (const p of packages) byLocation.set(p.location, [...(byLocation.get(p.location) ?? []), p]);
@@ -313,7 +314,7 @@ export async function checkRpmSignatures(
   const sections = all ? checksigSections(all.stdout, files) : undefined;
   if (sections) {
     for (const file of files) judge(file, sections.get(file)!);
-    return problems.sort((a, b) => a.file.localeCompare(b.file));
+    return problems.sort((a, b) => compareCodeUnits(a.file, b.file));
   }
   await mapConcurrent(files, 4, async (file) => {
     let out: string;
@@ -336,7 +337,7 @@ export async function checkRpmSignatures(
     }
     judge(file, out);
   });
-  return problems.sort((a, b) => a.file.localeCompare(b.file));
+  return problems.sort((a, b) => compareCodeUnits(a.file, b.file));
 }
 
 /**

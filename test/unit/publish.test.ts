@@ -25,7 +25,7 @@ import {
   rpmEvr,
   verifyListedChecksum,
 } from '../../lib/publish/metadata';
-import { isLockFree, lockOrder, parseLockRecord } from '../../lib/publish/lock';
+import { compareLockOrder, isLockFree, lockOrder, parseLockRecord } from '../../lib/publish/lock';
 import { cacheControlOf, SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
 import { checksigSections, debVersionProblem, fileNameCollisions, packageRules, strayPackages } from '../../lib/publish/validate';
 import { Cleanup } from '../../lib/publish/cleanup';
@@ -705,7 +705,20 @@ describe('lock order', () => {
   test('locks sort by state bucket and key, whoever asks', () => {
     const a = { bucket: 's', key: 'p/locks/rpm-b.lock' };
     const b = { bucket: 's', key: 'p/locks/deb-b.lock' };
-    expect([a, b].sort((x, y) => lockOrder(x).localeCompare(lockOrder(y)))).toEqual([b, a]);
+    const c = { bucket: 'r', key: 'q/locks/rpm-b.lock' };
+    expect([a, b, c].sort(compareLockOrder)).toEqual([c, b, a]);
+    expect([b, c, a].sort(compareLockOrder)).toEqual([c, b, a]);
+  });
+
+  test('the order is by code units, not the locale (every machine takes the locks alike)', () => {
+    // A locale-aware order puts "a" before "B" and ignores "-" at first; code units do not.
+    const upper = { bucket: 's', key: 'P/locks/x.lock' };
+    const lower = { bucket: 's', key: 'a/locks/x.lock' };
+    const dash = { bucket: 's', key: 'p/locks/a-c.lock' };
+    const plain = { bucket: 's', key: 'p/locks/ab.lock' };
+    expect([lower, upper].sort(compareLockOrder)).toEqual([upper, lower]);
+    expect([plain, dash].sort(compareLockOrder)).toEqual([dash, plain]);
+    expect(lockOrder(upper).localeCompare(lockOrder(lower))).toBeGreaterThan(0); // (what the old order did)
   });
 });
 

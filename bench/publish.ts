@@ -202,6 +202,9 @@ async function scenario(
     try {
       const env = { ...process.env, ...store.env() };
       await warmUp(store);
+      // Each method starts with no dirty pages of the other's (or of the store's copy) still being
+      // written back: the baseline writes up to 1.4 GiB, whose writeback slowed the next round.
+      await run('sync', []);
       if (round <= runs) {
         process.stderr.write(`${label}: ours (ket-packages publish), round ${round} of ${runs}\n`);
         const mine = await measure(store, reads, () => publishCli(store, from, keysPath, dir));
@@ -211,6 +214,7 @@ async function scenario(
             process.stdout.write(`    +${String(t.at - mine.startedAt!).padStart(5)} ms  ${t.method.padEnd(6)} ${t.status} ${t.path}\n`);
       }
       if (round <= baselineRuns) {
+        await run('sync', []);
         process.stderr.write(`${label}: the old process's method, round ${round} of ${baselineRuns}\n`);
         baseline.push(
           await measure(store, reads, async () => {

@@ -122,13 +122,18 @@ export async function putCreateOnly(b: Bucket, key: string, file: string, sha256
   }
 }
 
-/** Uploads a hashed metadata file create-only: an existing one of that name has the same bytes. */
-export async function putHashed(b: Bucket, key: string, file: string): Promise<void> {
+/**
+ * Uploads a hashed metadata file create-only: an existing one of that name has the same bytes.
+ * @returns true when this call created it, false when it was there already
+ */
+export async function putHashed(b: Bucket, key: string, file: string): Promise<boolean> {
   try {
     await uploadFile(b, key, file, { cacheControl: CACHE_IMMUTABLE, ifNoneMatch: '*' });
+    return true;
   } catch (e) {
     // Same hashed name = same bytes (written by an earlier, interrupted run).
     if (!isS3Error(e, 'PreconditionFailed', '412')) throw describeS3Error(e, b.s3, `${b.label}: uploading ${key}`);
+    return false;
   }
 }
 

@@ -36,13 +36,19 @@ describe('publish and verify (integration, slow)', () => {
   let keys: TestKeys;
   let foreignKeys: TestKeys;
   const trace: string[] = [];
+  /** Each request's body sizes, as the store saw them (bytesWritten: what the client sent). */
+  const transfers: Array<{ method: string; path: string; status: number; bytesWritten: number }> = [];
   let bucketSeq = 0;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'ket-publish-test-'));
     keys = await generateTestKeys(path.join(dir, 'keys'));
     foreignKeys = await generateTestKeys(path.join(dir, 'foreign-keys'), { name: 'Someone Else' });
-    store = await startEmbeddedStore({ dataDir: path.join(dir, 's3'), onRequest: (l) => trace.push(l) });
+    store = await startEmbeddedStore({
+      dataDir: path.join(dir, 's3'),
+      onRequest: (l) => trace.push(l),
+      onTransfer: (t) => transfers.push(t),
+    });
     await store.createBucket('ket-state');
   }, 60_000);
 
@@ -402,6 +408,68 @@ describe('publish and verify (integration, slow)', () => {
     },
     120_000,
   );
+
+  test("aptly's index files are sent once: their other by-hash name is copied in the bucket, or sent where the first was there already (a run killed in its first round); apt finds every one by hash", async () => {
+    const r = await repos();
+    const b1 = await build(`by-hash-${bucketSeq}`, release1);
+    /** Every by-hash key InRelease implies for the component's files, with the hash each must have. */
+    const listedByHash = async () => {
+      const inRelease = (await getBytes(r.deb, `${dist}/InRelease`)).toString('utf8');
+      const out: Array<{ key: string; type: 'sha256' | 'sha512'; hash: string }> = [];
+      for (const [section, type] of [
+        ['SHA256', 'sha256'],
+        ['SHA512', 'sha512'],
+      ] as const) {
+        const lines = inRelease.slice(inRelease.indexOf(`\n${section}:\n`) + section.length + 3).split('\n');
+        for (const line of lines) {
+          const m = /^ ([0-9a-f]+) +\d+ (main\/binary-amd64)\/\S+$/.exec(line);
+          if (!m) break;
+          out.push({ key: `${dist}/${m[2]}/by-hash/${section}/${m[1]}`, type, hash: m[1] });
+        }
+      }
+      return out;
+    };
+    const expectAllServed = async () => {
+      const listed = await listedByHash();
+      expect(listed.filter((l) => l.type === 'sha512').length).toBeGreaterThanOrEqual(3); // Packages, Packages.gz, Release
+      for (const l of listed)
+        expect(
+          createHash(l.type)
+            .update(await getBytes(r.deb, l.key))
+            .digest('hex'),
+        ).toBe(l.hash);
+      return listed;
+    };
+    const sent = (from: number, key: string) =>
+      transfers.slice(from).filter((t) => t.method === 'PUT' && t.status === 200 && t.path === `/${r.deb}/${key}`);
+
+    let mark = transfers.length;
+    await publishRepositories(options(r, b1));
+    // Each index went up once, under its SHA256 name; its SHA512 name is a copy (no body sent).
+    for (const l of await expectAllServed()) {
+      const puts = sent(mark, l.key);
+      expect(puts).toHaveLength(1);
+      if (l.type === 'sha256') expect(puts[0].bytesWritten).toBeGreaterThan(0);
+      else expect(puts[0].bytesWritten).toBe(0);
+    }
+
+    // Killed during its first round: the SHA256 names are in, the SHA512 ones and the top files not.
+    const sha512 = (await listedByHash()).filter((l) => l.type === 'sha512');
+    for (const l of sha512) await fetch(objectUrl(r.deb, l.key), { method: 'DELETE' });
+    for (const top of ['InRelease', 'Release', 'Release.gpg']) await fetch(objectUrl(r.deb, `${dist}/${top}`), { method: 'DELETE' });
+    mark = transfers.length;
+    await publishRepositories(options(r, b1));
+    await expectAllServed();
+    // The same indexes again: the SHA256 names were there (412), so each SHA512 name was sent itself.
+    for (const l of sha512) expect(sent(mark, l.key).map((t) => t.bytesWritten > 0)).toEqual([true]);
+    const apt = await openScratchApt(store.bucketUrl(r.deb));
+    try {
+      const update = await apt.run(['-q', 'update'], 'apt-get update (by hash)', { extraOptions: ['-o', 'Acquire::By-Hash=force'] });
+      expect(`${update.stdout}${update.stderr}`).not.toMatch(/^(W|E):/m);
+    } finally {
+      await apt.dispose();
+    }
+  }, 120_000);
 
   /** Every object of a bucket with its ETag (ListObjectsV2's XML as the store answers it). */
   const objectsOf = async (bucket: string) => (await fetch(`${store.bucketUrl(bucket)}?list-type=2`)).text();

@@ -60,6 +60,13 @@ export interface DebPrepareOptions {
   readonly logger: Logger;
   /** Registers cleanup that must run even if `write` never does (the other repository refused). */
   readonly onCleanup: (task: () => Promise<unknown>) => void;
+  /**
+   * Called once aptly runs (its database read, the published index compared with the build): the
+   * RPM side of a publish waits for it before its big metadata reads (lib/publish/buckets.ts).
+   * Not called when aptly does not run (nothing new, a refusal): the caller also goes on when
+   * this function's promise settles.
+   */
+  readonly onAptlyStarted?: () => void;
 }
 
 /**
@@ -545,6 +552,7 @@ async function publishIntoDirectory(
 
   let wholeIndex: Promise<PublishedPackage[]> | undefined;
   await addAndPublish(newDir, 'adding the new packages and publishing', () => {
+    opts.onAptlyStarted?.();
     wholeIndex = allPublished(); // parsed while aptly runs
     wholeIndex.catch(() => undefined); // awaited below
   });

@@ -40,6 +40,13 @@ export interface RpmPrepareOptions {
   readonly baseUrl: string;
   readonly workDir: string;
   readonly logger: Logger;
+  /**
+   * The published primary, filelists and other files are requested once this settles (repomd.xml,
+   * its signature and the package checks go at once): a publish lets the apt side, the longer
+   * chain, read its metadata and start aptly first (lib/publish/buckets.ts).
+   * @default read at once
+   */
+  readonly readMetadataAfter?: Promise<unknown>;
 }
 
 /** The ready-to-use client file, as the old repository shipped it, plus repo_gpgcheck. */
@@ -151,7 +158,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       ),
     );
 
-    const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
+    const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger, opts.readMetadataAfter) : undefined;
     const oldFiles = new Set(old?.hrefs ?? []);
     // The published repodata once read and checked (none: a repository without metadata yet).
     const oldRepodata = old ? old.read.then((r) => r.files) : Promise.resolve(undefined);
@@ -312,6 +319,7 @@ function readOldMetadata(
   repomd: Buffer,
   names: ReadonlySet<string>,
   logger: Logger,
+  after: Promise<unknown> = Promise.resolve(),
 ): {
   hrefs: string[];
   read: Promise<{ files: Record<RepodataType, PublishedRepodataFile>; packages: PublishedPackage[] }>;
@@ -323,22 +331,24 @@ function readOldMetadata(
     return entry;
   });
   logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-  const downloaded = timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
-    // Every missing or damaged file named, with the repository.
-    const read = await Promise.allSettled(
-      needed.map(async (e) => {
-        const found = await getObjectBytes(b, e.href);
-        if (!found) throw new UserError(`repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
-        verifyListedChecksum(e, found.body);
-        return { href: e.href, xml: await decompressMetadataBytes(e.href, found.body) };
-      }),
-    );
-    const failed = read.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-    const s3Failure = failed.find((e) => !(e instanceof UserError));
-    if (s3Failure) throw s3Failure;
-    if (failed.length) throw new UserError(failed.map((e) => `${b.label}: ${e.message}`).join('\n- '));
-    return read.map((r) => (r as PromiseFulfilledResult<RepodataFile>).value);
-  });
+  const downloaded = after.then(noop, noop).then(() =>
+    timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
+      // Every missing or damaged file named, with the repository.
+      const read = await Promise.allSettled(
+        needed.map(async (e) => {
+          const found = await getObjectBytes(b, e.href);
+          if (!found) throw new UserError(`repomd.xml lists ${e.href} but it is missing from the bucket; the repository is damaged`);
+          verifyListedChecksum(e, found.body);
+          return { href: e.href, xml: await decompressMetadataBytes(e.href, found.body) };
+        }),
+      );
+      const failed = read.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      const s3Failure = failed.find((e) => !(e instanceof UserError));
+      if (s3Failure) throw s3Failure;
+      if (failed.length) throw new UserError(failed.map((e) => `${b.label}: ${e.message}`).join('\n- '));
+      return read.map((r) => (r as PromiseFulfilledResult<RepodataFile>).value);
+    }),
+  );
   const read = downloaded.then(([primary, filelists, other]) =>
     timed(logger, 'read metadata', `${b.label}: entries found, the build's names read`, async () => {
       return named(b, () => {
@@ -413,3 +423,5 @@ async function buildMetadata(
   );
   return { dir, files: (await readdir(repodata)).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc') };
 }
+
+function noop(): void {}

@@ -97,6 +97,29 @@ describe('embedded store and repository locks (integration, slow)', () => {
     expect((await getObjectBytes(target, 'state', 'cut-off'))!.body.toString()).toBe('whole');
   }, 20_000);
 
+  test('a PUT cut off by its client leaves no object behind (S3 stores only whole bodies): a create-only write of the key then succeeds', async () => {
+    const url = new URL(store.bucketUrl('state'));
+    for (const [key, conditional] of [
+      ['cut-off-create-only', true],
+      ['cut-off-plain', false],
+    ] as const) {
+      await new Promise<void>((resolve) => {
+        const req = http.request({
+          host: url.hostname,
+          port: url.port,
+          method: 'PUT',
+          path: `${url.pathname}/${key}`,
+          headers: { 'content-length': String(1024 * 1024), ...(conditional ? { 'if-none-match': '*' } : {}) },
+        });
+        req.on('error', () => resolve());
+        req.write('0123456789', () => setTimeout(() => (req.destroy(), resolve()), 100));
+      });
+      expect(await getObjectBytes(target, 'state', key)).toBeUndefined();
+      await put(key, 'whole', { IfNoneMatch: '*' });
+      expect((await getObjectBytes(target, 'state', key))!.body.toString()).toBe('whole');
+    }
+  }, 20_000);
+
   test('a lock is exclusive, waits for its holder, and takes over an expired one', async () => {
     const opts = { bucket: 'state', key: 'locks/repo.lock', logger: silentLogger, what: 'repo', pollMs: 50 };
     const first = await acquireLock(target, { ...opts, ttlMs: 60_000 });

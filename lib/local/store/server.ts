@@ -312,26 +312,34 @@ async function handle(
       'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
     );
   if (method === 'POST' && query.has('uploads'))
-    return forward(req, res, backendPort, count, (body) => {
+    return void (await forward(req, res, backendPort, count, (body) => {
       const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
       if (id) uploads.add(id);
-    });
+    }));
   if (uploadId !== null && (method === 'DELETE' || method === 'POST'))
     res.on('finish', () => res.statusCode < 300 && uploads.delete(uploadId));
   const key = objectKeyOf(req);
   const isWrite = method === 'PUT' || method === 'POST' || method === 'DELETE';
-  if (!key) return forward(req, res, backendPort, count);
+  if (!key) return void (await forward(req, res, backendPort, count));
   // S3 reads are atomic (old or new object, never a mix); s3rver rewrites a key's file in place,
   // so a GET racing a write of the same key could be cut off ("aborted"): reads of a key take
   // their turn in the key's queue too.
-  if (!isWrite) return withKeyQueue(queues, key, () => forward(req, res, backendPort, count));
+  if (!isWrite) return withKeyQueue(queues, key, async () => void (await forward(req, res, backendPort, count)));
   if (isUploadPartCopy(req)) return uploadPartCopy(req, res, backendPort, count);
   await withKeyQueue(queues, key, async () => {
     const ifNoneMatch = header(req, 'if-none-match');
     const ifMatch = header(req, 'if-match');
+    // A whole object's PUT (not a multipart part, not a copy): S3 stores it only once its body is
+    // complete; s3rver writes the body into the key's file as it arrives, so a client cut off
+    // mid-body (a killed publish) would leave the bytes that came as the object. Whether the key
+    // existed is known first, and a cut-off write of a key that did not is removed again.
+    const wholeObjectPut =
+      method === 'PUT' && !query.has('uploadId') && !query.has('partNumber') && header(req, 'x-amz-copy-source') === undefined;
+    let existed: boolean | undefined;
     // Multipart part uploads carry no conditions; the completion does, as on AWS.
     if ((method === 'PUT' || method === 'POST') && (ifNoneMatch !== undefined || ifMatch !== undefined)) {
       const current = await headEtag(backendPort, req.url ?? '/');
+      existed = current !== undefined;
       const outcome = evaluateWritePreconditions({ ifNoneMatch, ifMatch }, current);
       if (!outcome.ok) {
         req.on('data', (d: Buffer) => count.written(d.length));
@@ -348,7 +356,22 @@ async function handle(
         return;
       }
     }
-    await forward(req, res, backendPort, count);
+    if (wholeObjectPut && existed === undefined) existed = (await headEtag(backendPort, req.url ?? '/')) !== undefined;
+    const completed = await forward(req, res, backendPort, count);
+    if (wholeObjectPut && !completed && existed === false) await deleteAtBackend(backendPort, req.url ?? '/');
+  });
+}
+
+/** Removes an object at the backend (what a cut-off write of a new key left); failures are ignored. */
+function deleteAtBackend(backendPort: number, rawUrl: string): Promise<void> {
+  const url = new URL(rawUrl, 'http://x');
+  return new Promise((resolve) => {
+    const r = http.request({ host: '127.0.0.1', port: backendPort, method: 'DELETE', path: url.pathname }, (resp) => {
+      resp.resume();
+      resp.on('end', () => resolve());
+    });
+    r.on('error', () => resolve());
+    r.end();
   });
 }
 
@@ -378,7 +401,8 @@ function forward(
   count: Counter,
   /** Sees the response body (small XML answers only). */
   onBody?: (body: string) => void,
-): Promise<void> {
+): Promise<boolean> {
+  // Resolves true once the backend's answer went out whole, false when the client went away first.
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers };
     delete headers.expect; // the front server has already answered 100-continue
@@ -391,7 +415,7 @@ function forward(
       });
       resp.on('end', () => onBody?.(seen));
       resp.pipe(res);
-      resp.on('end', () => resolve());
+      resp.on('end', () => resolve(true));
       resp.on('error', reject);
     });
     upstream.on('error', reject);
@@ -400,7 +424,7 @@ function forward(
     res.on('close', () => {
       if (!res.writableFinished) {
         upstream.destroy();
-        resolve();
+        resolve(false);
       }
     });
     // Counting starts here, not earlier: a 'data' listener would start the body flowing while a

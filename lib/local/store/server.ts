@@ -357,8 +357,8 @@ async function handle(
       }
     }
     if (wholeObjectPut && existed === undefined) existed = (await headEtag(backendPort, req.url ?? '/')) !== undefined;
-    const completed = await forward(req, res, backendPort, count);
-    if (wholeObjectPut && !completed && existed === false) await deleteAtBackend(backendPort, req.url ?? '/');
+    const answered = await forward(req, res, backendPort, count);
+    if (wholeObjectPut && !answered && existed === false) await deleteAtBackend(backendPort, req.url ?? '/');
   });
 }
 
@@ -402,11 +402,14 @@ function forward(
   /** Sees the response body (small XML answers only). */
   onBody?: (body: string) => void,
 ): Promise<boolean> {
-  // Resolves true once the backend's answer went out whole, false when the client went away first.
+  // Resolves true once the backend answered (a write it answered is stored, or refused, whether or
+  // not the client stays to hear it), false when the client went away before that.
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers };
     delete headers.expect; // the front server has already answered 100-continue
+    let answered = false;
     const upstream = http.request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers }, (resp) => {
+      answered = true;
       res.writeHead(resp.statusCode ?? 500, resp.headers);
       let seen = '';
       resp.on('data', (d: Buffer) => {
@@ -424,7 +427,7 @@ function forward(
     res.on('close', () => {
       if (!res.writableFinished) {
         upstream.destroy();
-        resolve(false);
+        resolve(answered);
       }
     });
     // Counting starts here, not earlier: a 'data' listener would start the body flowing while a

@@ -151,7 +151,6 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
         debs: debRead.packages,
         key,
         allowKeyChange,
-        state: { bucket: stateBucket, prefix: state.prefix },
         onCleanup: (task) => cleanup.add(task),
         workDir: path.join(workDir, 'deb'),
         logger,

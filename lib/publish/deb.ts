@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import * as os from 'node:os';
-import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { SigningKey } from '../signing/keyring';
-import { APTLY_DATABASE_CONTENT_TYPE, findAptlyDatabase, packAptlyDatabase, stateKey, unpackAptlyDatabase } from './aptly-db';
 import { mapConcurrent } from '../util/concurrency';
 import { UserError } from '../util/errors';
 import { removeTree } from '../util/folder';
@@ -19,34 +20,37 @@ import {
   namedEntriesAgree,
   packageIdentity,
   packagesIndexEntriesNamed,
-  paragraphsKept,
+  appendParagraphs,
   parsePackagesIndex,
   parseReleaseSha256,
   PublishedPackage,
+  relistRelease,
 } from './metadata';
-import { sha256File } from './package-file';
 import { PreparedRepository, PublishResult, readRepositoryKeys, RepositoryState } from './repository';
-import { Bucket, getObjectBytes, getObjectStream, headObject } from './s3';
+import { Bucket, getObjectBytes, headObject } from './s3';
 import { clearSignSha512, detachSignSha512 } from './sign';
-import { contentTypeOf, putBytes, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
+import { contentTypeOf, putCreateOnly, putHashed, uploadFile, writeIfChanged } from './upload';
 import { copyObject } from '../clone/objects';
 import { BuildPackage, fileNameCollisions } from './validate';
 
 export { COMPONENT, DEB_ARCH, DISTRIBUTION };
 
 /**
- * Publishes DEBs into an apt repository in a bucket with aptly: distribution kismatic-xenial,
+ * Publishes DEBs into an apt repository in a bucket: aptly's layout, distribution kismatic-xenial,
  * component main, arch amd64, by-hash indexes, signed Release/InRelease/Release.gpg, public.key.
  *
- * aptly keeps its database in the private state place between runs, without its package pool.
- * It publishes into a local directory with symlinked pool files (old packages' links dangle, which
- * aptly accepts), and we upload from there: new pool files create-only, then by-hash indexes, then
- * the plain indexes, then Release, Release.gpg and InRelease last, with Cache-Control, and never a
- * delete. (aptly 1.5.0 publishing straight to S3 lists the whole bucket on every publish and
- * replaces its .tmp index files by copy + DeleteObject, which the repository buckets' policy denies.)
+ * aptly publishes the new packages alone, into a local directory, and their paragraphs are
+ * appended to the published index (publishIntoDirectory); the published index, checked against
+ * the signed InRelease, is the record of what the repository holds, and aptly keeps no database
+ * between publishes. We upload from that directory: new pool files create-only, then by-hash
+ * indexes, then the plain indexes, then Release, Release.gpg and InRelease last, with
+ * Cache-Control, and never a delete. (aptly 1.5.0 publishing straight to S3 lists the whole bucket
+ * on every publish and replaces its .tmp index files by copy + DeleteObject, which the repository
+ * buckets' policy denies.)
  */
 const APTLY_REPO = 'kismatic';
 const PACKAGES_INDEX = `dists/${DISTRIBUTION}/${COMPONENT}/binary-${DEB_ARCH}/Packages.gz`;
+const gzipAsync = promisify(gzip);
 
 export interface DebPrepareOptions {
   readonly bucket: Bucket;
@@ -54,15 +58,13 @@ export interface DebPrepareOptions {
   /** Opened while the metadata is read; awaited before the first signature. */
   readonly key: Promise<SigningKey>;
   readonly allowKeyChange: boolean;
-  /** Private place for aptly's database: its bucket and key prefix. */
-  readonly state: { readonly bucket: Bucket; readonly prefix: string };
   readonly workDir: string;
   readonly logger: Logger;
   /** Registers cleanup that must run even if `write` never does (the other repository refused). */
   readonly onCleanup: (task: () => Promise<unknown>) => void;
   /**
-   * Called once aptly runs (its database read, the published index compared with the build): the
-   * RPM side of a publish waits for it before its big metadata reads (lib/publish/buckets.ts).
+   * Called once aptly runs (the published index read and compared with the build): the RPM side
+   * of a publish waits for it before its big metadata reads (lib/publish/buckets.ts).
    * Not called when aptly does not run (nothing new, a refusal): the caller also goes on when
    * this function's promise settles.
    */
@@ -203,40 +205,12 @@ function sha256Of(bytes: Buffer): string {
 }
 
 /**
- * Reads the repository, checks the build against it and prepares everything locally (aptly's
- * publication, signatures): nothing is written. Epoch and conflict problems are found from the
+ * Reads the repository, checks the build against it and prepares everything locally (the new
+ * index, its Release signed): nothing is written. Epoch and conflict problems are found from the
  * published index before aptly runs.
  */
 export async function prepareDebRepository(opts: DebPrepareOptions): Promise<PreparedRepository> {
   const { bucket: b, logger } = opts;
-  // aptly's database is read while everything else is (it is needed only when packages are new),
-  // and unpacked as it downloads (tar reads the response): wasted only on a publish with nothing new.
-  const aptlyRoot = path.join(opts.workDir, 'aptly');
-  const restored: Promise<RestoredDatabase | undefined> = timed(
-    logger,
-    'read metadata',
-    `${b.label}: aptly database (unpacked as it arrives)`,
-    async () => {
-      await mkdir(aptlyRoot, { recursive: true });
-      const snapshot = await findAptlyDatabase((key) => getObjectStream(opts.state.bucket, key), opts.state.prefix, b.name);
-      if (!snapshot) return undefined;
-      const { found, key, format } = snapshot;
-      let bytes = 0;
-      let failure: Error | undefined;
-      const unpacking = unpackAptlyDatabase(found.body, aptlyRoot, format, 'unpacking the aptly database');
-      found.body.on('data', (chunk: Buffer) => (bytes += chunk.length)); // (tar's pipe is attached)
-      found.body.on('error', (e) => (failure = e));
-      try {
-        await unpacking;
-      } catch (e) {
-        // The download's own failure, when that is what stopped tar.
-        if (failure) throw new UserError(`${b.label}: reading s3://${opts.state.bucket.name}/${key}: ${failure.message}`);
-        throw e;
-      }
-      return { bytes, key };
-    },
-  );
-  restored.catch(() => undefined);
   const publicKey = getObjectBytes(b, 'public.key');
   publicKey.catch(() => undefined);
   const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
@@ -261,7 +235,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     listed = await readListedIndex(b, index?.body, inRelease?.body, logger);
     indexText = listed.body ? await decompressMetadata(PACKAGES_INDEX, listed.body) : '';
   } catch (e) {
-    await Promise.all([guard.catch(() => undefined), restored.catch(() => undefined)]);
+    await guard.catch(() => undefined);
     throw e;
   }
   // What the key guard's gpg verified must be the InRelease text read above (strictly, as one
@@ -280,8 +254,8 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   );
   checked.catch(() => undefined);
   // The build is compared with the published entries of its names, found without parsing the
-  // whole index; the whole index (every published package must still be in aptly's new one) is
-  // parsed once aptly runs, when this thread only waits, and must agree with them.
+  // whole index; the whole index is parsed once aptly runs, when this thread only waits, and must
+  // agree with them.
   const names = new Set(opts.debs.map((p) => p.name));
   const published = packagesIndexEntriesNamed(indexText, names);
   let wholeIndex: Promise<PublishedPackage[]> | undefined;
@@ -303,9 +277,9 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     added: classified.fresh.map((p) => path.basename(p.file)),
     alreadyPresent: classified.present.map((p) => path.basename(p.file)),
   };
-  // Every path out waits for the unpacking (nothing keeps writing into the work folder).
+  // Every path out has the whole index parsed (a damaged index is reported on every path).
   const refusal = async (state: RepositoryState) => {
-    await Promise.all([restored.catch(() => undefined), allPublished()]);
+    await allPublished();
     return { problems: [...state.problems, ...problems], result, write: async () => result };
   };
   if (problems.length) return refusal(await checked);
@@ -316,7 +290,6 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     await allPublished();
     const state = await checked;
     if (state.problems.length) return refusal(state);
-    await restored.catch(() => undefined);
     const key = await opts.key;
     // A rotation signs the Release text InRelease holds (the one checked above) with the new key,
     // and writes it as Release too: the three top files agree again.
@@ -346,31 +319,31 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     };
   }
 
-  // The published tree is one directory and one symlink per package plus small indexes: on some
-  // disks each mkdir/symlink costs ~0.5 ms (1.4 s of 1.5 s at 1,000 packages), in memory nothing.
+  // The published tree (dists/ and links to the new packages) is made in memory.
   const outDir = await mkdtemp(path.join(memoryScratch(), 'ket-deb-out-'));
   opts.onCleanup(() => removeTree(outDir));
   try {
-    // aptly publishes (locally) while the key guard runs; a refusal throws its work away. Both
-    // end before anything is thrown (no aptly left running in a folder the cleanup removes).
-    const [guarded, aptlyRun] = await Promise.allSettled([
+    // The new tree is made (locally) while the key guard runs; a refusal throws it away. Both end
+    // before anything is thrown (no aptly left running in a folder the cleanup removes).
+    const [guarded, made] = await Promise.allSettled([
       checked,
       publishIntoDirectory(opts, {
-        published: allPublished,
+        whole: allPublished,
+        named: published,
         indexText,
-        classified,
-        // Completing an incomplete repository, the build's published packages go in again too
-        // (identical bytes: aptly and the create-only pool upload accept them).
-        adding: listed.incomplete ? [...classified.fresh, ...classified.present] : classified.fresh,
-        aptlyRoot,
+        unsigned: listed.body !== undefined && listed.releaseText === undefined,
+        fresh: classified.fresh,
+        present: classified.present,
+        // Completing an incomplete repository, the build's published packages' pool files are
+        // sent again too (create-only: the same bytes are accepted).
+        resendPresent: listed.incomplete !== undefined,
         outDir,
         key: opts.key,
-        restored,
       }),
     ]);
     if (guarded.status === 'rejected') throw guarded.reason;
-    if (aptlyRun.status === 'rejected') throw aptlyRun.reason;
-    const [state, write] = [guarded.value, aptlyRun.value];
+    if (made.status === 'rejected') throw made.reason;
+    const [state, write] = [guarded.value, made.value];
     if (state.problems.length) {
       await removeTree(outDir);
       return refusal(state);
@@ -378,11 +351,10 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     return {
       problems: [],
       result,
-      // The published tree (a folder and a link per package) goes with the publish's cleanup.
       write: (beforeEntryFiles) => timed(logger, 'upload', `${b.label}: upload`, () => write(beforeEntryFiles, state)),
     };
   } catch (e) {
-    await Promise.all([removeTree(outDir), restored.catch(() => undefined)]);
+    await removeTree(outDir);
     throw e;
   }
 }
@@ -399,234 +371,170 @@ export function memoryScratch(): string {
 
 interface Prepared {
   /** Every published package (the whole index, parsed when first called). */
-  readonly published: () => Promise<PublishedPackage[]>;
+  readonly whole: () => Promise<PublishedPackage[]>;
+  /** The published entries of the build's package names. */
+  readonly named: readonly PublishedPackage[];
   /** The published Packages index (checked against InRelease), '' when there is none. */
   readonly indexText: string;
-  readonly classified: ReturnType<typeof classifyPackages<BuildPackage>>;
-  /** The build's packages aptly adds and the pool receives (create-only): the new ones, or more. */
-  readonly adding: readonly BuildPackage[];
-  readonly aptlyRoot: string;
+  /** The index has no signed listing (a Packages.gz without InRelease). */
+  readonly unsigned: boolean;
+  /** The build's packages the repository lacks: aptly writes their paragraphs; the pool receives them (create-only). */
+  readonly fresh: readonly BuildPackage[];
+  /** The build's packages the repository holds already. */
+  readonly present: readonly BuildPackage[];
+  /** Whether the present packages' pool files are sent again (create-only). */
+  readonly resendPresent: boolean;
   readonly outDir: string;
   /** Awaited when the Release is signed. */
   readonly key: Promise<SigningKey>;
-  /** aptlyRoot made, and aptly's database unpacked into it from the state place, if there is one. */
-  readonly restored: Promise<RestoredDatabase | undefined>;
 }
 
-/** aptly's database as restored from the state place: the bytes read and the key they came from. */
-interface RestoredDatabase {
-  readonly bytes: number;
-  readonly key: string;
-}
+/** The index files of the component, relative to dists/DISTRIBUTION/ as the Release lists them. */
+const BINARY_DIR = `${COMPONENT}/binary-${DEB_ARCH}`;
 
-/** aptly publishes into outDir and the Release is signed; returns the upload step. */
+/**
+ * The new published tree, made in outDir, with its Release signed; returns the upload step.
+ *
+ * aptly publishes the new packages alone from an empty root: their paragraphs, their places in
+ * the pool and a Release with this publish's date. The published index with aptly's paragraphs
+ * appended (lib/publish/metadata appendParagraphs) then replaces aptly's Packages and
+ * Packages.gz, with their by-hash names, and the Release lists them (relistRelease). A publish
+ * thus costs the new packages plus one pass over the index (gzip, hashes), not a run of aptly
+ * over every published package: at 10,000 packages aptly's `publish update` took ~0.5 s (a folder
+ * and a link per package and the whole index rebuilt from its database), the append ~0.1 s.
+ * The published index, checked against the signed InRelease, is the only record of what the
+ * repository holds (aptly keeps no database between publishes).
+ * @throws UserError when aptly's index does not list exactly the new packages with the build's
+ *   SHA256, or (an unsigned index) the pool lacks a package the index lists; ToolError from aptly, gpg
+ */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { published: allPublished, indexText, classified, adding, aptlyRoot, outDir, key: keyOpening, restored }: Prepared,
+  { whole, named, indexText, unsigned, fresh, present, resendPresent, outDir, key: keyOpening }: Prepared,
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
+  // aptly's root on disk, not in memory: its pool takes a copy (or a hard link) of each new
+  // package, up to the image bundle's gigabyte.
+  const aptlyRoot = path.join(opts.workDir, 'aptly');
   const configFile = path.join(opts.workDir, 'aptly.conf');
+  const taskFile = path.join(opts.workDir, 'aptly-task');
   // The new packages, by directory (one short command line however many there are), under their
-  // own names: aptly names the published pool file after the file it was given. Made, with
-  // aptly's configuration, while its database is restored.
+  // own names: aptly names the published pool file after the file it was given.
   const newDir = path.join(opts.workDir, 'new-debs');
+  // One aptly run (`aptly task run`: one start), stopping at the first failing command.
+  const commands = [
+    ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
+    ...(fresh.length ? [['repo', 'add', APTLY_REPO, newDir]] : []),
+    [
+      'publish',
+      'repo',
+      '-skip-signing',
+      '-skip-contents',
+      '-skip-bz2',
+      '-batch',
+      '-acquire-by-hash',
+      `-architectures=${DEB_ARCH}`,
+      `-distribution=${DISTRIBUTION}`,
+      `-component=${COMPONENT}`,
+      APTLY_REPO,
+      'filesystem:out:',
+    ],
+  ];
   // (All end before a failure is thrown: nothing keeps writing into the work folder.)
-  const [restoring, ...made] = await Promise.allSettled([
-    restored,
+  await mkdir(aptlyRoot, { recursive: true });
+  const made = await Promise.allSettled([
     writeFile(configFile, aptlyConfig(aptlyRoot, outDir)),
+    writeFile(taskFile, commands.map((c) => c.map(shellQuote).join(' ')).join('\n') + '\n'),
     mkdir(newDir, { recursive: true }).then(() =>
-      Promise.all(adding.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file))))),
+      Promise.all(fresh.map((p) => symlink(path.resolve(p.file), path.join(newDir, path.basename(p.file))))),
     ),
   ]);
-  for (const r of [restoring, ...made]) if (r.status === 'rejected') throw r.reason;
-  const snapshot = (restoring as PromiseFulfilledResult<RestoredDatabase | undefined>).value;
-  const aptly = (args: string[], what: string) =>
-    timed(logger, 'aptly', `${repo}: ${what}`, () => run('aptly', [`-config=${configFile}`, ...args], { what: `${repo}: ${what}` }));
-  // Several aptly commands in one process (`aptly task run`): one start and one database open
-  // instead of one per command; the run stops at the first failing command and exits non-zero.
-  // `started` is called once aptly's process is started.
-  const aptlyTask = async (commands: string[][], what: string, started?: () => void) => {
-    if (commands.length === 1) {
-      const running = aptly(commands[0], what);
-      started?.();
-      return running;
-    }
-    const taskFile = await mkdtemp(path.join(opts.workDir, 'aptly-task-')).then((d) => path.join(d, 'commands'));
-    await writeFile(taskFile, commands.map((c) => c.map(shellQuote).join(' ')).join('\n') + '\n');
-    const running = aptly(['task', 'run', `-filename=${taskFile}`], what);
-    started?.();
-    return running;
-  };
+  for (const r of made) if (r.status === 'rejected') throw r.reason;
 
-  // aptly's database: restored from the state place, or a new one.
-  const dbKey = stateKey(opts.state.prefix, b.name);
-  if (snapshot) {
-    logger.info(`${repo}: restored aptly's database from s3://${opts.state.bucket.name}/${snapshot.key} (${snapshot.bytes} bytes)`);
-  } else {
-    if (/\S/.test(indexText))
-      logger.warn(`${repo}: no aptly database at s3://${opts.state.bucket.name}/${dbKey}; rebuilding it from the published repository`);
+  logger.info(`${repo}: adding ${fresh.length} package(s): ${fresh.map((p) => path.basename(p.file)).join(', ') || 'none'}`);
+  const aptly = timed(logger, 'aptly', `${repo}: aptly (the new packages)`, () =>
+    run('aptly', [`-config=${configFile}`, 'task', 'run', `-filename=${taskFile}`], { what: `${repo}: aptly publishing the new packages` }),
+  );
+  opts.onAptlyStarted?.();
+  // The whole index is parsed while aptly runs; both end before a failure is thrown.
+  const [ran, parsed] = await Promise.allSettled([aptly, whole()]);
+  if (ran.status === 'rejected') throw ran.reason;
+  if (parsed.status === 'rejected') throw parsed.reason;
+  if (unsigned) {
+    // (The build's own published packages are sent again below, completing the pool.)
+    const resent = new Set((resendPresent ? present : []).map(packageIdentity));
+    await checkPoolHolds(
+      b,
+      parsed.value.filter((p) => !resent.has(packageIdentity(p))),
+      logger,
+    );
   }
 
-  logger.info(`${repo}: adding ${adding.length} package(s): ${adding.map((p) => path.basename(p.file)).join(', ')}`);
-  // The snapshot is only ever saved after a publish, so a restored database has the publication.
-  let publishedBefore = snapshot !== undefined;
-  let created = snapshot !== undefined;
-  const common = ['-skip-signing', '-skip-contents', '-skip-bz2', '-batch'];
-  /** Adds the .debs of `dir` and publishes, in one aptly run. */
-  const addAndPublish = async (dir: string, what: string, started?: () => void) => {
-    const commands = [
-      ...(created ? [] : [['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO]]),
-      ['repo', 'add', APTLY_REPO, dir],
-      publishedBefore
-        ? ['publish', 'update', '-skip-cleanup', ...common, DISTRIBUTION, 'filesystem:out:']
-        : [
-            'publish',
-            'repo',
-            ...common,
-            '-acquire-by-hash',
-            `-architectures=${DEB_ARCH}`,
-            `-distribution=${DISTRIBUTION}`,
-            `-component=${COMPONENT}`,
-            APTLY_REPO,
-            'filesystem:out:',
-          ],
-    ];
-    await aptlyTask(commands, what, started);
-    created = publishedBefore = true;
-  };
-  /**
-   * What aptly just wrote: where the packages it added sit in the pool, by identity, and the
-   * published packages its index lacks. Every published paragraph found as it was
-   * (paragraphsKept: no parse) lacks none, and only the added packages' entries are read;
-   * otherwise the whole index is parsed and compared by identity.
-   * @throws UserError when the index does not list a package aptly was given
-   */
-  const readNewIndex = async (published: readonly PublishedPackage[]) => {
-    const text = await readFile(path.join(outDir, 'dists', DISTRIBUTION, COMPONENT, `binary-${DEB_ARCH}`, 'Packages'), 'utf8');
-    const kept = paragraphsKept(indexText, text);
-    const index = kept ? packagesIndexEntriesNamed(text, new Set(adding.map((p) => p.name))) : parsePackagesIndex(text);
-    const locations = new Map(index.map((p) => [packageIdentity(p), p.location]));
-    const notListed = adding.filter((p) => !locations.has(packageIdentity(p)));
-    if (notListed.length)
-      throw new UserError(`${repo}: aptly's new index does not list ${notListed.map(packageIdentity).join(', ')}; nothing written`);
-    return { locations, lacking: kept ? [] : published.filter((p) => !locations.has(packageIdentity(p))) };
-  };
-  const packedFile = path.join(opts.workDir, 'aptly-db-new.tar.zst');
   const distDir = path.join(outDir, 'dists', DISTRIBUTION);
-  /**
-   * Started the moment aptly's run ends, while the new index is read: the Release signed (both
-   * signatures at once) and the database packed. The signatures are awaited before the upload can
-   * start, the packed database only by its last round, so gpg starts first (each process start
-   * blocks this thread ~10 ms at 10,000 packages: a fork of a ~190 MiB process): the signing runs
-   * on the key's promise and the packing one step after it. Both are registered with the cleanup
-   * (nothing keeps writing into the work folder after it) and end before aptly runs again.
-   */
-  const afterAptly = () => {
-    const signed = keyOpening.then((key) =>
-      timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
-        await Promise.all([
-          clearSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'InRelease')),
-          detachSignSha512(key, path.join(distDir, 'Release'), path.join(distDir, 'Release.gpg')),
-        ]);
-        return key;
-      }),
-    );
-    const packed = Promise.resolve().then(() =>
-      timed(logger, 'aptly', `${repo}: packing the aptly database`, () =>
-        packAptlyDatabase(aptlyRoot, packedFile, 'packing the aptly database'),
-      ),
-    );
-    for (const p of [signed, packed]) {
-      p.catch(() => undefined);
-      opts.onCleanup(() => p); // (the upload awaits `packed`; on a refusal, the cleanup does)
-    }
-    return { packed, signed, all: () => Promise.allSettled([signed, packed]) };
-  };
-  // The published pool is only links (a folder and a link per package: 20,000 entries at 10,000
-  // packages); nothing is uploaded from it (new packages go from the build folder). It is removed
-  // during the upload (network-bound), not while the new index is parsed and signed (CPU-bound, on
-  // the way to the upload); the publish's cleanup, which removes the whole tree, also waits for it.
-  let poolRemoved: Promise<void> | undefined;
-  opts.onCleanup(() => poolRemoved ?? Promise.resolve());
-
-  let wholeIndex: Promise<PublishedPackage[]> | undefined;
-  await addAndPublish(newDir, 'adding the new packages and publishing', () => {
-    opts.onAptlyStarted?.();
-    wholeIndex = allPublished(); // parsed while aptly runs
-    wholeIndex.catch(() => undefined); // awaited below
+  const binDir = path.join(distDir, BINARY_DIR);
+  const { packages, gz, locations } = await timed(logger, 'aptly', `${repo}: published paragraphs appended`, async () => {
+    const paragraphs = await readFile(path.join(binDir, 'Packages'), 'utf8');
+    const listedNew = parsePackagesIndex(paragraphs);
+    const byIdentity = new Map(listedNew.map((p) => [packageIdentity(p), p]));
+    const wrong = fresh.filter((p) => byIdentity.get(packageIdentity(p))?.sha256 !== p.sha256);
+    if (wrong.length || listedNew.length !== fresh.length)
+      throw new UserError(
+        `${repo}: aptly's index of the new packages lists ${listedNew.map(packageIdentity).join(', ') || 'none'}, not exactly ${fresh.map(packageIdentity).join(', ') || 'none'} with this build's SHA256; nothing written`,
+      );
+    const text = Buffer.from(appendParagraphs(indexText, paragraphs));
+    // aptly's index files and their by-hash names make way for the whole index's.
+    await removeTree(path.join(binDir, 'by-hash'));
+    const compressed = await gzipAsync(text);
+    await Promise.all([writeFile(path.join(binDir, 'Packages'), text), writeFile(path.join(binDir, 'Packages.gz'), compressed)]);
+    return { packages: text, gz: compressed, locations: new Map(listedNew.map((p) => [packageIdentity(p), p.location])) };
   });
-  const published = await (wholeIndex ?? allPublished());
-  let finishing = afterAptly();
-  let newIndex: Awaited<ReturnType<typeof readNewIndex>>;
-  let key: SigningKey;
-  try {
-    newIndex = await readNewIndex(published);
-
-    // Anything published that the database lacks (a lost database, or a publish that died before
-    // saving it) is missing from the index aptly just wrote: it is taken back from the published
-    // pool and the index written again. Only in that case are .debs downloaded, and the packing and
-    // signatures started above are thrown away (they end first) and made again. (Found from the new
-    // index rather than by listing the database first: one aptly run less on every publish.)
-    const missing = newIndex.lacking;
-    if (missing.length) {
-      logger.info(`${repo}: the aptly database lacks ${missing.length} published package(s); fetching them from the pool to rebuild it`);
-      await finishing.all();
-      // aptly publishes into an empty tree again: the first run's links to packages its pool does
-      // not hold dangle, and aptly refuses to link over them ("file exists").
-      await removeTree(path.join(outDir, 'pool'));
-      const rebuildDir = path.join(opts.workDir, 'rebuild');
-      await mkdir(rebuildDir, { recursive: true });
-      const files = await mapConcurrent(missing, 4, async (p) => {
-        const obj = await getObjectBytes(b, p.location);
-        if (!obj) throw new UserError(`${repo}: the index lists ${p.location} but the pool has no such file`);
-        const file = path.join(rebuildDir, path.posix.basename(p.location));
-        await writeFile(file, obj.body);
-        if ((await sha256File(file)) !== p.sha256)
-          throw new UserError(`${repo}: ${p.location} does not match the SHA256 of the published index`);
-        return file;
-      });
-      logger.info(`${repo}: adding ${files.length} published package(s) to the rebuilt database`);
-      await addAndPublish(rebuildDir, 'adding published packages to the rebuilt database and publishing');
-      finishing = afterAptly();
-      newIndex = await readNewIndex(published);
-    }
-    key = await finishing.signed;
-  } catch (e) {
-    // Nothing keeps writing into the published tree the caller removes.
-    await finishing.all();
-    throw e;
+  // Each index under its by-hash names (hard links, as aptly makes them); the component's Release
+  // is aptly's, the same bytes on every publish.
+  const componentRelease = await readFile(path.join(binDir, 'Release'));
+  for (const type of BY_HASH_TYPES) {
+    const dir = path.join(binDir, 'by-hash', type);
+    await mkdir(dir, { recursive: true });
+    for (const [name, bytes] of [
+      ['Packages', packages],
+      ['Packages.gz', gz],
+      ['Release', componentRelease],
+    ] as const)
+      await link(path.join(binDir, name), path.join(dir, createHash(type.toLowerCase()).update(bytes).digest('hex')));
   }
-  const packedDb = finishing.packed;
+  const releaseFile = path.join(distDir, 'Release');
+  const release = relistRelease(
+    await readFile(releaseFile, 'utf8'),
+    new Map([
+      [`${BINARY_DIR}/Packages`, packages],
+      [`${BINARY_DIR}/Packages.gz`, gz],
+    ]),
+    `${repo}: the Release aptly wrote`,
+  );
+  await writeFile(releaseFile, release);
+  const key = await keyOpening;
+  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, () =>
+    Promise.all([
+      clearSignSha512(key, releaseFile, path.join(distDir, 'InRelease')),
+      detachSignSha512(key, releaseFile, path.join(distDir, 'Release.gpg')),
+    ]),
+  );
 
-  // Where the new packages went in the pool.
-  const uploads = adding.map((p) => ({ ...p, location: newIndex.locations.get(packageIdentity(p))! }));
-  const fresh = new Set(classified.fresh.map(packageIdentity));
-  const lost = newIndex.lacking;
-  if (lost.length)
-    throw new UserError(
-      `${repo}: aptly's new index would drop ${lost.length} published package(s) (${lost.map(packageIdentity).join(', ')}); nothing written`,
-    );
+  // Where the packages go in the pool: the new ones where aptly's index puts them, the others
+  // where the published index has them.
+  const publishedAt = new Map(named.map((p) => [packageIdentity(p), p.location]));
+  const uploads = [
+    ...fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! })),
+    ...(resendPresent ? present : []).map((p) => ({ ...p, location: publishedAt.get(packageIdentity(p))! })),
+  ];
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
 
   return async (beforeEntryFiles, keys) => {
     const phase = (name: ReturnType<typeof distsUploadPhase>) => distFiles.filter((f) => distsUploadPhase(f) === name);
-    // aptly writes each index once and hard-links its by-hash names (and the plain name) to it:
-    // one file's names are sent once and copied in the bucket (CopyObject), not sent again. At
-    // 10,000 packages that is 6.8 MB not sent twice in each round.
+    // Each index is written once under several names (hard links): one file's names are sent
+    // once and copied in the bucket (CopyObject), not sent again. At 10,000 packages that is
+    // 6.8 MB not sent twice in each round.
     const files = await sameFileGroups(outDir, [...phase('by-hash'), ...phase('index')]);
-    const packages = mapConcurrent(uploads, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
-    // aptly's database, for the next publish, as soon as the packages it lists are in the bucket
-    // (if it is lost, the next publish rebuilds it from the pool), while the indexes upload.
-    // (Packed while the packages uploaded.)
-    const db = packages
-      .then(() => packedDb)
-      .then(() => {
-        beforeEntryFiles();
-        return readFile(packedFile);
-      })
-      .then((body) => putBytes(opts.state.bucket, dbKey, body, { cacheControl: 'no-store', contentType: APTLY_DATABASE_CONTENT_TYPE }));
-    db.catch(() => undefined);
+    const packageUploads = mapConcurrent(uploads, 8, (p) => putCreateOnly(b, p.location, p.file, p.sha256, logger));
     // 1. pool files and by-hash indexes at once (new names: nothing refers to them before the
     //    Release does); a by-hash name whose file is already in the bucket under another name of
     //    this round is copied from there once that one is in. 2. public.key if it changed, 3. the
@@ -639,8 +547,9 @@ async function publishIntoDirectory(
     const byHash = mapConcurrent(groupsOf(files, phase('by-hash')), 8, async ([first, ...others]) => {
       const created = await putHashed(b, first, path.join(outDir, first));
       inBucket.set(first, first);
-      // Where the first name was already there (an earlier, interrupted run), the others may not
-      // be: each is sent create-only, as the first was.
+      // Where the first name was already there (an earlier, interrupted run, or the component's
+      // Release, the same on every publish), the others may not be: each is sent create-only, as
+      // the first was.
       for (const rel of others) {
         if (created)
           await copyWithin(b, first, rel, path.join(outDir, rel), {
@@ -651,35 +560,45 @@ async function publishIntoDirectory(
         inBucket.set(rel, created ? first : rel);
       }
     });
-    /** The rest of round 1, and rounds 2 and 3. */
-    const writeIndexes = async () => {
-      // (Both end before a failure is thrown: no upload of the first round outlives the publish.)
-      for (const r of await Promise.allSettled([packages, byHash])) if (r.status === 'rejected') throw r.reason;
-      logger.info(`${repo}: uploaded ${uploads.length} package(s)`);
-      beforeEntryFiles();
-      // A new key reaches public.key before anything it signed (no request when it is unchanged).
-      await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));
-      await mapConcurrent([...phase('index'), ...phase('top')], 8, async (rel) => {
-        const twin = files.get(rel)?.find((other) => inBucket.has(other));
-        const headers = { contentType: contentTypeOf(rel), cacheControl: cacheControlOf('deb', rel) };
-        if (twin) return copyWithin(b, inBucket.get(twin)!, rel, path.join(outDir, rel), headers);
-        return uploadFile(b, rel, path.join(outDir, rel), { cacheControl: headers.cacheControl });
-      });
-    };
-    poolRemoved = removeTree(path.join(outDir, 'pool')); // (never throws; once the first uploads have started)
-    try {
-      await writeIndexes();
-    } catch (e) {
-      await db.catch(() => undefined); // (no write of ours goes on after the publish gave up)
-      throw e;
-    }
+    // (Both end before a failure is thrown: no upload of the first round outlives the publish.)
+    for (const r of await Promise.allSettled([packageUploads, byHash])) if (r.status === 'rejected') throw r.reason;
+    logger.info(`${repo}: uploaded ${uploads.length} package(s)`);
+    beforeEntryFiles();
+    // A new key reaches public.key before anything it signed (no request when it is unchanged).
+    await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));
+    await mapConcurrent([...phase('index'), ...phase('top')], 8, async (rel) => {
+      const twin = files.get(rel)?.find((other) => inBucket.has(other));
+      const headers = { contentType: contentTypeOf(rel), cacheControl: cacheControlOf('deb', rel) };
+      if (twin) return copyWithin(b, inBucket.get(twin)!, rel, path.join(outDir, rel), headers);
+      return uploadFile(b, rel, path.join(outDir, rel), { cacheControl: headers.cacheControl });
+    });
     logger.info(`${repo}: published dists/${DISTRIBUTION} (InRelease signed by ${key.fingerprint})`);
-    await db;
+    const added = new Set(fresh.map(packageIdentity));
     return {
-      added: uploads.filter((p) => fresh.has(packageIdentity(p))).map((p) => path.posix.basename(p.location)),
-      alreadyPresent: classified.present.map((p) => path.basename(p.file)),
+      added: uploads.filter((p) => added.has(packageIdentity(p))).map((p) => path.posix.basename(p.location)),
+      alreadyPresent: present.map((p) => path.basename(p.file)),
     };
   };
+}
+
+/**
+ * An index without a signed listing (a first publish interrupted before its top files, or top
+ * files lost) is trusted only as far as the pool bears it out: every package it lists must be in
+ * the bucket as a publish wrote it (its sha256 metadata, lib/publish/upload putCreateOnly, equal to
+ * the index's SHA256). HEAD requests only, 16 at a time.
+ * @throws UserError naming the first few packages the pool lacks or holds with other bytes
+ */
+async function checkPoolHolds(b: Bucket, listed: readonly PublishedPackage[], logger: Logger): Promise<void> {
+  logger.info(`${b.label}: the index has no signed listing; checking that the pool holds the ${listed.length} package(s) it lists`);
+  const found = await mapConcurrent(listed, 16, async (p) => ({ p, head: await headObject(b, p.location) }));
+  const bad = found.filter(({ p, head }) => head?.metadata.sha256 !== p.sha256);
+  if (bad.length)
+    throw new UserError(
+      `${b.label}: ${PACKAGES_INDEX} has no signed listing (no ${IN_RELEASE}) and lists ${bad.length} package(s) the pool lacks or holds with other bytes (${bad
+        .slice(0, 5)
+        .map(({ p, head }) => `${p.location}: ${head ? `sha256 ${head.metadata.sha256 ?? 'unknown'}, listed ${p.sha256}` : 'missing'}`)
+        .join('; ')}${bad.length > 5 ? '; …' : ''}): the repository is damaged; nothing written`,
+    );
 }
 
 /**

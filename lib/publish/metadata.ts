@@ -470,35 +470,6 @@ export function packagesIndexEntriesNamed(text: string, names: ReadonlySet<strin
   return parsePackagesIndex(paragraphs.join('\n\n')).filter((p) => names.has(p.name));
 }
 
-/**
- * Every paragraph of the Packages index `before` appears byte for byte in `after`, in the same
- * order, as aptly writes both: each paragraph followed by one blank line, a package's paragraph
- * written from its database record (an unchanged package's paragraph is the same text), packages
- * in the same order (aptly sorts them), new ones between. Then `after` lists every package
- * `before` does, found without parsing either (at 10,000 packages a few ms,
- * against ~100 ms for the parse, on the way from aptly's end to the upload). False says nothing
- * more: the caller compares the parsed indexes (another aptly version may write other bytes for
- * the same package).
- */
-export function paragraphsKept(before: string, after: string): boolean {
-  if (before.trim() === '') return true;
-  if (!before.endsWith('\n\n')) return false;
-  let at = 0; // a paragraph start in `after`
-  for (let from = 0; from < before.length;) {
-    const end = before.indexOf('\n\n', from) + 2; // (`before` ends with one)
-    // Paragraphs of `after` are skipped until this one begins where one of them does.
-    const paragraph = before.slice(from, end);
-    while (!after.startsWith(paragraph, at)) {
-      const next = after.indexOf('\n\n', at);
-      if (next < 0) return false;
-      at = next + 2;
-    }
-    at += paragraph.length;
-    from = end;
-  }
-  return true;
-}
-
 /** The named entries found early are exactly the whole index's entries of those names. */
 export function namedEntriesAgree(
   named: readonly PublishedPackage[],
@@ -606,4 +577,56 @@ export function parseReleaseSha256(text: string, file: string): Map<string, Rele
     listed.set(m[3], { sha256: m[1].toLowerCase(), size: Number(m[2]) });
   }
   return listed;
+}
+
+/** The hash fields of a Release file and node's names of their hashes (Debian wiki RepositoryFormat). */
+const RELEASE_HASH_FIELDS: ReadonlyArray<readonly [string, string]> = [
+  ['MD5Sum', 'md5'],
+  ['SHA1', 'sha1'],
+  ['SHA256', 'sha256'],
+  ['SHA512', 'sha512'],
+];
+
+/**
+ * A Release text with the listing of some index files replaced by their new bytes' hashes and
+ * sizes: in each hash field the text has (MD5Sum, SHA1, SHA256, SHA512), the line of each of
+ * `files` becomes ` <hash> <size right-aligned in 8 columns> <path>`, as aptly writes it; every
+ * other line (fields, other files' lines) is kept byte for byte.
+ * @param text the Release text (one paragraph, lines ending in LF)
+ * @param files path relative to dists/SUITE/ (as the Release lists it) -> the file's new bytes
+ * @param file names the Release in errors
+ * @throws UserError naming `file` and the path when a hash field of the text does not list one of
+ *   `files`, or when the text has none of the four hash fields
+ */
+export function relistRelease(text: string, files: ReadonlyMap<string, Buffer>, file: string): string {
+  const hashes = new Map(RELEASE_HASH_FIELDS);
+  const listedIn = new Map<string, Set<string>>(); // hash field -> paths of `files` it listed
+  let field: string | undefined;
+  const lines = text.split('\n').map((line) => {
+    if (line !== '' && line[0] !== ' ' && line[0] !== '\t') {
+      field = line.slice(0, line.indexOf(':'));
+      if (hashes.has(field)) listedIn.set(field, new Set());
+      return line;
+    }
+    const algorithm = field === undefined ? undefined : hashes.get(field);
+    const m = algorithm === undefined ? null : /^\s+\S+\s+\d+\s+(\S+)\s*$/.exec(line);
+    const bytes = m ? files.get(m[1]) : undefined;
+    if (!m || !bytes) return line;
+    listedIn.get(field!)!.add(m[1]);
+    return ` ${createHash(algorithm!).update(bytes).digest('hex')} ${String(bytes.length).padStart(8)} ${m[1]}`;
+  });
+  if (listedIn.size === 0) throw new UserError(`${file}: no MD5Sum, SHA1, SHA256 or SHA512 field; not a Release file`);
+  for (const [name, listed] of listedIn)
+    for (const p of files.keys()) if (!listed.has(p)) throw new UserError(`${file}: its ${name} field does not list ${p}`);
+  return lines.join('\n');
+}
+
+/**
+ * A Packages index with paragraphs appended: `index` byte for byte, one blank line (each
+ * paragraph of a Packages index ends with one, as aptly writes it; added where `index` lacks it),
+ * then `more`. An empty (or blank) `index` gives `more`.
+ */
+export function appendParagraphs(index: string, more: string): string {
+  if (index.trim() === '') return more;
+  return (index.endsWith('\n\n') ? index : index.endsWith('\n') ? `${index}\n` : `${index}\n\n`) + more;
 }

@@ -11,7 +11,7 @@ import { publishRepositories, PublishOptions, ReleaseContents } from '../../lib/
 import { acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3';
 import { sha256File } from '../../lib/publish/package-file';
-import { putBytes, putCreateOnly } from '../../lib/publish/upload';
+import { putCreateOnly } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
 import { Logger, PhaseEvent, silentLogger } from '../../lib/util/log';
 import {
@@ -22,7 +22,6 @@ import {
   verifyRepositories,
   verifyRpmRepository,
 } from '../../lib/verify';
-import { aptlyPackagesStored, keepOnlyGzipDatabase } from '../support/aptly-state';
 import { generateTestKeys, TestKeys } from '../support/gpg';
 import { buildPackages, buildRpms, FixturePackage } from '../support/packages';
 
@@ -228,73 +227,36 @@ describe('publish and verify (integration, slow)', () => {
     for (const loc of after.locations) expect(last.entry(loc)).toBe(after.entry(loc));
   }, 120_000);
 
-  test('a stale aptly database (a publish that died before saving it) is completed from the pool: aptly publishes into an empty tree again', async () => {
+  test('aptly keeps no database: the state place is read and written for the locks only (a database an earlier version left there is neither read nor changed); the published index keeps every paragraph byte for byte, the new ones appended, and InRelease lists it', async () => {
     const r = await repos();
-    const stateUrl = 's3://ket-state/stale-db';
-    const state = bucketOf(s3TargetFromEnv(store.env()), 'ket-state', 'state');
-    const key = `stale-db/aptly/${r.deb}/db.tar.zst`;
-    await publishRepositories(options(r, await build('stale1', release1), { stateUrl }));
-    const old = await getObjectBytes(state, key);
-    await publishRepositories(options(r, await build('stale2', release2), { stateUrl }));
-    await putBytes(state, key, old!.body, { cacheControl: 'no-store' });
-    const lines: string[] = [];
-    const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-    const release3: FixturePackage[] = [{ name: 'kubectl', version: '1.7.6' }];
-    await publishRepositories(options(r, await build('stale3', release3), { stateUrl, logger }));
-    expect(lines).toContainEqual(expect.stringMatching(/the aptly database lacks 2 published package\(s\)/));
-    await verify(r, [...release1, ...release2, ...release3]);
-  }, 180_000);
-
-  test("aptly's database: a state holding only db.tar.gz (earlier versions) is read and afterwards holds db.tar.zst, the old object kept; a lost database is rebuilt from the pool", async () => {
-    const r = await repos();
-    const stateUrl = 's3://ket-state/legacy-db';
-    const state = bucketOf(s3TargetFromEnv(store.env()), 'ket-state', 'state');
-    const stored = (format: 'zst' | 'gz') => aptlyPackagesStored(state, 'legacy-db/', r.deb, format, dir);
-    await publishRepositories(options(r, await build('legacy1', release1), { stateUrl }));
-    expect(await stored('gz')).toBeUndefined();
-    await keepOnlyGzipDatabase(state, 'legacy-db/', r.deb, dir);
-    expect(await stored('zst')).toBeUndefined();
-    const gz = await getObjectBytes(state, `legacy-db/aptly/${r.deb}/db.tar.gz`);
-
-    const lines: string[] = [];
-    const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
+    const stateUrl = 's3://ket-state/no-db';
+    const legacy = `no-db/aptly/${r.deb}/db.tar.zst`;
+    // Not a database: a publish that read it would fail to unpack it.
+    await fetch(objectUrl('ket-state', legacy), { method: 'PUT', body: 'left by an earlier version' });
+    await publishRepositories(options(r, await build('nodb1', release1), { stateUrl }));
+    const before = gunzipSync(await getBytes(r.deb, packagesGz)).toString();
     const mark = trace.length;
-    await publishRepositories(options(r, await build('legacy2', release2), { stateUrl, logger }));
-    const published = trace.slice(mark);
+    await publishRepositories(options(r, await build('nodb2', release2), { stateUrl }));
+    const state = trace.slice(mark).filter((l) => l.includes(' /ket-state/'));
+    expect(state.length).toBeGreaterThan(0);
+    // (The bucket's HEAD: the check that it exists.)
+    expect(state.filter((l) => !/ \/ket-state\/(no-db\/locks\/\S+)? /.test(l))).toEqual([]);
+    expect((await getBytes('ket-state', legacy)).toString()).toBe('left by an earlier version');
+
+    const gz = await getBytes(r.deb, packagesGz);
+    const after = gunzipSync(gz).toString();
+    expect(after.startsWith(before)).toBe(true);
+    expect(
+      after
+        .slice(before.length)
+        .match(/^Package: .*$/gm)
+        ?.sort(),
+    ).toEqual(['Package: etcd', 'Package: kubelet']);
+    expect((await getBytes(r.deb, `${dist}/main/binary-amd64/Packages`)).toString()).toBe(after);
+    expect(await listedPackagesGz(r.deb)).toEqual({ sha256: sha256Of(gz), size: gz.length });
+    await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.5-1', 'etcd=3.1.11-1']);
     await verify(r, [...release1, ...release2]);
-    // Restored from db.tar.gz: no package fetched back from the pool to rebuild the database.
-    expect(lines).toContainEqual(
-      expect.stringContaining(`restored aptly's database from s3://ket-state/legacy-db/aptly/${r.deb}/db.tar.gz `),
-    );
-    expect(lines.filter((l) => /lacks|rebuild/.test(l))).toEqual([]);
-    expect(published.filter((l) => l.startsWith(`GET /${r.deb}/pool/`))).toEqual([]);
-    expect(published.filter((l) => l.startsWith('DELETE'))).toEqual([]);
-    expect((await stored('zst'))?.sort()).toEqual(
-      ['etcd_3.1.10-1_amd64', 'etcd_3.1.11-1_amd64', 'kubelet_1.7.4-1_amd64', 'kubelet_1.7.5-1_amd64'].sort(),
-    );
-    // The old object stays as it was (never deleted nor rewritten).
-    expect((await getObjectBytes(state, `legacy-db/aptly/${r.deb}/db.tar.gz`))?.body.equals(gz!.body)).toBe(true);
-
-    // The next publish reads db.tar.zst alone: one GET of the state's aptly folder.
-    const mark2 = trace.length;
-    lines.length = 0;
-    const release3: FixturePackage[] = [{ name: 'kubectl', version: '1.7.6' }];
-    await publishRepositories(options(r, await build('legacy3', release3), { stateUrl, logger }));
-    expect(trace.slice(mark2).filter((l) => l.startsWith(`GET /ket-state/legacy-db/aptly/`))).toEqual([
-      expect.stringContaining(`/legacy-db/aptly/${r.deb}/db.tar.zst`),
-    ]);
-    expect(lines).toContainEqual(
-      expect.stringContaining(`restored aptly's database from s3://ket-state/legacy-db/aptly/${r.deb}/db.tar.zst `),
-    );
-
-    // Lost (another state place): the published packages are taken back from the pool.
-    lines.length = 0;
-    const release4: FixturePackage[] = [{ name: 'kubectl', version: '1.7.7' }];
-    await publishRepositories(options(r, await build('legacy4', release4), { stateUrl: 's3://ket-state/legacy-lost', logger }));
-    expect(lines).toContainEqual(expect.stringContaining('the aptly database lacks 5 published package(s)'));
-    expect(await aptlyPackagesStored(state, 'legacy-lost/', r.deb, 'zst', dir)).toHaveLength(6);
-    await verify(r, [...release1, ...release2, ...release3, ...release4]);
-  }, 180_000);
+  }, 120_000);
 
   test('the same name and version with different bytes is refused and nothing is written', async () => {
     const r = await repos();
@@ -374,40 +336,51 @@ describe('publish and verify (integration, slow)', () => {
   }
   const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-  test.each([
-    ['its aptly database saved', 's3://ket-state/first-saved'],
-    ['no aptly database saved', 's3://ket-state/first-lost'],
-  ])(
-    'a first apt publish interrupted before its Release files (%s): a re-publish of the same build completes it, and apt installs from it',
-    async (_what, stateUrl) => {
-      const r = await repos();
-      const b1 = await build(`first-${bucketSeq}`, release1);
-      await publishRepositories(options(r, b1, { stateUrl: 's3://ket-state/first-saved' }));
-      // What the first publish left when killed after its plain indexes (the top files are written
-      // last, together): pool, by-hash and plain indexes, public.key, no Release files.
-      for (const top of ['InRelease', 'Release', 'Release.gpg']) await fetch(objectUrl(r.deb, `${dist}/${top}`), { method: 'DELETE' });
-      expect((await fetch(objectUrl(r.deb, `${dist}/InRelease`))).status).toBe(404);
-      const index = await getBytes(r.deb, packagesGz);
+  test('a first apt publish interrupted before its Release files: a re-publish of the same build completes it, and apt installs from it', async () => {
+    const r = await repos();
+    const b1 = await build(`first-${bucketSeq}`, release1);
+    await publishRepositories(options(r, b1));
+    // What the first publish left when killed after its plain indexes (the top files are written
+    // last, together): pool, by-hash and plain indexes, public.key, no Release files.
+    for (const top of ['InRelease', 'Release', 'Release.gpg']) await fetch(objectUrl(r.deb, `${dist}/${top}`), { method: 'DELETE' });
+    expect((await fetch(objectUrl(r.deb, `${dist}/InRelease`))).status).toBe(404);
+    const index = await getBytes(r.deb, packagesGz);
 
-      const again = await publishRepositories(options(r, b1, { stateUrl }));
-      expect(again.deb.added).toEqual([]);
-      expect(again.deb.alreadyPresent).toHaveLength(2);
-      // Complete: the three top files, signed by the repository's key, listing the index as it is.
-      expect(await signerOf(store.bucketUrl(r.deb), `${dist}/InRelease`)).toBe(keys.fingerprint);
-      expect(await signerOf(store.bucketUrl(r.deb), `${dist}/Release.gpg`, `${dist}/Release`)).toBe(keys.fingerprint);
-      const listed = await listedPackagesGz(r.deb);
-      const now = await getBytes(r.deb, packagesGz);
-      expect({ sha256: sha256Of(now), size: now.length }).toEqual(listed);
-      expect(gunzipSync(now).toString()).toBe(gunzipSync(index).toString());
-      await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.4-1', 'etcd=3.1.10-1']);
-      await verify(r, release1);
-      // Complete from then on: the next re-publish writes nothing.
-      const mark = trace.length;
-      await publishRepositories(options(r, b1, { stateUrl }));
-      expect(writesTo(r, mark)).toEqual([]);
-    },
-    120_000,
-  );
+    const again = await publishRepositories(options(r, b1));
+    expect(again.deb.added).toEqual([]);
+    expect(again.deb.alreadyPresent).toHaveLength(2);
+    // Complete: the three top files, signed by the repository's key, listing the index as it is.
+    expect(await signerOf(store.bucketUrl(r.deb), `${dist}/InRelease`)).toBe(keys.fingerprint);
+    expect(await signerOf(store.bucketUrl(r.deb), `${dist}/Release.gpg`, `${dist}/Release`)).toBe(keys.fingerprint);
+    const listed = await listedPackagesGz(r.deb);
+    const now = await getBytes(r.deb, packagesGz);
+    expect({ sha256: sha256Of(now), size: now.length }).toEqual(listed);
+    expect(gunzipSync(now).toString()).toBe(gunzipSync(index).toString());
+    await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.4-1', 'etcd=3.1.10-1']);
+    await verify(r, release1);
+    // Complete from then on: the next re-publish writes nothing.
+    const mark = trace.length;
+    await publishRepositories(options(r, b1));
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
+
+  test('an index without InRelease (its top files lost) that lists a package the pool lacks is refused naming the file; nothing written', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build(`lost-top-1-${bucketSeq}`, release1)));
+    const b2 = await build(`lost-top-2-${bucketSeq}`, release2);
+    await publishRepositories(options(r, b2));
+    for (const top of ['InRelease', 'Release', 'Release.gpg']) await fetch(objectUrl(r.deb, `${dist}/${top}`), { method: 'DELETE' });
+    const gone = 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb';
+    expect((await fetch(objectUrl(r.deb, gone), { method: 'DELETE' })).status).toBe(204);
+    const mark = trace.length;
+    // (The build's own packages are sent again, completing the pool: only the others are checked.)
+    await expect(publishRepositories(options(r, b2))).rejects.toThrow(
+      new RegExp(
+        `has no signed listing .* lists 1 package\\(s\\) the pool lacks or holds with other bytes \\(${gone.replace(/\./g, '\\.')}: missing\\)`,
+      ),
+    );
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
 
   test("the apt side goes first: the RPM side's primary, filelists and other are read only once aptly runs", async () => {
     const r = await repos();
@@ -420,10 +393,10 @@ describe('publish and verify (integration, slow)', () => {
       expect(found).toHaveLength(1);
       return found[0].start;
     };
-    // (Without the wait the RPM side reads them one request after repomd.xml, long before aptly,
-    // which waits for its database and the published index.)
+    // (Without the wait the RPM side reads them one request after repomd.xml, before aptly, which
+    // waits for the published index.)
     expect(startOf(/RPM repository .*: primary, filelists, other read and checked$/)).toBeGreaterThanOrEqual(
-      startOf(/DEB repository .*: adding the new packages and publishing$/),
+      startOf(/DEB repository .*: aptly \(the new packages\)$/),
     );
     await verify(r, [...release1, ...release2]);
   }, 120_000);

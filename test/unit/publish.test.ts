@@ -14,10 +14,11 @@ import {
   decompressMetadata,
   namedEntriesAgree,
   packagesIndexEntriesNamed,
-  paragraphsKept,
+  appendParagraphs,
   parsePackagesIndex,
   parsePrimaryXml,
   parseReleaseSha256,
+  relistRelease,
   primaryEntriesNamed,
   readPrimaryXml,
   parseRepomd,
@@ -490,22 +491,66 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
     );
   });
 
-  test('paragraphsKept: every paragraph of the old index byte for byte in the new one, in order, new ones anywhere between', () => {
-    const paragraph = (name: string, version = '1.0') => `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\n`;
+  test('appendParagraphs: the index byte for byte, one blank line, then the new paragraphs; parsed, it lists both', () => {
+    const paragraph = (name: string) =>
+      `Package: ${name}\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/main/${name[0]}/${name}/${name}_1.0_amd64.deb\nSize: 1\nSHA256: ${'a'.repeat(64)}\n`;
     const index = (...ps: string[]) => ps.map((p) => `${p}\n`).join('');
     const before = index(paragraph('b'), paragraph('d'));
-    expect(paragraphsKept(before, index(paragraph('a'), paragraph('b'), paragraph('c'), paragraph('d'), paragraph('e')))).toBe(true);
-    expect(paragraphsKept('', index(paragraph('a')))).toBe(true);
-    // One lost, one at another version, one written otherwise (another field order): not kept.
-    expect(paragraphsKept(before, index(paragraph('b'), paragraph('e')))).toBe(false);
-    expect(paragraphsKept(before, index(paragraph('b'), paragraph('d', '2.0')))).toBe(false);
-    expect(paragraphsKept(before, index(paragraph('b'), 'Version: 1.0\nPackage: d\nArchitecture: amd64\n'))).toBe(false);
-    expect(paragraphsKept(before, '')).toBe(false);
-    // Another order (aptly sorts its packages: the same order, or the whole index is compared).
-    expect(paragraphsKept(before, index(paragraph('d'), paragraph('b')))).toBe(false);
-    // A paragraph of `after` that only begins like one of `before` is not it.
-    expect(paragraphsKept(before, index(paragraph('b'), `${paragraph('d')}Depends: x\n`))).toBe(false);
-    expect(paragraphsKept(before.slice(0, -1), index(paragraph('b'), paragraph('d')))).toBe(false);
+    const more = index(paragraph('a'), paragraph('c'));
+    expect(appendParagraphs(before, more)).toBe(before + more);
+    expect(appendParagraphs('', more)).toBe(more);
+    expect(appendParagraphs('\n', more)).toBe(more);
+    // An index another tool wrote without the last blank line, or without the last newline.
+    expect(appendParagraphs(before.slice(0, -1), more)).toBe(before + more);
+    expect(appendParagraphs(before.slice(0, -2), more)).toBe(before + more);
+    expect(parsePackagesIndex(appendParagraphs(before.slice(0, -1), more)).map((p) => p.name)).toEqual(['b', 'd', 'a', 'c']);
+  });
+
+  test("relistRelease: the given files' lines in every hash field get their new hashes and sizes, as aptly writes them; every other line is kept; a file a field does not list is refused", () => {
+    const text = [
+      'Origin: . kismatic-xenial',
+      'Date: Mon, 30 Nov 2026 18:14:51 UTC',
+      'MD5Sum:',
+      ` ${'1'.repeat(32)}     2940 main/binary-amd64/Packages`,
+      ` ${'2'.repeat(32)}      156 main/binary-amd64/Release`,
+      'SHA1:',
+      ` ${'3'.repeat(40)}     2940 main/binary-amd64/Packages`,
+      ` ${'4'.repeat(40)}      156 main/binary-amd64/Release`,
+      'SHA256:',
+      ` ${'5'.repeat(64)}     2940 main/binary-amd64/Packages`,
+      ` ${'6'.repeat(64)}      156 main/binary-amd64/Release`,
+      'SHA512:',
+      ` ${'7'.repeat(128)}     2940 main/binary-amd64/Packages`,
+      ` ${'8'.repeat(128)}      156 main/binary-amd64/Release`,
+      'Acquire-By-Hash: yes',
+      '',
+    ].join('\n');
+    const bytes = Buffer.from('Package: a\n'.repeat(1_000_000 / 11));
+    const hash = (type: string) => createHash(type).update(bytes).digest('hex');
+    const out = relistRelease(text, new Map([['main/binary-amd64/Packages', bytes]]), 'Release');
+    const lines = text.split('\n');
+    expect(out.split('\n')).toEqual([
+      ...lines.slice(0, 3),
+      ` ${hash('md5')}   ${bytes.length} main/binary-amd64/Packages`,
+      lines[4],
+      lines[5],
+      ` ${hash('sha1')}   ${bytes.length} main/binary-amd64/Packages`,
+      lines[7],
+      lines[8],
+      ` ${hash('sha256')}   ${bytes.length} main/binary-amd64/Packages`,
+      lines[10],
+      lines[11],
+      ` ${hash('sha512')}   ${bytes.length} main/binary-amd64/Packages`,
+      ...lines.slice(13),
+    ]);
+    // As apt reads it back.
+    expect(parseReleaseSha256(out, 'Release').get('main/binary-amd64/Packages')).toEqual({ sha256: hash('sha256'), size: bytes.length });
+    expect(() => relistRelease(text, new Map([['main/binary-amd64/Packages.gz', bytes]]), 'r: Release')).toThrow(
+      'r: Release: its MD5Sum field does not list main/binary-amd64/Packages.gz',
+    );
+    expect(() => relistRelease('Origin: x\n', new Map([['main/binary-amd64/Packages', bytes]]), 'r: Release')).toThrow(
+      /no MD5Sum, SHA1, SHA256 or SHA512 field/,
+    );
   });
 
   test('packagesIndexEntriesNamed: the paragraphs of the given names, as parsePackagesIndex reads them; namedEntriesAgree checks them against the whole index', () => {

@@ -3,18 +3,16 @@
  * .cache/bench-publish/ (delete it to rebuild). The pre-filled state is generated in bulk with the
  * real tools (rpmbuild, dpkg-deb, createrepo_c, aptly, gpg), not by publishing M packages one
  * publish at a time: it is the state our publish leaves (same createrepo_c format, same aptly
- * configuration and publication, signed entry files, aptly's database in the state place).
+ * configuration and publication, signed entry files). (Stores cached by versions that kept aptly's
+ * database also hold it in s3://ket-state/bench/aptly/: publish no longer reads it.)
  */
 import { existsSync } from 'node:fs';
-import { copyFile, cp, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { APTLY_DATABASE_CONTENT_TYPE, packAptlyDatabase, stateKey, unpackAptlyDatabase } from '../lib/publish/aptly-db';
 import { aptlyConfig, COMPONENT, DEB_ARCH, DISTRIBUTION } from '../lib/publish/deb';
 import { CREATEREPO_FORMAT, kismaticRepoFile } from '../lib/publish/rpm';
 import { clearSignSha512, detachSignSha512 } from '../lib/publish/sign';
 import { startEmbeddedStore } from '../lib/local/store/server';
-import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../lib/publish/s3';
-import { putBytes } from '../lib/publish/upload';
 import { openSigningKey } from '../lib/signing/keyring';
 import { run } from '../lib/util/exec';
 import { generateTestKeys } from '../test/support/gpg';
@@ -55,15 +53,12 @@ export function makeDebs(outDir: string, names: readonly string[], bytes: number
 
 /**
  * The store's data folder with our two repositories (ours-rpm, ours-deb) holding M packages per
- * format of `bytes` each, and aptly's database in s3://ket-state/bench/: built once, cached.
+ * format of `bytes` each, and the state bucket: built once, cached.
  */
 export async function prefilledStore(m: number, bytes: number, keysPath: string): Promise<string> {
   const dir = path.join(CACHE, `state-${STATE_VERSION}-m${m}-b${bytes}`);
   const s3Dir = path.join(dir, 's3');
-  if (existsSync(path.join(dir, 'done'))) {
-    if (!existsSync(path.join(dir, ZSTD_DATABASE))) await storeZstdDatabase(dir, s3Dir);
-    return s3Dir;
-  }
+  if (existsSync(path.join(dir, 'done'))) return s3Dir;
   await rm(dir, { recursive: true, force: true });
   const t0 = Date.now();
   const names = Array.from({ length: m }, (_, i) => `fill-${String(i).padStart(5, '0')}`);
@@ -80,7 +75,7 @@ export async function prefilledStore(m: number, bytes: number, keysPath: string)
     });
     await detachSignSha512(key, path.join(rpmRepo, 'repodata', 'repomd.xml'), path.join(rpmRepo, 'repodata', 'repomd.xml.asc'));
     await writeFile(path.join(rpmRepo, 'public.key'), key.publicKeyArmored);
-    // DEB: aptly with our configuration, published into a folder, signed; its database packed.
+    // DEB: aptly with our configuration, published into a folder, signed.
     const aptlyRoot = path.join(work, 'aptly');
     const out = path.join(work, 'deb');
     await mkdir(aptlyRoot, { recursive: true });
@@ -108,9 +103,6 @@ export async function prefilledStore(m: number, bytes: number, keysPath: string)
     await clearSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'InRelease'));
     await detachSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'Release.gpg'));
     await writeFile(path.join(out, 'public.key'), key.publicKeyArmored);
-    const stateDir = path.join(work, 'state');
-    await mkdir(path.dirname(path.join(stateDir, stateKey(OURS.prefix, OURS.deb))), { recursive: true });
-    await packAptlyDatabase(aptlyRoot, path.join(stateDir, stateKey(OURS.prefix, OURS.deb)), 'packing the aptly database (prefill)');
 
     log(`bench: M=${m}: uploading the pre-filled repositories into the embedded store`);
     const store = await startEmbeddedStore({ dataDir: path.join(dir, 's3-tmp') });
@@ -125,7 +117,6 @@ export async function prefilledStore(m: number, bytes: number, keysPath: string)
         });
       await sync(rpmRepo, `s3://${OURS.rpm}`);
       await sync(out, `s3://${OURS.deb}`);
-      await sync(stateDir, `s3://${OURS.state}`);
     } finally {
       await store.close();
     }
@@ -134,46 +125,9 @@ export async function prefilledStore(m: number, bytes: number, keysPath: string)
   }
   await rename(path.join(dir, 's3-tmp'), s3Dir);
   await rm(work, { recursive: true, force: true });
-  await writeFile(path.join(dir, ZSTD_DATABASE), '');
   await writeFile(path.join(dir, 'done'), '');
   log(`bench: M=${m}: pre-filled in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return s3Dir;
-}
-
-/** Marker file of a cached store whose state holds aptly's database as db.tar.zst. */
-const ZSTD_DATABASE = 'db-zst';
-
-/**
- * A store cached before publish stored aptly's database as db.tar.zst holds only db.tar.gz, which
- * publish reads only as the fallback for repositories of earlier versions (lib/publish/aptly-db.ts).
- * So that the bench measures the steady state, the cached database is converted once, through the
- * store's S3 API (read db.tar.gz, unpack, pack as publish packs it, store db.tar.zst), instead of
- * generating the store again (about 20 minutes at M = 10,000). db.tar.gz stays, as it does in a
- * repository after its first publish by this version; publish never reads it while db.tar.zst
- * exists. Only a new object is written: the cache's files may be hard links shared with another
- * checkout's cache (cp -al), and none is changed in place.
- */
-async function storeZstdDatabase(dir: string, s3Dir: string): Promise<void> {
-  log(`bench: converting the cached aptly database to db.tar.zst (${dir})`);
-  const store = await startEmbeddedStore({ dataDir: s3Dir });
-  const target = s3TargetFromEnv({ ...process.env, ...store.env() });
-  const work = await mkdtemp(path.join(dir, 'convert-'));
-  try {
-    const state = bucketOf(target, OURS.state, 'bench state');
-    const gz = await getObjectBytes(state, stateKey(OURS.prefix, OURS.deb, 'gz'));
-    if (!gz) throw new Error(`${dir}: the cached state holds no ${stateKey(OURS.prefix, OURS.deb, 'gz')}; delete the folder to rebuild it`);
-    await unpackAptlyDatabase(gz.body, work, 'gz', 'unpacking the cached aptly database');
-    await packAptlyDatabase(work, path.join(work, 'db.tar.zst'), 'packing the cached aptly database');
-    await putBytes(state, stateKey(OURS.prefix, OURS.deb), await readFile(path.join(work, 'db.tar.zst')), {
-      cacheControl: 'no-store',
-      contentType: APTLY_DATABASE_CONTENT_TYPE,
-    });
-  } finally {
-    target.client.destroy();
-    await store.close();
-    await rm(work, { recursive: true, force: true });
-  }
-  await writeFile(path.join(dir, ZSTD_DATABASE), '');
 }
 
 /** createrepo_c's database option of the pre-filled state: the same as our publish's. */

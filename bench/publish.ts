@@ -6,8 +6,8 @@
  * every request and byte. Then one publish with a 100 MiB package among the new ones, and a 1 GiB
  * upload (the image bundle) through our upload path next to `aws s3 cp`.
  *
- *   ours:     ket-packages publish (old repodata only, the new entries appended to it; aptly database from
- *             the state place, new pool files and indexes only), with --timings for the breakdown
+ *   ours:     ket-packages publish (the published repodata and Packages index only, the new entries
+ *             appended to them; new pool files and indexes only), with --timings for the breakdown
  *   baseline: the old Makefile's publish steps: `aws s3 sync` the whole RPM bucket down,
  *             `createrepo --update` (createrepo_c here), `aws s3 sync` up; `aptly mirror` the whole
  *             apt repository, `repo import` + `repo add`, `publish repo` straight to S3.
@@ -46,7 +46,7 @@ interface Measure {
   wallMs: number;
   requests: number;
   bytesRead: number;
-  /** Bytes read that are repository metadata or aptly's database (they grow with M by nature). */
+  /** Bytes read that are repository metadata (they grow with M by nature). */
   metadataRead: number;
   bytesWritten: number;
   /** Max RSS of the CLI process (and of its largest child), KiB; ours only. */
@@ -60,7 +60,7 @@ interface Measure {
 }
 
 function isMetadata(p: string): boolean {
-  return /\/repodata\//.test(p) || /\/dists\//.test(p) || /\/aptly\/.*db\.tar\.(gz|zst)$/.test(p);
+  return /\/repodata\//.test(p) || /\/dists\//.test(p);
 }
 
 type Transfer = { method: string; path: string; status: number; bytesRead: number; bytesWritten: number; at: number };

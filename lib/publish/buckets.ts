@@ -128,13 +128,6 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
     );
     const rpmUrl = opts.rpmBaseUrl ?? bucketHttpUrl(s3, opts.rpmRepo);
     const allowKeyChange = opts.allowKeyChange ?? false;
-    // The apt side is the longer chain (aptly waits for its database, then runs longest): its
-    // reads come first, and the RPM side's primary, filelists and other files (as large at 10,000
-    // packages, read and checked on this thread, over the same connection) once aptly runs. The
-    // RPM side has the time: at 10,000 packages it was done ~0.4 s before the apt side (README,
-    // "Benchmark").
-    let aptlyStarted = noop;
-    const rpmMetadataTurn = new Promise<void>((resolve) => (aptlyStarted = resolve));
     const preparing = Promise.allSettled([
       prepareRpmRepository({
         bucket: rpmBucket,
@@ -144,7 +137,6 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
         baseUrl: rpmUrl,
         workDir: path.join(workDir, 'rpm'),
         logger,
-        readMetadataAfter: rpmMetadataTurn,
       }),
       prepareDebRepository({
         bucket: debBucket,
@@ -154,8 +146,7 @@ export async function publishToBuckets(opts: PublishOptions, started: StartedPub
         onCleanup: (task) => cleanup.add(task),
         workDir: path.join(workDir, 'deb'),
         logger,
-        onAptlyStarted: () => aptlyStarted(),
-      }).finally(() => aptlyStarted()), // (however the apt side ends, the RPM side does not wait on)
+      }),
     ]);
     const prepared = await preparing;
     // Without a key the repositories' own checks failed for that reason alone: the key is named once.
@@ -224,5 +215,3 @@ export function refusal(problems: readonly string[]): UserError {
   const listed = problems.flatMap((p) => p.split('\n- '));
   return new UserError(`publish refused (${listed.length} problem(s)); nothing was written:\n${listed.map((p) => `- ${p}`).join('\n')}`);
 }
-
-function noop(): void {}

@@ -62,13 +62,6 @@ export interface DebPrepareOptions {
   readonly logger: Logger;
   /** Registers cleanup that must run even if `write` never does (the other repository refused). */
   readonly onCleanup: (task: () => Promise<unknown>) => void;
-  /**
-   * Called once aptly runs (the published index read and compared with the build): the RPM side
-   * of a publish waits for it before its big metadata reads (lib/publish/buckets.ts).
-   * Not called when aptly does not run (nothing new, a refusal): the caller also goes on when
-   * this function's promise settles.
-   */
-  readonly onAptlyStarted?: () => void;
 }
 
 /**
@@ -455,7 +448,6 @@ async function publishIntoDirectory(
   const aptly = timed(logger, 'aptly', `${repo}: aptly (the new packages)`, () =>
     run('aptly', [`-config=${configFile}`, 'task', 'run', `-filename=${taskFile}`], { what: `${repo}: aptly publishing the new packages` }),
   );
-  opts.onAptlyStarted?.();
   // The whole index is parsed while aptly runs; both end before a failure is thrown.
   const [ran, parsed] = await Promise.allSettled([aptly, whole()]);
   if (ran.status === 'rejected') throw ran.reason;

@@ -78,7 +78,7 @@ export function appendPackageEntries(type: RepodataType, published: PublishedRep
  * @param published the three published files, decompressed and checked against repomd.xml; each
  *   must count the same packages
  * @param what names the repository in messages
- * @param tool how modifyrepo_c runs: `signal` stops it, `nice` as RunOptions
+ * @param tool how modifyrepo_c runs: `signal` stops it
  * @throws UserError naming a file (appendPackageEntries, or counts that disagree between the
  *   three), or a `scratch` path the batch file cannot hold; ToolError from modifyrepo_c (stopped
  *   by `signal`)
@@ -88,7 +88,7 @@ export async function appendToRepodata(
   published: Readonly<Record<RepodataType, PublishedRepodataFile>>,
   scratch: string,
   what: string,
-  tool: Pick<RunOptions, 'signal' | 'nice'> = {},
+  tool: Pick<RunOptions, 'signal'> = {},
 ): Promise<void> {
   // GKeyFile reads a backslash as an escape and ends a value at a line break.
   if (/[\\\n\r]/.test(scratch))

@@ -40,13 +40,6 @@ export interface RpmPrepareOptions {
   readonly baseUrl: string;
   readonly workDir: string;
   readonly logger: Logger;
-  /**
-   * The published primary, filelists and other files are requested once this settles (repomd.xml,
-   * its signature and the package checks go at once): a publish lets the apt side, the longer
-   * chain, read its metadata and start aptly first (lib/publish/buckets.ts).
-   * @default read at once
-   */
-  readonly readMetadataAfter?: Promise<unknown>;
 }
 
 /** The ready-to-use client file, as the old repository shipped it, plus repo_gpgcheck. */
@@ -158,7 +151,7 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
       ),
     );
 
-    const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger, opts.readMetadataAfter) : undefined;
+    const old = repomd ? readOldMetadata(b, repomd.body, new Set(opts.rpms.map((p) => p.name)), logger) : undefined;
     const oldFiles = new Set(old?.hrefs ?? []);
     // The published repodata once read and checked (none: a repository without metadata yet).
     const oldRepodata = old ? old.read.then((r) => r.files) : Promise.resolve(undefined);
@@ -285,13 +278,6 @@ export async function prepareRpmRepository(opts: RpmPrepareOptions): Promise<Pre
 }
 
 /**
- * The nice value of createrepo_c and modifyrepo_c: the apt side (aptly over every published
- * package, then the larger upload) is the longer chain of a publish, and these run beside it on
- * the same cores; they have time to spare (README, "Benchmark").
- */
-const RPM_NICE = 10;
-
-/**
  * The build RPMs createrepo_c is started on before the parse has spoken: those whose object the
  * bucket does not hold (`found[i]`, the HEAD of `rpms[i]`, undefined). In a repository that is not
  * damaged these are exactly the packages its metadata does not list, because a package object is
@@ -319,7 +305,6 @@ function readOldMetadata(
   repomd: Buffer,
   names: ReadonlySet<string>,
   logger: Logger,
-  after: Promise<unknown> = Promise.resolve(),
 ): {
   hrefs: string[];
   read: Promise<{ files: Record<RepodataType, PublishedRepodataFile>; packages: PublishedPackage[] }>;
@@ -331,7 +316,7 @@ function readOldMetadata(
     return entry;
   });
   logger.info(`${b.label}: reading ${needed.length} metadata files (${needed.map((e) => path.basename(e.href)).join(', ')})`);
-  const downloaded = after.then(noop, noop).then(() =>
+  const downloaded = Promise.resolve().then(() =>
     timed(logger, 'read metadata', `${b.label}: primary, filelists, other read and checked`, async () => {
       // Every missing or damaged file named, with the repository.
       const read = await Promise.allSettled(
@@ -408,13 +393,12 @@ async function buildMetadata(
     run('createrepo_c', ['--quiet', ...CREATEREPO_FORMAT, '--pkglist', pkglist, dir], {
       what: `${b.label}: createrepo_c`,
       signal,
-      nice: RPM_NICE,
     }),
   );
   const old = await published;
   if (old)
     await timed(logger, 'createrepo_c', `${b.label}: published entries appended (modifyrepo_c)`, () =>
-      appendToRepodata(repodata, old, scratch, b.label, { signal, nice: RPM_NICE }),
+      appendToRepodata(repodata, old, scratch, b.label, { signal }),
     );
   signal?.throwIfAborted();
   const key = await opts.key;
@@ -423,5 +407,3 @@ async function buildMetadata(
   );
   return { dir, files: (await readdir(repodata)).filter((f) => f !== 'repomd.xml' && f !== 'repomd.xml.asc') };
 }
-
-function noop(): void {}

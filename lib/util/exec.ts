@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { UserError } from './errors';
@@ -45,13 +44,6 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Kills the tool (SIGTERM) when aborted, e.g. on Ctrl-C or when a sibling step failed. */
   readonly signal?: AbortSignal;
-  /**
-   * The tool's nice value (0 to 19; higher yields the CPU to others, setpriority(2)), set right
-   * after it starts: for work beside a longer chain of steps that the CPUs are better spent on.
-   * Where it cannot be set the tool runs as it started.
-   * @default inherited from this process
-   */
-  readonly nice?: number;
 }
 
 export interface RunResult {
@@ -159,13 +151,6 @@ export function run(command: string, args: readonly string[], options: RunOption
       signal,
       killSignal: 'SIGTERM',
     });
-    if (options.nice !== undefined && child.pid !== undefined) {
-      try {
-        os.setPriority(child.pid, options.nice);
-      } catch {
-        // (it ended already, or the platform refuses: it runs at the priority it started with)
-      }
-    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let spawnError: NodeJS.ErrnoException | undefined;

@@ -13,7 +13,7 @@ import { bucketOf, getObjectBytes, s3TargetFromEnv } from '../../lib/publish/s3'
 import { sha256File } from '../../lib/publish/package-file';
 import { putCreateOnly } from '../../lib/publish/upload';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
-import { Logger, PhaseEvent, silentLogger } from '../../lib/util/log';
+import { silentLogger } from '../../lib/util/log';
 import {
   ExpectedPackage,
   openScratchApt,
@@ -380,25 +380,6 @@ describe('publish and verify (integration, slow)', () => {
       ),
     );
     expect(writesTo(r, mark)).toEqual([]);
-  }, 120_000);
-
-  test("the apt side goes first: the RPM side's primary, filelists and other are read only once aptly runs", async () => {
-    const r = await repos();
-    await publishRepositories(options(r, await build(`order-1-${bucketSeq}`, release1)));
-    const steps: PhaseEvent[] = [];
-    const logger: Logger = { ...silentLogger, phase: (e) => steps.push(e) };
-    await publishRepositories(options(r, await build(`order-2-${bucketSeq}`, release2), { logger }));
-    const startOf = (what: RegExp) => {
-      const found = steps.filter((e) => what.test(e.what));
-      expect(found).toHaveLength(1);
-      return found[0].start;
-    };
-    // (Without the wait the RPM side reads them one request after repomd.xml, before aptly, which
-    // waits for the published index.)
-    expect(startOf(/RPM repository .*: primary, filelists, other read and checked$/)).toBeGreaterThanOrEqual(
-      startOf(/DEB repository .*: aptly \(the new packages\)$/),
-    );
-    await verify(r, [...release1, ...release2]);
   }, 120_000);
 
   test("aptly's index files are sent once: their other by-hash name is copied in the bucket, or sent where the first was there already (a run killed in its first round); apt finds every one by hash", async () => {

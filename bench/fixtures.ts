@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, cp, link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { aptlyConfig, COMPONENT, DEB_ARCH, DISTRIBUTION } from '../lib/publish/deb';
+import { aptlyConfig, aptlyPublishCommands, DISTRIBUTION } from '../lib/publish/deb';
 import { CREATEREPO_FORMAT, kismaticRepoFile } from '../lib/publish/rpm';
 import { clearSignSha512, detachSignSha512 } from '../lib/publish/sign';
 import { startEmbeddedStore } from '../lib/local/store/server';
@@ -83,22 +83,7 @@ export async function prefilledStore(m: number, bytes: number, keysPath: string)
     const conf = path.join(work, 'aptly.conf');
     await writeFile(conf, aptlyConfig(aptlyRoot, out));
     const aptly = (args: string[]) => run('aptly', [`-config=${conf}`, ...args], { what: `aptly ${args[0]} ${args[1]} (prefill)` });
-    await aptly(['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, 'kismatic']);
-    await aptly(['repo', 'add', 'kismatic', path.join(work, 'debs')]);
-    await aptly([
-      'publish',
-      'repo',
-      '-skip-signing',
-      '-skip-contents',
-      '-skip-bz2',
-      '-batch',
-      '-acquire-by-hash',
-      `-architectures=${DEB_ARCH}`,
-      `-distribution=${DISTRIBUTION}`,
-      `-component=${COMPONENT}`,
-      'kismatic',
-      'filesystem:out:',
-    ]);
+    for (const command of aptlyPublishCommands(path.join(work, 'debs'))) await aptly(command);
     const dist = path.join(out, 'dists', DISTRIBUTION);
     await clearSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'InRelease'));
     await detachSignSha512(key, path.join(dist, 'Release'), path.join(dist, 'Release.gpg'));

@@ -86,6 +86,33 @@ export function aptlyConfig(rootDir: string, outDir: string): string {
   );
 }
 
+/**
+ * The aptly commands that publish the .debs of `debDir` (none when undefined) as a new repository
+ * into the `out` endpoint of aptlyConfig, on an empty root: distribution, component and
+ * architecture of the layout, by-hash indexes, no signing (publish signs), no Contents or bz2
+ * indexes (apt does not need them).
+ */
+export function aptlyPublishCommands(debDir: string | undefined): string[][] {
+  return [
+    ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
+    ...(debDir ? [['repo', 'add', APTLY_REPO, debDir]] : []),
+    [
+      'publish',
+      'repo',
+      '-skip-signing',
+      '-skip-contents',
+      '-skip-bz2',
+      '-batch',
+      '-acquire-by-hash',
+      `-architectures=${DEB_ARCH}`,
+      `-distribution=${DISTRIBUTION}`,
+      `-component=${COMPONENT}`,
+      APTLY_REPO,
+      'filesystem:out:',
+    ],
+  ];
+}
+
 export function aptlyPackageRef(p: Pick<PublishedPackage, 'name' | 'version' | 'arch'>): string {
   return `${p.name}_${p.version}_${p.arch}`;
 }
@@ -415,24 +442,7 @@ async function publishIntoDirectory(
   // own names: aptly names the published pool file after the file it was given.
   const newDir = path.join(opts.workDir, 'new-debs');
   // One aptly run (`aptly task run`: one start), stopping at the first failing command.
-  const commands = [
-    ['repo', 'create', `-distribution=${DISTRIBUTION}`, `-component=${COMPONENT}`, APTLY_REPO],
-    ...(fresh.length ? [['repo', 'add', APTLY_REPO, newDir]] : []),
-    [
-      'publish',
-      'repo',
-      '-skip-signing',
-      '-skip-contents',
-      '-skip-bz2',
-      '-batch',
-      '-acquire-by-hash',
-      `-architectures=${DEB_ARCH}`,
-      `-distribution=${DISTRIBUTION}`,
-      `-component=${COMPONENT}`,
-      APTLY_REPO,
-      'filesystem:out:',
-    ],
-  ];
+  const commands = aptlyPublishCommands(fresh.length ? newDir : undefined);
   // (All end before a failure is thrown: nothing keeps writing into the work folder.)
   await mkdir(aptlyRoot, { recursive: true });
   const made = await Promise.allSettled([

@@ -1,21 +1,18 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { APTLY_DATABASE_CONTENT_TYPE, APTLY_DATABASE_FORMATS, stateKey } from '../publish/aptly-db';
 import { acquireLocks } from '../publish/lock';
 import { kismaticRepoFile } from '../publish/rpm';
 import { cacheControlOf } from '../publish/layout';
 import { detachSignSha512 } from '../publish/sign';
 import { fetchVerifiedReleaseIndex, RELEASE_INDEX, RELEASE_INDEX_SIGNATURE } from '../release-manifest/repository';
-import { assertBucket, bucketHttpUrl, bucketOf, describeS3Error, S3Target } from '../publish/s3';
+import { assertBucket, bucketHttpUrl, bucketOf, S3Target } from '../publish/s3';
 import { putBytes } from '../publish/upload';
 import { clearSign, detachSign, gpg, openSigningKey, SigningKey, SigningKeyOptions } from '../signing/keyring';
 import { mapConcurrent } from '../util/concurrency';
 import { INTERRUPTED_EXIT_CODE, UserError } from '../util/errors';
 import { formatBytes, Logger } from '../util/log';
 import { verifyDebRepository, verifyRpmRepository } from '../verify';
-import { aptlyStateForDestination } from './aptly-state';
 import { ReferencedObject } from './indexes';
 import { PublicKeyring } from './keys';
 import { copyObject, CopySettings, deleteKeys, holdsContent } from './objects';
@@ -127,8 +124,9 @@ interface Planned extends ReferencedObject {
  *
  * Order: guards (nothing read or written on failure) → A's signed top files and what they
  * reference → B's locks → copies (packages, hashed metadata, indexes; B's conflicting objects
- * last) → B's aptly database → B's public.key, kismatic.repo and top files, signed with B's key →
- * B-only objects removed → CDN invalidation → the final read of B. A is only ever read.
+ * last) → B's public.key, kismatic.repo and top files, signed with B's key → B-only objects
+ * removed → CDN invalidation → the final read of B. A is only ever read, and no one's state place
+ * is touched beyond B's locks: B's signed indexes are the whole record of what B holds.
  *
  * @returns what was copied, replaced and removed; status 'source-empty' when A has nothing
  * published and `emptySource` is 'succeed'.
@@ -301,27 +299,6 @@ async function cloneLocked(
     });
   }
   const copyMs = Date.now() - started;
-  throwIfCloneAborted(opts.signal, b);
-
-  // B's aptly database: the source's, holding exactly the snapshot's packages, as db.tar.zst.
-  const dbKey = stateKey(b.state.prefix, b.debBucket);
-  const db = await aptlyStateForDestination(target, a, snapshot.deb.packages, work, logger);
-  if (db.body) {
-    await putBytes(bucketOf(target, b.state.bucket, `state of '${b.name}'`), dbKey, db.body, {
-      cacheControl: 'no-store',
-      contentType: APTLY_DATABASE_CONTENT_TYPE,
-    });
-  }
-  // B's other stored forms go: a db.tar.gz an earlier version left holds B's packages before this
-  // clone (publish reads it where db.tar.zst is absent, and an earlier version always would), and
-  // without a source database B's db.tar.zst goes too (the next publish rebuilds it from B's pool).
-  for (const format of APTLY_DATABASE_FORMATS.filter((f) => !(db.body && f === 'zst'))) {
-    const key = stateKey(b.state.prefix, b.debBucket, format);
-    await target.client.send(new DeleteObjectCommand({ Bucket: b.state.bucket, Key: key })).catch((e: unknown) => {
-      throw describeS3Error(e, target, `removing B's old aptly database s3://${b.state.bucket}/${key}`);
-    });
-  }
-  logger.info(`clone to '${b.name}': ${db.note}`);
   throwIfCloneAborted(opts.signal, b);
 
   // B's own files, then its top files last: signed with B's key.

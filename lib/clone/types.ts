@@ -10,7 +10,7 @@ export interface CloneRepository {
   readonly name: string;
   readonly rpmBucket: string;
   readonly debBucket: string;
-  /** Private state place (aptly database, locks): bucket, and a key prefix that is '' or ends with '/'. */
+  /** Private state place, where the publish locks are: bucket, and a key prefix that is '' or ends with '/'. */
   readonly state: { readonly bucket: string; readonly prefix: string };
   readonly production: boolean;
   /** Public URL of the yum repository (kismatic.repo's baseurl). @default the bucket's endpoint URL */

@@ -131,22 +131,9 @@ export class CloneMachinery extends Construct {
     });
     // The signing keys of the zone's repositories only: a clone into B signs with B's key.
     for (const r of staging) r.signingKey.grantRead(this.role);
-    for (const r of props.repositories) {
-      // Read every repository (a source), and its aptly database.
-      r.repository.grantRead(this.role);
-      this.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject'],
-          resources: [r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/aptly/*`)],
-        }),
-      );
-      // The database is db.tar.zst, or db.tar.gz where an earlier version published last, or none
-      // (lib/publish/aptly-db.ts): the read of a key that does not exist answers 404 rather than
-      // 403 only with s3:ListBucket on the bucket (that GET carries no s3:prefix to condition on).
-      this.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [r.repository.stateBucket.bucketArn] }),
-      );
-    }
+    // Read every repository (a source): its package buckets only; a clone reads no state place
+    // but B's locks, B's signed indexes being the whole record of what B holds.
+    for (const r of props.repositories) r.repository.grantRead(this.role);
     for (const r of staging) {
       // Write, and in a reset replace and delete, only the staging zone's repositories.
       this.role.addToPrincipalPolicy(
@@ -155,16 +142,19 @@ export class CloneMachinery extends Construct {
           resources: [r.repository.rpmBucket.arnForObjects('*'), r.repository.debBucket.arnForObjects('*')],
         }),
       );
+      // B's publish locks (lib/publish/lock.ts): read, then taken, renewed and released by
+      // conditional PUTs; never deleted.
       this.role.addToPrincipalPolicy(
         new iam.PolicyStatement({
-          actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-          resources: [r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/*`)],
+          actions: ['s3:GetObject', 's3:PutObject'],
+          resources: [r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/locks/*`)],
         }),
       );
       this.role.addToPrincipalPolicy(
         new iam.PolicyStatement({
-          // Publish's lock starts with HeadBucket (s3:ListBucket with no s3:prefix, so no prefix
-          // condition here); the bucket is this repository's own state bucket.
+          // The clone checks B's state bucket with HeadBucket, and the first lock of B reads a key
+          // that does not exist yet: both carry no s3:prefix (so no prefix condition here) and are
+          // answered 403 rather than 200/404 without s3:ListBucket. The bucket is B's own.
           actions: ['s3:ListBucket'],
           resources: [r.repository.stateBucket.bucketArn],
         }),
@@ -188,7 +178,7 @@ export class CloneMachinery extends Construct {
       {
         id: 'AwsSolutions-CB5',
         reason:
-          "The clone runs on the OS CI tests, Debian 12 (aptly 1.5 for the aptly database, dnf and apt for the final check), like every project here; CodeBuild's curated images are Ubuntu or Amazon Linux. Docker's official Node 22 image from ECR Public.",
+          "The clone runs on the OS CI tests, Debian 12 (dnf and apt for the final check), like every project here; CodeBuild's curated images are Ubuntu or Amazon Linux. Docker's official Node 22 image from ECR Public.",
       },
       {
         id: 'AwsSolutions-CB4',
@@ -208,11 +198,8 @@ export class CloneMachinery extends Construct {
           "Objects of the repository buckets: a clone reads any repository, and writes only the staging zone's (asserted in test/infra/clone.test.ts).",
       },
       {
-        resources: [
-          ...props.repositories.map((r) => r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/aptly/*`)),
-          ...staging.map((r) => r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/*`)),
-        ],
-        reason: "Each repository's aptly database (read), and the staging repositories' own state prefix (locks, database).",
+        resources: staging.map((r) => r.repository.stateBucket.arnForObjects(`${r.repository.statePrefix}/locks/*`)),
+        reason: "The staging repositories' publish locks, one object per package bucket under the repository's own state prefix.",
       },
       {
         resources: [

@@ -107,15 +107,22 @@ describe('clone machinery', () => {
       expect.arrayContaining([
         's3:GetObject production.rpm',
         's3:GetObject production.deb',
-        's3:GetObject production.state',
         's3:PutObject staging.rpm',
         's3:DeleteObject staging.deb',
-        's3:PutObject staging.state',
       ]),
     );
-    // Its read of production's state is the aptly database only.
-    const prodState = statementsOfRole(s.pipelinesTemplate, role).filter((st) => bucketsIn(st.Resource).includes('production.state'));
-    expect(JSON.stringify(prodState)).toContain('/production/aptly/*');
+    // Of the state places it touches only staging's publish locks (read and conditional PUTs,
+    // never a delete) and HeadBucket on staging's state bucket; production's it does not touch.
+    expect(a.filter((x) => x.endsWith('.state'))).toEqual([
+      's3:GetObject staging.state',
+      's3:ListBucket staging.state',
+      's3:PutObject staging.state',
+    ]);
+    const stateObjects = statementsOfRole(s.pipelinesTemplate, role)
+      .filter((st) => bucketsIn(st.Resource).includes('staging.state') && list(st.Action).includes('s3:PutObject'))
+      .flatMap((st) => list(st.Resource));
+    expect(stateObjects).toHaveLength(1);
+    expect(JSON.stringify(stateObjects)).toMatch(/"\/staging\/locks\/\*"\]/);
     // It reads the signing key; CloudFront invalidation only on staging's distributions.
     const cf = statementsOfRole(s.pipelinesTemplate, role).filter((st) => list(st.Action).some((x) => x.startsWith('cloudfront:')));
     const staging = s.repositories.repository('staging');

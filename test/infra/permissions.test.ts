@@ -13,12 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cloneRepositoryContent, CloneRepository } from '../../lib/clone';
 import { EmbeddedStore, startEmbeddedStore } from '../../lib/local/store/server';
-import { bucketOf, s3TargetFromEnv } from '../../lib/publish/s3';
+import { s3TargetFromEnv } from '../../lib/publish/s3';
 import { publishRepositories } from '../../lib/publish';
 import { silentLogger } from '../../lib/util/log';
 import { verifyRepositories } from '../../lib/verify';
 import { buildPackages } from '../support/packages';
-import { keepOnlyGzipDatabase } from '../support/aptly-state';
 import { generateTestKeys } from '../support/gpg';
 import { ALLOW_ALL, IamModel, Request } from './aws/iam';
 import { codeBuildServiceRequests, PipelineModel, pipelines, ProjectModel, projects } from './aws/pipelines';
@@ -102,14 +101,6 @@ beforeAll(async () => {
       release: { rpm: [{ name: 'kismatic-other', version: '2.0.0-1' }], deb: [{ name: 'kismatic-other', version: '2.0.0-1' }] },
       logger: silentLogger,
     });
-    // A as a repository last published by a version before db.tar.zst leaves it: its aptly
-    // database only as db.tar.gz, so the clone reads a missing key (404) first.
-    const direct = s3TargetFromEnv({ ...process.env, ...store.env() });
-    try {
-      await keepOnlyGzipDatabase(bucketOf(direct, RUN.state, 'state'), 'STATE_PREFIX/', RUN.deb, dir);
-    } finally {
-      direct.client.destroy();
-    }
     recorder.requests.length = 0;
     const repositories: CloneRepository[] = [
       { name: 'a', rpmBucket: RUN.rpm, debBucket: RUN.deb, state: { bucket: RUN.state, prefix: 'STATE_PREFIX/' }, production: true },
@@ -368,11 +359,11 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
     const writes = (run: typeof RUN) =>
       cloned.filter((r) => Object.values(run).includes(r.bucket) && r.method !== 'GET' && r.method !== 'HEAD');
     expect(writes(RUN)).toEqual([]);
-    // A's aptly database read as an earlier version left it: db.tar.zst missing, then db.tar.gz.
-    expect(cloned.filter((r) => r.bucket === RUN.state && r.method === 'GET').map((r) => `${r.key} ${r.status}`)).toEqual([
-      `STATE_PREFIX/aptly/${RUN.deb}/db.tar.zst 404`,
-      `STATE_PREFIX/aptly/${RUN.deb}/db.tar.gz 200`,
-    ]);
+    // A's state place is not touched; of B's, only the bucket check and B's locks.
+    expect(cloned.filter((r) => r.bucket === RUN.state)).toEqual([]);
+    expect(
+      cloned.filter((r) => r.bucket === RUN_B.state && r.key !== undefined && !r.key.startsWith('STATE_PREFIX/locks/')).map((r) => r.key),
+    ).toEqual([]);
     // B-only objects go in DeleteObjects batches (POST ?delete).
     expect(writes(RUN_B).some((r) => r.method === 'POST' && r.query.has('delete'))).toBe(true);
     const methods = new Set(writes(RUN_B).map((r) => `${r.method}${r.headers['x-amz-copy-source'] ? ' copy' : ''}`));
@@ -386,6 +377,27 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
       [],
     );
     expect(functions.length).toBeGreaterThanOrEqual(3 * 3);
+  });
+
+  test("the staging clone role's access to state places is staging's locks only: no read of production's state, no delete in staging's", async () => {
+    const { project, prod, staging } = cloneModel();
+    const object = (r: typeof prod, key: string) => `arn:aws:s3:::${r.state}/${r.statePrefix}/${key}`;
+    const denied = [
+      { action: 's3:GetObject', resource: object(prod, `aptly/${prod.deb}/db.tar.zst`), why: "production's state" },
+      { action: 's3:GetObject', resource: object(prod, `locks/${prod.deb}.lock`), why: "production's locks" },
+      ...['s3:PutObject', 's3:DeleteObject'].map((action) => ({
+        action,
+        resource: object(staging, `aptly/${staging.deb}/db.tar.zst`),
+        why: "staging's state outside its locks",
+      })),
+      { action: 's3:DeleteObject', resource: object(staging, `locks/${staging.deb}.lock`), why: 'a lock is never deleted' },
+    ].map((request) => ({ role: project.role, request }));
+    expect(await failures(denied, (r) => r !== 'Allowed')).toEqual([]);
+    const allowed = ['s3:GetObject', 's3:PutObject'].map((action) => ({
+      role: project.role,
+      request: { action, resource: object(staging, `locks/${staging.rpm}.lock`), why: "staging's lock" },
+    }));
+    expect(await failures(allowed, (r) => r === 'Allowed')).toEqual([]);
   });
 
   test("the clone role is denied every write and delete on production's buckets and any use of production's key", async () => {

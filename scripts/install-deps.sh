@@ -11,14 +11,14 @@ APT_PACKAGES=(
   rpm              # rpmbuild, rpmsign, rpm -K
   dpkg-dev         # dpkg-deb is in dpkg; dpkg-dev has dpkg-scanpackages for tests
   createrepo-c     # yum/dnf repodata
-  aptly            # apt repository publishing to S3
+  aptly            # apt repository: the new packages' paragraphs, pool places, Release
   dnf              # real yum client for `verify`
   dnf-plugins-core
   apt              # real apt client for `verify` (already on Debian)
   awscli           # /usr/bin/aws (v2) for server-side copies
   skopeo           # daemonless image copies for kismatic-offline
   docker-registry  # local registry for tests and the offline try-out
-  xz-utils zstd pigz cpio curl ca-certificates
+  xz-utils pigz cpio curl ca-certificates
 )
 
 missing=()

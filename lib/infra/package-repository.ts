@@ -30,7 +30,7 @@ export interface PackageRepositoryProps {
    */
   readonly debBucketName?: string;
   /**
-   * Private bucket for the publisher's state (aptly database snapshot, lock objects); never served.
+   * Private bucket for the publisher's state (the repositories' lock objects); never served.
    * @default - `${bucketNamePrefix}-${repositoryName}-state-${account}-${region}`
    */
   readonly stateBucketName?: string;
@@ -238,13 +238,14 @@ export class PackageRepository extends Construct {
 
   /**
    * Lets a publisher add packages and metadata: read, write and list the RPM and DEB buckets
-   * (never delete: publishing must not lose a package), read and write under this repository's
-   * prefix of the state bucket (the lock is taken with a conditional PUT and released by
-   * overwriting it, never by a delete), and list the state bucket without a prefix condition:
-   * HeadBucket (the bucket check before any write) and a GET of a key that does not exist yet
-   * (the first publish has no aptly database) carry no prefix, and S3 answers them 403 instead of
-   * 200/404 without s3:ListBucket on the bucket. Listing shows key names of this one private
-   * bucket, which holds nothing but publisher state.
+   * (never delete: publishing must not lose a package), read and write the lock objects under
+   * this repository's prefix of the state bucket (`PREFIX/locks/*`: a lock is taken with a
+   * conditional PUT and released by overwriting it, never by a delete; nothing else of the state
+   * place is read or written since aptly keeps no database there), and list the state bucket
+   * without a prefix condition: HeadBucket (the bucket check before any write) and a GET of a key
+   * that does not exist yet (the first publish has no lock object) carry no prefix, and S3 answers
+   * them 403 instead of 200/404 without s3:ListBucket on the bucket. Listing shows key names of
+   * this one private bucket, which holds nothing but publisher state.
    */
   grantPublish(grantee: iam.IGrantable): iam.Grant {
     const repoGrant = iam.Grant.addToPrincipal({
@@ -260,7 +261,7 @@ export class PackageRepository extends Construct {
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:PutObject'],
-      resourceArns: [this.stateBucket.arnForObjects(`${this.statePrefix}/*`)],
+      resourceArns: [this.stateBucket.arnForObjects(`${this.statePrefix}/locks/*`)],
     });
     iam.Grant.addToPrincipal({
       grantee,

@@ -180,8 +180,12 @@ export class PublishProject extends Construct {
       artifactBucket: props.artifactBucket,
       wildcards: [
         {
-          resources: [r.rpmBucket.arnForObjects('*'), r.debBucket.arnForObjects('*'), r.stateBucket.arnForObjects(`${r.statePrefix}/*`)],
-          reason: `Objects of the ${r.repositoryName} repository's own buckets and its state prefix: a publisher writes new package and metadata keys (deletes are denied by the bucket policy).`,
+          resources: [
+            r.rpmBucket.arnForObjects('*'),
+            r.debBucket.arnForObjects('*'),
+            r.stateBucket.arnForObjects(`${r.statePrefix}/locks/*`),
+          ],
+          reason: `Objects of the ${r.repositoryName} repository's own buckets and its lock objects in the state bucket: a publisher writes new package and metadata keys (deletes are denied by the bucket policy) and one lock object per bucket.`,
         },
       ],
     });

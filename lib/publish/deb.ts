@@ -113,21 +113,6 @@ export function aptlyPublishCommands(debDir: string | undefined): string[][] {
   ];
 }
 
-export function aptlyPackageRef(p: Pick<PublishedPackage, 'name' | 'version' | 'arch'>): string {
-  return `${p.name}_${p.version}_${p.arch}`;
-}
-
-/** Reads the package refs of `aptly repo show -with-packages`. */
-export function parseAptlyRepoShow(text: string): string[] {
-  const i = text.indexOf('Packages:');
-  if (i < 0) return [];
-  return text
-    .slice(i + 'Packages:'.length)
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-}
-
 /**
  * Hash types whose by-hash copies are uploaded. apt fetches an index by hash under the strongest
  * hash the Release lists for it (apt-pkg's HashStringList::find with no type: SHA512, then SHA256,

@@ -497,4 +497,19 @@ describe('permissions, evaluated as AWS would (iam-simulate over the synthesized
       }));
     expect(await failures(stateDeletes, (r) => r !== 'Allowed')).toEqual([]);
   });
+
+  test("a publish role reads and writes its state prefix's lock objects only (aptly keeps no database there)", async () => {
+    const publishers = [...dev.projects, ...master.projects].filter((p) => p.buildSpec.endsWith('publish.yml'));
+    expect(publishers).toHaveLength(2);
+    const state = (p: (typeof publishers)[number], key: string) => `${p.env.KET_STATE_URL.replace(/^s3:\/\//, 'arn:aws:s3:::')}/${key}`;
+    const requests = (p: (typeof publishers)[number], key: string, why: string) =>
+      ['s3:GetObject', 's3:PutObject'].map((action) => ({ role: p.role, request: { action, resource: state(p, key), why } }));
+    const denied = publishers.flatMap((p) => [
+      ...requests(p, `aptly/${p.env.DEB_REPO}/db.tar.zst`, 'the database earlier versions kept'),
+      ...requests(p, 'other-key', 'state outside the locks'),
+    ]);
+    expect(await failures(denied, (r) => r !== 'Allowed')).toEqual([]);
+    const allowed = publishers.flatMap((p) => requests(p, `locks/${p.env.DEB_REPO}.lock`, 'its lock'));
+    expect(await failures(allowed, (r) => r === 'Allowed')).toEqual([]);
+  });
 });

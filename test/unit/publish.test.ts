@@ -30,7 +30,7 @@ import { compareLockOrder, isLockFree, lockOrder, parseLockRecord } from '../../
 import { cacheControlOf, SIGNED_ENTRY_FILES } from '../../lib/publish/layout';
 import { checksigSections, debVersionProblem, fileNameCollisions, packageRules, strayPackages } from '../../lib/publish/validate';
 import { Cleanup } from '../../lib/publish/cleanup';
-import { aptlyPackageRef, distsUploadPhase, parseAptlyRepoShow } from '../../lib/publish/deb';
+import { distsUploadPhase } from '../../lib/publish/deb';
 import { kismaticRepoFile } from '../../lib/publish/rpm';
 import { bucketHttpUrl, parseS3Url } from '../../lib/publish/s3';
 import { listingSummary, missingPackages, parseMadison, parseRepoquery } from '../../lib/verify';
@@ -125,13 +125,6 @@ describe('apt publishing helpers', () => {
     expect(distsUploadPhase('dists/kismatic-xenial/main/binary-amd64/Packages.gz')).toBe('index');
     expect(distsUploadPhase('dists/kismatic-xenial/main/binary-amd64/Release')).toBe('index');
     expect(distsUploadPhase('dists/kismatic-xenial/InRelease')).toBe('top');
-  });
-  test('aptly package refs', () => {
-    expect(parseAptlyRepoShow('Name: k\nNumber of packages: 2\nPackages:\n  a_1_amd64\n  b_2_amd64\n')).toEqual(['a_1_amd64', 'b_2_amd64']);
-    expect(parseAptlyRepoShow('Name: k\nNumber of packages: 0\n')).toEqual([]);
-    expect(aptlyPackageRef({ name: 'docker-engine', version: '1.12.6-0~ubuntu-xenial', arch: 'amd64' })).toBe(
-      'docker-engine_1.12.6-0~ubuntu-xenial_amd64',
-    );
   });
 });
 

@@ -114,11 +114,11 @@ export function aptlyPublishCommands(debDir: string | undefined): string[][] {
 }
 
 /**
- * Hash types whose by-hash copies are uploaded. apt fetches an index by hash under the strongest
- * hash the Release lists for it (apt-pkg's HashStringList::find with no type: SHA512, then SHA256,
- * SHA1, MD5Sum; aptly lists all four), so the SHA1 and MD5Sum copies aptly also writes are never
- * read: at 10,000 packages they were a third of a publish's bytes written. SHA256 stays for
- * tools that prefer it (and clone copies plain indexes from their SHA256 twin).
+ * Hash types whose by-hash copies are made and uploaded. apt fetches an index by hash under the
+ * strongest hash the Release lists for it (apt-pkg's HashStringList::find with no type: SHA512,
+ * then SHA256, SHA1, MD5Sum; aptly's Release lists all four), so SHA1 and MD5Sum copies would
+ * never be read: at 10,000 packages they were a third of a publish's bytes written. SHA256 stays
+ * for tools that prefer it (and clone copies plain indexes from their SHA256 twin).
  */
 export const BY_HASH_TYPES = ['SHA256', 'SHA512'] as const;
 

@@ -35,7 +35,7 @@ export function registerPublishCommand(program: Command): void {
     .option('--from <dir>', 'build output holding rpms/ and debs/', 'build')
     .option('--manifest <file>', 'release manifest: the build may hold only its packages at their exact versions', DEFAULT_MANIFEST)
     .addOption(
-      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for aptly's database and the repository locks")
+      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for the repository locks")
         .env('KET_STATE_URL')
         .makeOptionMandatory(),
     )

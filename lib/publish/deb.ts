@@ -135,6 +135,7 @@ export function distsUploadPhase(rel: string): 'by-hash' | 'index' | 'top' | 'sk
 }
 
 const IN_RELEASE = `dists/${DISTRIBUTION}/InRelease`;
+const RELEASE = `dists/${DISTRIBUTION}/Release`;
 /** PACKAGES_INDEX as InRelease lists it (relative to dists/DISTRIBUTION/). */
 const PACKAGES_LISTED = `${COMPONENT}/binary-${DEB_ARCH}/Packages.gz`;
 
@@ -157,31 +158,54 @@ interface ListedIndex {
  * instead, when the bucket's Packages.gz is one a publish wrote (its own by-hash copy exists):
  * publish uploads the plain indexes and the top files at once, so a publish killed among those
  * writes leaves either the previous or the next index beside the InRelease. The publish then
- * writes the tree again (`incomplete`). A Packages.gz without InRelease is a first publish killed
- * before its top files (or top files lost): its index is read as it is (no signed listing exists;
- * every package it lists is checked against the pool when the aptly database lacks it) and the
- * tree is written again, completing it.
+ * writes the tree again (`incomplete`), as it does when Release or Release.gpg is missing or
+ * Release is not the text InRelease signs (the same writes, interrupted).
+ *
+ * Without InRelease (a first publish killed before its top files, or top files lost) the
+ * listing is Release's, when there is one, read the same way: so a Packages.gz older than the
+ * Release (put back by hand, or left by a restore) is not built on, which would drop every
+ * package published since from the index. With neither, Packages.gz is read as it is. Both are
+ * unsigned listings: the caller checks the pool against them, and the tree is written again.
  * @param index Packages.gz as the bucket holds it, if any
- * @param inRelease InRelease as the bucket holds it, if any (its signature is the key guard's)
+ * @param top InRelease and Release as the bucket holds them, if any, and whether Release.gpg
+ *   exists (InRelease's signature is the key guard's)
  * @throws UserError naming the file and the repository ("the repository is damaged", nothing
- *   written): InRelease not one clear-signed Release with a SHA256 field listing Packages.gz; the
- *   listed index missing from the bucket (plain and by hash); a Packages.gz whose bytes are neither
- *   the listed ones nor ones a publish wrote
+ *   written): InRelease (or Release) not one clear-signed (or plain) Release with a SHA256 field
+ *   listing Packages.gz; the listed index missing from the bucket (plain and by hash); a
+ *   Packages.gz whose bytes are neither the listed ones nor ones a publish wrote
  */
-async function readListedIndex(b: Bucket, index: Buffer | undefined, inRelease: Buffer | undefined, logger: Logger): Promise<ListedIndex> {
-  if (!inRelease) {
+async function readListedIndex(
+  b: Bucket,
+  index: Buffer | undefined,
+  top: { inRelease?: Buffer; release?: Buffer; releaseGpg: boolean },
+  logger: Logger,
+): Promise<ListedIndex> {
+  const { inRelease, release } = top;
+  if (!inRelease && !release) {
     if (!index) return { source: PACKAGES_INDEX };
-    const incomplete = `${PACKAGES_INDEX} exists but ${IN_RELEASE} does not (a first publish interrupted before its Release files)`;
+    const incomplete = `${PACKAGES_INDEX} exists but neither ${IN_RELEASE} nor ${RELEASE} does (a first publish interrupted before its Release files, or those files lost)`;
     logger.warn(`${b.label}: ${incomplete}; publishing its packages again to complete the repository`);
     return { body: index, source: PACKAGES_INDEX, incomplete };
   }
-  const releaseText = clearSignedText(inRelease, `${b.label}: ${IN_RELEASE}`);
-  const entry = parseReleaseSha256(releaseText, `${b.label}: ${IN_RELEASE}`).get(PACKAGES_LISTED);
-  if (!entry) throw new UserError(`${b.label}: ${IN_RELEASE} does not list ${PACKAGES_LISTED}; the repository is damaged: nothing written`);
+  const listing = inRelease ? IN_RELEASE : RELEASE;
+  const releaseText = inRelease ? clearSignedText(inRelease, `${b.label}: ${IN_RELEASE}`) : undefined;
+  const entry = parseReleaseSha256(releaseText ?? release!.toString('utf8'), `${b.label}: ${listing}`).get(PACKAGES_LISTED);
+  if (!entry) throw new UserError(`${b.label}: ${listing} does not list ${PACKAGES_LISTED}; the repository is damaged: nothing written`);
   const describe = (bytes: Buffer) => `SHA256 ${sha256Of(bytes)}, ${bytes.length} bytes`;
   const matches = (bytes: Buffer | undefined): boolean =>
     bytes !== undefined && bytes.length === entry.size && sha256Of(bytes) === entry.sha256;
-  if (index && matches(index)) return { body: index, source: PACKAGES_INDEX, releaseText };
+  // The top files a complete publish leaves: InRelease, Release (its signed text) and Release.gpg.
+  const topIncomplete = !inRelease
+    ? `${IN_RELEASE} is missing (a first publish interrupted before it, or the file lost); ${RELEASE} lists the index`
+    : release?.toString('utf8') !== releaseText
+      ? `${RELEASE} ${release ? 'is not the text' : 'is missing, unlike'} ${IN_RELEASE} signs (a publish interrupted among its last writes, or the file lost)`
+      : !top.releaseGpg
+        ? `${RELEASE}.gpg is missing (a publish interrupted among its last writes, or the file lost)`
+        : undefined;
+  if (index && matches(index)) {
+    if (topIncomplete) logger.warn(`${b.label}: ${topIncomplete}; writing the tree again`);
+    return { body: index, source: PACKAGES_INDEX, releaseText, incomplete: topIncomplete };
+  }
 
   // Not the listed index: where the listed one is, and whether a publish wrote the bucket's one.
   const byHash = (sha256: string) => `${path.posix.dirname(PACKAGES_INDEX)}/by-hash/SHA256/${sha256}`;
@@ -190,16 +214,19 @@ async function readListedIndex(b: Bucket, index: Buffer | undefined, inRelease: 
     getObjectBytes(b, listedKey),
     index ? headObject(b, byHash(sha256Of(index))) : Promise.resolve(undefined),
   ]);
-  const listedAs = `${IN_RELEASE} lists it with SHA256 ${entry.sha256}, ${entry.size} bytes`;
+  const listedAs = `${listing} lists it with SHA256 ${entry.sha256}, ${entry.size} bytes`;
   if (!matches(listedCopy?.body))
     throw new UserError(
-      `${b.label}: ${PACKAGES_INDEX} ${index ? `holds other bytes than ${IN_RELEASE} lists (${describe(index)}; ${listedAs})` : `is missing (${listedAs})`}, and its by-hash copy ${listedKey} ${listedCopy ? `holds other bytes (${describe(listedCopy.body)})` : 'is missing too'}: the repository is damaged; nothing written`,
+      `${b.label}: ${PACKAGES_INDEX} ${index ? `holds other bytes than ${listing} lists (${describe(index)}; ${listedAs})` : `is missing (${listedAs})`}, and its by-hash copy ${listedKey} ${listedCopy ? `holds other bytes (${describe(listedCopy.body)})` : 'is missing too'}: the repository is damaged; nothing written`,
     );
   if (index && (!ownCopy || ownCopy.size !== index.length))
     throw new UserError(
-      `${b.label}: ${PACKAGES_INDEX} holds other bytes than ${IN_RELEASE} lists (${describe(index)}; ${listedAs}), and no publish wrote them (no by-hash copy): the repository is damaged; nothing written. Find out what changed it; the listed index is ${listedKey} (copy it over ${PACKAGES_INDEX} to restore it)`,
+      `${b.label}: ${PACKAGES_INDEX} holds other bytes than ${listing} lists (${describe(index)}; ${listedAs}), and no publish wrote them (no by-hash copy): the repository is damaged; nothing written. Find out what changed it; the listed index is ${listedKey} (copy it over ${PACKAGES_INDEX} to restore it)`,
     );
-  const incomplete = `${PACKAGES_INDEX} ${index ? 'is not' : 'is missing, not'} the index ${IN_RELEASE} lists (a publish interrupted among its last writes)`;
+  const incomplete = [
+    `${PACKAGES_INDEX} ${index ? 'is not' : 'is missing, not'} the index ${listing} lists (a publish interrupted among its last writes, or the file changed)`,
+    ...(topIncomplete ? [topIncomplete] : []),
+  ].join('; ');
   logger.warn(`${b.label}: ${incomplete}; reading the listed index from ${listedKey} and writing the tree again`);
   return { body: listedCopy!.body, source: listedKey, releaseText, incomplete };
 }
@@ -218,8 +245,13 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   const { bucket: b, logger } = opts;
   const publicKey = getObjectBytes(b, 'public.key');
   publicKey.catch(() => undefined);
-  const [index, inRelease] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease`, () =>
-    Promise.all([getObjectBytes(b, PACKAGES_INDEX), getObjectBytes(b, IN_RELEASE)]),
+  const [index, inRelease, release, releaseGpg] = await timed(logger, 'read metadata', `${b.label}: Packages.gz, InRelease, Release`, () =>
+    Promise.all([
+      getObjectBytes(b, PACKAGES_INDEX),
+      getObjectBytes(b, IN_RELEASE),
+      getObjectBytes(b, RELEASE),
+      headObject(b, `${RELEASE}.gpg`),
+    ]),
   );
   const guard = timed(logger, 'key', `${b.label}: key guard`, () =>
     readRepositoryKeys(b, {
@@ -237,7 +269,12 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
   let listed: ListedIndex;
   let indexText: string;
   try {
-    listed = await readListedIndex(b, index?.body, inRelease?.body, logger);
+    listed = await readListedIndex(
+      b,
+      index?.body,
+      { inRelease: inRelease?.body, release: release?.body, releaseGpg: releaseGpg !== undefined },
+      logger,
+    );
     indexText = listed.body ? await decompressMetadata(PACKAGES_INDEX, listed.body) : '';
   } catch (e) {
     await guard.catch(() => undefined);

@@ -24,7 +24,7 @@ export interface PublishOptions {
   readonly debRepo: string;
   /** Build output: FROM/rpms/*.rpm and FROM/debs/*.deb. */
   readonly from: string;
-  /** s3://BUCKET/PREFIX: private place for aptly's database and the repository locks. */
+  /** s3://BUCKET/PREFIX: private place for the repository locks. */
   readonly stateUrl: string;
   /** Public URL of the yum repository, written into kismatic.repo (default: the bucket's URL). */
   readonly rpmBaseUrl?: string;
@@ -78,7 +78,7 @@ export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' 
     problems.push(`${label('rpmRepo')} and ${label('debRepo')} must be different buckets (both are '${opts.rpmRepo}')`);
   if (!opts.stateUrl)
     problems.push(
-      `${label('stateUrl')}: s3://BUCKET/PREFIX is required: a private place for aptly's database and the repository locks, never served publicly`,
+      `${label('stateUrl')}: s3://BUCKET/PREFIX is required: a private place for the repository locks, never served publicly`,
     );
   else {
     try {

@@ -15,7 +15,7 @@ export interface PublishReleaseOptions {
   readonly rpmRepo: string;
   /** Bucket of the apt repository. */
   readonly debRepo: string;
-  /** s3://BUCKET/PREFIX, private: aptly's database and the repository locks. */
+  /** s3://BUCKET/PREFIX, private: the repository locks. */
   readonly stateUrl: string;
   /** Public URL of the yum repository written into kismatic.repo (default: the bucket's URL). */
   readonly rpmBaseUrl?: string;

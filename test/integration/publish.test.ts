@@ -364,6 +364,35 @@ describe('publish and verify (integration, slow)', () => {
     expect(writesTo(r, mark)).toEqual([]);
   }, 120_000);
 
+  test('InRelease lost and Packages.gz put back to an older published index: the index Release lists is read, nothing published since is dropped; a lost Release beside InRelease is written again', async () => {
+    const r = await repos();
+    await publishRepositories(options(r, await build(`older-1-${bucketSeq}`, release1)));
+    const older = await getBytes(r.deb, packagesGz);
+    await publishRepositories(options(r, await build(`older-2-${bucketSeq}`, release2)));
+    expect((await fetch(objectUrl(r.deb, `${dist}/InRelease`), { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(objectUrl(r.deb, packagesGz), { method: 'PUT', body: older })).status).toBe(200);
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(`warning: ${m}`) };
+    const release3: FixturePackage[] = [{ name: 'kubectl', version: '1.7.6' }];
+    const b3 = await build(`older-3-${bucketSeq}`, release3);
+    await publishRepositories(options(r, b3, { logger }));
+    expect(lines).toContainEqual(expect.stringMatching(/warning: .*InRelease is missing .*Release lists the index/));
+    const listed = await listedPackagesGz(r.deb);
+    const now = await getBytes(r.deb, packagesGz);
+    expect({ sha256: sha256Of(now), size: now.length }).toEqual(listed);
+    await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.5-1', 'etcd=3.1.11-1', 'kubectl=1.7.6-1']);
+    await verify(r, [...release1, ...release2, ...release3]);
+
+    // Release lost while InRelease stays: the same build again writes the top files again.
+    expect((await fetch(objectUrl(r.deb, `${dist}/Release`), { method: 'DELETE' })).status).toBe(204);
+    await publishRepositories(options(r, b3));
+    const inRelease = (await getBytes(r.deb, `${dist}/InRelease`)).toString('utf8');
+    const release = (await getBytes(r.deb, `${dist}/Release`)).toString('utf8');
+    expect(inRelease).toContain(release.trim());
+    expect(await signerOf(store.bucketUrl(r.deb), `${dist}/Release.gpg`, `${dist}/Release`)).toBe(keys.fingerprint);
+    await verify(r, [...release1, ...release2, ...release3]);
+  }, 180_000);
+
   test('an index without InRelease (its top files lost) that lists a package the pool lacks is refused naming the file; nothing written', async () => {
     const r = await repos();
     await publishRepositories(options(r, await build(`lost-top-1-${bucketSeq}`, release1)));

@@ -325,6 +325,13 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
     return { problems: [...state.problems, ...problems], result, write: async () => result };
   };
   if (problems.length) return refusal(await checked);
+  // The build's published packages must be in the pool (as the RPM side checks its own): one lost
+  // is sent again from the build, create-only; one holding other bytes is refused.
+  const pool = await checkPoolHoldsBuild(b, classified.present, published, logger);
+  if (pool.problems.length) {
+    problems.push(...pool.problems);
+    return refusal(await checked);
+  }
 
   // Nothing new, and the repository complete: its Release stays (a rotation signs it again).
   // An incomplete one (listed.incomplete) is published again below, completing it.
@@ -346,6 +353,7 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
       problems: [],
       result,
       write: async (beforeEntryFiles) => {
+        await sendToPool(b, pool.lost, logger);
         if (!release) {
           logger.info(`${b.label}: all ${opts.debs.length} packages already published; metadata unchanged`);
           await writeIfChanged(b, 'public.key', state.publicKey, CACHE_REVALIDATE, Promise.resolve(state.currentPublicKey));
@@ -377,8 +385,8 @@ export async function prepareDebRepository(opts: DebPrepareOptions): Promise<Pre
         fresh: classified.fresh,
         present: classified.present,
         // Completing an incomplete repository, the build's published packages' pool files are
-        // sent again too (create-only: the same bytes are accepted).
-        resendPresent: listed.incomplete !== undefined,
+        // sent again too (create-only: the same bytes are accepted); otherwise the lost ones.
+        resend: listed.incomplete !== undefined ? classified.present : pool.lost.map((l) => l.p),
         outDir,
         key: opts.key,
       }),
@@ -424,8 +432,8 @@ interface Prepared {
   readonly fresh: readonly BuildPackage[];
   /** The build's packages the repository holds already. */
   readonly present: readonly BuildPackage[];
-  /** Whether the present packages' pool files are sent again (create-only). */
-  readonly resendPresent: boolean;
+  /** The present packages whose pool files are sent again (create-only). */
+  readonly resend: readonly BuildPackage[];
   readonly outDir: string;
   /** Awaited when the Release is signed. */
   readonly key: Promise<SigningKey>;
@@ -451,7 +459,7 @@ const BINARY_DIR = `${COMPONENT}/binary-${DEB_ARCH}`;
  */
 async function publishIntoDirectory(
   opts: DebPrepareOptions,
-  { whole, named, indexText, unsigned, fresh, present, resendPresent, outDir, key: keyOpening }: Prepared,
+  { whole, named, indexText, unsigned, fresh, present, resend, outDir, key: keyOpening }: Prepared,
 ): Promise<(beforeEntryFiles: () => void, keys: RepositoryState) => Promise<PublishResult>> {
   const { bucket: b, logger } = opts;
   const repo = b.label;
@@ -486,7 +494,7 @@ async function publishIntoDirectory(
   if (parsed.status === 'rejected') throw parsed.reason;
   if (unsigned) {
     // (The build's own published packages are sent again below, completing the pool.)
-    const resent = new Set((resendPresent ? present : []).map(packageIdentity));
+    const resent = new Set(resend.map(packageIdentity));
     await checkPoolHolds(
       b,
       parsed.value.filter((p) => !resent.has(packageIdentity(p))),
@@ -548,7 +556,7 @@ async function publishIntoDirectory(
   const publishedAt = new Map(named.map((p) => [packageIdentity(p), p.location]));
   const uploads = [
     ...fresh.map((p) => ({ ...p, location: locations.get(packageIdentity(p))! })),
-    ...(resendPresent ? present : []).map((p) => ({ ...p, location: publishedAt.get(packageIdentity(p))! })),
+    ...resend.map((p) => ({ ...p, location: publishedAt.get(packageIdentity(p))! })),
   ];
   const distFiles = await walkFiles(path.join(outDir, 'dists'), 'dists');
 
@@ -586,7 +594,9 @@ async function publishIntoDirectory(
     });
     // (Both end before a failure is thrown: no upload of the first round outlives the publish.)
     for (const r of await Promise.allSettled([packageUploads, byHash])) if (r.status === 'rejected') throw r.reason;
-    logger.info(`${repo}: uploaded ${uploads.length} package(s)`);
+    logger.info(
+      `${repo}: ${fresh.length} new package(s) in the pool${resend.length ? `, ${resend.length} published one(s) checked and sent again where missing` : ''}`,
+    );
     beforeEntryFiles();
     // A new key reaches public.key before anything it signed (no request when it is unchanged).
     await writeIfChanged(b, 'public.key', keys.publicKey, CACHE_REVALIDATE, Promise.resolve(keys.currentPublicKey));
@@ -603,6 +613,48 @@ async function publishIntoDirectory(
       alreadyPresent: present.map((p) => path.basename(p.file)),
     };
   };
+}
+
+/**
+ * Where the build's published packages (`present`) stand in the pool: a HEAD each, at the place
+ * the published index (`named`, its entries of the build's names) lists. An object with sha256
+ * metadata (lib/publish/upload putCreateOnly) must carry the index's SHA256.
+ * @returns the lost ones (no object), with their places; problems naming objects with other bytes
+ */
+async function checkPoolHoldsBuild(
+  b: Bucket,
+  present: readonly BuildPackage[],
+  named: readonly PublishedPackage[],
+  logger: Logger,
+): Promise<{ lost: Array<{ p: BuildPackage; location: string }>; problems: string[] }> {
+  if (!present.length) return { lost: [], problems: [] };
+  const listed = new Map(named.map((e) => [packageIdentity(e), e]));
+  const found = await timed(logger, 'check', `${b.label}: build DEBs in the pool`, () =>
+    mapConcurrent(present, 8, async (p) => {
+      const entry = listed.get(packageIdentity(p))!;
+      return { p, entry, head: await headObject(b, entry.location) };
+    }),
+  );
+  // (An object without sha256 metadata, as the old process uploaded them, is taken as it is: the
+  // Packages entries publish reads carry no size to compare, and a GET of each is what this avoids.)
+  const problems = found
+    .filter(({ entry, head }) => head?.metadata.sha256 !== undefined && head.metadata.sha256 !== entry.sha256)
+    .map(
+      ({ entry, head }) =>
+        `${b.label}: ${entry.location} holds other bytes than the index lists (sha256 ${head!.metadata.sha256}, listed ${entry.sha256}); the repository is damaged: nothing written`,
+    );
+  const lost = found.filter(({ head }) => !head).map(({ p, entry }) => ({ p, location: entry.location }));
+  if (lost.length)
+    logger.warn(
+      `${b.label}: the pool lacks ${lost.map((l) => l.location).join(', ')} (listed by the index); sending them again from the build`,
+    );
+  return { lost, problems };
+}
+
+/** Sends the build's lost pool files again, create-only, 8 at a time. */
+async function sendToPool(b: Bucket, lost: ReadonlyArray<{ p: BuildPackage; location: string }>, logger: Logger): Promise<void> {
+  await mapConcurrent(lost, 8, ({ p, location }) => putCreateOnly(b, location, p.file, p.sha256, logger));
+  if (lost.length) logger.info(`${b.label}: sent ${lost.length} lost pool file(s) again`);
 }
 
 /**

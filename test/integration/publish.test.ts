@@ -393,6 +393,32 @@ describe('publish and verify (integration, slow)', () => {
     await verify(r, [...release1, ...release2, ...release3]);
   }, 180_000);
 
+  test('a published package lost from the pool is sent again by a publish of its build; one holding other bytes is refused naming it, nothing written', async () => {
+    const r = await repos();
+    const b1 = await build(`pool-lost-${bucketSeq}`, release1);
+    await publishRepositories(options(r, b1));
+    const lostKey = 'pool/main/k/kubelet/kubelet_1.7.4-1_amd64.deb';
+    const bytes = await getBytes(r.deb, lostKey);
+    expect((await fetch(objectUrl(r.deb, lostKey), { method: 'DELETE' })).status).toBe(204);
+    const again = await publishRepositories(options(r, b1));
+    expect(again.deb.added).toEqual([]);
+    expect((await getBytes(r.deb, lostKey)).equals(bytes)).toBe(true);
+    await aptInstall(store.bucketUrl(r.deb), ['kubelet=1.7.4-1', 'etcd=3.1.10-1']);
+
+    const otherKey = 'pool/main/e/etcd/etcd_3.1.10-1_amd64.deb';
+    const put = await fetch(objectUrl(r.deb, otherKey), {
+      method: 'PUT',
+      body: 'other bytes',
+      headers: { 'x-amz-meta-sha256': 'f'.repeat(64) },
+    });
+    expect(put.status).toBe(200);
+    const mark = trace.length;
+    await expect(publishRepositories(options(r, b1))).rejects.toThrow(
+      `${otherKey} holds other bytes than the index lists (sha256 ${'f'.repeat(64)}, listed `,
+    );
+    expect(writesTo(r, mark)).toEqual([]);
+  }, 120_000);
+
   test('an index without InRelease (its top files lost) that lists a package the pool lacks is refused naming the file; nothing written', async () => {
     const r = await repos();
     await publishRepositories(options(r, await build(`lost-top-1-${bucketSeq}`, release1)));

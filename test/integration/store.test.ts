@@ -1,9 +1,10 @@
 import * as childProcess from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HeadBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { acquireLock, acquireLocks } from '../../lib/publish/lock';
 import { bucketOf, getObjectBytes as getObject, s3TargetFromEnv, S3Target } from '../../lib/publish/s3';
 import { PART_SIZE, uploadFile } from '../../lib/publish/upload';
@@ -46,6 +47,31 @@ describe('embedded store and repository locks (integration, slow)', () => {
     await put('k2', 'v2', { IfMatch: ETag });
     expect((await getObjectBytes(target, 'state', 'k2'))!.body.toString()).toBe('v2');
     await expect(put('absent', 'x', { IfMatch: ETag })).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
+  });
+
+  test("CopyObject with MetadataDirective REPLACE onto an existing key gives it the new bytes' ETag, as AWS S3 does (conditional GETs see the change)", async () => {
+    await put('copy-a', 'a');
+    await put('copy-b', 'bb');
+    await target.client.send(new CopyObjectCommand({ Bucket: 'state', Key: 'copy-dst', CopySource: 'state/copy-b' }));
+    const before = await target.client.send(new HeadObjectCommand({ Bucket: 'state', Key: 'copy-dst' }));
+    await target.client.send(
+      new CopyObjectCommand({
+        Bucket: 'state',
+        Key: 'copy-dst',
+        CopySource: 'state/copy-a',
+        MetadataDirective: 'REPLACE',
+        CacheControl: 'no-cache',
+        Metadata: { sha256: 'x' },
+      }),
+    );
+    const after = await target.client.send(new HeadObjectCommand({ Bucket: 'state', Key: 'copy-dst' }));
+    expect(after.ContentLength).toBe(1);
+    expect(after.ETag).toBe(`"${createHash('md5').update('a').digest('hex')}"`);
+    expect(after.ETag).not.toBe(before.ETag);
+    expect(after.Metadata).toEqual({ sha256: 'x' });
+    const revalidated = await fetch(`${store.bucketUrl('state')}/copy-dst`, { headers: { 'If-None-Match': before.ETag! } });
+    expect(revalidated.status).toBe(200);
+    expect(await revalidated.text()).toBe('a');
   });
 
   test('of 20 simultaneous create-only writes of one key exactly one wins', async () => {

@@ -62,8 +62,18 @@ const ACCESS_KEY = 'S3RVER';
 const SECRET_KEY = 'S3RVER';
 
 // Runs in the child: starts s3rver on a free port and reports it on stdout as one JSON line.
+// s3rver 3.7.1's CopyObject with MetadataDirective REPLACE onto an existing key writes the new
+// bytes and metadata but keeps the key's old MD5 file, so the object kept its old ETag (a
+// conditional GET with it answered 304 for new bytes; AWS S3 gives the copy the new bytes' ETag):
+// the key's MD5 file is removed first, and s3rver computes it again from the new bytes.
 const CHILD_SCRIPT = `
 const S3rver = require(process.argv[1]);
+const FilesystemStore = require(require('path').join(require('path').dirname(process.argv[1]), 'stores', 'filesystem.js'));
+const copyObject = FilesystemStore.prototype.copyObject;
+FilesystemStore.prototype.copyObject = async function (srcBucket, srcKey, destBucket, destKey, replacementMetadata) {
+  if (replacementMetadata) await require('fs').promises.rm(this.getResourcePath(destBucket, destKey, 'object.md5'), { force: true });
+  return copyObject.call(this, srcBucket, srcKey, destBucket, destKey, replacementMetadata);
+};
 const server = new S3rver({ address: '127.0.0.1', port: 0, directory: process.argv[2], silent: true,
   allowMismatchedSignatures: true, vhostBuckets: false });
 server.run().then((addr) => { process.stdout.write(JSON.stringify({ port: addr.port }) + '\\n'); },

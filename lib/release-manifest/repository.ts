@@ -69,12 +69,13 @@ function sameRelease(a: ReleaseManifest, b: ReleaseManifest): boolean {
 }
 
 /**
- * Appends `release` to the repository's release.json (unless it is already the newest entry, so
- * publishing the same build twice writes nothing) and writes release.json.asc. Call it after the
- * packages are in the repository and while holding the repository's lock; release.json is
- * written first, then its signature.
- * @returns 'recorded'; 'unchanged' when the newest entry already is this release; 'resigned'
- *   when it is and `resign` asked for a new signature.
+ * Appends `release` to the repository's release.json (unless an entry already records it, so
+ * publishing a build again writes nothing, and re-publishing an older build does not make it the
+ * newest release `consume` takes) and writes release.json.asc. Call it after the packages are in
+ * the repository and while holding the repository's lock; release.json is written first, then
+ * its signature.
+ * @returns 'recorded'; 'unchanged' when an entry already is this release; 'resigned' when one is
+ *   and `resign` asked for a new signature.
  * @throws UserError when the existing release.json is not one (it is never overwritten blindly).
  */
 export async function recordRelease(
@@ -93,10 +94,12 @@ export async function recordRelease(
   const index: ReleaseIndex = existing
     ? parseIndex(existing.toString('utf8'), `${opts.what}/${RELEASE_INDEX}`)
     : { schemaVersion: 1, releases: [] };
-  const newest = index.releases[index.releases.length - 1];
-  if (existing && newest && sameRelease(newest, release) && (await objects.get(RELEASE_INDEX_SIGNATURE))) {
+  const recorded = index.releases.findIndex((r) => sameRelease(r, release));
+  if (existing && recorded >= 0 && (await objects.get(RELEASE_INDEX_SIGNATURE))) {
     if (!opts.resign) {
-      opts.logger.info(`${opts.what}: ${RELEASE_INDEX} already records this release`);
+      const at =
+        recorded === index.releases.length - 1 ? 'its newest entry' : `entry ${recorded + 1} of ${index.releases.length}, not the newest`;
+      opts.logger.info(`${opts.what}: ${RELEASE_INDEX} already records this release (${at}); unchanged`);
       return 'unchanged';
     }
     await objects.put(RELEASE_INDEX_SIGNATURE, Buffer.from(await sign(existing)), 'application/pgp-signature');

@@ -260,7 +260,7 @@ describe('consume from published repositories: signed release.json (integration)
     60_000,
   );
 
-  test('recording the same release again changes nothing; another one is appended', async () => {
+  test('recording a release again changes nothing, the newest or an older one; another one is appended', async () => {
     const root = path.join(dir, 'www', 'record');
     const objects = folderObjects(root);
     const sign = gpgDetachedSigner(key);
@@ -270,6 +270,10 @@ describe('consume from published repositories: signed release.json (integration)
     expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_A), opts)).toBe('unchanged');
     expect(await readFile(path.join(root, RELEASE_INDEX), 'utf8')).toBe(first);
     expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_B), opts)).toBe('recorded');
+    // An older release published again: recorded already, it does not become the newest.
+    const both = await readFile(path.join(root, RELEASE_INDEX), 'utf8');
+    expect(await recordRelease(objects, sign, fixtureRelease(RELEASE_A), opts)).toBe('unchanged');
+    expect(await readFile(path.join(root, RELEASE_INDEX), 'utf8')).toBe(both);
     // A key rotation signs the same record again with the new key.
     const rotated = await readFile(path.join(root, RELEASE_INDEX), 'utf8');
     expect(await recordRelease(objects, gpgDetachedSigner(foreignKey), fixtureRelease(RELEASE_B), { ...opts, resign: true })).toBe(

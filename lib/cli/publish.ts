@@ -35,9 +35,7 @@ export function registerPublishCommand(program: Command): void {
     .option('--from <dir>', 'build output holding rpms/ and debs/', 'build')
     .option('--manifest <file>', 'release manifest: the build may hold only its packages at their exact versions', DEFAULT_MANIFEST)
     .addOption(
-      new Option('--state-url <s3url>', "private s3://BUCKET/PREFIX for the repository locks")
-        .env('KET_STATE_URL')
-        .makeOptionMandatory(),
+      new Option('--state-url <s3url>', 'private s3://BUCKET/PREFIX for the repository locks').env('KET_STATE_URL').makeOptionMandatory(),
     )
     .option('--rpm-base-url <url>', "public URL of the yum repository written into kismatic.repo (default: the bucket's URL)", parseHttpUrl)
     .option('--deb-base-url <url>', "public URL of the apt repository, printed in the apt line (default: the bucket's URL)", parseHttpUrl)

@@ -77,9 +77,7 @@ export function optionProblems(opts: Pick<PublishOptions, 'rpmRepo' | 'debRepo' 
   if (opts.rpmRepo && opts.rpmRepo === opts.debRepo)
     problems.push(`${label('rpmRepo')} and ${label('debRepo')} must be different buckets (both are '${opts.rpmRepo}')`);
   if (!opts.stateUrl)
-    problems.push(
-      `${label('stateUrl')}: s3://BUCKET/PREFIX is required: a private place for the repository locks, never served publicly`,
-    );
+    problems.push(`${label('stateUrl')}: s3://BUCKET/PREFIX is required: a private place for the repository locks, never served publicly`);
   else {
     try {
       const state = parseS3Url(opts.stateUrl, label('stateUrl'));

@@ -70,7 +70,7 @@ describe("publish's option problems", () => {
     ]);
     expect(optionProblems({ ...good, debRepo: 'ket-rpm', stateUrl: '' })).toEqual([
       "rpmRepo and debRepo must be different buckets (both are 'ket-rpm')",
-      "stateUrl: s3://BUCKET/PREFIX is required: a private place for the repository locks, never served publicly",
+      'stateUrl: s3://BUCKET/PREFIX is required: a private place for the repository locks, never served publicly',
     ]);
   });
 

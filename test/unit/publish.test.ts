@@ -500,42 +500,30 @@ describe('a damaged primary.xml or repomd.xml is refused by name', () => {
   });
 
   test("relistRelease: the given files' lines in every hash field get their new hashes and sizes, as aptly writes them; every other line is kept; a file a field does not list is refused", () => {
-    const text = [
-      'Origin: . kismatic-xenial',
-      'Date: Mon, 30 Nov 2026 18:14:51 UTC',
-      'MD5Sum:',
-      ` ${'1'.repeat(32)}     2940 main/binary-amd64/Packages`,
-      ` ${'2'.repeat(32)}      156 main/binary-amd64/Release`,
-      'SHA1:',
-      ` ${'3'.repeat(40)}     2940 main/binary-amd64/Packages`,
-      ` ${'4'.repeat(40)}      156 main/binary-amd64/Release`,
-      'SHA256:',
-      ` ${'5'.repeat(64)}     2940 main/binary-amd64/Packages`,
-      ` ${'6'.repeat(64)}      156 main/binary-amd64/Release`,
-      'SHA512:',
-      ` ${'7'.repeat(128)}     2940 main/binary-amd64/Packages`,
-      ` ${'8'.repeat(128)}      156 main/binary-amd64/Release`,
-      'Acquire-By-Hash: yes',
-      '',
-    ].join('\n');
+    const fields = [
+      ['MD5Sum', 'md5', 32],
+      ['SHA1', 'sha1', 40],
+      ['SHA256', 'sha256', 64],
+      ['SHA512', 'sha512', 128],
+    ] as const;
     const bytes = Buffer.from('Package: a\n'.repeat(1_000_000 / 11));
     const hash = (type: string) => createHash(type).update(bytes).digest('hex');
+    // Each field as aptly writes it, with the Packages line given: aptly's or the expected one.
+    const release = (packagesLine: (type: string, width: number) => string) =>
+      [
+        'Origin: . kismatic-xenial',
+        'Date: Mon, 30 Nov 2026 18:14:51 UTC',
+        ...fields.flatMap(([field, type, width]) => [
+          `${field}:`,
+          packagesLine(type, width),
+          ` ${'6'.repeat(width)}      156 main/binary-amd64/Release`,
+        ]),
+        'Acquire-By-Hash: yes',
+        '',
+      ].join('\n');
+    const text = release((_type, width) => ` ${'5'.repeat(width)}     2940 main/binary-amd64/Packages`);
     const out = relistRelease(text, new Map([['main/binary-amd64/Packages', bytes]]), 'Release');
-    const lines = text.split('\n');
-    expect(out.split('\n')).toEqual([
-      ...lines.slice(0, 3),
-      ` ${hash('md5')}   ${bytes.length} main/binary-amd64/Packages`,
-      lines[4],
-      lines[5],
-      ` ${hash('sha1')}   ${bytes.length} main/binary-amd64/Packages`,
-      lines[7],
-      lines[8],
-      ` ${hash('sha256')}   ${bytes.length} main/binary-amd64/Packages`,
-      lines[10],
-      lines[11],
-      ` ${hash('sha512')}   ${bytes.length} main/binary-amd64/Packages`,
-      ...lines.slice(13),
-    ]);
+    expect(out).toBe(release((type) => ` ${hash(type)}   ${bytes.length} main/binary-amd64/Packages`));
     // As apt reads it back.
     expect(parseReleaseSha256(out, 'Release').get('main/binary-amd64/Packages')).toEqual({ sha256: hash('sha256'), size: bytes.length });
     expect(() => relistRelease(text, new Map([['main/binary-amd64/Packages.gz', bytes]]), 'r: Release')).toThrow(

@@ -544,12 +544,14 @@ async function publishIntoDirectory(
   );
   await writeFile(releaseFile, release);
   const key = await keyOpening;
-  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, () =>
-    Promise.all([
+  // Both signatures at once; both end before a failure is thrown (no gpg left writing into outDir).
+  await timed(logger, 'sign', `${repo}: InRelease, Release.gpg`, async () => {
+    const signed = await Promise.allSettled([
       clearSignSha512(key, releaseFile, path.join(distDir, 'InRelease')),
       detachSignSha512(key, releaseFile, path.join(distDir, 'Release.gpg')),
-    ]),
-  );
+    ]);
+    for (const r of signed) if (r.status === 'rejected') throw r.reason;
+  });
 
   // Where the packages go in the pool: the new ones where aptly's index puts them, the others
   // where the published index has them.

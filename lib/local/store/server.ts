@@ -355,9 +355,12 @@ async function handle(
         req.on('data', (d: Buffer) => count.written(d.length));
         req.resume();
         await new Promise<void>((resolve) => {
-          if (req.readableEnded) return resolve();
+          // (A client that went away while this write waited for its turn sent its 'close'
+          // already: waiting for it would hold the key's queue for good, and a killed publish
+          // hung the next one.)
+          if (req.readableEnded || req.destroyed) return resolve();
           req.once('end', resolve);
-          req.once('close', resolve); // a client that went away sends nothing more
+          req.once('close', resolve); // a client that goes away sends nothing more
         });
         const body = s3ErrorXml(outcome.code, outcome.message, { Condition: outcome.condition });
         count.read(Buffer.byteLength(body));

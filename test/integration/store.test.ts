@@ -123,42 +123,39 @@ describe('embedded store and repository locks (integration, slow)', () => {
     expect((await getObjectBytes(target, 'state', 'cut-off'))!.body.toString()).toBe('whole');
   }, 20_000);
 
-  test.each([['a create-only write over the key the first one writes (refused)', { 'if-none-match': '*' }]])(
-    "a client that goes away while its write waits for the key's turn does not hold up the key for good: %s",
-    async (_what, conditions) => {
-      const url = new URL(store.bucketUrl('state'));
-      const key = `queued-${Object.keys(conditions).length}`;
-      const open = (headers: Record<string, string>) => {
-        const req = http.request({
-          host: url.hostname,
-          port: url.port,
-          method: 'PUT',
-          path: `${url.pathname}/${key}`,
-          headers,
-          agent: false,
-        });
-        req.on('error', () => undefined);
-        return req;
-      };
-      // The first write holds the key's turn (its body comes slowly); the second waits behind it and
-      // its client goes away (a killed publish); then the first ends.
-      const first = open({ 'content-length': '10' });
-      first.write('01234');
-      await new Promise((r) => setTimeout(r, 100));
-      const second = open({ 'content-length': '10', ...conditions });
-      second.write('56789');
-      await new Promise((r) => setTimeout(r, 100));
-      second.destroy();
-      await new Promise((r) => setTimeout(r, 100));
-      const answered = new Promise<number | undefined>((resolve) => first.on('response', (res) => (res.resume(), resolve(res.statusCode))));
-      first.end('56789');
-      expect(await answered).toBe(200);
-      // The key's turn comes round again: a third write is answered (it waited for good before).
-      await put(key, 'third');
-      expect((await getObjectBytes(target, 'state', key))!.body.toString()).toBe('third');
-    },
-    20_000,
-  );
+  test("a client that goes away while its create-only write waits for the key's turn (to be refused) does not hold up the key for good", async () => {
+    const conditions = { 'if-none-match': '*' };
+    const url = new URL(store.bucketUrl('state'));
+    const key = 'queued';
+    const open = (headers: Record<string, string>) => {
+      const req = http.request({
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: `${url.pathname}/${key}`,
+        headers,
+        agent: false,
+      });
+      req.on('error', () => undefined);
+      return req;
+    };
+    // The first write holds the key's turn (its body comes slowly); the second waits behind it and
+    // its client goes away (a killed publish); then the first ends.
+    const first = open({ 'content-length': '10' });
+    first.write('01234');
+    await new Promise((r) => setTimeout(r, 100));
+    const second = open({ 'content-length': '10', ...conditions });
+    second.write('56789');
+    await new Promise((r) => setTimeout(r, 100));
+    second.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const answered = new Promise<number | undefined>((resolve) => first.on('response', (res) => (res.resume(), resolve(res.statusCode))));
+    first.end('56789');
+    expect(await answered).toBe(200);
+    // The key's turn comes round again: a third write is answered (it waited for good before).
+    await put(key, 'third');
+    expect((await getObjectBytes(target, 'state', key))!.body.toString()).toBe('third');
+  }, 20_000);
 
   test('a PUT cut off by its client leaves no object behind (S3 stores only whole bodies): a create-only write of the key then succeeds', async () => {
     const url = new URL(store.bucketUrl('state'));
